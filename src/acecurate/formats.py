@@ -1,0 +1,143 @@
+"""Rule filters for problem formats the recipe cannot verify or should not train on. Each rule has its own reason code.
+
+Math: multiple choice, proofs, multi-part questions, yes/no and true/false answers, figure references without the
+drawing, non-English text, too-brief statements, missing or overlong answers.
+Code: interactive problems, special judges (several valid outputs), statements carried by images, too few tests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .pipeline import StageResult, stage
+
+_MCQ = re.compile(
+    r"\\textbf\{\s*\(?[A-E]\)?\s*\}|\([A]\)[^\n]{0,300}?\([B]\)|^\s*\(?A[.)]\s+\S[^\n]*\n\s*\(?B[.)]\s"
+    r"|(?:^|\s)A\.\s+\S.{0,120}?\sB\.\s+\S.{0,120}?\sC\.\s+\S.{0,120}?\sD\.\s|(?i:\bwhich of the following\b|\banswer choices\b)",
+    re.MULTILINE | re.DOTALL)
+_PROOF = re.compile(r"\b(?:prove|show that|demonstrate that|give a proof|justify your answer)\b", re.IGNORECASE)
+# Enumerated parts: (a) (b), (i) (ii), (1) (2), a) b). A part is a sub-question when it asks something itself.
+_PART_MARKER = re.compile(r"(?:^|(?<=\s))\((?:[a-d]|i{1,3}|iv|[1-4])\)\s|^\s*(?:[a-d]|[1-4])[.)]\s", re.IGNORECASE | re.MULTILINE)
+_ASKS = re.compile(r"\?|\b(?:find|compute|determine|calculate|evaluate|what|how many|show|prove|express|simplify|solve)\b", re.IGNORECASE)
+_YES_NO_ANSWER = re.compile(r"^\s*(?:\\text\{)?\s*(?:yes|no|true|false|correct|incorrect)\s*\}?\s*[.!]?\s*$", re.IGNORECASE)
+_TRUE_FALSE_PROMPT = re.compile(r"(?i:\btrue or false\b|\bdetermine whether\b|\bdecide whether\b)|(?:^|[.?!]\s+)Is (?:it|this|the statement) (?:true|possible)\b")
+_FIGURE = re.compile(r"\b(?:shown|pictured|depicted|illustrated) (?:in|below|above|here)\b|\bas shown\b|\b(?:see|in) the (?:figure|diagram|picture|image)\b"
+                     r"|\b(?:adjoining|accompanying|following) (?:figure|diagram)\b|\b(?:figure|diagram|picture) (?:below|above)\b", re.IGNORECASE)
+_ASY_BLOCK = re.compile(r"\[asy\].*?\[/asy\]", re.IGNORECASE | re.DOTALL)
+_DRAWING = re.compile(r"\[asy\]|\\begin\{(?:array|tabular|matrix)\}", re.IGNORECASE)
+_LATEX = re.compile(r"\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[a-zA-Z]+", re.DOTALL)
+
+_INTERACTIVE = re.compile(r"\binteractive problem\b|\bthis is an interactive\b|\bflush the output\b|\bfflush\b|\bsys\.stdout\.flush\b"
+                          r"|\binteractor\b|\bafter printing a query\b", re.IGNORECASE)
+_SPECIAL_JUDGE = re.compile(r"\b(?:print|output|return|find) any (?:of them|one of them|such|valid|correct|possible)\b"
+                            r"|\bif there are (?:several|multiple|many) (?:possible |valid |correct |optimal )?(?:answers|solutions|ways)"
+                            r"|\bany (?:of the )?(?:valid|correct|possible) (?:answer|solution)s? (?:is|are|will be) accepted\b"
+                            r"|\bspecial judge\b",
+                            re.IGNORECASE | re.DOTALL)
+_IMAGE = re.compile(r"<img\b|!\[[^\]]*\]\(|\.(?:png|jpe?g|gif|svg)\b|\bsee the image\b|\bin the image\b|\bimage below\b", re.IGNORECASE)
+
+
+def non_english_share(text: str) -> float:
+    """Share of letters outside ASCII, after removing LaTeX (whose Greek letters and symbols are not language)."""
+    letters = [c for c in _LATEX.sub(" ", text) if c.isalpha()]
+    if not letters:
+        return 0.0
+    return sum(1 for c in letters if not c.isascii()) / len(letters)
+
+
+def asks_several_questions(text: str) -> bool:
+    """True when at least two enumerated parts each ask something, e.g. "(a) Find x. (b) What is y?"."""
+    markers = list(_PART_MARKER.finditer(text))
+    if len(markers) < 2:
+        return False
+    bounds = [m.end() for m in markers] + [len(text)]
+    parts = [text[bounds[i] : markers[i + 1].start() if i + 1 < len(markers) else len(text)] for i in range(len(markers))]
+    return sum(1 for part in parts if _ASKS.search(part)) >= 2
+
+
+def word_count(text: str) -> int:
+    return len(re.findall(r"[A-Za-z]+|\d+", _LATEX.sub(" x ", text)))
+
+
+@dataclass
+class MathFormatConfig:
+    drop: list[str] = field(default_factory=lambda: ["mcq", "proof", "multi_part", "yes_no", "true_false", "figure_reference",
+                                                      "non_english", "too_brief", "missing_answer", "answer_too_long"])
+    min_words: int = 2  # a LaTeX span counts as one word: "Compute $2^{10}$." has two and stays
+    max_answer_chars: int = 48
+    max_non_english: float = 0.2
+    keep_asy: bool = True  # a figure given as [asy] code or an array is in the text, so the problem stays
+
+
+def math_reason(problem: str, answer: str | None, config: MathFormatConfig) -> str | None:
+    """The first reason code (in `config.drop` order of checking below) that applies, or None."""
+    answer = answer if isinstance(answer, str) else ""
+    prose = _ASY_BLOCK.sub(" ", problem)  # drawing code is full of "(A)" and "(B)"
+    checks = {
+        "missing_answer": lambda: not (answer or "").strip(),
+        "answer_too_long": lambda: len((answer or "").strip()) > config.max_answer_chars,
+        "non_english": lambda: non_english_share(problem) > config.max_non_english,
+        "too_brief": lambda: word_count(problem) < config.min_words,
+        "mcq": lambda: bool(_MCQ.search(prose)),
+        "yes_no": lambda: bool(_YES_NO_ANSWER.match(answer or "")),
+        "true_false": lambda: bool(_TRUE_FALSE_PROMPT.search(problem)),
+        "proof": lambda: bool(_PROOF.search(problem)),
+        "multi_part": lambda: asks_several_questions(prose),
+        "figure_reference": lambda: bool(_FIGURE.search(problem)) and not (config.keep_asy and _DRAWING.search(problem)),
+    }
+    for code, check in checks.items():
+        if code in config.drop and check():
+            return code
+    return None
+
+
+@dataclass
+class CodeFormatConfig:
+    drop: list[str] = field(default_factory=lambda: ["interactive", "special_judge", "image_statement", "too_few_tests"])
+    min_tests: int = 1
+
+
+def test_count(tests_json: str | None) -> int:
+    if not isinstance(tests_json, str) or not tests_json:
+        return 0
+    tests = json.loads(tests_json)
+    if tests.get("format") == "assert":
+        return len(re.findall(r"^\s*assert\b", tests.get("check", ""), re.MULTILINE))
+    return len(tests.get("cases", []))
+
+
+def code_reason(problem: str, tests_json: str | None, config: CodeFormatConfig) -> str | None:
+    checks = {
+        "interactive": lambda: bool(_INTERACTIVE.search(problem)),
+        "special_judge": lambda: bool(_SPECIAL_JUDGE.search(problem)),
+        "image_statement": lambda: bool(_IMAGE.search(problem)),
+        "too_few_tests": lambda: test_count(tests_json) < config.min_tests,
+    }
+    for code, check in checks.items():
+        if code in config.drop and check():
+            return code
+    return None
+
+
+@dataclass
+class FormatFilterConfig:
+    math: MathFormatConfig = field(default_factory=MathFormatConfig)
+    code: CodeFormatConfig = field(default_factory=CodeFormatConfig)
+
+
+@stage("format-filter", FormatFilterConfig, requires=("problem", "domain"))
+def format_filter(frame, config: FormatFilterConfig, ctx) -> StageResult:
+    """Remove problems whose format cannot be verified or trained on (MCQ, proofs, interactive, special judge, ...)."""
+    reasons = []
+    rows = zip(frame["domain"], frame["problem"], frame.get("answer", [None] * len(frame)), frame.get("tests", [None] * len(frame)))
+    for domain, problem, answer, tests in ctx.track(rows, len(frame), "format-filter"):
+        reasons.append(math_reason(problem, answer, config.math) if domain == "math" else code_reason(problem, tests, config.code))
+    reason = np.array(reasons, dtype=object)
+    mask = reason != None  # noqa: E711
+    removed = frame[mask].copy()
+    removed["reason"] = reason[mask]
+    return StageResult(frame[~mask].copy(), removed)

@@ -1,0 +1,165 @@
+"""Readers for raw dumps (jsonl, json, parquet, csv, a Hugging Face dataset id) and the atomic parquet writer.
+
+Every reader error names the file and the line or row, so a user can open the file at the right place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import InputError
+
+SUPPORTED_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv")
+
+
+def _decode(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(path, f"byte 0x{data[exc.start]:02x} at offset {exc.start} is not UTF-8", line=line) from None
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    text = _decode(path, path.read_bytes())
+    records = []
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(path, f"not valid JSON ({exc.msg} at column {exc.colno})", line=line_no) from None
+        if not isinstance(value, dict):
+            raise InputError(path, f"expected a JSON object, got {type(value).__name__}", line=line_no)
+        records.append(value)
+    return records
+
+
+def _read_json(path: Path) -> list[dict]:
+    text = _decode(path, path.read_bytes())
+    if not text.strip():
+        return []
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"not valid JSON ({exc.msg} at column {exc.colno})", line=exc.lineno) from None
+    if isinstance(value, dict):
+        lists = {k: v for k, v in value.items() if isinstance(v, list)}
+        if lists and len(lists) == len(value) and len({len(v) for v in lists.values()}) == 1:
+            # An object of equal-length arrays: one array per column.
+            keys = list(lists)
+            return [dict(zip(keys, row)) for row in zip(*lists.values())]
+        if len(value) == 1 and isinstance(next(iter(value.values())), list):
+            value = next(iter(value.values()))  # {"data": [...]}
+        else:
+            raise InputError(path, "a JSON object must hold equal-length arrays (one per column) or a single array of rows")
+    if not isinstance(value, list):
+        raise InputError(path, f"expected a JSON array of objects, got {type(value).__name__}")
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise InputError(path, f"expected a JSON object, got {type(item).__name__}", row=i)
+    return value
+
+
+def _read_parquet(path: Path) -> list[dict]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path).to_pylist()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(path, f"not a readable parquet file ({exc})") from None
+
+
+def _read_csv(path: Path) -> list[dict]:
+    import csv
+    import io
+
+    text = _decode(path, path.read_bytes())
+    reader = csv.DictReader(io.StringIO(text))
+    records = []
+    try:
+        for record in reader:
+            if None in record:
+                raise InputError(path, f"{len(record[None])} more field(s) than the header has", line=reader.line_num)
+            records.append(record)
+    except csv.Error as exc:
+        raise InputError(path, f"not valid CSV ({exc})", line=reader.line_num) from None
+    return records
+
+
+def _read_hub(dataset_id: str, split: str) -> list[dict]:
+    from datasets import load_dataset
+
+    try:
+        return load_dataset(dataset_id, split=split).to_list()
+    except Exception as exc:  # datasets raises many types; the user needs the message, not the class
+        raise InputError(dataset_id, f"could not load this Hugging Face dataset (split '{split}'): {exc}") from None
+
+
+def read_records(source: str | Path, split: str = "train") -> list[dict]:
+    """Rows of a raw dump as dicts. A path that does not exist but looks like `owner/name` is a hub dataset id."""
+    path = Path(source)
+    if not path.exists():
+        if "/" in str(source) and str(source).count("/") == 1 and not path.suffix:
+            return _read_hub(str(source), split)
+        raise InputError(path, "no such file")
+    suffix = path.suffix.lower()
+    readers = {".jsonl": _read_jsonl, ".ndjson": _read_jsonl, ".json": _read_json, ".parquet": _read_parquet, ".csv": _read_csv}
+    if suffix not in readers:
+        raise InputError(path, f"unsupported file type '{suffix}' (supported: {', '.join(SUPPORTED_SUFFIXES)})")
+    if path.stat().st_size == 0:
+        raise InputError(path, "the file is empty")
+    records = readers[suffix](path)
+    if not records:
+        raise InputError(path, "the file holds no rows")
+    return records
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: Path, value) -> None:
+    atomic_write_text(path, json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def write_parquet(path: Path, frame) -> None:
+    """Write a DataFrame as parquet via a temp file and a rename, so a crash never leaves a complete-looking file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_parquet(path: Path):
+    import pandas as pd
+
+    return pd.read_parquet(path)

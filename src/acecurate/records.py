@@ -1,0 +1,238 @@
+"""The canonical row, and adapters from the raw layouts in circulation to it.
+
+Canonical columns: id, source, domain, problem, answer, tests, starter_code, solutions, contest_date, url, meta.
+`tests` is one JSON string: {"format": "stdin" | "functional" | "assert", "fn_name": ..., "cases": [...], "check": ...}.
+Every original field that is not mapped is kept in `meta` (a JSON string), so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import re
+from pathlib import Path
+
+from .errors import InputError
+from .io import read_records
+
+CANONICAL_COLUMNS = ["id", "source", "domain", "problem", "answer", "tests", "starter_code", "solutions", "contest_date", "url", "meta"]
+
+# Field names seen in public dumps, in order of preference, for each canonical field.
+ALIASES = {
+    "id": ["id", "problem_id", "question_id", "task_id", "unique_id", "uid", "idx"],
+    "problem": ["problem", "question", "prompt", "statement", "description", "question_content"],
+    "answer": ["answer", "final_answer", "gold", "ground_truth", "expected_answer"],
+    "solution": ["solution", "reference_solution"],
+    "tests": ["tests", "test_cases", "input_output", "public_test_cases"],
+    "solutions": ["solutions", "completion", "canonical_solution", "reference_code"],
+    "starter_code": ["starter_code"],
+    "fn_name": ["fn_name", "entry_point"],
+    "contest_date": ["contest_date", "date", "release_date"],
+    "url": ["url", "source_url", "problem_url", "link"],
+}
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last top-level \\boxed{...} or \\fbox{...} in text, braces balanced; None if there is none."""
+    best, position = None, 0
+    opener = re.compile(r"\\(?:boxed|fbox)\s*\{")
+    while (match := opener.search(text, position)) is not None:
+        depth, start = 1, match.end()
+        for i in range(start, len(text)):
+            if text[i] == "{":
+                depth += 1
+            elif text[i] == "}":
+                depth -= 1
+                if depth == 0:
+                    best, position = text[start:i], i + 1
+                    break
+        else:
+            return best  # unbalanced: a truncated box is no answer
+    return best
+
+
+def _parse_structured(value):
+    """Test fields arrive as objects, JSON strings or Python-literal strings (single quotes); accept all three."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        pass
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        raise ValueError("not JSON and not a Python literal") from None
+
+
+def _method_name(starter_code: str | None) -> str | None:
+    if not starter_code:
+        return None
+    names = re.findall(r"def\s+(\w+)\s*\(\s*self", starter_code) or re.findall(r"def\s+(\w+)\s*\(", starter_code)
+    return names[0] if names else None
+
+
+def _as_text(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def canonical_tests(raw, *, fn_name: str | None = None, starter_code: str | None = None) -> dict:
+    """Map any supported test layout to the canonical tests dict. Raises ValueError naming what is wrong."""
+    tests = _parse_structured(raw)
+    if isinstance(tests, dict) and isinstance(tests.get("format"), str) and tests["format"] in ("stdin", "functional", "assert"):
+        return tests  # already canonical
+    if isinstance(tests, dict) and "functional" in tests:
+        # rllm LeetCode: `def check(candidate): assert ...` followed by the call that binds the candidate.
+        check = tests["functional"]
+        called = re.findall(r"check\(\s*([\w.()]+)\s*\)\s*$", check.strip())
+        return {"format": "assert", "check": check, "fn_name": called[0] if called else fn_name}
+    if isinstance(tests, dict) and ("inputs" in tests or "input" in tests):
+        inputs = tests.get("inputs", tests.get("input"))
+        outputs = tests.get("outputs", tests.get("output"))
+        if not isinstance(inputs, list) or not isinstance(outputs, list) or len(inputs) != len(outputs):
+            raise ValueError("'inputs' and 'outputs' must be lists of equal length")
+        name = tests.get("fn_name") or fn_name
+        if name:
+            # APPS/TACO functional: inputs[i] is the argument list; outputs[i] is usually [return value].
+            cases = []
+            for args, out in zip(inputs, outputs):
+                args = args if isinstance(args, list) else [args]
+                if isinstance(out, list) and len(out) == 1:
+                    out = out[0]
+                cases.append({"input": "\n".join(json.dumps(a) for a in args), "output": json.dumps(out)})
+            return {"format": "functional", "fn_name": name, "cases": cases}
+        return {"format": "stdin", "cases": [{"input": _as_text(i), "output": _as_text(o)} for i, o in zip(inputs, outputs)]}
+    if isinstance(tests, list):
+        cases, kinds = [], set()
+        for case in tests:
+            if not isinstance(case, dict) or "input" not in case or "output" not in case:
+                raise ValueError("each test must be an object with 'input' and 'output'")
+            kinds.add(case.get("testtype", "stdin"))
+            cases.append({"input": _as_text(case["input"]), "output": _as_text(case["output"])})
+        if kinds == {"functional"}:
+            name = fn_name or _method_name(starter_code)
+            if not name:
+                raise ValueError("functional tests need a function name (fn_name or starter_code)")
+            return {"format": "functional", "fn_name": name, "cases": cases}
+        if kinds - {"stdin"}:
+            raise ValueError(f"mixed or unknown test types {sorted(kinds)}")
+        return {"format": "stdin", "cases": cases}
+    raise ValueError(f"unrecognised test layout ({type(tests).__name__})")
+
+
+def _pick(record: dict, field: str, mapping: dict[str, str]):
+    """The source key for a canonical field: the user's --map first, then the known aliases."""
+    if field in mapping:
+        return mapping[field] if mapping[field] in record else None
+    return next((key for key in ALIASES.get(field, [field]) if key in record), None)
+
+
+def _solutions(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            return [value]
+        return [s for s in parsed if isinstance(s, str)] if isinstance(parsed, list) else [value]
+    return [s for s in value if isinstance(s, str)]
+
+
+def _answer_text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        value = value[0] if len(value) == 1 else ", ".join(str(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    if len(text) >= 2 and text.startswith("$") and text.endswith("$"):
+        text = text.strip("$").strip()
+    return text
+
+
+def to_canonical(records: list[dict], source: str, *, path: str | Path | None = None, mapping: dict[str, str] | None = None,
+                 domain: str | None = None) -> list[dict]:
+    """Adapt raw records to canonical rows. Errors name the row and the column."""
+    mapping = mapping or {}
+    where = path or source
+    first = records[0]
+    problem_key = _pick(first, "problem", mapping)
+    if problem_key is None:
+        wanted = mapping.get("problem") or " or ".join(ALIASES["problem"])
+        raise InputError(where, f"no problem column (looked for {wanted}); columns are: {', '.join(sorted(first))}", column=mapping.get("problem"))
+    tests_key = _pick(first, "tests", mapping)
+    domain = domain or ("code" if tests_key else "math")
+    answer_key = _pick(first, "answer", mapping)
+    solution_key = _pick(first, "solution", mapping)
+    if domain == "math" and answer_key is None and solution_key is None:
+        raise InputError(where, f"math rows need an answer column (or a solution with \\boxed{{}}); columns are: {', '.join(sorted(first))}")
+    if domain == "code" and tests_key is None:
+        raise InputError(where, f"code rows need a tests column; columns are: {', '.join(sorted(first))}")
+    keys = {f: _pick(first, f, mapping) for f in ("id", "solutions", "starter_code", "fn_name", "contest_date", "url")}
+    used = {k for k in [problem_key, tests_key, answer_key, *keys.values()] if k}
+    if domain == "code":
+        used.discard(None)
+
+    rows = []
+    for index, record in enumerate(records):
+        problem = record.get(problem_key)
+        if not isinstance(problem, str):
+            raise InputError(where, f"problem must be text, got {type(problem).__name__}", row=index, column=problem_key)
+        own_id = record.get(keys["id"]) if keys["id"] else None
+        row_id = f"{source}/{own_id}" if own_id is not None else f"{source}/" + hashlib.sha1(f"{source}:{index}".encode()).hexdigest()[:16]
+        row = dict.fromkeys(CANONICAL_COLUMNS)
+        row.update(id=row_id, source=source, domain=domain, problem=problem, solutions=[])
+        if domain == "math":
+            answer = _answer_text(record.get(answer_key)) if answer_key else None
+            if not answer and solution_key and isinstance(record.get(solution_key), str):
+                answer = last_boxed(record[solution_key])
+            row["answer"] = answer
+        else:
+            starter = record.get(keys["starter_code"]) if keys["starter_code"] else None
+            try:
+                tests = canonical_tests(record.get(tests_key), fn_name=record.get(keys["fn_name"]) if keys["fn_name"] else None,
+                                        starter_code=starter)
+            except ValueError as exc:
+                raise InputError(where, f"cannot read tests: {exc}", row=index, column=tests_key) from None
+            row["tests"] = json.dumps(tests)
+            row["starter_code"] = starter or None
+            row["solutions"] = _solutions(record.get(keys["solutions"])) if keys["solutions"] else []
+        for field in ("contest_date", "url"):
+            if keys[field] and record.get(keys[field]) is not None:
+                row[field] = str(record[keys[field]])
+        meta_keys = [k for k in record if k not in used]
+        row["meta"] = json.dumps({k: record[k] for k in meta_keys}, default=str, ensure_ascii=False)
+        rows.append(row)
+    return rows
+
+
+def parse_mapping(spec: str | None) -> dict[str, str]:
+    """`problem=question,answer=final_answer` -> {"problem": "question", "answer": "final_answer"}."""
+    if not spec:
+        return {}
+    mapping = {}
+    for part in spec.split(","):
+        canonical, _, raw = part.partition("=")
+        if not raw or canonical.strip() not in CANONICAL_COLUMNS + ["solution", "fn_name"]:
+            raise InputError("--map", f"'{part}' is not CANONICAL=RAW with CANONICAL one of {', '.join(CANONICAL_COLUMNS)}, solution, fn_name")
+        mapping[canonical.strip()] = raw.strip()
+    return mapping
+
+
+def load_inputs(paths: list[str], *, mapping: dict[str, str] | None = None, domain: str | None = None):
+    """Read and adapt every input into one canonical DataFrame, in input order."""
+    import pandas as pd
+
+    rows: list[dict] = []
+    for source_path in paths:
+        records = read_records(source_path)
+        source = Path(source_path).stem if Path(source_path).exists() else str(source_path)
+        rows.extend(to_canonical(records, source, path=source_path, mapping=mapping, domain=domain))
+    frame = pd.DataFrame(rows, columns=CANONICAL_COLUMNS)
+    dup_ids = frame["id"][frame["id"].duplicated()]
+    if len(dup_ids):
+        raise InputError(paths[0], f"{len(dup_ids)} duplicate id(s) across inputs, first: {dup_ids.iloc[0]!r}", column="id")
+    return frame
