@@ -18,6 +18,7 @@ from .pipeline import StageResult, stage
 from .text import TokenizedCorpus, shingle_corpus, tokenize, tokenize_corpus, window_hashes
 
 DEFAULT_N = {"math": 9, "code": 14}
+_BITMAP_MASK = np.uint64((1 << 24) - 1)  # low 24 bits of an n-gram hash index a 16 MB membership prefilter
 
 
 @dataclass
@@ -32,6 +33,7 @@ class NgramIndex:
     item_id: list[str]
     ignored_ngrams: int
     short_item_lengths: list[int]  # token counts of items shorter than n (they match as a whole, contained in a row)
+    bitmap: np.ndarray  # bool, True where some index hash has these low bits
 
 
 def build_index(fingerprints: list[Fingerprint], n: int, max_item_frequency: int) -> NgramIndex:
@@ -48,7 +50,14 @@ def build_index(fingerprints: list[Fingerprint], n: int, max_item_frequency: int
     benchmark_of_item = [fp.name for fp in fingerprints for _ in fp.ids]
     ids = [i for fp in fingerprints for i in fp.ids]
     return NgramIndex(n, pair_hashes, pair_items, np.bincount(pair_items, minlength=len(ids)), benchmark_of_item, ids,
-                      int(np.count_nonzero(item_counts > max_item_frequency)), sorted(set(lengths[(lengths > 0) & (lengths < n)].tolist())))
+                      int(np.count_nonzero(item_counts > max_item_frequency)), sorted(set(lengths[(lengths > 0) & (lengths < n)].tolist())),
+                      _bitmap(pair_hashes))
+
+
+def _bitmap(hashes: np.ndarray) -> np.ndarray:
+    bitmap = np.zeros(int(_BITMAP_MASK) + 1, dtype=bool)
+    bitmap[hashes & _BITMAP_MASK] = True
+    return bitmap
 
 
 @dataclass
@@ -62,42 +71,49 @@ class Match:
 
 
 def match_texts(texts: list[str], index: NgramIndex) -> Match:
-    """Every text's n-grams looked up in the index at once: one sort-merge over the whole corpus."""
+    """Every text's n-grams looked up in the index at once: a bitmap prefilter, then a sorted search for survivors."""
     corpus = tokenize_corpus(texts)
     shingles = shingle_corpus(corpus, index.n)
     n_texts = len(texts)
-    text_pairs = np.unique(np.stack([shingles.owner.astype(np.uint64), shingles.hashes], axis=1), axis=0)
-    text_owner, text_hashes = text_pairs[:, 0].astype(np.int64), text_pairs[:, 1]
-    text_ngrams = np.bincount(text_owner, minlength=n_texts)
-    lo = np.searchsorted(index.hashes, text_hashes, side="left")
-    hi = np.searchsorted(index.hashes, text_hashes, side="right")
-    hit_counts = hi - lo
+    text_ngrams = np.bincount(shingles.owner, minlength=n_texts)  # n-grams per text (a repeated one counts again)
     best_item = np.full(n_texts, -1, dtype=np.int64)
     best_item_cov, best_text_cov = np.zeros(n_texts), np.zeros(n_texts)
     start = np.full(n_texts, -1, dtype=np.int64)
-    if hit_counts.sum():
+    candidates = np.flatnonzero(index.bitmap[shingles.hashes & _BITMAP_MASK]) if len(index.hashes) else np.zeros(0, np.int64)
+    lo = np.searchsorted(index.hashes, shingles.hashes[candidates], side="left")
+    hi = np.searchsorted(index.hashes, shingles.hashes[candidates], side="right")
+    found = hi > lo
+    hit_shingles, lo, counts = candidates[found], lo[found], (hi - lo)[found]
+    if len(hit_shingles):
         # Expand each hit to every benchmark item holding that n-gram (at most max_item_frequency each).
-        hit_rows = np.repeat(np.arange(len(text_hashes)), hit_counts)
-        within = np.arange(len(hit_rows)) - np.repeat(np.cumsum(hit_counts) - hit_counts, hit_counts)
-        hit_items = index.items[lo[hit_rows] + within]
-        owners = text_owner[hit_rows]
-        pair_keys, counts = np.unique(np.stack([owners, hit_items], axis=1), axis=0, return_counts=True)
-        pair_owner, pair_item = pair_keys[:, 0], pair_keys[:, 1]
-        item_cov = counts / np.maximum(index.item_ngrams[pair_item], 1)
-        text_cov = counts / np.maximum(text_ngrams[pair_owner], 1)
-        score = np.maximum(item_cov, text_cov)
-        # Best pair per text: sort by owner, then score descending.
-        order = np.lexsort((-score, pair_owner))
-        first = order[np.r_[True, pair_owner[order][1:] != pair_owner[order][:-1]]]
+        which = np.repeat(np.arange(len(hit_shingles)), counts)
+        within = np.arange(len(which)) - np.repeat(np.cumsum(counts) - counts, counts)
+        items = index.items[lo[which] + within]
+        owners = shingles.owner[hit_shingles[which]]
+        hashes = shingles.hashes[hit_shingles[which]]
+        # Distinct (text, item, n-gram) triples, then the number of distinct shared n-grams per (text, item).
+        order = np.lexsort((hashes, items, owners))
+        owners, items, hashes = owners[order], items[order], hashes[order]
+        new_triple = np.r_[True, (owners[1:] != owners[:-1]) | (items[1:] != items[:-1]) | (hashes[1:] != hashes[:-1])]
+        owners, items = owners[new_triple], items[new_triple]
+        new_pair = np.flatnonzero(np.r_[True, (owners[1:] != owners[:-1]) | (items[1:] != items[:-1])])
+        pair_owner, pair_item = owners[new_pair], items[new_pair]
+        shared = np.diff(np.r_[new_pair, len(owners)])
+        item_cov = shared / np.maximum(index.item_ngrams[pair_item], 1)
+        text_cov = np.minimum(shared / np.maximum(text_ngrams[pair_owner], 1), 1.0)
+        # Best pair per text: sort by text, then score descending.
+        best = np.lexsort((-np.maximum(item_cov, text_cov), pair_owner))
+        first = best[np.r_[True, pair_owner[best][1:] != pair_owner[best][:-1]]]
         best_item[pair_owner[first]] = pair_item[first]
         best_item_cov[pair_owner[first]] = item_cov[first]
         best_text_cov[pair_owner[first]] = text_cov[first]
-        # One matching n-gram's position per text, for the removal record.
-        is_hit = np.isin(shingles.hashes, text_hashes[hit_counts > 0])
-        hit_owner, hit_start = shingles.owner[is_hit], shingles.start[is_hit]
-        start[hit_owner[::-1]] = hit_start[::-1]  # the first matching n-gram wins
-    _match_short_items(corpus, index, Match(best_item, best_item_cov, best_text_cov, start))
-    return Match(best_item, best_item_cov, best_text_cov, start)
+        # The first matching n-gram of each text, for the removal record (hit_shingles is in shingle order).
+        hit_owner = shingles.owner[hit_shingles]
+        _, first_hit = np.unique(hit_owner, return_index=True)
+        start[hit_owner[first_hit]] = shingles.start[hit_shingles[first_hit]]
+    match = Match(best_item, best_item_cov, best_text_cov, start)
+    _match_short_items(corpus, index, match)
+    return match
 
 
 def _match_short_items(corpus: TokenizedCorpus, index: NgramIndex, match: Match) -> None:

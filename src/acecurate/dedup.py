@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .pipeline import StageResult, stage
-from .text import hash_strings, normalize, shingle_corpus, tokenize_corpus
+from .text import hash_strings, normalize_many, shingle_corpus, tokenize_corpus
 
 
 def priority_order(frame, source_priority: list[str]) -> np.ndarray:
@@ -44,8 +44,7 @@ class DedupConfig:
 def exact_dedup(frame, config: DedupConfig, ctx) -> StageResult:
     """Remove rows whose normalised statement (or URL) equals an earlier, higher-priority row's."""
     order = priority_order(frame, config.source_priority)
-    texts = [normalize(p) for p in ctx.track(frame["problem"], len(frame), "dedup: normalise")]
-    first = _first_by_key(hash_strings(texts), order, np.ones(len(frame), dtype=bool))
+    first = _first_by_key(hash_strings(normalize_many(frame["problem"].tolist())), order, np.ones(len(frame), dtype=bool))
     reason = np.where(first != np.arange(len(frame)), "exact_duplicate", None).astype(object)
     if config.by_url and "url" in frame:
         urls = frame["url"].fillna("").astype(str).str.strip().str.rstrip("/").str.lower().to_numpy()

@@ -158,7 +158,7 @@ def to_canonical(records: list[dict], source: str, *, path: str | Path | None = 
     """Adapt raw records to canonical rows. Errors name the row and the column."""
     mapping = mapping or {}
     where = path or source
-    first = records[0]
+    first = {key: None for record in records for key in record}  # every column any row has, in first-seen order
     problem_key = _pick(first, "problem", mapping)
     if problem_key is None:
         wanted = mapping.get("problem") or " or ".join(ALIASES["problem"])

@@ -7,40 +7,66 @@ one call, and n-gram hashes are built from them with n numpy operations, not one
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
 
 # Bump when normalize() or tokenize() change: shipped fingerprints record it, and stale ones are rejected.
-NORMALIZER_VERSION = 1
+NORMALIZER_VERSION = 3
 
-_LATEX_NOISE = re.compile(
-    r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big|displaystyle|textstyle|limits|quad|qquad)(?![a-z])"
-    r"|\\[,;:! ]|~|\$"
+# All normalisation runs as vectorised RE2 passes over Arrow string arrays (one C loop per pass over the whole
+# corpus). Single texts go through the same code, so a text always tokenises the same way alone and in bulk.
+# One RE2 pass: \text{...} and friends keep their content (group 1), \dfrac and \tfrac become frac (group 2), and
+# sizing, spacing and `$` disappear.
+_LATEX_NOISE = (
+    r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}|\\[dt]?(frac)"
+    r"|\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big|displaystyle|textstyle|limits|quad|qquad)\b|\\[,;:! ]|~|\$",
+    r" \1\2 ",
 )
-_FRAC_VARIANTS = re.compile(r"\\[dt]frac(?![a-z])")
-_TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
-_SPACE = re.compile(r"\s+")
-_TOKEN = re.compile(r"\w+")
+_SPACE_AROUND_SYMBOL = (r"\s*([^\p{L}\p{N}_\s])\s*", r"\1")
+_SPACE = (r"\s+", " ")
+
+
+def _token_text_many(texts):
+    """The normalisation steps that change word tokens (spacing around symbols does not), as an Arrow array."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(list(texts), type=pa.large_string())
+    array = array.fill_null("")
+    if not pc.all(pc.string_is_ascii(array)).as_py():  # NFKC changes nothing in ASCII text, and costs most
+        array = pc.utf8_normalize(array, form="NFKC")
+    array = pc.ascii_lower(array) if array.type in (pa.string(), pa.large_string()) and pc.all(pc.string_is_ascii(array)).as_py() else pc.utf8_lower(array)
+    return pc.replace_substring_regex(array, pattern=_LATEX_NOISE[0], replacement=_LATEX_NOISE[1])
+
+
+def normalize_many(texts) -> list[str]:
+    """normalize() for many texts at once."""
+    import pyarrow.compute as pc
+
+    array = _token_text_many(texts)
+    for pattern, replacement in (_SPACE_AROUND_SYMBOL, _SPACE):
+        array = pc.replace_substring_regex(array, pattern=pattern, replacement=replacement)
+    return pc.utf8_trim_whitespace(array).to_pylist()
 
 
 def normalize(text: str) -> str:
-    """Meaning-preserving canonical form: NFKC, lower case, no `$`, no LaTeX spacing or sizing, single spaces.
-
-    Digits are kept as they are: "x=12" and "x=13" stay different.
-    """
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = _TEXT_WRAPPERS.sub(r" \1 ", text)
-    text = _FRAC_VARIANTS.sub(r"\\frac", text)
-    text = _LATEX_NOISE.sub(" ", text)
-    return _SPACE.sub(" ", text).strip()
+    """Meaning-preserving canonical form: NFKC, lower case, no `$`, no LaTeX spacing or sizing, no spaces around
+    symbols ("2x = 4" is "2x=4"), single spaces. Digits are kept as they are: "x=12" and "x=13" stay different."""
+    return normalize_many([text])[0]
 
 
 def tokenize(text: str) -> list[str]:
-    """Word tokens of the normalised text (letters, digits, underscore); punctuation and LaTeX braces are dropped."""
-    return _TOKEN.findall(normalize(text))
+    """Word tokens of the normalised text: runs of ASCII letters, digits, `_` and non-ASCII characters (so "été" and
+    "中文" are words); punctuation, spaces and LaTeX braces separate them."""
+    return [t for t in _SPLIT.split(_token_text_many([text]).to_pylist()[0]) if t]
+
+
+_SPLIT = __import__("re").compile(r"[\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]+")
+_WORD_BYTE = np.zeros(256, dtype=bool)
+for _lo, _hi in ((ord("0"), ord("9")), (ord("A"), ord("Z")), (ord("a"), ord("z")), (0x80, 0xFF)):
+    _WORD_BYTE[_lo : _hi + 1] = True
+_WORD_BYTE[ord("_")] = True
 
 
 def hash_strings(strings: list[str]) -> np.ndarray:
@@ -74,13 +100,72 @@ class TokenizedCorpus:
         return TokenizedCorpus(self.hashes[take], offsets)
 
 
-def tokenize_corpus(texts) -> TokenizedCorpus:
-    token_lists = [tokenize(t) for t in texts]
-    lengths = np.fromiter((len(t) for t in token_lists), dtype=np.int64, count=len(token_lists))
-    offsets = np.zeros(len(token_lists) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    flat = [tok for toks in token_lists for tok in toks]
-    return TokenizedCorpus(hash_strings(flat), offsets)
+_BYTE_BASE = np.uint64(0x100000001B3)
+_BYTE_BASE_INVERSE = np.uint64(pow(0x100000001B3, -1, 1 << 64))
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: spreads every input bit over the whole 64-bit hash."""
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+_power_cache: list[np.ndarray] = []
+
+
+def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """BASE^i and BASE^-i (mod 2^64) for i < n, computed once and reused by every chunk."""
+    if not _power_cache or len(_power_cache[0]) < n:
+        size = max(n, 1 << 22)
+        with np.errstate(over="ignore"):
+            powers = np.ones(size, dtype=np.uint64)
+            inverse = np.ones(size, dtype=np.uint64)
+            np.cumprod(np.full(size - 1, _BYTE_BASE, dtype=np.uint64), out=powers[1:])
+            np.cumprod(np.full(size - 1, _BYTE_BASE_INVERSE, dtype=np.uint64), out=inverse[1:])
+        _power_cache[:] = [powers, inverse]
+    return _power_cache[0], _power_cache[1]
+
+
+def _tokenize_chunk(array) -> tuple[np.ndarray, np.ndarray]:
+    """(token hashes, tokens per text) for one Arrow large_string array, straight from its byte buffer: word bytes are
+    found with a lookup table, and each token's polynomial hash comes from prefix sums, all in numpy."""
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+    data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]] if offsets[-1] > offsets[0] else np.zeros(0, np.uint8)
+    offsets = offsets - offsets[0]
+    word = _WORD_BYTE[data]
+    row_start = np.zeros(len(data) + 1, dtype=bool)
+    row_start[offsets] = True
+    previous_word = np.r_[False, word[:-1]] & ~row_start[:-1]
+    next_word = np.r_[word[1:], False] & ~row_start[1:]
+    starts = np.flatnonzero(word & ~previous_word)
+    ends = np.flatnonzero(word & ~next_word) + 1
+    powers, inverse = _powers(len(data) + 1)
+    with np.errstate(over="ignore"):
+        prefix = np.zeros(len(data) + 1, dtype=np.uint64)
+        np.cumsum((data.astype(np.uint64) + np.uint64(1)) * powers[: len(data)], out=prefix[1:])
+        hashes = _mix((prefix[ends] - prefix[starts]) * inverse[starts] + (ends - starts).astype(np.uint64))
+    owners = np.searchsorted(offsets, starts, side="right") - 1
+    return hashes, np.bincount(owners, minlength=len(array))
+
+
+def tokenize_corpus(texts, chunk_rows: int = 20_000) -> TokenizedCorpus:
+    """Token hashes of every text, vectorised over the corpus in chunks (memory stays bounded at 10^6 rows). Equal
+    tokens get equal hashes in any text, alone or in bulk."""
+    texts = list(texts)
+    parts, counts = [], []
+    for begin in range(0, len(texts), chunk_rows):
+        array = _token_text_many(texts[begin : begin + chunk_rows])
+        if hasattr(array, "combine_chunks"):
+            array = array.combine_chunks()
+        hashes, per_text = _tokenize_chunk(array)
+        parts.append(hashes)
+        counts.append(per_text)
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    if counts:
+        np.cumsum(np.concatenate(counts), out=offsets[1:])
+    return TokenizedCorpus(np.concatenate(parts) if parts else np.zeros(0, np.uint64), offsets)
 
 
 # Odd 64-bit multiplier for the polynomial combination of token hashes (arithmetic wraps mod 2^64).

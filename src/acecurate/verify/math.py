@@ -108,7 +108,7 @@ class MathGrader:
                 results[i] = Grade(False, "unparseable_gold", answer, "empty gold answer")
             elif answer is None:
                 results[i] = Grade(False, "no_answer", None, "no \\boxed{} after </think>")
-            elif len(answer) > MAX_ANSWER_CHARS:
+            elif len(answer) > MAX_ANSWER_CHARS and not answer.lstrip("+-").isdigit():  # long integers are compared as text
                 results[i] = Grade(False, "wrong", answer[:200], f"answer longer than {MAX_ANSWER_CHARS} characters")
             else:
                 todo.append((i, gold, answer))

@@ -1,0 +1,21 @@
+# `make demo` sets up a virtualenv and curates the bundled examples; `make test` sets up and runs the tests.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+$(BIN)/acecurate: pyproject.toml
+	command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (or run: make PYTHON=python3 ...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+demo: $(BIN)/acecurate
+	$(BIN)/acecurate filter examples/math_sample.jsonl examples/numina_sample.json \
+		--pipeline pipelines/math.yaml --out runs/demo-math
+	$(BIN)/acecurate filter examples/code_sample.jsonl --pipeline pipelines/code.yaml --out runs/demo-code
+
+test: $(BIN)/acecurate
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+.PHONY: demo test

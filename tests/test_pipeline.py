@@ -1,0 +1,132 @@
+"""Pipeline configs, column checks, per-stage outputs, caching and the `filter` command end to end."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from acecurate.cli import app
+from acecurate.errors import ConfigError
+from acecurate.pipeline import check_columns, load_pipeline, pipeline_from_dict, run_pipeline
+
+from .conftest import REPO, write_jsonl
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "pipelines").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_pipeline_loads(path):
+    pipeline = load_pipeline(path)
+    assert pipeline.stages and pipeline.domain in ("math", "code")
+
+
+def test_all_config_problems_reported_at_once():
+    with pytest.raises(ConfigError) as err:
+        pipeline_from_dict({"domain": "maths", "colour": 1, "stages": [
+            {"dedup": {"priority": ["a"]}},  # unknown key (it is source_priority)
+            {"decontaminate": {"n": "nine", "match": "any"}},  # wrong type
+            {"no-such-stage": {}},
+        ]}, "test.yaml")
+    problems = err.value.problems
+    assert len(problems) == 5
+    joined = "\n".join(problems)
+    for fragment in ["colour", "domain", "'priority'", "decontaminate.n", "no-such-stage"]:
+        assert fragment in joined
+
+
+def test_set_override_applies_and_unknown_stage_is_an_error():
+    pipeline = load_pipeline(REPO / "pipelines/math.yaml", ["decontaminate.n=13", "near-dedup.threshold=0.9"])
+    configs = {s.stage: s.config for s in pipeline.stages}
+    assert configs["decontaminate"].n == 13 and configs["near-dedup"].threshold == 0.9
+    with pytest.raises(ConfigError, match="no stage 'dedupe'"):
+        load_pipeline(REPO / "pipelines/math.yaml", ["dedupe.by_url=false"])
+
+
+def test_column_check_fails_before_work():
+    pipeline = pipeline_from_dict({"domain": "math", "stages": [{"answer-check": {}}]}, "p.yaml")
+    with pytest.raises(ConfigError, match="needs column"):
+        check_columns(pipeline, {"id", "problem"})
+
+
+def _math_rows():
+    return [
+        {"problem": "What is the sum of the first 100 positive integers?", "answer": "5050"},  # kept
+        {"problem": "What is the  sum of the first $100$ positive integers?", "answer": "5050"},  # exact duplicate
+        {"problem": "Which of the following is prime? (A) 21 (B) 27 (C) 29 (D) 33", "answer": "C"},  # mcq
+        {"problem": "Find the number of positive divisors of 360.", "answer": "24"},  # kept
+    ]
+
+
+def test_run_writes_every_stage_and_resumes(tmp_path):
+    src = write_jsonl(tmp_path / "in.jsonl", _math_rows())
+    pipeline = load_pipeline(REPO / "pipelines/math.yaml")
+    out = tmp_path / "run"
+    summary = run_pipeline(pipeline, [str(src)], out)
+    assert summary.rows_out == 2
+    for i, stage in enumerate(pipeline.stages):
+        folder = out / f"{i:02d}-{stage.stage}"
+        assert {p.name for p in folder.iterdir()} >= {"kept.parquet", "removed.parquet", "stats.json", "config.json"}
+    removed = pd.read_parquet(out / "removed.parquet")
+    assert sorted(removed["reason"]) == ["exact_duplicate", "mcq"]
+    assert set(removed["removed_by"]) == {"dedup", "format-filter"}
+    train = pd.read_parquet(out / "data/train.parquet")
+    assert len(train) + len(removed) == 4
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\n") and "configs:" in card and "| dedup |" in card and "`mcq`" in card
+    assert (out / "funnel.png").stat().st_size > 0
+
+    # Unchanged rerun: every stage cached. Changed setting: that stage and the ones after it rerun.
+    again = run_pipeline(pipeline, [str(src)], out)
+    assert all(s.cached for s in again.stages)
+    changed = run_pipeline(load_pipeline(REPO / "pipelines/math.yaml", ["decontaminate.min_coverage=0.6"]), [str(src)], out)
+    assert [s.cached for s in changed.stages] == [True, True, False, False, False]
+
+
+def test_incomplete_stage_reruns(tmp_path):
+    # A stage whose stats.json (written last) is missing did not finish: it must run again.
+    src = write_jsonl(tmp_path / "in.jsonl", _math_rows())
+    pipeline = load_pipeline(REPO / "pipelines/math.yaml")
+    run_pipeline(pipeline, [str(src)], tmp_path / "run")
+    (tmp_path / "run/01-near-dedup/stats.json").unlink()
+    again = run_pipeline(pipeline, [str(src)], tmp_path / "run")
+    assert [s.cached for s in again.stages][:2] == [True, False]
+
+
+def test_filter_command_end_to_end(tmp_path):
+    src = write_jsonl(tmp_path / "in.jsonl", _math_rows())
+    result = runner.invoke(app, ["filter", str(src), "--pipeline", str(REPO / "pipelines/math.yaml"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert "kept 2 of 4 rows" in result.output
+    stats = json.loads((tmp_path / "o/00-dedup/stats.json").read_text())
+    assert stats["removed"] == 1 and stats["duplicate_groups"] == 1
+
+
+def test_cli_bad_input_is_one_line_without_traceback(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"problem": "x", "answer": "1"}\n{oops\n')
+    result = runner.invoke(app, ["filter", str(bad), "--pipeline", str(REPO / "pipelines/math.yaml"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "line 2" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o").exists()  # no partial output
+
+
+def test_single_stage_commands(tmp_path):
+    src = write_jsonl(tmp_path / "in.jsonl", _math_rows())
+    result = runner.invoke(app, ["dedup", str(src), "--out", str(tmp_path / "d")])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_parquet(tmp_path / "d/data/train.parquet")) == 3
+    result = runner.invoke(app, ["format-filter", str(src), "--out", str(tmp_path / "f")])
+    assert result.exit_code == 0, result.output
+    assert list(pd.read_parquet(tmp_path / "f/removed.parquet")["reason"]) == ["mcq"]
+
+
+def test_bundled_examples_run(tmp_path):
+    # The README's demo: both example pipelines on the bundled data.
+    for yaml_name, inputs in [("math.yaml", ["math_sample.jsonl", "numina_sample.json"]), ("code.yaml", ["code_sample.jsonl"])]:
+        result = runner.invoke(app, ["filter", *[str(REPO / "examples" / i) for i in inputs],
+                                     "--pipeline", str(REPO / "pipelines" / yaml_name), "--out", str(tmp_path / yaml_name)])
+        assert result.exit_code == 0, result.output
+    removed = pd.read_parquet(tmp_path / "code.yaml/removed.parquet")
+    assert set(removed["reason"]) == {"duplicate_url", "after_cutoff:2024-08-01", "interactive", "special_judge"}
