@@ -2,7 +2,7 @@
 pairs from a realistic mix: mostly integers, plus fractions, radicals, intervals and expressions, each after long
 reasoning text.
 
-    python benchmarks/math_verify.py [--pairs 20000]
+    python benchmarks/math_grading.py [--pairs 20000]
 """
 
 import argparse
