@@ -11,6 +11,7 @@ import pytest
 
 from acecurate.sandbox import Limits, run_solution
 from acecurate.sandbox.compare import compare_stdout, values_equal
+from acecurate.sandbox.executor import SLOTS_PER_PROCESS, sandbox_uid
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt-get install -y bubblewrap)")
 
@@ -26,8 +27,8 @@ def sandbox_processes() -> list[str]:
     """Live (not zombie) processes of the sandbox uids, after a short grace period for the kernel to tear down."""
     for _ in range(20):
         out = subprocess.run(["ps", "-eo", "uid=,stat=,args="], capture_output=True, text=True).stdout
-        live = [line for line in out.splitlines()
-                if 61000 <= int(line.split()[0]) < 62000 and not line.split()[1].startswith("Z")]
+        mine = {sandbox_uid(slot) for slot in range(SLOTS_PER_PROCESS)}
+        live = [line for line in out.splitlines() if int(line.split()[0]) in mine and not line.split()[1].startswith("Z")]
         if not live:
             return []
         time.sleep(0.1)
@@ -62,6 +63,15 @@ def test_background_child_does_not_outlive_its_test(tmp_path):
     assert result.verdict == "passed"
     time.sleep(0.2)
     assert not sandbox_processes()
+
+
+def test_process_in_a_new_session_does_not_survive_into_the_next_test():
+    code = ("import os, subprocess, sys, time\nif input() == 'first':\n"
+            "    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(0.3); open(\"/tmp/flag\", \"w\")'], start_new_session=True)\n"
+            "    print(7)\nelse:\n    time.sleep(0.6)\n    print('leaked' if os.path.exists('/tmp/flag') else 'clean')")
+    tests = {"format": "stdin", "cases": [{"input": "first\n", "output": "7"}, {"input": "second\n", "output": "clean"}]}
+    result = run_solution(code, tests, FAST)
+    assert [t.verdict for t in result.tests] == ["passed", "passed"], result
 
 
 def test_no_host_secrets_visible(tmp_path):

@@ -221,5 +221,48 @@ def verify_math(gold: str = typer.Option(..., "--gold", help="Gold answer, e.g. 
     raise typer.Exit(0 if result.correct else 1)
 
 
+@verify_app.command("code")
+@friendly_errors
+def verify_code(solution: Path = typer.Option(..., "--solution", help="Python file with the solution."),
+                tests: Path = typer.Option(..., "--tests", help="Tests: canonical JSON, a LiveCodeBench list, {input, output}, ..."),
+                fn_name: Optional[str] = typer.Option(None, "--fn-name", help="Function name for functional tests."),
+                time_limit: float = typer.Option(4.0, "--time-limit", help="Seconds per test."),
+                early_stop: bool = typer.Option(False, "--early-stop", help="Stop at the first failing test.")):
+    """Run one solution against its tests in the sandbox and print the per-test table."""
+    import math
+
+    from .errors import InputError
+    from .records import canonical_tests
+    from .sandbox import Limits, run_solution
+
+    try:
+        canonical = canonical_tests(tests.read_text(), fn_name=fn_name, starter_code=solution.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(tests, f"cannot read tests: {exc}") from None
+    result = run_solution(solution.read_text(), canonical, Limits(time_s=time_limit, cpu_s=max(1, math.ceil(time_limit))),
+                          early_stop=early_stop)
+    table = Table(title=f"{solution.name}: {result.verdict}")
+    for column in ("test", "verdict", "time (s)", "memory (MB)", "exit", "first difference / stderr"):
+        table.add_column(column)
+    for t in result.tests:
+        why = (f"line {t.difference['line']}: expected {t.difference['expected']!r}, got {t.difference['got']!r}"
+               if t.difference else t.stderr.strip().splitlines()[-1][:120] if t.stderr.strip() else "")
+        exit_text = f"signal {t.signal}" if t.signal else str(t.exit_code)
+        color = "green" if t.verdict == "passed" else "red"
+        table.add_row(str(t.index), f"[{color}]{t.verdict}[/]", f"{t.time_s:.3f}", f"{t.max_rss_kb / 1024:.0f}", exit_text, why)
+    out.print(table)
+    if result.detail:
+        out.print(result.detail)
+    raise typer.Exit(0 if result.passed else 1)
+
+
+@app.command("validate-tests")
+@friendly_errors
+def validate_tests_command(inputs: List[str] = typer.Argument(...), out_dir: Path = typer.Option(..., "--out", "-o"),
+                           mapping: Optional[str] = MapOption, workers: int = WorkersOption, overrides: List[str] = SetOption):
+    """Run reference solutions against their tests (twice) and drop problems whose tests cannot be trusted."""
+    _single("validate-tests", inputs, out_dir, "code", mapping, workers, overrides, {})
+
+
 def main():  # pragma: no cover - console entry point
     app()

@@ -1,5 +1,5 @@
 """Isolated code execution: bubblewrap, limits, per-test verdicts, output comparison in our process."""
 
-from .executor import VERDICTS, Limits, SolutionResult, TestVerdict, find_bwrap, run_solution
+from .executor import VERDICTS, Limits, SolutionResult, TestVerdict, find_bwrap, grade_many, run_solution
 
-__all__ = ["VERDICTS", "Limits", "SolutionResult", "TestVerdict", "find_bwrap", "run_solution"]
+__all__ = ["VERDICTS", "Limits", "SolutionResult", "TestVerdict", "find_bwrap", "grade_many", "run_solution"]

@@ -25,7 +25,14 @@ from .asserts import assert_cases
 from .compare import as_json_data, compare_stdout, compare_values, parse_expected_value
 
 VERDICTS = ("passed", "wrong_answer", "runtime_error", "time_limit", "memory_limit", "output_limit", "compile_error", "sandbox_error")
-SANDBOX_UID_BASE = 61000  # when started as root, each concurrent sandbox runs as its own unprivileged uid
+SANDBOX_UID_BASE = 100_000  # when started as root, each concurrent sandbox runs as its own unprivileged uid
+SLOTS_PER_PROCESS = 32
+
+
+def sandbox_uid(slot: int) -> int:
+    """A uid for this process's `slot`: distinct across slots, and (by pid) across acecurate processes running at
+    once, so one process's fork bomb cannot use up another's process limit."""
+    return SANDBOX_UID_BASE + (os.getpid() % 50_000) * SLOTS_PER_PROCESS + slot % SLOTS_PER_PROCESS
 
 
 @dataclass
@@ -215,7 +222,7 @@ def run_solution(code: str, tests: dict | str, limits: Limits | None = None, *, 
             command, user = [python, "-I", "-S", "-c", _runner_source()], None
         else:
             command = bwrap_command(python)
-            user = SANDBOX_UID_BASE + slot if os.geteuid() == 0 else None
+            user = sandbox_uid(slot) if os.geteuid() == 0 else None
         return _drive(command, user, job, expected, limits, early_stop, yes_no_case_insensitive)
     finally:
         _slots.release(slot)
@@ -286,3 +293,25 @@ def _finish(process: subprocess.Popen) -> str:
     for stream in (process.stdout, process.stderr):
         stream.close()
     return stderr
+
+
+def grade_many(solutions, workers: int = 2, limits: Limits | None = None, *, early_stop: bool = False,
+               retries: int = 2, progress=None, **options) -> list[SolutionResult]:
+    """Run many (code, tests) pairs, `workers` sandboxes at a time, in input order. A `sandbox_error` is an
+    infrastructure fault: it is retried, and reported as such (never scored as a failure) if it persists."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    solutions = list(solutions)
+
+    def one(pair):
+        code, tests = pair
+        for _ in range(retries + 1):
+            result = run_solution(code, tests, limits, early_stop=early_stop, **options)
+            if result.verdict != "sandbox_error":
+                break
+        if progress:
+            progress(1)
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return list(pool.map(one, solutions))

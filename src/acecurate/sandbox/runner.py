@@ -20,9 +20,84 @@ import traceback
 # serialises and reports its result.
 _isinstance, _dumps, _write, _exit, _sorted, _repr = isinstance, json.dumps, os.write, os._exit, sorted, repr
 
-PRELUDE = (
-    "from typing import *\nfrom collections import *\nimport math, heapq, bisect, itertools, functools, collections, string, re, sys\n"
-)
+# What LeetCode-style solutions and checks assume is already defined: the names of `from M import *` for the modules
+# below, the modules themselves, `inf`, and the linked-list and binary-tree helpers their tests call. The star-import
+# names resolve lazily (see LazyBuiltins), so a solution pays only for the modules it uses.
+STAR_MODULES = ["typing", "functools", "collections", "itertools", "heapq", "bisect", "string", "operator", "math"]
+PLAIN_MODULES = STAR_MODULES + ["re", "sys", "datetime", "random"]
+
+
+class LazyBuiltins(dict):
+    """Builtins whose missing names come from the star-import modules (the last module listed wins, as with
+    successive star imports) or are the modules themselves. Looked up only when a name is not found elsewhere."""
+
+    def __missing__(self, name):
+        import importlib
+
+        if name == "inf":
+            value = float("inf")
+        elif name in PLAIN_MODULES:
+            value = importlib.import_module(name)
+        else:
+            for module_name in reversed(STAR_MODULES):
+                module = importlib.import_module(module_name)
+                public = getattr(module, "__all__", None)
+                if (name in public) if public is not None else (hasattr(module, name) and not name.startswith("_")):
+                    value = getattr(module, name)
+                    break
+            else:
+                raise KeyError(name)
+        self[name] = value
+        return value
+
+
+HELPERS = """
+class ListNode:
+    def __init__(self, val=0, next=None):
+        self.val, self.next = val, next
+
+
+class TreeNode:
+    def __init__(self, val=0, left=None, right=None):
+        self.val, self.left, self.right = val, left, right
+
+
+def list_node(values):
+    head = None
+    for value in reversed(values):
+        head = ListNode(value, head)
+    return head
+
+
+def is_same_list(a, b):
+    while a and b:
+        if a.val != b.val:
+            return False
+        a, b = a.next, b.next
+    return a is None and b is None
+
+
+def tree_node(values):
+    if not values or values[0] is None:
+        return None
+    nodes = [None if v is None else TreeNode(v) for v in values]
+    root, children, index = nodes[0], deque([nodes[0]]), 1
+    while children and index < len(nodes):
+        node = children.popleft()
+        for side in ("left", "right"):
+            if index < len(nodes):
+                setattr(node, side, nodes[index])
+                if nodes[index] is not None:
+                    children.append(nodes[index])
+                index += 1
+    return root
+
+
+def is_same_tree(a, b):
+    if a is None or b is None:
+        return a is b
+    return a.val == b.val and is_same_tree(a.left, b.left) and is_same_tree(a.right, b.right)
+"""
 
 
 def emit(event):
@@ -59,11 +134,8 @@ def child(job, code, test, result_fd):
         sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)))
         sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)))
         sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)), line_buffering=True)
-        import builtins
-
-        builtins.exit = builtins.quit = sys.exit  # absent under -S; solutions call them
-        namespace = {"__name__": "__main__", "__builtins__": builtins}
         fmt = job["format"]
+        namespace = job["namespace"]
         if fmt == "stdin":
             exec(code, namespace)
             sys.stdout.flush()
@@ -105,6 +177,26 @@ def child(job, code, test, result_fd):
         except Exception:
             pass
         _exit(1)
+
+
+def kill_strays():
+    """Kill every process of the sandbox's PID namespace but bwrap's init and this runner, so nothing a test started
+    (even in a new session) survives into the next test."""
+    keep = {1, os.getpid(), os.getppid()}
+    for _ in range(3):
+        strays = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in keep]
+        if not strays:
+            return
+        for stray in strays:
+            try:
+                os.kill(stray, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            pass
 
 
 def run_test(job, code, index, test):
@@ -170,10 +262,11 @@ def run_test(job, code, index, test):
                 readers = []
                 break
     try:
-        os.killpg(pid, signal.SIGKILL)  # the test's whole session: background children die with it
+        os.killpg(pid, signal.SIGKILL)  # the test's process group
     except ProcessLookupError:
         pass
     _, status, usage = os.wait4(pid, 0)
+    kill_strays()
     elapsed = time.monotonic() - started
     for fd in list(outputs) + writers + [exited]:
         try:
@@ -195,10 +288,18 @@ def run_test(job, code, index, test):
 
 
 def main():
+    import builtins
+
     job = json.loads(sys.stdin.read())
-    source = job["code"] if job["format"] == "stdin" else PRELUDE + job["code"]
+    names = dict(builtins.__dict__, exit=sys.exit, quit=sys.exit)  # exit/quit are absent under -S; solutions call them
+    namespace = {"__name__": "__main__"}
+    if job["format"] != "stdin":
+        names = LazyBuiltins(names)
+        exec(compile(HELPERS, "<helpers>", "exec"), {"__builtins__": names}, namespace)
+    namespace["__builtins__"] = names
+    job["namespace"] = namespace
     try:
-        code = compile(source, "<solution>", "exec")
+        code = compile(job["code"], "<solution>", "exec")
     except (SyntaxError, ValueError) as exc:
         emit({"compile_error": f"{type(exc).__name__}: {exc}"})
         return

@@ -1,0 +1,135 @@
+"""Tests per second of the sandboxed executor on 2 cores, for the rllm LeetCode assert suites and for a stdin set,
+beside two baselines timed in the same run:
+  - naive: a fresh `python3` subprocess per test, without isolation;
+  - in-process (LiveCodeBench's approach): the code runs inside the grading process, stdin mocked with StringIO.
+
+    python benchmarks/code_execution.py [--problems 300]
+"""
+
+import argparse
+import contextlib
+import io
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from acecurate.records import load_inputs
+from acecurate.sandbox import Limits, grade_many
+from acecurate.sandbox.asserts import assert_cases
+from acecurate.sandbox.compare import compare_stdout
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+PRELUDE = "from typing import *\nfrom collections import *\nfrom itertools import *\nfrom functools import *\nfrom math import *\nfrom bisect import *\nfrom heapq import *\ninf = float('inf')\n"
+
+STDIN_PROGRAM = "import sys\ndata = sys.stdin.read().split()\nn = int(data[0])\nprint(sum(int(x) for x in data[1:n + 1]))\n"
+
+
+def stdin_suite(n_tests: int) -> dict:
+    cases = []
+    for i in range(n_tests):
+        values = list(range(i, i + 50))
+        cases.append({"input": f"{len(values)}\n{' '.join(map(str, values))}\n", "output": f"{sum(values)}\n"})
+    return {"format": "stdin", "cases": cases}
+
+
+def naive_stdin(code: str, tests: dict) -> int:
+    passed = 0
+    for case in tests["cases"]:
+        out = subprocess.run([sys.executable, "-c", code], input=case["input"], capture_output=True, text=True, timeout=10)
+        passed += compare_stdout(case["output"], out.stdout) is None
+    return passed
+
+
+def in_process_stdin(code: str, tests: dict) -> int:
+    passed = 0
+    compiled = compile(code, "<solution>", "exec")
+    for case in tests["cases"]:
+        out = io.StringIO()
+        old_stdin = sys.stdin
+        sys.stdin = io.StringIO(case["input"])  # no .buffer: LiveCodeBench's mock has the same gap
+        try:
+            with contextlib.redirect_stdout(out):
+                exec(compiled, {"__name__": "__main__"})
+        finally:
+            sys.stdin = old_stdin
+        passed += compare_stdout(case["output"], out.getvalue()) is None
+    return passed
+
+
+def in_process_functional(code: str, cases, fn_name: str) -> int:
+    namespace = {}
+    exec(PRELUDE + code, namespace)
+    fn = getattr(namespace["Solution"](), fn_name) if "Solution" in namespace else namespace[fn_name]
+    return sum(fn(*c.args, **c.kwargs) == c.expected for c in cases)
+
+
+def naive_functional(code: str, cases, fn_name: str) -> int:
+    passed = 0
+    for c in cases:
+        script = (PRELUDE + code + f"\nimport json, sys\nfn = getattr(Solution(), {fn_name!r}) if 'Solution' in dir() else {fn_name}\n"
+                  f"print(json.dumps(fn(*{c.args!r}, **{c.kwargs!r})))")
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=10)
+        try:
+            passed += json.loads(out.stdout) == json.loads(json.dumps(c.expected))
+        except json.JSONDecodeError:
+            pass
+    return passed
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--problems", type=int, default=300)
+    args = parser.parse_args()
+    frame = load_inputs([str(DATA / "raw/rllm_leetcode.json")])
+    suites = []
+    for code, tests_json in zip(frame["solutions"].str[0], frame["tests"]):
+        tests = json.loads(tests_json)
+        converted = assert_cases(tests["check"])
+        if converted:
+            suites.append((code, tests, *converted))
+        if len(suites) == args.problems:
+            break
+    n_func = sum(len(cases) for _, _, cases, _ in suites)
+    limits = Limits(time_s=6.0, cpu_s=6)
+
+    t = time.perf_counter()
+    results = grade_many([(code, tests) for code, tests, _, _ in suites], workers=2, limits=limits)
+    ours = time.perf_counter() - t
+    print(f"functional ({len(suites)} LeetCode problems, {n_func} asserts)")
+    print(f"  sandboxed, 2 workers:          {n_func / ours:8.0f} tests/s ({sum(r.passed for r in results)} problems pass)")
+    sample = suites[:40]
+    n_sample = sum(len(c) for _, _, c, _ in sample)
+    t = time.perf_counter()
+    for code, _, cases, fn in sample:
+        naive_functional(code, cases, fn)
+    naive = time.perf_counter() - t
+    print(f"  naive subprocess per test, 1 core: {n_sample / naive:5.0f} tests/s (first 40 problems)")
+    t = time.perf_counter()
+    for code, _, cases, fn in suites:
+        in_process_functional(code, cases, fn)
+    inproc = time.perf_counter() - t
+    print(f"  in-process (LiveCodeBench way), 1 core, no isolation: {n_func / inproc:8.0f} tests/s")
+
+    tests = stdin_suite(100)
+    solutions = [(STDIN_PROGRAM, tests)] * 10
+    t = time.perf_counter()
+    stdin_results = grade_many(solutions, workers=2, limits=limits)
+    ours = time.perf_counter() - t
+    n = 100 * len(solutions)
+    print(f"stdin ({len(solutions)} solutions x 100 tests)")
+    print(f"  sandboxed, 2 workers:          {n / ours:8.0f} tests/s ({sum(r.passed for r in stdin_results)} solutions pass)")
+    t = time.perf_counter()
+    naive_stdin(STDIN_PROGRAM, tests)
+    naive = time.perf_counter() - t
+    print(f"  naive subprocess per test, 1 core: {100 / naive:5.0f} tests/s")
+    t = time.perf_counter()
+    for _ in range(len(solutions)):
+        in_process_stdin(STDIN_PROGRAM, tests)
+    inproc = time.perf_counter() - t
+    print(f"  in-process (LiveCodeBench way), 1 core, no isolation: {n / inproc:8.0f} tests/s")
+
+
+if __name__ == "__main__":
+    main()
