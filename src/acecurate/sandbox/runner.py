@@ -23,13 +23,14 @@ _isinstance, _dumps, _write, _exit, _sorted, _repr = isinstance, json.dumps, os.
 # What LeetCode-style solutions and checks assume is already defined: the names of `from M import *` for the modules
 # below, the modules themselves, `inf`, and the linked-list and binary-tree helpers their tests call. The star-import
 # names resolve lazily (see LazyBuiltins), so a solution pays only for the modules it uses.
-STAR_MODULES = ["typing", "functools", "collections", "itertools", "heapq", "bisect", "string", "operator", "math"]
+STAR_MODULES = ["collections", "typing", "math", "heapq", "bisect", "itertools", "functools", "string", "operator"]
 PLAIN_MODULES = STAR_MODULES + ["re", "sys", "datetime", "random"]
 
 
 class LazyBuiltins(dict):
-    """Builtins whose missing names come from the star-import modules (the last module listed wins, as with
-    successive star imports) or are the modules themselves. Looked up only when a name is not found elsewhere."""
+    """Builtins whose missing names come from the star-import modules or are the modules themselves, resolved on first
+    use. The only names two of these modules share are Counter, OrderedDict and ChainMap (typing and collections) and
+    pow (a builtin anyway), so the first module that has a name is the one a star import would have given."""
 
     def __missing__(self, name):
         import importlib
@@ -39,7 +40,7 @@ class LazyBuiltins(dict):
         elif name in PLAIN_MODULES:
             value = importlib.import_module(name)
         else:
-            for module_name in reversed(STAR_MODULES):
+            for module_name in STAR_MODULES:
                 module = importlib.import_module(module_name)
                 public = getattr(module, "__all__", None)
                 if (name in public) if public is not None else (hasattr(module, name) and not name.startswith("_")):
@@ -292,11 +293,11 @@ def main():
 
     job = json.loads(sys.stdin.read())
     names = dict(builtins.__dict__, exit=sys.exit, quit=sys.exit)  # exit/quit are absent under -S; solutions call them
-    namespace = {"__name__": "__main__"}
     if job["format"] != "stdin":
         names = LazyBuiltins(names)
-        exec(compile(HELPERS, "<helpers>", "exec"), {"__builtins__": names}, namespace)
-    namespace["__builtins__"] = names
+    namespace = {"__name__": "__main__", "__builtins__": names}
+    if job["format"] != "stdin":
+        exec(compile(HELPERS, "<helpers>", "exec"), namespace)
     job["namespace"] = namespace
     try:
         code = compile(job["code"], "<solution>", "exec")
