@@ -129,4 +129,5 @@ def test_bundled_examples_run(tmp_path):
                                      "--pipeline", str(REPO / "pipelines" / yaml_name), "--out", str(tmp_path / yaml_name)])
         assert result.exit_code == 0, result.output
     removed = pd.read_parquet(tmp_path / "code.yaml/removed.parquet")
-    assert set(removed["reason"]) == {"duplicate_url", "after_cutoff:2024-08-01", "interactive", "special_judge"}
+    assert set(removed["reason"]) == {"duplicate_url", "after_cutoff:2024-08-01", "interactive", "special_judge",
+                                      "no_passing_reference", "trivial_program_passes"}
