@@ -38,6 +38,8 @@ def extract_answer(response: str) -> str | None:
     if "</think>" in response:
         response = response.rsplit("</think>", 1)[1]
     answer = last_boxed(response)
+    if answer is not None and len(answer) > MAX_ANSWER_CHARS and (inner := last_boxed(answer)) is not None:
+        answer = inner  # a whole response inside one box: its own last box is the answer
     return answer.strip() if answer is not None and answer.strip() else None
 
 
