@@ -55,8 +55,12 @@ def _print_summary(summary) -> None:
         table.add_column(column, justify=justify)
     for s in summary.stages:
         top = ", ".join(f"{r}={c}" for r, c in sorted(s.reasons.items(), key=lambda kv: -kv[1])[:3])
-        table.add_row(s.name, str(s.rows_in), str(s.kept), str(s.removed), top, f"{s.seconds:.1f}", "cached" if s.cached else "")
+        note = "skipped" if s.stats.get("skipped") else "cached" if s.cached else ""
+        table.add_row(s.name, str(s.rows_in), str(s.kept), str(s.removed), top, f"{s.seconds:.1f}", note)
     out.print(table)
+    for s in summary.stages:
+        if s.stats.get("skipped"):
+            out.print(f"[yellow]{s.name} skipped[/]: {s.stats['skipped']}")
     out.print(f"kept {summary.rows_out} of {summary.rows_in} rows -> {summary.train_path}")
     out.print(f"removed rows with reasons -> {summary.removed_path}")
     if summary.card_path:
@@ -265,4 +269,8 @@ def validate_tests_command(inputs: List[str] = typer.Argument(...), out_dir: Pat
 
 
 def main():  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":
     app()

@@ -57,7 +57,7 @@ def stage(name: str, config_cls: type, *, requires: tuple[str, ...], adds: tuple
 
 def _load_stage_modules() -> None:
     # Importing the modules registers their stages; kept here so that `acecurate --help` imports none of them.
-    from . import codetests, dedup, decontam, formats  # noqa: F401
+    from . import codetests, dedup, decontam, difficulty, formats  # noqa: F401
     from .verify import stages  # noqa: F401
 
 

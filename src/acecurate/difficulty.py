@@ -1,0 +1,235 @@
+"""Stages that sample a reference model: `difficulty` (pass-rate band), `majority-check` (majority answer matches the
+gold answer) and `response-length` (drop problems whose correct answers are short).
+
+Every sample is graded by the same graders the trainer uses and stored as soon as it is graded, so a killed run resumes
+without regenerating anything. Without a model the stages pass every row through and say that they were skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .io import write_parquet
+from .pipeline import StageResult, stage
+from .sampling import Request, SamplingSettings, build_prompt, make_backend, prompt_id
+from .sampling.store import SampleStore
+
+
+@dataclass
+class SamplerConfig:
+    model: str | None = None  # a hub id or local path; without one the stage is skipped
+    backend: str = "vllm"  # vllm, openai or transformers
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_tokens: int = 32768
+    seed: int = 0
+    options: dict = field(default_factory=dict)  # backend options: base_url, concurrency, tensor_parallel_size, device, ...
+
+    def settings(self) -> SamplingSettings:
+        return SamplingSettings(self.temperature, self.top_p, self.max_tokens, self.seed)
+
+
+def extract_code(response: str) -> str | None:
+    """The last ```python block after the last </think> (a bare ``` block if there is no python one)."""
+    import re
+
+    if "</think>" in response:
+        response = response.rsplit("</think>", 1)[1]
+    blocks = re.findall(r"```python[^\n]*\n(.*?)```", response, re.DOTALL) or re.findall(r"```\n(.*?)```", response, re.DOTALL)
+    return blocks[-1] if blocks else None
+
+
+def grade_completions(domain: str, completions, gold: str | None, tests: str | None, workers: int, math_grader=None):
+    """(status, correct, extracted) per completion. Truncated completions count as failures."""
+    results = [None] * len(completions)
+    live = [i for i, c in enumerate(completions) if c.finish_reason != "length"]
+    for i, c in enumerate(completions):
+        if c.finish_reason == "length":
+            results[i] = ("truncated", False, None)
+    if domain == "math":
+        grades = math_grader.grade_many([(completions[i].text, gold) for i in live])
+        for i, g in zip(live, grades):
+            results[i] = (g.status, g.correct, g.extracted)
+        return results
+    from .sandbox import grade_many
+
+    codes = {i: extract_code(completions[i].text) for i in live}
+    runnable = [i for i in live if codes[i] is not None]
+    for i in live:
+        if codes[i] is None:
+            results[i] = ("no_code", False, None)
+    for i, r in zip(runnable, grade_many([(codes[i], tests) for i in runnable], workers=workers, early_stop=True)):
+        if r.verdict == "sandbox_error":
+            raise RuntimeError(f"sandbox failed on a sample after retries: {r.detail}")  # never scored as 0
+        results[i] = (r.verdict, r.passed, None)
+    return results
+
+
+def collect_samples(frame, sampler: SamplerConfig, n: int, ctx):
+    """n graded samples per row from `sampler`, generating only what the store does not have yet."""
+    from .verify.math import MathGrader
+
+    store = SampleStore(ctx.run_dir / "cache" / "samples.sqlite")
+    settings = sampler.settings()
+    prompts = [build_prompt(d, p, s) for d, p, s in zip(frame["domain"], frame["problem"], frame.get("starter_code", [None] * len(frame)))]
+    ids = [prompt_id(p) for p in prompts]
+    have = store.counts(sampler.model, settings.key())
+    rows_of: dict[str, int] = {}
+    for row, pid in enumerate(ids):
+        rows_of.setdefault(pid, row)
+    requests = [Request(pid, prompts[row], n - have.get(pid, 0), have.get(pid, 0)) for pid, row in rows_of.items() if have.get(pid, 0) < n]
+    generated = 0
+    if requests:
+        backend = make_backend(sampler.backend, sampler.model, **sampler.options)
+        task = ctx.progress.add_task(f"{ctx.stage_dir.name}: sample", total=len(requests)) if ctx.progress else None
+        with MathGrader(workers=ctx.workers) as math_grader:
+            for request, completions in backend.generate(requests, settings):
+                row = rows_of[request.prompt_id]
+                grades = grade_completions(frame["domain"].iat[row], completions, frame["answer"].iat[row] if "answer" in frame else None,
+                                           frame["tests"].iat[row] if "tests" in frame else None, ctx.workers, math_grader)
+                store.add([{"prompt_id": request.prompt_id, "model": sampler.model, "settings_key": settings.key(),
+                            "sample_index": request.first_index + k, "row_id": frame["id"].iat[row], "text": c.text, "tokens": c.tokens,
+                            "finish_reason": c.finish_reason, "status": g[0], "correct": int(g[1]), "extracted": g[2],
+                            "backend": backend.info.backend, "revision": backend.info.revision, "settings": asdict(settings)}
+                           for k, (c, g) in enumerate(zip(completions, grades))])
+                generated += len(completions)
+                if task is not None:
+                    ctx.progress.advance(task)
+        if task is not None:
+            ctx.progress.remove_task(task)
+    samples = store.samples(sampler.model, settings.key(), list(rows_of))
+    samples = samples[samples["sample_index"] < n]
+    write_parquet(ctx.stage_dir / "rollouts.parquet", samples)
+    store.close()
+    return ids, samples, {"samples_generated": generated, "samples_reused": int(sum(min(have.get(p, 0), n) for p in rows_of)),
+                          "model": sampler.model, "backend": sampler.backend, "settings": asdict(settings)}
+
+
+def _skipped(frame, name: str) -> StageResult:
+    return StageResult(frame.copy(), frame.iloc[0:0].assign(reason=[]),
+                       {"skipped": f"no model given: set {name}.sampler.model (e.g. --set {name}.sampler.model=PATH) to run it"})
+
+
+@dataclass
+class DifficultyConfig:
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    n: int = 16  # samples per prompt
+    keep: list[int] = field(default_factory=lambda: [1, 15])  # inclusive band of pass counts to keep
+
+    def __post_init__(self):
+        if len(self.keep) != 2 or not 0 <= self.keep[0] <= self.keep[1] <= self.n:
+            raise ValueError(f"keep must be [low, high] with 0 <= low <= high <= n, got {self.keep}")
+
+
+def _histogram(counts: np.ndarray, n: int, keep: list[int], path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.bar(range(n + 1), np.bincount(counts, minlength=n + 1), color=["#4c72b0" if keep[0] <= k <= keep[1] else "#c44e52" for k in range(n + 1)])
+    ax.set_xlabel(f"correct samples of {n}")
+    ax.set_ylabel("problems")
+    ax.set_title(f"pass counts (kept band {keep[0]}-{keep[1]} in blue)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+@stage("difficulty", DifficultyConfig, requires=("problem", "domain"), adds=("pass_count", "n_samples", "pass_rate", "difficulty"))
+def difficulty(frame, config: DifficultyConfig, ctx) -> StageResult:
+    """Sample n responses per problem, grade each, and keep problems whose pass count lies in the band."""
+    if not config.sampler.model:
+        return _skipped(frame, "difficulty")
+    ids, samples, stats = collect_samples(frame, config.sampler, config.n, ctx)
+    per_prompt = samples.groupby("prompt_id").agg(pass_count=("correct", "sum"), n_samples=("correct", "size"),
+                                                  truncated=("finish_reason", lambda s: int((s == "length").sum())))
+    frame = frame.copy()
+    frame["pass_count"] = [int(per_prompt.at[p, "pass_count"]) for p in ids]
+    frame["n_samples"] = [int(per_prompt.at[p, "n_samples"]) for p in ids]
+    frame["truncated_count"] = [int(per_prompt.at[p, "truncated"]) for p in ids]
+    frame["pass_rate"] = frame["pass_count"] / frame["n_samples"]
+    frame["difficulty"] = frame["n_samples"] - frame["pass_count"]  # 0 = solved every time
+    frame["sampled_with"] = json.dumps({"model": config.sampler.model, "backend": config.sampler.backend, **stats["settings"]})
+    low, high = config.keep
+    reason = np.where(frame["pass_count"] < low, "too_hard", np.where(frame["pass_count"] > high, "too_easy", None)).astype(object)
+    mask = reason != None  # noqa: E711
+    _histogram(frame["pass_count"].to_numpy(), config.n, config.keep, ctx.stage_dir / "pass_counts.png")
+    removed = frame[mask].copy()
+    removed["reason"] = reason[mask]
+    stats.update({"pass_count_histogram": {int(k): int(v) for k, v in Counter(frame["pass_count"]).items()},
+                  "truncated_share": float(frame["truncated_count"].sum() / max(frame["n_samples"].sum(), 1)), "keep": config.keep})
+    return StageResult(frame[~mask].copy(), removed, stats)
+
+
+@dataclass
+class MajorityCheckConfig:
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)  # the paper: DeepSeek-R1
+    k: int = 8  # responses per problem
+
+
+@stage("majority-check", MajorityCheckConfig, requires=("problem", "answer"), adds=("majority_answer", "majority_votes"))
+def majority_check(frame, config: MajorityCheckConfig, ctx) -> StageResult:
+    """Keep a math problem only if the majority-voted answer of k reference responses matches its gold answer."""
+    if not config.sampler.model:
+        return _skipped(frame, "majority-check")
+    from .verify._math_worker import normalize_answer
+
+    ids, samples, stats = collect_samples(frame, config.sampler, config.k, ctx)
+    majority, votes, correct = {}, {}, {}
+    for pid, group in samples.groupby("prompt_id"):
+        answered = group[group["extracted"].notna()]
+        if answered.empty:
+            majority[pid], votes[pid], correct[pid] = None, 0, False
+            continue
+        keys = answered["extracted"].map(normalize_answer)
+        winner, count = Counter(keys).most_common(1)[0]
+        chosen = answered[keys == winner]
+        majority[pid], votes[pid], correct[pid] = chosen["extracted"].iat[0], int(count), bool(chosen["correct"].iat[0])
+    frame = frame.copy()
+    frame["majority_answer"] = [majority.get(p) for p in ids]
+    frame["majority_votes"] = [votes.get(p, 0) for p in ids]
+    reason = np.array([None if correct.get(p) else ("no_answer" if majority.get(p) is None else "majority_wrong") for p in ids], dtype=object)
+    mask = reason != None  # noqa: E711
+    removed = frame[mask].copy()
+    removed["reason"] = reason[mask]
+    return StageResult(frame[~mask].copy(), removed, stats)
+
+
+@dataclass
+class ResponseLengthConfig:
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)  # whose responses are measured (the paper: DeepSeek-R1)
+    k: int = 8
+    min_tokens: int = 2000  # problems whose correct responses are shorter are too easy to teach reasoning
+    downsample_below: int = 4000  # problems between min_tokens and this are kept with probability keep_fraction
+    keep_fraction: float = 0.5
+    seed: int = 0
+
+
+@stage("response-length", ResponseLengthConfig, requires=("problem",), adds=("response_tokens",))
+def response_length(frame, config: ResponseLengthConfig, ctx) -> StageResult:
+    """Drop problems whose correct reference responses are short; downsample the middle band with a fixed seed."""
+    if not config.sampler.model:
+        return _skipped(frame, "response-length")
+    ids, samples, stats = collect_samples(frame, config.sampler, config.k, ctx)
+    correct = samples[samples["correct"] == 1]
+    median_tokens = correct.groupby("prompt_id")["tokens"].median()
+    frame = frame.copy()
+    frame["response_tokens"] = [float(median_tokens[p]) if p in median_tokens.index else np.nan for p in ids]
+    rng = np.random.default_rng(config.seed)
+    draws = rng.random(len(frame))
+    tokens = frame["response_tokens"].to_numpy()
+    reason = np.full(len(frame), None, dtype=object)
+    reason[np.isnan(tokens)] = "no_correct_response"
+    reason[tokens < config.min_tokens] = "short_response"
+    middle = (tokens >= config.min_tokens) & (tokens < config.downsample_below) & (draws >= config.keep_fraction)
+    reason[middle] = "downsampled"
+    mask = reason != None  # noqa: E711
+    removed = frame[mask].copy()
+    removed["reason"] = reason[mask]
+    return StageResult(frame[~mask].copy(), removed, stats)

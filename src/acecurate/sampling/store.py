@@ -1,0 +1,75 @@
+"""The sample store: one SQLite file in the run directory, written as each prompt's samples are graded.
+
+SQLite rather than parquet shards: each prompt's samples commit in one transaction (a `kill -9` loses at most the
+prompt being graded), resume is a keyed lookup, and the file stays one artefact; `export` writes rollouts.parquet.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS samples (
+    prompt_id TEXT NOT NULL,
+    model TEXT NOT NULL,
+    settings_key TEXT NOT NULL,
+    sample_index INTEGER NOT NULL,
+    row_id TEXT,
+    text TEXT NOT NULL,
+    tokens INTEGER,
+    finish_reason TEXT NOT NULL,
+    status TEXT NOT NULL,
+    correct INTEGER NOT NULL,
+    extracted TEXT,
+    backend TEXT NOT NULL,
+    revision TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (prompt_id, model, settings_key, sample_index)
+)
+"""
+
+
+class SampleStore:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # a killed process loses nothing committed
+        self._db.execute(SCHEMA)
+        self._db.commit()
+
+    def close(self):
+        with self._lock:
+            self._db.close()
+
+    def counts(self, model: str, settings_key: str) -> dict[str, int]:
+        """Samples stored so far per prompt id, for this model and these settings."""
+        with self._lock:
+            rows = self._db.execute("SELECT prompt_id, COUNT(*) FROM samples WHERE model=? AND settings_key=? GROUP BY prompt_id",
+                                    (model, settings_key)).fetchall()
+        return dict(rows)
+
+    def add(self, records: list[dict]) -> None:
+        """Store graded samples of one or more prompts atomically."""
+        now = time.time()
+        with self._lock, self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO samples VALUES (:prompt_id, :model, :settings_key, :sample_index, :row_id, :text, :tokens, "
+                ":finish_reason, :status, :correct, :extracted, :backend, :revision, :settings, :created)",
+                [{**r, "created": now, "settings": json.dumps(r["settings"], sort_keys=True)} for r in records])
+
+    def samples(self, model: str, settings_key: str, prompt_ids: list[str] | None = None):
+        """All stored samples (as a DataFrame), optionally only for some prompts."""
+        import pandas as pd
+
+        query = "SELECT * FROM samples WHERE model=? AND settings_key=?"
+        with self._lock:
+            frame = pd.read_sql_query(query + " ORDER BY prompt_id, sample_index", self._db, params=(model, settings_key))
+        return frame[frame["prompt_id"].isin(prompt_ids)] if prompt_ids is not None else frame
