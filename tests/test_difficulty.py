@@ -103,3 +103,31 @@ def test_killed_run_resumes_without_regenerating(tiny_model, tmp_path):
         after = {(p, i): t for p, i, t in db.execute("SELECT prompt_id, sample_index, text FROM samples")}
     assert all(after[key] == text for key, text in before.items())  # nothing stored was regenerated
     assert len(after) == 8 * 80
+
+
+def test_majority_check_and_response_length_read_the_same_samples(tiny_model, tmp_path):
+    rows = [{"id": f"m{i}", "problem": f"Compute {i} plus {4 - i}.", "answer": "4"} for i in range(6)]
+    src = write_jsonl(tmp_path / "math.jsonl", rows)
+    sampler = {"model": str(tiny_model), "backend": "transformers", "max_tokens": 32}
+    pipeline = pipeline_from_dict({"name": "m", "domain": "math", "stages": [
+        {"majority-check": {"k": 4, "sampler": sampler}},
+        {"response-length": {"k": 4, "sampler": sampler, "min_tokens": 3, "downsample_below": 6, "keep_fraction": 0.5}},
+    ]}, "test")
+    summary = run_pipeline(pipeline, [str(src)], tmp_path / "run")
+    majority, length = summary.stages
+    assert majority.stats["samples_generated"] == 24
+    assert length.stats["samples_generated"] == 0 and length.stats["samples_reused"] == 4 * majority.kept  # same model and settings
+    removed = pd.read_parquet(tmp_path / "run/removed.parquet")
+    rollouts = pd.read_parquet(tmp_path / "run/00-majority-check/rollouts.parquet")
+    for _, row in removed[removed["removed_by"] == "majority-check"].iterrows():
+        assert row["reason"] in ("majority_wrong", "no_answer")
+    kept = pd.read_parquet(tmp_path / "run/00-majority-check/kept.parquet")
+    for _, row in kept.iterrows():  # a kept row's majority answer is one its correct samples gave
+        answers = rollouts[(rollouts["row_id"] == row["id"]) & (rollouts["correct"] == 1)]["extracted"]
+        assert row["majority_answer"] in set(answers)
+
+
+def test_stage_without_model_is_skipped_and_says_so(tmp_path):
+    src = write_jsonl(tmp_path / "m.jsonl", [{"problem": "What is two plus two, in words?", "answer": "4"}])
+    summary = run_pipeline(pipeline_from_dict({"name": "m", "domain": "math", "stages": [{"difficulty": {}}]}, "t"), [str(src)], tmp_path / "r")
+    assert summary.rows_out == 1 and "no model given" in summary.stages[0].stats["skipped"]

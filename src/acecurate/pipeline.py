@@ -131,11 +131,21 @@ def parse_overrides(overrides: list[str]) -> dict[str, dict[str, Any]]:
     parsed: dict[str, dict[str, Any]] = {}
     for item in overrides:
         key, sep, value = item.partition("=")
-        stage_name, dot, option = key.partition(".")
-        if not sep or not dot:
+        stage_name, *path = [part.strip() for part in key.split(".")]
+        if not sep or not path:
             raise ConfigError("--set", [f"'{item}' is not STAGE.KEY=VALUE"])
-        parsed.setdefault(stage_name.strip(), {})[option.strip()] = yaml.safe_load(value)
+        target = parsed.setdefault(stage_name, {})
+        for part in path[:-1]:  # difficulty.sampler.model=X sets a nested key
+            target = target.setdefault(part, {})
+        target[path[-1]] = yaml.safe_load(value)
     return parsed
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
 
 
 def load_pipeline(path: str | Path, overrides: list[str] = ()) -> PipelineConfig:
@@ -170,7 +180,7 @@ def pipeline_from_dict(data: dict, source: str, raw_yaml: str = "", overrides: d
         if name not in STAGES:
             problems.append(f"stages[{index}]: unknown stage '{name}' (known: {', '.join(sorted(STAGES))})")
             continue
-        merged = {**(values or {}), **overrides.pop(name, {})}
+        merged = _deep_merge(values or {}, overrides.pop(name, {}))
         config = build_dataclass(STAGES[name].config_cls, merged, f"stages[{index}].{name}", problems)
         stages.append(StageConfig(name, config))
     if not data.get("stages"):

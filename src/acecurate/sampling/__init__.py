@@ -65,20 +65,33 @@ def prompt_id(prompt: str) -> str:
     return hashlib.sha256(prompt.encode()).hexdigest()[:24]
 
 
-def make_backend(name: str, model: str, **options):
-    """The backend called `name` ('transformers', 'openai' or 'vllm') for `model`."""
+def backend_class(name: str):
+    from ..errors import AcecurateError
+
     if name == "transformers":
         from .transformers_backend import TransformersBackend
 
-        return TransformersBackend(model, **options)
+        return TransformersBackend
     if name == "openai":
         from .openai_backend import OpenAIBackend
 
-        return OpenAIBackend(model, **options)
+        return OpenAIBackend
     if name == "vllm":
         from .vllm_backend import VLLMBackend
 
-        return VLLMBackend(model, **options)
+        return VLLMBackend
+    raise AcecurateError(f"unknown sampling backend {name!r} (known: transformers, openai, vllm)")
+
+
+def make_backend(name: str, model: str, **options):
+    """The backend called `name` ('transformers', 'openai' or 'vllm') for `model`, with its own options checked first."""
+    import inspect
+
     from ..errors import AcecurateError
 
-    raise AcecurateError(f"unknown sampling backend {name!r} (known: transformers, openai, vllm)")
+    cls = backend_class(name)
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "model")]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise AcecurateError(f"sampler.options {unknown} are not options of the {name} backend (its options: {', '.join(accepted)})")
+    return cls(model, **options)
