@@ -10,12 +10,19 @@ $(BIN)/acecurate: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
+# The tests also use torch and transformers (a tiny local model). torch goes first, pinned, so that pip takes the
+# CPU build rather than a CUDA one.
+$(VENV)/.train: $(BIN)/acecurate
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev,train]'
+	touch $@
+
 demo: $(BIN)/acecurate
 	$(BIN)/acecurate filter examples/math_sample.jsonl examples/numina_sample.json \
 		--pipeline pipelines/math.yaml --out runs/demo-math
 	$(BIN)/acecurate filter examples/code_sample.jsonl --pipeline pipelines/code.yaml --out runs/demo-code
 
-test: $(BIN)/acecurate
+test: $(VENV)/.train
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 .PHONY: demo test
