@@ -81,7 +81,7 @@ def test_run_writes_every_stage_and_resumes(tmp_path):
     again = run_pipeline(pipeline, [str(src)], out)
     assert all(s.cached for s in again.stages)
     changed = run_pipeline(load_pipeline(REPO / "pipelines/math.yaml", ["decontaminate.min_coverage=0.6"]), [str(src)], out)
-    assert [s.cached for s in changed.stages] == [True, True, False, False, False]
+    assert [s.cached for s in changed.stages] == [True, True] + [False] * (len(changed.stages) - 2)
 
 
 def test_incomplete_stage_reruns(tmp_path):
