@@ -1,7 +1,6 @@
 """Pipeline configs, column checks, per-stage outputs, caching and the `filter` command end to end."""
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest

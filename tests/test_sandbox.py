@@ -1,7 +1,6 @@
 """The sandbox against hostile code: each case has an expected verdict, nothing leaks to the host, and no process
 outlives its test. Uses the real bubblewrap."""
 
-import json
 import os
 import shutil
 import subprocess
