@@ -6,6 +6,7 @@ Heavy libraries are imported inside the commands, so `acecurate --help` stays in
 from __future__ import annotations
 
 import functools
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -266,6 +267,52 @@ def validate_tests_command(inputs: List[str] = typer.Argument(...), out_dir: Pat
                            mapping: Optional[str] = MapOption, workers: int = WorkersOption, overrides: List[str] = SetOption):
     """Run reference solutions against their tests (twice) and drop problems whose tests cannot be trusted."""
     _single("validate-tests", inputs, out_dir, "code", mapping, workers, overrides, {})
+
+
+@app.command("train")
+@friendly_errors
+def train_command(recipe: Path = typer.Option(..., "--recipe", "-r", help="Training recipe YAML, e.g. pipelines/acereason-7b.yaml."),
+                  math_dir: Optional[Path] = typer.Option(None, "--math", help="Curated math run directory."),
+                  code_dir: Optional[Path] = typer.Option(None, "--code", help="Curated code run directory."),
+                  out_dir: Path = typer.Option(Path("runs/train"), "--out", "-o"),
+                  overrides: List[str] = SetOption,
+                  dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved plan and stop.")):
+    """Staged GRPO (math, then code) over TRL from curated datasets; reruns resume."""
+    from . import train
+
+    loaded = train.load_recipe(recipe, overrides)
+    plans = train.plan(loaded, math_dir, code_dir, out_dir)
+    table = Table(title=f"training plan: {recipe.name} ({loaded.model})")
+    for column in ("stage", "tokens", "G", "lr", "temp", "mask", "prompts", "steps", "rollouts", "easy", "batch"):
+        table.add_column(column)
+    for p in plans:
+        s, args = p.stage, p.trl_args
+        easy = f">{s.easy_filter.max_solved}/{s.easy_filter.out_of}" if s.easy_filter else "-"
+        table.add_row(s.name, f"{s.max_response_tokens // 1024}K" if s.max_response_tokens >= 1024 else str(s.max_response_tokens), str(s.rollouts), f"{s.learning_rate:g}", f"{s.temperature:g}",
+                      "on" if s.overlong_masking else "off", str(p.prompts_available), str(p.max_steps if p.max_steps is not None else "-"),
+                      f"{p.estimated_rollouts:,}" if p.estimated_rollouts is not None else "-", easy,
+                      f"{s.prompts_per_batch}x{s.rollouts}={args['per_device_train_batch_size']}x{args['gradient_accumulation_steps']}"
+                      f"x{loaded.num_processes}")
+    out.print(table)
+    for p in plans:
+        if p.stage.easy_filter:
+            out.print(f"{p.stage.name}: easy-prompt filter uses the {p.easy_filter_source}")
+    out.print("tokens: max response tokens; G: rollouts per prompt; mask: overlong masking; batch: prompts x rollouts = "
+              "micro-batch x accumulation x processes")
+    out.print("every stage: loss_type=dapo, beta=0, entropy_coef=0, num_iterations=1, steps_per_generation = accumulation "
+              f"(one optimizer step per rollout batch); generation: {'vLLM ' + loaded.generation.vllm_mode if loaded.generation.use_vllm else 'transformers'}"
+              + (f", vLLM importance-sampling correction on (cap {loaded.generation.vllm_importance_sampling_cap:g})"
+                 if loaded.generation.use_vllm and loaded.generation.vllm_importance_sampling_correction else ""))
+    if dry_run:
+        return
+    results = train.run(loaded, math_dir, code_dir, out_dir, console=out)
+    summary = Table(title=f"training: {out_dir}")
+    for column in ("stage", "steps", "prompts", "dropped", "resumed from", ""):
+        summary.add_column(column)
+    for r in results:
+        summary.add_row(r["stage"], str(r["steps"]), str(r["prompts"]), json.dumps(r["dropped"]), str(r.get("resumed_from") or "-"),
+                        "already finished" if r.get("skipped") else "")
+    out.print(summary)
 
 
 def main():  # pragma: no cover - console entry point

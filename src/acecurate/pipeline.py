@@ -97,8 +97,9 @@ def build_dataclass(cls: type, values: dict | None, where: str, problems: list[s
             if fld.default is dataclasses.MISSING and fld.default_factory is dataclasses.MISSING:
                 problems.append(f"{where}: missing required key '{name}'")
             continue
-        if dataclasses.is_dataclass(hints[name]) and isinstance(values[name], dict):
-            kwargs[name] = build_dataclass(hints[name], values[name], f"{where}.{name}", problems)
+        nested = [t for t in (typing.get_args(hints[name]) or (hints[name],)) if dataclasses.is_dataclass(t)]
+        if nested and isinstance(values[name], dict):  # a nested section, also when it is optional (X | None)
+            kwargs[name] = build_dataclass(nested[0], values[name], f"{where}.{name}", problems)
             continue
         if not _type_ok(values[name], hints[name]):
             problems.append(f"{where}.{name}: expected {getattr(hints[name], '__name__', hints[name])}, got {values[name]!r}")

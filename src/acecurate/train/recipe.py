@@ -1,0 +1,100 @@
+"""Training recipes: the AceReason stages in order, as dataclasses filled from YAML (pipelines/acereason-*.yaml)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..errors import AcecurateError, ConfigError
+from ..pipeline import _deep_merge, build_dataclass, parse_overrides
+
+
+@dataclass
+class EasyFilter:
+    """Drop prompts the policy solved more than `max_solved` of `out_of` times (the paper: more than 6 of 16)."""
+
+    max_solved: int = 6
+    out_of: int = 16
+
+
+@dataclass
+class TrainStage:
+    name: str
+    domain: str  # math or code
+    max_response_tokens: int
+    rollouts: int  # completions per prompt (GRPO group size)
+    prompts_per_batch: int = 128
+    learning_rate: float = 1e-6
+    temperature: float = 0.6
+    top_p: float = 1.0
+    overlong_masking: bool = True  # truncated completions are left out of the loss
+    steps: int | None = None  # optimizer steps; or
+    epochs: float | None = None  # passes over the (filtered) prompts
+    easy_filter: EasyFilter | None = None
+
+    def __post_init__(self):
+        if self.domain not in ("math", "code"):
+            raise ValueError(f"stage {self.name}: domain must be math or code, got {self.domain!r}")
+        if (self.steps is None) == (self.epochs is None):
+            raise ValueError(f"stage {self.name}: give exactly one of steps or epochs")
+
+
+@dataclass
+class Generation:
+    use_vllm: bool = True
+    vllm_mode: str = "colocate"  # colocate (one process group) or server (a separate `trl vllm-serve`)
+    vllm_gpu_memory_utilization: float = 0.35
+    vllm_tensor_parallel_size: int = 1
+    vllm_server_base_url: str | None = None
+    # Truncated importance sampling between vLLM's sampling log-probs and the trainer's: vLLM and the trainer compute
+    # slightly different log-probs (kernels, precision), so strictly on-policy GRPO is still off by that mismatch. On,
+    # with TRL's default cap, it corrects for it without making the update off-policy. Off only when use_vllm is off.
+    vllm_importance_sampling_correction: bool = True
+    vllm_importance_sampling_cap: float = 3.0
+
+
+@dataclass
+class Recipe:
+    model: str
+    stages: list[TrainStage]
+    generation: Generation = field(default_factory=Generation)
+    max_prompt_tokens: int = 2048  # longer prompts are dropped before training (TRL no longer truncates them)
+    per_device_batch_size: int = 8  # completions per device per micro-step; accumulation makes up the rest
+    num_processes: int = 1  # data-parallel processes (accelerate launch)
+    save_steps: int = 20
+    report_to: list[str] = field(default_factory=list)  # e.g. ["tensorboard"] or ["wandb"]
+    seed: int = 0
+    bf16: bool = True  # ignored on CPU
+
+
+def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
+    path = Path(path)
+    if not path.exists():
+        raise AcecurateError(f"{path}: no such recipe file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from None
+    for stage_name, values in parse_overrides(list(overrides)).items():
+        if stage_name == "recipe":
+            data = _deep_merge(data, values)
+            continue
+        matches = [s for s in data.get("stages", []) if s.get("name") == stage_name]
+        if not matches:
+            raise ConfigError("--set", [f"the recipe has no stage '{stage_name}' (use recipe.KEY=VALUE for top-level keys)"])
+        matches[0].update(_deep_merge(matches[0], values))
+    problems: list[str] = []
+    stages = [build_dataclass(TrainStage, s, f"stages[{i}]", problems) for i, s in enumerate(data.pop("stages", None) or [])]
+    if not stages:
+        problems.append("stages: the recipe lists no stages")
+    data["stages"] = []
+    recipe = build_dataclass(Recipe, data, str(path), problems)
+    names = [s.name for s in stages if s]
+    if len(set(names)) != len(names):
+        problems.append(f"stage names must be unique: {names}")
+    if problems:
+        raise ConfigError(str(path), problems)
+    recipe.stages = stages
+    return recipe

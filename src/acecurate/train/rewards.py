@@ -1,0 +1,72 @@
+"""Rewards for GRPO: the same math grader and code sandbox as curation, so a curation verdict is the training reward.
+
+Reward functions have the form `(completions, **columns) -> list[float]`: 1.0 when correct, else 0.0, no format reward.
+Every reward is also logged with its prompt id, so the next stage's easy-prompt filter uses the pass rates the policy
+actually had.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from pathlib import Path
+
+from ..difficulty import extract_code
+from ..sandbox import grade_many as run_code
+from ..verify.math import MathGrader
+
+
+def completion_text(completion) -> str:
+    """TRL gives conversational completions as a list of messages, and plain ones as text."""
+    if isinstance(completion, list):
+        return "".join(m.get("content", "") for m in completion if isinstance(m, dict))
+    return completion
+
+
+class RolloutLog:
+    """Appends one JSON line per graded completion: prompt id, reward, length, truncated flag and the text (for audit)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, records: list[dict]) -> None:
+        with self._lock, self.path.open("a") as handle:
+            handle.writelines(json.dumps(r) + "\n" for r in records)
+            handle.flush()
+
+
+def make_reward(log: RolloutLog, max_completion_length: int, workers: int = 2):
+    """The AceReason reward for a stage: math rows by the math grader, code rows by the sandbox (early stop on).
+
+    It is async, so TRL runs it on its event-loop thread; the grading itself runs in worker processes and sandboxes,
+    and a sandbox infrastructure fault is retried there and raised if it persists (never scored 0)."""
+    grader = MathGrader(workers=workers)
+
+    def grade(completions, domain, answer, tests, prompt_id, completion_ids=None, step=None):
+        texts = [completion_text(c) for c in completions]
+        rewards = [0.0] * len(texts)
+        math_rows = [i for i, d in enumerate(domain) if d == "math"]
+        code_rows = [i for i, d in enumerate(domain) if d == "code"]
+        for i, g in zip(math_rows, grader.grade_many([(texts[i], answer[i]) for i in math_rows])):
+            rewards[i] = 1.0 if g.correct else 0.0
+        runnable = [(i, extract_code(texts[i])) for i in code_rows]
+        runnable = [(i, code) for i, code in runnable if code is not None]
+        for (i, _), result in zip(runnable, run_code([(code, tests[j]) for j, code in runnable], workers=workers, early_stop=True)):
+            if result.verdict == "sandbox_error":
+                raise RuntimeError(f"sandbox failed while grading a rollout, after retries: {result.detail}")
+            rewards[i] = 1.0 if result.passed else 0.0
+        lengths = [len(ids) for ids in completion_ids] if completion_ids is not None else [None] * len(texts)
+        log.write([{"prompt_id": prompt_id[i], "domain": domain[i], "reward": rewards[i], "tokens": lengths[i],
+                    "truncated": lengths[i] is not None and lengths[i] >= max_completion_length, "step": step, "completion": texts[i]}
+                   for i in range(len(texts))])
+        return rewards
+
+    async def acereason_reward(completions, domain, answer, tests, prompt_id, completion_ids=None, trainer_state=None, **_):
+        step = trainer_state.global_step if trainer_state is not None else None
+        return await asyncio.to_thread(grade, completions, domain, answer, tests, prompt_id, completion_ids, step)
+
+    acereason_reward.close = grader.close
+    return acereason_reward
