@@ -84,6 +84,10 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
         matches = [s for s in data.get("stages", []) if s.get("name") == stage_name]
         if not matches:
             raise ConfigError("--set", [f"the recipe has no stage '{stage_name}' (use recipe.KEY=VALUE for top-level keys)"])
+        if "steps" in values and "epochs" not in values:
+            matches[0].pop("epochs", None)  # a step count given on the command line replaces the epochs
+        if "epochs" in values and "steps" not in values:
+            matches[0].pop("steps", None)
         matches[0].update(_deep_merge(matches[0], values))
     problems: list[str] = []
     stages = [build_dataclass(TrainStage, s, f"stages[{i}]", problems) for i, s in enumerate(data.pop("stages", None) or [])]
