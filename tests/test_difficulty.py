@@ -60,6 +60,7 @@ def test_math_and_code_difficulty_end_to_end(tiny_model, tmp_path):
         rollouts = pd.read_parquet(run / "00-difficulty/rollouts.parquet")
         assert len(rollouts) == 4 * len(rows) and set(rollouts["backend"]) == {"transformers"}
         assert (run / "00-difficulty/pass_counts.png").exists()
+        assert "00-difficulty/pass_counts.png" in (run / "README.md").read_text()
         assert summary.stages[0].stats["samples_generated"] == 4 * len(rows)
         # Some prompts pass sometimes: the tiny model's vocabulary makes boxed answers and code blocks likely.
         assert everything["pass_count"].sum() > 0, domain

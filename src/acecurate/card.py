@@ -60,11 +60,15 @@ def write_card(summary, pipeline, inputs: list[str], command: str, frame, remove
         "tags": ["reinforcement-learning", "acecurate", pipeline.domain],
         "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train.parquet"}]}],
     }
-    funnel = "\n".join(f"| {i} | {s.name} | {s.rows_in} | {s.kept} | {s.removed} | {s.stats.get('seconds', s.seconds)} |"
-                       for i, s in enumerate(summary.stages))
+    funnel = "\n".join(f"| {i} | {s.name}{' (skipped: ' + s.stats['skipped'] + ')' if s.stats.get('skipped') else ''} | "
+                       f"{s.rows_in} | {s.kept} | {s.removed} | {s.stats.get('seconds', s.seconds)} |" for i, s in enumerate(summary.stages))
     reasons = "\n".join(f"| {s.name} | `{reason}` | {count} |" for s in summary.stages for reason, count in sorted(s.reasons.items()))
     bench_lines = []
-    for s in summary.stages:
+    for index, s in enumerate(summary.stages):
+        if "pass_count_histogram" in s.stats:
+            bench_lines.append(f"- `{s.name}` sampled {s.stats['model']} ({s.stats['backend']}, {s.stats['settings']}); kept pass counts "
+                               f"{s.stats['keep'][0]}-{s.stats['keep'][1]}; truncated share {s.stats['truncated_share']:.1%}. "
+                               f"Histogram: `{index:02d}-{s.name}/pass_counts.png`.")
         if "benchmarks" in s.stats:
             names = ", ".join(f"{b['name']} ({b['items']})" for b in s.stats["benchmarks"])
             bench_lines.append(f"- `{s.name}`: word {s.stats['n']}-grams, match `{s.stats['match']}`, against {names}.")
