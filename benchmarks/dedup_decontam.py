@@ -78,7 +78,7 @@ def main():
     print(f"{len(rows):,} rows")
 
     t = time.perf_counter()
-    keys = hash_strings(normalize_many(rows))
+    keys = hash_strings(normalize_many(rows, workers=2))
     _, first = np.unique(keys, return_index=True)
     exact_s = time.perf_counter() - t
     print(f"exact dedup:          {len(rows) / exact_s:>10,.0f} rows/s  ({len(rows) - len(first):,} duplicates, {exact_s:.1f} s)")

@@ -70,7 +70,21 @@ class Match:
     ngram_start: np.ndarray  # token position in the text of one matching n-gram (-1 when none)
 
 
-def match_texts(texts: list[str], index: NgramIndex) -> Match:
+def match_texts(texts: list[str], index: NgramIndex, workers: int = 2, chunk_rows: int = 50_000) -> Match:
+    """Match texts in chunks of `chunk_rows` on `workers` threads (the work is numpy and Arrow kernels, which release
+    the GIL), so memory stays bounded at 10^6 rows and both cores are used."""
+    chunks = [texts[i : i + chunk_rows] for i in range(0, len(texts), chunk_rows)] or [[]]
+    if len(chunks) == 1 or workers <= 1:
+        parts = [_match_chunk(chunk, index) for chunk in chunks]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            parts = list(pool.map(lambda chunk: _match_chunk(chunk, index), chunks))
+    return Match(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("item", "item_coverage", "text_coverage", "ngram_start")))
+
+
+def _match_chunk(texts: list[str], index: NgramIndex) -> Match:
     """Every text's n-grams looked up in the index at once: a bitmap prefilter, then a sorted search for survivors."""
     corpus = tokenize_corpus(texts)
     shingles = shingle_corpus(corpus, index.n)
@@ -181,7 +195,7 @@ def decontaminate(frame, config: DecontamConfig, ctx) -> StageResult:
     fingerprints = load_benchmarks(config, ctx.domain)
     index = build_index(fingerprints, n, config.max_item_frequency)
     texts = list(frame["problem"])
-    match = match_texts(texts, index)
+    match = match_texts(texts, index, workers=ctx.workers)
     hit = contaminated_mask(match, config)
     late = _after_cutoff(frame, config.date_cutoff if ctx.domain == "code" else None) & ~hit
     removed_mask = hit | late

@@ -44,7 +44,7 @@ class DedupConfig:
 def exact_dedup(frame, config: DedupConfig, ctx) -> StageResult:
     """Remove rows whose normalised statement (or URL) equals an earlier, higher-priority row's."""
     order = priority_order(frame, config.source_priority)
-    first = _first_by_key(hash_strings(normalize_many(frame["problem"].tolist())), order, np.ones(len(frame), dtype=bool))
+    first = _first_by_key(hash_strings(normalize_many(frame["problem"].tolist(), workers=ctx.workers)), order, np.ones(len(frame), dtype=bool))
     reason = np.where(first != np.arange(len(frame)), "exact_duplicate", None).astype(object)
     if config.by_url and "url" in frame:
         urls = frame["url"].fillna("").astype(str).str.strip().str.rstrip("/").str.lower().to_numpy()

@@ -40,8 +40,19 @@ def _token_text_many(texts):
     return pc.replace_substring_regex(array, pattern=_LATEX_NOISE[0], replacement=_LATEX_NOISE[1])
 
 
-def normalize_many(texts) -> list[str]:
-    """normalize() for many texts at once."""
+def normalize_many(texts, workers: int = 1, chunk_rows: int = 50_000) -> list[str]:
+    """normalize() for many texts at once, in chunks on `workers` threads (Arrow kernels release the GIL)."""
+    texts = list(texts)
+    if workers > 1 and len(texts) > chunk_rows:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            parts = pool.map(_normalize_chunk, [texts[i : i + chunk_rows] for i in range(0, len(texts), chunk_rows)])
+            return [text for part in parts for text in part]
+    return _normalize_chunk(texts)
+
+
+def _normalize_chunk(texts) -> list[str]:
     import pyarrow.compute as pc
 
     array = _token_text_many(texts)
@@ -101,7 +112,6 @@ class TokenizedCorpus:
 
 
 _BYTE_BASE = np.uint64(0x100000001B3)
-_BYTE_BASE_INVERSE = np.uint64(pow(0x100000001B3, -1, 1 << 64))
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -112,20 +122,22 @@ def _mix(x: np.ndarray) -> np.ndarray:
         return x ^ (x >> np.uint64(31))
 
 
-_power_cache: list[np.ndarray] = []
+_power_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 
-def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """BASE^i and BASE^-i (mod 2^64) for i < n, computed once and reused by every chunk."""
-    if not _power_cache or len(_power_cache[0]) < n:
+def _powers(n: int, base: np.uint64 = _BYTE_BASE) -> tuple[np.ndarray, np.ndarray]:
+    """base^i and base^-i (mod 2^64; base is odd, so it has an inverse) for i < n, computed once and reused."""
+    cached = _power_cache.get(int(base))
+    if cached is None or len(cached[0]) < n:
         size = max(n, 1 << 22)
+        inverse_base = np.uint64(pow(int(base), -1, 1 << 64))
         with np.errstate(over="ignore"):
             powers = np.ones(size, dtype=np.uint64)
             inverse = np.ones(size, dtype=np.uint64)
-            np.cumprod(np.full(size - 1, _BYTE_BASE, dtype=np.uint64), out=powers[1:])
-            np.cumprod(np.full(size - 1, _BYTE_BASE_INVERSE, dtype=np.uint64), out=inverse[1:])
-        _power_cache[:] = [powers, inverse]
-    return _power_cache[0], _power_cache[1]
+            np.cumprod(np.full(size - 1, base, dtype=np.uint64), out=powers[1:])
+            np.cumprod(np.full(size - 1, inverse_base, dtype=np.uint64), out=inverse[1:])
+        cached = _power_cache[int(base)] = (powers, inverse)
+    return cached
 
 
 def _tokenize_chunk(array) -> tuple[np.ndarray, np.ndarray]:
@@ -141,7 +153,7 @@ def _tokenize_chunk(array) -> tuple[np.ndarray, np.ndarray]:
     next_word = np.r_[word[1:], False] & ~row_start[1:]
     starts = np.flatnonzero(word & ~previous_word)
     ends = np.flatnonzero(word & ~next_word) + 1
-    powers, inverse = _powers(len(data) + 1)
+    powers, inverse = _powers(len(data) + 1, _BYTE_BASE)
     with np.errstate(over="ignore"):
         prefix = np.zeros(len(data) + 1, dtype=np.uint64)
         np.cumsum((data.astype(np.uint64) + np.uint64(1)) * powers[: len(data)], out=prefix[1:])
@@ -194,18 +206,23 @@ def window_hashes(corpus: TokenizedCorpus, n: int, salted: bool = False) -> Shin
     """Hashes of every n-token window that lies inside one text. `salted` gives the whole-text shingle form, so a
     window equal to a short text (fewer than n tokens) matches that text's shingle."""
     h, lengths = corpus.hashes, corpus.lengths
-    windows = len(h) - n + 1
-    if windows <= 0:
+    counts = np.maximum(lengths - n + 1, 0)  # windows that start and end inside each text
+    total = int(counts.sum())
+    if total == 0:
         return Shingles(np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64), len(corpus))
+    owner = np.repeat(np.arange(len(corpus), dtype=np.int64), counts)
+    start = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)  # position within its text
+    first = corpus.offsets[:-1][owner] + start  # position in the corpus
+    # sum_t h[j+t] * M^(n-1-t) for every window j at once, from prefix sums of h[k] * M^-k: a constant number of
+    # passes over memory whatever n is. Equal to folding acc = acc * M + h token by token.
+    powers, inverse = _powers(len(h) + 1, _MULTIPLIER)
     with np.errstate(over="ignore"):
-        acc = h[:windows] + (_SHORT_TEXT_SALT * _MULTIPLIER if salted else np.uint64(0))
-        for i in range(1, n):
-            acc = acc * _MULTIPLIER + h[i : i + windows]
-    starts = np.arange(windows, dtype=np.int64)
-    owner_of_token = np.repeat(np.arange(len(corpus), dtype=np.int64), lengths)
-    valid = owner_of_token[starts] == owner_of_token[starts + n - 1]  # the window ends in the text it starts in
-    owner = owner_of_token[starts[valid]]
-    return Shingles(acc[valid], owner, starts[valid] - corpus.offsets[owner], len(corpus))
+        prefix = np.zeros(len(h) + 1, dtype=np.uint64)
+        np.cumsum(h * inverse[: len(h)], out=prefix[1:])
+        hashes = (prefix[first + n] - prefix[first]) * powers[first + (n - 1)]
+        if salted:
+            hashes += _SHORT_TEXT_SALT * powers[n]
+    return Shingles(hashes, owner, start, len(corpus))
 
 
 def shingle_corpus(corpus: TokenizedCorpus, n: int) -> Shingles:
