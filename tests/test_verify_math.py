@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from acecurate.cli import app
-from acecurate.verify.math import MathGrader, extract_answer, grade, grade_many
+from acecurate.verify.math import STATUSES, MathGrader, extract_answer, grade, grade_many
 
 TIMEOUT = 3.0
 MARGIN = 3.0  # process start and kill overhead on a loaded 2-core machine
@@ -42,7 +42,7 @@ def test_extraction_is_boxed_only_after_think():
 ])
 def test_verdicts(grader, response, gold, status):
     result = grader.grade_many([(response, gold)])[0]
-    assert result.status == status, result
+    assert result.status == status and status in STATUSES, result
 
 
 @pytest.mark.parametrize("name, response, gold", [

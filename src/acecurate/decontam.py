@@ -44,7 +44,7 @@ def build_index(fingerprints: list[Fingerprint], n: int, max_item_frequency: int
     shingles = shingle_corpus(TokenizedCorpus(hashes, offsets), n)
     pairs = np.unique(np.stack([shingles.hashes, shingles.owner.astype(np.uint64)], axis=1), axis=0)
     pair_hashes, pair_items = pairs[:, 0], pairs[:, 1].astype(np.int64)
-    unique_hashes, inverse, item_counts = np.unique(pair_hashes, return_inverse=True, return_counts=True)
+    _, inverse, item_counts = np.unique(pair_hashes, return_inverse=True, return_counts=True)
     keep = item_counts[inverse] <= max_item_frequency
     pair_hashes, pair_items = pair_hashes[keep], pair_items[keep]
     benchmark_of_item = [fp.name for fp in fingerprints for _ in fp.ids]

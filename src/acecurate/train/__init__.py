@@ -25,8 +25,7 @@ class StagePlan:
     index: int
     stage: TrainStage
     directory: Path
-    prompts_available: int  # curated prompts of the stage's domain
-    prompts_after_length: int | None  # after the prompt-length filter (None: needs the tokenizer, run time)
+    prompts_available: int  # curated prompts of the stage's domain (length and easy filters apply at run time)
     max_steps: int | None
     trl_args: dict
     easy_filter_source: str  # where the easy-prompt filter gets its pass rates
@@ -94,7 +93,7 @@ def plan(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/t
         directory = Path(out) / f"{index:02d}-{stage.name}"
         source = "none" if stage.easy_filter is None else (
             "rollouts of the previous {0} stage".format(stage.domain) if stage.domain in seen_domains else "pass_count of the curated dataset")
-        plans.append(StagePlan(index, stage, directory, available, None, max_steps,
+        plans.append(StagePlan(index, stage, directory, available, max_steps,
                                trl_arguments(recipe, stage, directory / "checkpoints", max_steps or 0, on_gpu), source))
         seen_domains.add(stage.domain)
     return plans
