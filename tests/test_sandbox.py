@@ -154,3 +154,18 @@ def test_comparison_rules():
 
 def test_compile_error():
     assert run_solution("def f(:\n  pass", ECHO, FAST).verdict == "compile_error"
+
+
+def test_process_limit_holds():
+    # Forks stop at the limit (the sandbox runs as an unprivileged uid, for which the kernel enforces RLIMIT_NPROC).
+    code = ("import os, time\nn = 0\ntry:\n    for i in range(100):\n        if os.fork() == 0:\n            time.sleep(2)\n"
+            "            os._exit(0)\n        n += 1\nexcept OSError:\n    pass\nprint(n)")
+    result = run_solution(code, {"format": "stdin", "cases": [{"input": "", "output": "-"}]}, Limits(processes=16))
+    assert int(result.tests[0].difference["got"]) < 16
+
+
+def test_huge_integer_results_compare_exactly():
+    # Over Python's 4,300-digit limit, both sides are read exactly.
+    tests = {"format": "functional", "fn_name": "big", "cases": [{"input": "5000", "output": "1" + "0" * 5000}]}
+    assert run_solution("def big(n):\n    return 10 ** n", tests, FAST).verdict == "passed"
+    assert run_solution("def big(n):\n    return 10 ** n + 1", tests, FAST).verdict == "wrong_answer"

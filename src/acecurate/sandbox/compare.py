@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import math
 import re
+import sys
 from dataclasses import dataclass
 
 FLOAT_TOLERANCE = 1e-6
@@ -49,12 +51,35 @@ def compare_stdout(expected: str, got: str, yes_no_case_insensitive: bool = Fals
     return None
 
 
+@contextlib.contextmanager
+def _unlimited_int_digits():
+    old = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        yield
+    finally:
+        sys.set_int_max_str_digits(old)
+
+
+def _parse_int(digits: str) -> int:
+    if len(digits) < 4000:
+        return int(digits)
+    with _unlimited_int_digits():  # an answer may be a huge integer; Python refuses > 4,300 digits by default
+        return int(digits)
+
+
+def loads(text: str):
+    """json.loads that also reads integers of any length."""
+    return json.loads(text, parse_int=_parse_int)
+
+
 def parse_expected_value(text: str):
     """An expected return value: JSON, or a Python literal (True, None, tuples) as some dumps write them."""
     try:
-        return json.loads(text)
-    except (json.JSONDecodeError, TypeError):
-        return ast.literal_eval(text)
+        return loads(text)
+    except (ValueError, TypeError):
+        with _unlimited_int_digits():
+            return ast.literal_eval(text)
 
 
 def values_equal(expected, got) -> bool:
@@ -75,7 +100,8 @@ def values_equal(expected, got) -> bool:
 def compare_values(expected, got) -> Difference | None:
     if values_equal(expected, got):
         return None
-    return Difference(1, json.dumps(expected)[:80], json.dumps(got)[:80])
+    with _unlimited_int_digits():
+        return Difference(1, json.dumps(expected)[:80], json.dumps(got)[:80])
 
 
 def as_json_data(value):

@@ -8,6 +8,7 @@ sandbox at the first failure.
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import secrets
 import shutil
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from ..errors import AcecurateError
 from .asserts import assert_cases
-from .compare import as_json_data, compare_stdout, compare_values, parse_expected_value
+from .compare import as_json_data, compare_stdout, compare_values, loads, parse_expected_value
 
 VERDICTS = ("passed", "wrong_answer", "runtime_error", "time_limit", "memory_limit", "output_limit", "compile_error", "sandbox_error")
 SANDBOX_UID_BASE = 100_000  # when started as root, each concurrent sandbox runs as its own unprivileged uid
@@ -134,7 +135,13 @@ def _job(code: str, tests: dict, limits: Limits) -> tuple[dict, list]:
         return {**base, "format": "stdin", "tests": [c["input"] for c in tests["cases"]]}, [c["output"] for c in tests["cases"]]
     if fmt == "functional":
         expected = [as_json_data(parse_expected_value(c["output"])) for c in tests["cases"]]
-        return {**base, "format": "functional", "fn_name": tests["fn_name"], "tests": [c["input"] for c in tests["cases"]]}, expected
+        calls = []
+        for number, case in enumerate(tests["cases"]):
+            try:  # one JSON value per argument, one argument per line
+                calls.append({"args": [loads(line) for line in case["input"].split("\n") if line.strip()], "kwargs": {}})
+            except ValueError as exc:
+                raise AcecurateError(f"functional test {number}: an argument line is not JSON ({exc})") from None
+        return {**base, "format": "functional", "fn_name": tests["fn_name"], "tests": calls}, expected
     if fmt == "assert":
         converted = assert_cases(tests["check"])
         if converted is not None:
@@ -188,15 +195,15 @@ def _verdict_for(raw: dict, expected, fmt: str, limits: Limits, yes_no: bool) ->
             verdict.verdict, verdict.difference = "wrong_answer", asdict(difference)
     elif fmt == "assert_inline":
         try:
-            ok = json.loads(raw["result"]).get("asserts_passed") == expected
-        except (json.JSONDecodeError, AttributeError):
+            ok = loads(raw["result"]).get("asserts_passed") == expected
+        except (ValueError, AttributeError):
             ok = False
         if not ok:
             verdict.verdict = "runtime_error" if not raw["result"] else "wrong_answer"
     else:
         try:
-            got = json.loads(raw["result"])["value"]
-        except (json.JSONDecodeError, KeyError, TypeError):
+            got = loads(raw["result"])["value"]
+        except (ValueError, KeyError, TypeError):
             verdict.verdict = "runtime_error"
             verdict.stderr = (verdict.stderr + "\nno return value (the call exited, or returned something that is not data)")[-1000:]
             return verdict
@@ -229,10 +236,17 @@ def run_solution(code: str, tests: dict | str, limits: Limits | None = None, *, 
 
 
 def _drive(command, user, job, expected, limits: Limits, early_stop: bool, yes_no: bool) -> SolutionResult:
+    options = {}
+    if user is not None:
+        setpriv = shutil.which("setpriv")
+        if setpriv:
+            # setpriv drops to the sandbox uid after exec; Popen(user=...) would have to fork our whole (large) process.
+            command = [setpriv, f"--reuid={user}", f"--regid={user}", "--clear-groups", *command]
+        else:
+            options = {"user": user, "group": user, "extra_groups": []}
     try:
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   user=user, group=user, extra_groups=[] if user is not None else None,
-                                   start_new_session=True, env={"PATH": "/usr/bin:/bin"})
+                                   start_new_session=True, env={"PATH": "/usr/bin:/bin"}, **options)
     except OSError as exc:
         return SolutionResult("sandbox_error", detail=f"could not start the sandbox: {exc}")
     overall = time.monotonic() + len(job["tests"]) * (limits.time_s + 1.0) + 10.0
@@ -241,10 +255,10 @@ def _drive(command, user, job, expected, limits: Limits, early_stop: bool, yes_n
     results: list[TestVerdict] = []
     running = None
     try:
-        process.stdin.write(json.dumps(job).encode())
+        process.stdin.write(marshal.dumps(job))
         process.stdin.close()
         for line in process.stdout:
-            event = json.loads(line)
+            event = loads(line)
             if "compile_error" in event:
                 _kill(process)
                 return SolutionResult("compile_error", detail=event["compile_error"])

@@ -1,24 +1,51 @@
 """The runner that executes inside the bubblewrap sandbox. Standard library only; started as `python3 -I -S -c SRC`.
 
-It reads one job (code and test inputs, never expected outputs) from stdin, compiles the code once, then runs each
+It reads one job (code and test inputs, never expected outputs; marshal, written by us) from stdin, compiles the code
+once, then runs each
 test in a fresh forked child with real pipes for stdin/stdout/stderr, resource limits, and its own session. It writes
 one JSON line per event to its stdout: {"ready"} or {"compile_error"}, then {"start": i} and the test's raw result.
 The parent compares outputs; nothing here knows what a correct answer is.
 """
 
 import io
-import json
+import marshal
 import os
 import resource
 import select
 import signal
 import sys
 import time
-import traceback
+
+# Few imports on purpose: each module costs start-up time in every sandbox (json and traceback alone cost ~10 ms).
+sys.set_int_max_str_digits(0)  # a huge integer answer is encoded in the test's child, under its CPU limit
 
 # Taken before any solution code runs, so a solution that patches builtins, json or os cannot change how the harness
 # serialises and reports its result.
-_isinstance, _dumps, _write, _exit, _sorted, _repr = isinstance, json.dumps, os.write, os._exit, sorted, repr
+_isinstance, _write, _exit, _sorted, _repr = isinstance, os.write, os._exit, sorted, repr
+_str, _int_repr, _float_repr, _translate, _join = str, int.__repr__, float.__repr__, str.translate, str.join
+_ESCAPES = {i: "\\u%04x" % i for i in list(range(32)) + list(range(0xD800, 0xE000))}
+_ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\"})
+
+
+def encode(value):
+    """JSON text for JSON-safe data (what to_jsonable returns), without importing json."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if _isinstance(value, int):
+        return _int_repr(value)
+    if _isinstance(value, float):
+        return _float_repr(value)
+    if _isinstance(value, str):
+        return '"' + _translate(value, _ESCAPES) + '"'
+    if _isinstance(value, list):
+        return "[" + _join(",", [encode(v) for v in value]) + "]"
+    if _isinstance(value, dict):
+        return "{" + _join(",", [encode(_str(k)) + ":" + encode(v) for k, v in value.items()]) + "}"
+    raise TypeError("not JSON data")
 
 # What LeetCode-style solutions and checks assume is already defined: the names of `from M import *` for the modules
 # below, the modules themselves, `inf`, and the linked-list and binary-tree helpers their tests call. The star-import
@@ -102,7 +129,7 @@ def is_same_tree(a, b):
 
 
 def emit(event):
-    sys.stdout.write(json.dumps(event) + "\n")
+    sys.stdout.write(encode(event) + "\n")
     sys.stdout.flush()
 
 
@@ -148,15 +175,11 @@ def child(job, code, test, result_fd):
                 fn = getattr(namespace["Solution"](), fn_name)
             else:
                 fn = namespace[fn_name]
-            if fmt == "functional":
-                args = [json.loads(line) for line in test.split("\n") if line.strip()]
-                value = fn(*args)
-            else:
-                value = fn(*test["args"], **test["kwargs"])
-            payload = _dumps({"value": to_jsonable(value)})
+            value = fn(*test["args"], **test["kwargs"])
+            payload = encode({"value": to_jsonable(value)})
         else:  # assert suite run in place: the check code calls the candidate itself
             exec(compile(job["check"], "<check>", "exec"), namespace)
-            payload = _dumps({"asserts_passed": job["marker"]})
+            payload = encode({"asserts_passed": job["marker"]})
         sys.stdout.flush()
         _write(result_fd, payload.encode())
         _exit(0)
@@ -172,6 +195,8 @@ def child(job, code, test, result_fd):
         _exit(1)
     except BaseException:
         try:
+            import traceback
+
             traceback.print_exc()
             sys.stderr.flush()
             sys.stdout.flush()
@@ -291,7 +316,7 @@ def run_test(job, code, index, test):
 def main():
     import builtins
 
-    job = json.loads(sys.stdin.read())
+    job = marshal.loads(sys.stdin.buffer.read())
     names = dict(builtins.__dict__, exit=sys.exit, quit=sys.exit)  # exit/quit are absent under -S; solutions call them
     if job["format"] != "stdin":
         names = LazyBuiltins(names)
