@@ -8,6 +8,7 @@ import json
 import math
 import re
 import sys
+import threading
 from dataclasses import dataclass
 
 FLOAT_TOLERANCE = 1e-6
@@ -51,14 +52,25 @@ def compare_stdout(expected: str, got: str, yes_no_case_insensitive: bool = Fals
     return None
 
 
+_digits_lock = threading.Lock()
+_digits_users = [0, 0]  # [threads inside, limit to restore]
+
+
 @contextlib.contextmanager
 def _unlimited_int_digits():
-    old = sys.get_int_max_str_digits()
-    sys.set_int_max_str_digits(0)
+    """Lift Python's int/str digit limit (process-wide) while any thread needs it, and restore it after the last."""
+    with _digits_lock:
+        if _digits_users[0] == 0:
+            _digits_users[1] = sys.get_int_max_str_digits()
+            sys.set_int_max_str_digits(0)
+        _digits_users[0] += 1
     try:
         yield
     finally:
-        sys.set_int_max_str_digits(old)
+        with _digits_lock:
+            _digits_users[0] -= 1
+            if _digits_users[0] == 0:
+                sys.set_int_max_str_digits(_digits_users[1])
 
 
 def _parse_int(digits: str) -> int:
