@@ -20,7 +20,9 @@ $(VENV)/.train: $(BIN)/acecurate
 demo: $(BIN)/acecurate
 	$(BIN)/acecurate filter examples/math_sample.jsonl examples/numina_sample.json \
 		--pipeline pipelines/math.yaml --out runs/demo-math
-	$(BIN)/acecurate filter examples/code_sample.jsonl --pipeline pipelines/code.yaml --out runs/demo-code
+	@if command -v bwrap >/dev/null 2>&1; then \
+		$(BIN)/acecurate filter examples/code_sample.jsonl --pipeline pipelines/code.yaml --out runs/demo-code; \
+	else echo "code demo skipped: its validate-tests stage runs code in bubblewrap (apt-get install -y bubblewrap)"; fi
 
 test: $(VENV)/.train
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
