@@ -91,17 +91,16 @@ def test_single_grade_function():
     assert grade("<think>hmm</think> \\boxed{\\frac{3}{8}}", "0.375").correct
 
 
-# Disagreements with the labels that we accept, by (gold, prediction prefix), with the reason.
+# Every disagreement with the labels that we accept, by gold answer, with the reason.
 ACCEPTED = {
-    ("1000.99", " 1000,99"): "decimal comma: ambiguous with a pair of numbers; we read it as a tuple",
-    ("1,22", " 1.22"): "decimal comma in the gold answer, same ambiguity",
-    ("$9$", "Answer $ \n 9 \n $"): "math-verify's test expects a newline inside $...$ to fail extraction; we accept the 9",
-    ("$9$", "Answer \\( \n 9 \n \\)"): "same newline case with \\( \\)",
-    ("$(\\begin{pmatrix}\\frac{1}{3}\\\\ \\frac{1}{5} \\end{pmatrix})$", " $\\begin{pmatrix}0.33\\\\0.2 \\end{pmatrix}$"): "labelled under 2-digit rounding; we keep 6 digits",
-    ("$(\\frac{3}{5},\\frac{8}{3}]$", " $(0.6,2.6667]$"): "labelled under 4-digit rounding; we keep 6 digits",
-    ("$x \\in [-2,7]$", " $-2 \\\\le x \\\\le 7$"): "the prediction has a doubled backslash (\\\\le), not LaTeX",
-    ("$f(x)$", " $f(y)$"): "labelled equal in math-verify's tests (function names only); different expressions to us",
-    ("$1 - \\frac{1}{\\mathrm{e}}$", " $1 + \\frac{1}{\\mathrm{e}}$"): "labelled equal, but 1 - 1/e and 1 + 1/e differ",
+    "1000.99": "decimal comma in the prediction (1000,99): we read a comma as a separator, so (3,14) never equals 3.14",
+    "1,22": "decimal comma in the gold answer, same rule",
+    "$9$": "math-verify's test expects a newline inside $...$ to break extraction; we read the 9",
+    "$(\\begin{pmatrix}\\frac{1}{3}\\\\ \\frac{1}{5} \\end{pmatrix})$": "labelled under 2-digit rounding; 0.33 is not 1/3 to us",
+    "$(\\frac{3}{5},\\frac{8}{3}]$": "labelled under 4-digit rounding; 2.6667 is not 8/3 to us",
+    "$x \\in [-2,7]$": "the prediction has doubled backslashes (\\\\le), which is not LaTeX",
+    "$f(x)$": "labelled equal in math-verify's tests (function names only); different expressions to us",
+    "$1 - \\frac{1}{\\mathrm{e}}$": "labelled equal, but 1 - 1/e and 1 + 1/e differ",
 }
 
 
@@ -109,15 +108,12 @@ def test_labelled_pairs_regression(shared_data):
     pairs = json.load(open(shared_data / "verify/math_verify_labelled_pairs.json"))
     results = grade_many([("\\boxed{" + p["pred"] + "}", p["gold"]) for p in pairs], workers=2)
     disagreements = [(p, r) for p, r in zip(pairs, results) if int(r.correct) != p["expected"]]
-    agreement = 1 - len(disagreements) / len(pairs)
-    # Whole responses wrapped in one box (prose with several candidate answers) are where we differ: we grade one
-    # answer, never the best of several, and cap answers at 1,000 characters. The rest are listed in ACCEPTED.
-    prose = [p for p, r in disagreements if len(p["pred"]) > 200 or r.detail.startswith("answer longer")]
-    listed = [p for p, r in disagreements if p not in prose]
-    assert agreement >= 0.93, f"{len(disagreements)} disagreements"
-    accepted_golds = {gold for gold, _ in ACCEPTED}
-    unexplained = [(p["gold"], p["pred"][:60], p["expected"]) for p in listed if p["gold"] not in accepted_golds]
+    # One more is a whole worked solution used as the gold answer (11,000 characters, two boxes at its end):
+    # the last box of the prediction is graded against it, not the pair of boxes.
+    unexplained = [(p["gold"][:60], p["pred"][:60], p["expected"]) for p, r in disagreements
+                   if p["gold"] not in ACCEPTED and not p["gold"].startswith("Setting $x = y = 0,$")]
     assert not unexplained
+    assert 1 - len(disagreements) / len(pairs) >= 0.96, f"{len(disagreements)} disagreements"
 
 
 def test_verify_math_command():

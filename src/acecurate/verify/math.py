@@ -19,7 +19,7 @@ from ..errors import AcecurateError
 from ..records import last_boxed
 
 STATUSES = ("correct", "wrong", "no_answer", "unparseable_gold", "timeout", "error")
-MAX_ANSWER_CHARS = 1000
+MAX_ANSWER_CHARS = 20000
 DEFAULT_TIMEOUT = 5.0
 STARTUP_ALLOWANCE = 30.0  # seconds a new worker may take to start Python and import math-verify
 MAX_RESTARTS = 1000  # a grading run that kills more workers than this has a systemic fault, not hard items
