@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import AcecurateError
 from .formats import test_count
 from .pipeline import StageResult, stage
 from .sandbox import Limits, grade_many
@@ -73,18 +74,18 @@ def validate_tests(frame, config: ValidateTestsConfig, ctx) -> StageResult:
     by_row: dict[int, dict] = {}
     for (row, kind, attempt), result in zip(owners, results):
         by_row.setdefault(row, {"reference": [], "trivial": []})[kind].append((attempt, result))
+    failures = [r for r in results if r.verdict == "sandbox_error"]
+    if failures:
+        # Infrastructure faults that survived the retries: stop rather than judge problems on a broken sandbox.
+        raise AcecurateError(f"validate-tests: {len(failures)} sandbox run(s) failed after retries; first: {failures[0].detail[:300]}")
     ref_time = np.full(len(frame), np.nan)
-    sandbox_errors = 0
     for row, runs in by_row.items():
         refs = runs["reference"]
-        sandbox_errors += sum(r.verdict == "sandbox_error" for _, r in refs)
         # Pairs of runs of the same reference: (first, second).
         pairs = [(refs[i][1], refs[i + 1][1]) for i in range(0, len(refs), 2)]
         flaky = any([t.verdict for t in a.tests] != [t.verdict for t in b.tests] for a, b in pairs)
         passing = [(a, b) for a, b in pairs if a.passed and b.passed]
-        if any(r.verdict == "sandbox_error" for _, r in refs):
-            reasons[row] = "sandbox_error"
-        elif flaky:
+        if flaky:
             reasons[row] = "flaky_tests"
         elif not passing:
             reasons[row] = "no_passing_reference"
@@ -102,4 +103,4 @@ def validate_tests(frame, config: ValidateTestsConfig, ctx) -> StageResult:
     mask = reason != None  # noqa: E711
     removed = frame[mask].copy()
     removed["reason"] = reason[mask]
-    return StageResult(frame[~mask].copy(), removed, {"sandbox_runs": len(jobs), "sandbox_errors": sandbox_errors})
+    return StageResult(frame[~mask].copy(), removed, {"sandbox_runs": len(jobs)})

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .errors import AcecurateError
 from .io import write_parquet
 from .pipeline import StageResult, stage
 from .sampling import Request, SamplingSettings, build_prompt, make_backend, prompt_id
@@ -64,7 +65,7 @@ def grade_completions(domain: str, completions, gold: str | None, tests: str | N
             results[i] = ("no_code", False, None)
     for i, r in zip(runnable, grade_many([(codes[i], tests) for i in runnable], workers=workers, early_stop=True)):
         if r.verdict == "sandbox_error":
-            raise RuntimeError(f"sandbox failed on a sample after retries: {r.detail}")  # never scored as 0
+            raise AcecurateError(f"the sandbox failed on a sample after retries: {r.detail}")  # never scored as 0
         results[i] = (r.verdict, r.passed, None)
     return results
 

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 from ..difficulty import extract_code
+from ..errors import AcecurateError
 from ..sandbox import grade_many as run_code
 from ..verify.math import MathGrader
 
@@ -56,7 +57,7 @@ def make_reward(log: RolloutLog, max_completion_length: int, workers: int = 2):
         runnable = [(i, code) for i, code in runnable if code is not None]
         for (i, _), result in zip(runnable, run_code([(code, tests[j]) for j, code in runnable], workers=workers, early_stop=True)):
             if result.verdict == "sandbox_error":
-                raise RuntimeError(f"sandbox failed while grading a rollout, after retries: {result.detail}")
+                raise AcecurateError(f"the sandbox failed while grading a rollout, after retries: {result.detail}")
             rewards[i] = 1.0 if result.passed else 0.0
         lengths = [len(ids) for ids in completion_ids] if completion_ids is not None else [None] * len(texts)
         log.write([{"prompt_id": prompt_id[i], "domain": domain[i], "reward": rewards[i], "tokens": lengths[i],
