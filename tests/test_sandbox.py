@@ -169,3 +169,18 @@ def test_huge_integer_results_compare_exactly():
     tests = {"format": "functional", "fn_name": "big", "cases": [{"input": "5000", "output": "1" + "0" * 5000}]}
     assert run_solution("def big(n):\n    return 10 ** n", tests, FAST).verdict == "passed"
     assert run_solution("def big(n):\n    return 10 ** n + 1", tests, FAST).verdict == "wrong_answer"
+
+
+def test_unsafe_mode_runs_the_same_runner_without_bubblewrap():
+    # Only for machines where bwrap cannot run, and never for untrusted code: the runner and verdicts are the same,
+    # and the between-tests cleanup (which kills every other process of the sandbox's PID namespace) stays off, so
+    # no host process is touched.
+    bystander = subprocess.Popen(["sleep", "30"])
+    try:
+        result = run_solution("print(int(input()))", ECHO, FAST, unsafe_no_sandbox=True)
+        assert result.verdict == "passed"
+        assert run_solution("print(8)", ECHO, FAST, unsafe_no_sandbox=True).verdict == "wrong_answer"
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()

@@ -225,6 +225,7 @@ def run_solution(code: str, tests: dict | str, limits: Limits | None = None, *, 
     python = sandbox_python()
     slot = _slots.acquire()
     try:
+        job["isolated"] = not unsafe_no_sandbox
         if unsafe_no_sandbox:
             command, user = [python, "-I", "-S", "-c", _runner_source()], None
         else:

@@ -207,8 +207,11 @@ def child(job, code, test, result_fd):
 
 def kill_strays():
     """Kill every process of the sandbox's PID namespace but bwrap's init and this runner, so nothing a test started
-    (even in a new session) survives into the next test."""
-    keep = {1, os.getpid(), os.getppid()}
+    (even in a new session) survives into the next test. Only inside the sandbox's own PID namespace (where bwrap's
+    init is our parent, pid 1): outside one, /proc lists the whole machine."""
+    if not ISOLATED or os.getppid() != 1:
+        return
+    keep = {1, os.getpid()}
     for _ in range(3):
         strays = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in keep]
         if not strays:
@@ -313,10 +316,15 @@ def run_test(job, code, index, test):
     }
 
 
+ISOLATED = False  # set from the job: True only when started by bubblewrap in a new PID namespace
+
+
 def main():
+    global ISOLATED
     import builtins
 
     job = marshal.loads(sys.stdin.buffer.read())
+    ISOLATED = bool(job.get("isolated"))
     names = dict(builtins.__dict__, exit=sys.exit, quit=sys.exit)  # exit/quit are absent under -S; solutions call them
     if job["format"] != "stdin":
         names = LazyBuiltins(names)
