@@ -35,13 +35,14 @@ def answer_check(frame, config: AnswerCheckConfig, ctx) -> StageResult:
         else:
             to_parse.append(i)
     # Unparseable or hanging gold answers cannot give a reliable reward.
+    distinct = list(dict.fromkeys(answers[i] for i in to_parse))  # each distinct gold answer is parsed once
     with MathGrader(workers=ctx.workers, timeout=config.timeout) as grader:
-        task = ctx.progress.add_task("answer-check", total=len(to_parse)) if ctx.progress else None
-        grades = grader.check_golds([answers[i] for i in to_parse], progress=(lambda n: ctx.progress.advance(task, n)) if task is not None else None)
+        task = ctx.progress.add_task("answer-check", total=len(distinct)) if ctx.progress else None
+        checked = dict(zip(distinct, grader.check_golds(distinct, progress=(lambda n: ctx.progress.advance(task, n)) if task is not None else None)))
         if task is not None:
             ctx.progress.remove_task(task)
     statuses = {}
-    for i, grade in zip(to_parse, grades):
+    for i, grade in ((i, checked[answers[i]]) for i in to_parse):
         statuses[grade.status] = statuses.get(grade.status, 0) + 1
         if grade.status in ("timeout", "error", "unparseable_gold"):
             reasons[i] = grade.status if grade.status == "unparseable_gold" else f"gold_{grade.status}"
