@@ -24,7 +24,7 @@ ROWS = [
     # broken tests: the expected output is wrong
     {"id": "broken", "tests": stdin_tests(("1\n", "3\n")), "solutions": ["print(int(input()) + 1)"]},
     # flaky: the reference's verdict depends on chance
-    {"id": "flaky", "tests": stdin_tests(*[(f"{i}\n", f"{i}\n") for i in range(6)]),
+    {"id": "flaky", "tests": stdin_tests(*[(f"{i}\n", f"{i}\n") for i in range(16)]),  # same verdicts twice: p = 2^-16
      "solutions": ["import random\nx = input()\nprint(x if random.random() < 0.5 else 'no')"]},
     # a program printing nothing passes: the expected outputs are empty
     {"id": "trivial", "tests": stdin_tests(("x\n", "")), "solutions": ["input()"]},
