@@ -113,7 +113,8 @@ def test_labelled_pairs_regression(shared_data):
     unexplained = [(p["gold"][:60], p["pred"][:60], p["expected"]) for p, r in disagreements
                    if p["gold"] not in ACCEPTED and not p["gold"].startswith("Setting $x = y = 0,$")]
     assert not unexplained
-    assert 1 - len(disagreements) / len(pairs) >= 0.96, f"{len(disagreements)} disagreements"
+    agreement = 1 - len(disagreements) / len(pairs)
+    assert agreement >= 0.96, f"{len(disagreements)} disagreements"
 
 
 def test_verify_math_command():
