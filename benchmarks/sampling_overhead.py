@@ -42,7 +42,7 @@ def main():
                     else:
                         comps = [Completion(f"</think>\n```python\nprint(int(input()) + {rng.choice([1, 2])})\n```", 300, "stop")
                                  for _ in range(args.n)]
-                        grades = grade_completions("code", comps, None, tests, 2)
+                        grades = grade_completions("code", comps, None, tests, 2, grader)
                     store.add([{"prompt_id": f"{domain}{p}", "model": "m", "settings_key": "k", "sample_index": k, "row_id": str(p),
                                 "text": c.text, "tokens": c.tokens, "finish_reason": c.finish_reason, "status": g[0], "correct": int(g[1]),
                                 "extracted": g[2], "backend": "pre-made", "revision": "-", "settings": settings}

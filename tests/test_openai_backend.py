@@ -111,7 +111,8 @@ def test_gives_up_with_a_clear_error(server):
 
 
 def test_vllm_request_building_without_a_gpu(server):
-    from acecurate.sampling.vllm_backend import build_prompts, request_seed, sampling_params_kwargs
+    from acecurate.sampling import request_seed
+    from acecurate.sampling.vllm_backend import build_prompts, sampling_params_kwargs
 
     settings = SamplingSettings(temperature=0.6, top_p=0.95, max_tokens=32768, seed=3)
     request = Request("abc", "What is 2+2?\nPlease reason step by step, and put your final answer within \\boxed{}.", 8)

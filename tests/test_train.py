@@ -95,7 +95,7 @@ def test_two_domain_recipe_trains_filters_and_resumes(tmp_path):
     for _, r in rollouts_a.iterrows():
         assert r["reward"] == float(grade(r["completion"], "4").correct)
     rollouts_code = pd.read_json(dirs[2] / "rollouts.jsonl", lines=True)
-    from acecurate.difficulty import extract_code
+    from acecurate.verify.responses import extract_code
 
     tests = {"format": "stdin", "cases": [{"input": "", "output": "1\n"}]}
     for _, r in rollouts_code.iterrows():

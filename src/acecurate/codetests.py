@@ -11,7 +11,7 @@ import numpy as np
 
 from .errors import AcecurateError
 from .formats import test_count
-from .pipeline import StageResult, stage
+from .pipeline import StageResult, split_by_reason, stage
 from .sandbox import Limits, grade_many
 
 TRIVIAL_PROGRAMS = {
@@ -99,8 +99,4 @@ def validate_tests(frame, config: ValidateTestsConfig, ctx) -> StageResult:
     frame["reference_time_s"] = np.round(ref_time, 4)
     # Suggested limit: 3x the slowest reference test, at least 1 s, rounded up to a tenth.
     frame["suggested_time_limit_s"] = np.where(np.isnan(ref_time), np.nan, np.maximum(1.0, np.ceil(ref_time * 30) / 10))
-    reason = np.array(reasons, dtype=object)
-    mask = reason != None  # noqa: E711
-    removed = frame[mask].copy()
-    removed["reason"] = reason[mask]
-    return StageResult(frame[~mask].copy(), removed, {"sandbox_runs": len(jobs)})
+    return split_by_reason(frame, reasons, {"sandbox_runs": len(jobs)})

@@ -13,11 +13,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .errors import AcecurateError
 from .io import write_parquet
-from .pipeline import StageResult, stage
+from .pipeline import StageResult, split_by_reason, stage
 from .sampling import Request, SamplingSettings, build_prompt, make_backend, prompt_id
 from .sampling.store import SampleStore
+from .verify.responses import grade_responses
 
 
 @dataclass
@@ -34,39 +34,14 @@ class SamplerConfig:
         return SamplingSettings(self.temperature, self.top_p, self.max_tokens, self.seed)
 
 
-def extract_code(response: str) -> str | None:
-    """The last ```python block after the last </think> (a bare ``` block if there is no python one)."""
-    import re
-
-    if "</think>" in response:
-        response = response.rsplit("</think>", 1)[1]
-    blocks = re.findall(r"```python[^\n]*\n(.*?)```", response, re.DOTALL) or re.findall(r"```\n(.*?)```", response, re.DOTALL)
-    return blocks[-1] if blocks else None
-
-
-def grade_completions(domain: str, completions, gold: str | None, tests: str | None, workers: int, math_grader=None):
-    """(status, correct, extracted) per completion. Truncated completions count as failures."""
-    results = [None] * len(completions)
+def grade_completions(domain: str, completions, gold: str | None, tests: str | None, workers: int, math_grader):
+    """(status, correct, extracted) per completion of one prompt. Truncated completions count as failures."""
     live = [i for i, c in enumerate(completions) if c.finish_reason != "length"]
-    for i, c in enumerate(completions):
-        if c.finish_reason == "length":
-            results[i] = ("truncated", False, None)
-    if domain == "math":
-        grades = math_grader.grade_many([(completions[i].text, gold) for i in live])
-        for i, g in zip(live, grades):
-            results[i] = (g.status, g.correct, g.extracted)
-        return results
-    from .sandbox import grade_many
-
-    codes = {i: extract_code(completions[i].text) for i in live}
-    runnable = [i for i in live if codes[i] is not None]
-    for i in live:
-        if codes[i] is None:
-            results[i] = ("no_code", False, None)
-    for i, r in zip(runnable, grade_many([(codes[i], tests) for i in runnable], workers=workers, early_stop=True)):
-        if r.verdict == "sandbox_error":
-            raise AcecurateError(f"the sandbox failed on a sample after retries: {r.detail}")  # never scored as 0
-        results[i] = (r.verdict, r.passed, None)
+    graded = grade_responses([domain] * len(live), [completions[i].text for i in live], [gold] * len(live),
+                             [tests] * len(live), math_grader, workers)
+    results: list = [("truncated", False, None)] * len(completions)
+    for i, result in zip(live, graded):
+        results[i] = result
     return results
 
 
@@ -111,8 +86,8 @@ def collect_samples(frame, sampler: SamplerConfig, n: int, ctx):
 
 
 def _skipped(frame, name: str) -> StageResult:
-    return StageResult(frame.copy(), frame.iloc[0:0].assign(reason=[]),
-                       {"skipped": f"no model given: set {name}.sampler.model (e.g. --set {name}.sampler.model=PATH) to run it"})
+    return split_by_reason(frame, [None] * len(frame),
+                           {"skipped": f"no model given: set {name}.sampler.model (e.g. --set {name}.sampler.model=PATH) to run it"})
 
 
 @dataclass
@@ -159,13 +134,10 @@ def difficulty(frame, config: DifficultyConfig, ctx) -> StageResult:
     frame["sampled_with"] = json.dumps({"model": config.sampler.model, "backend": config.sampler.backend, **stats["settings"]})
     low, high = config.keep
     reason = np.where(frame["pass_count"] < low, "too_hard", np.where(frame["pass_count"] > high, "too_easy", None)).astype(object)
-    mask = reason != None  # noqa: E711
     _histogram(frame["pass_count"].to_numpy(), config.n, config.keep, ctx.stage_dir / "pass_counts.png")
-    removed = frame[mask].copy()
-    removed["reason"] = reason[mask]
     stats.update({"pass_count_histogram": {int(k): int(v) for k, v in Counter(frame["pass_count"]).items()},
                   "truncated_share": float(frame["truncated_count"].sum() / max(frame["n_samples"].sum(), 1)), "keep": config.keep})
-    return StageResult(frame[~mask].copy(), removed, stats)
+    return split_by_reason(frame, reason, stats)
 
 
 @dataclass
@@ -196,10 +168,7 @@ def majority_check(frame, config: MajorityCheckConfig, ctx) -> StageResult:
     frame["majority_answer"] = [majority.get(p) for p in ids]
     frame["majority_votes"] = [votes.get(p, 0) for p in ids]
     reason = np.array([None if correct.get(p) else ("no_answer" if majority.get(p) is None else "majority_wrong") for p in ids], dtype=object)
-    mask = reason != None  # noqa: E711
-    removed = frame[mask].copy()
-    removed["reason"] = reason[mask]
-    return StageResult(frame[~mask].copy(), removed, stats)
+    return split_by_reason(frame, reason, stats)
 
 
 @dataclass
@@ -230,7 +199,4 @@ def response_length(frame, config: ResponseLengthConfig, ctx) -> StageResult:
     reason[tokens < config.min_tokens] = "short_response"
     middle = (tokens >= config.min_tokens) & (tokens < config.downsample_below) & (draws >= config.keep_fraction)
     reason[middle] = "downsampled"
-    mask = reason != None  # noqa: E711
-    removed = frame[mask].copy()
-    removed["reason"] = reason[mask]
-    return StageResult(frame[~mask].copy(), removed, stats)
+    return split_by_reason(frame, reason, stats)

@@ -11,9 +11,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
-import numpy as np
 
-from .pipeline import StageResult, stage
+from .pipeline import StageResult, split_by_reason, stage
 
 _MCQ = re.compile(
     r"\\textbf\{\s*\(?[A-E]\)?\s*\}|\([A]\)[^\n]{0,300}?\([B]\)|^\s*\(?A[.)]\s+\S[^\n]*\n\s*\(?B[.)]\s"
@@ -136,8 +135,4 @@ def format_filter(frame, config: FormatFilterConfig, ctx) -> StageResult:
     rows = zip(frame["domain"], frame["problem"], frame.get("answer", [None] * len(frame)), frame.get("tests", [None] * len(frame)))
     for domain, problem, answer, tests in ctx.track(rows, len(frame), "format-filter"):
         reasons.append(math_reason(problem, answer, config.math) if domain == "math" else code_reason(problem, tests, config.code))
-    reason = np.array(reasons, dtype=object)
-    mask = reason != None  # noqa: E711
-    removed = frame[mask].copy()
-    removed["reason"] = reason[mask]
-    return StageResult(frame[~mask].copy(), removed)
+    return split_by_reason(frame, reasons)

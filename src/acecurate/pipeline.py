@@ -32,6 +32,17 @@ class StageResult:
     stats: dict = field(default_factory=dict)
 
 
+def split_by_reason(frame, reasons, stats: dict | None = None) -> StageResult:
+    """The StageResult for per-row reason codes: rows whose reason is None are kept, the others removed with it."""
+    import numpy as np
+
+    reason = np.asarray(reasons, dtype=object)
+    mask = np.array([r is not None for r in reason], dtype=bool)
+    removed = frame[mask].copy()
+    removed["reason"] = reason[mask]
+    return StageResult(frame[~mask].copy(), removed, stats or {})
+
+
 @dataclass
 class StageDef:
     name: str

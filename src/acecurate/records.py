@@ -173,8 +173,6 @@ def to_canonical(records: list[dict], source: str, *, path: str | Path | None = 
         raise InputError(where, f"code rows need a tests column; columns are: {', '.join(sorted(first))}")
     keys = {f: _pick(first, f, mapping) for f in ("id", "solutions", "starter_code", "fn_name", "contest_date", "url")}
     used = {k for k in [problem_key, tests_key, answer_key, *keys.values()] if k}
-    if domain == "code":
-        used.discard(None)
 
     rows = []
     for index, record in enumerate(records):

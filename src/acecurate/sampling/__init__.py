@@ -61,6 +61,11 @@ def build_prompt(domain: str, problem: str, starter_code: str | None = None) -> 
     return prompt
 
 
+def request_seed(settings: SamplingSettings, request: Request) -> int:
+    """A seed per prompt and resume point, so a resumed prompt does not repeat the samples it already has."""
+    return int(hashlib.sha256(f"{settings.seed}:{request.prompt_id}:{request.first_index}".encode()).hexdigest()[:8], 16)
+
+
 def prompt_id(prompt: str) -> str:
     return hashlib.sha256(prompt.encode()).hexdigest()[:24]
 

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 from ..errors import missing_extra
-from . import BackendInfo, Completion, Request, SamplingSettings
+from . import BackendInfo, Completion, Request, SamplingSettings, request_seed
 
 
 def files_hash(model_dir: str) -> str:
@@ -48,8 +48,7 @@ class TransformersBackend:
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos
         for request in requests:
             ids = self._encode(request.prompt)
-            seed = int(hashlib.sha256(f"{settings.seed}:{request.prompt_id}:{request.first_index}".encode()).hexdigest()[:8], 16)
-            self.torch.manual_seed(seed)
+            self.torch.manual_seed(request_seed(settings, request))
             with self.torch.no_grad():
                 output = self.model.generate(ids, attention_mask=self.torch.ones_like(ids), do_sample=True,
                                              temperature=settings.temperature, top_p=settings.top_p,

@@ -5,7 +5,7 @@ Needs a GPU and `pip install 'acecurate[vllm]'`. Request building is plain code,
 from __future__ import annotations
 
 from ..errors import missing_extra
-from . import BackendInfo, Completion, Request, SamplingSettings
+from . import BackendInfo, Completion, Request, SamplingSettings, request_seed
 
 
 def sampling_params_kwargs(settings: SamplingSettings, n: int, request_seed: int) -> dict:
@@ -19,12 +19,6 @@ def build_prompts(tokenizer, requests: list[Request]) -> list[str]:
         return [tokenizer.apply_chat_template([{"role": "user", "content": r.prompt}], add_generation_prompt=True, tokenize=False)
                 for r in requests]
     return [r.prompt for r in requests]
-
-
-def request_seed(settings: SamplingSettings, request: Request) -> int:
-    import hashlib
-
-    return int(hashlib.sha256(f"{settings.seed}:{request.prompt_id}:{request.first_index}".encode()).hexdigest()[:8], 16)
 
 
 class VLLMBackend:

@@ -12,10 +12,8 @@ import json
 import threading
 from pathlib import Path
 
-from ..difficulty import extract_code
-from ..errors import AcecurateError
-from ..sandbox import grade_many as run_code
 from ..verify.math import MathGrader
+from ..verify.responses import grade_responses
 
 
 def completion_text(completion) -> str:
@@ -48,17 +46,7 @@ def make_reward(log: RolloutLog, max_completion_length: int, workers: int = 2):
 
     def grade(completions, domain, answer, tests, prompt_id, completion_ids=None, step=None):
         texts = [completion_text(c) for c in completions]
-        rewards = [0.0] * len(texts)
-        math_rows = [i for i, d in enumerate(domain) if d == "math"]
-        code_rows = [i for i, d in enumerate(domain) if d == "code"]
-        for i, g in zip(math_rows, grader.grade_many([(texts[i], answer[i]) for i in math_rows])):
-            rewards[i] = 1.0 if g.correct else 0.0
-        runnable = [(i, extract_code(texts[i])) for i in code_rows]
-        runnable = [(i, code) for i, code in runnable if code is not None]
-        for (i, _), result in zip(runnable, run_code([(code, tests[j]) for j, code in runnable], workers=workers, early_stop=True)):
-            if result.verdict == "sandbox_error":
-                raise AcecurateError(f"the sandbox failed while grading a rollout, after retries: {result.detail}")
-            rewards[i] = 1.0 if result.passed else 0.0
+        rewards = [1.0 if correct else 0.0 for _, correct, _ in grade_responses(domain, texts, answer, tests, grader, workers)]
         lengths = [len(ids) for ids in completion_ids] if completion_ids is not None else [None] * len(texts)
         log.write([{"prompt_id": prompt_id[i], "domain": domain[i], "reward": rewards[i], "tokens": lengths[i],
                     "truncated": lengths[i] is not None and lengths[i] >= max_completion_length, "step": step, "completion": texts[i]}

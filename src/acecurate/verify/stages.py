@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import numpy as np
 
-from ..pipeline import StageResult, stage
+from ..pipeline import StageResult, split_by_reason, stage
 from .math import MathGrader
 
 _PROSE = re.compile(r"[A-Za-z]{4,}(?:\s+[A-Za-z]{2,}){2,}")  # three or more words in a row
@@ -46,8 +45,4 @@ def answer_check(frame, config: AnswerCheckConfig, ctx) -> StageResult:
         statuses[grade.status] = statuses.get(grade.status, 0) + 1
         if grade.status in ("timeout", "error", "unparseable_gold"):
             reasons[i] = grade.status if grade.status == "unparseable_gold" else f"gold_{grade.status}"
-    reason = np.array(reasons, dtype=object)
-    mask = reason != None  # noqa: E711
-    removed = frame[mask].copy()
-    removed["reason"] = reason[mask]
-    return StageResult(frame[~mask].copy(), removed, {"self_check_statuses": statuses})
+    return split_by_reason(frame, reasons, {"self_check_statuses": statuses})
