@@ -27,4 +27,8 @@ demo: $(BIN)/acecurate
 test: $(VENV)/.train
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
-.PHONY: demo test
+lint: $(BIN)/acecurate
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+.PHONY: demo test lint

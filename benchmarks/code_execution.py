@@ -21,7 +21,12 @@ from acecurate.sandbox.asserts import assert_cases
 from acecurate.sandbox.compare import compare_stdout
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-PRELUDE = "".join(f"from {m} import *\n" for m in ["typing", "functools", "collections", "itertools", "heapq", "bisect", "string", "operator", "math"]) + "import math\ninf = float('inf')\n"
+PRELUDE = (
+    "".join(
+        f"from {m} import *\n" for m in ["typing", "functools", "collections", "itertools", "heapq", "bisect", "string", "operator", "math"]
+    )
+    + "import math\ninf = float('inf')\n"
+)
 
 STDIN_PROGRAM = "import sys\ndata = sys.stdin.read().split()\nn = int(data[0])\nprint(sum(int(x) for x in data[1:n + 1]))\n"
 
@@ -68,13 +73,13 @@ def in_process_functional(code: str, cases, fn_name: str) -> int:
 def naive_functional(code: str, cases, fn_name: str) -> int:
     passed = 0
     for c in cases:
-        script = (PRELUDE + code + f"\nimport json, sys\nfn = getattr(Solution(), {fn_name!r}) if 'Solution' in dir() else {fn_name}\n"
-                  f"print(json.dumps(fn(*{c.args!r}, **{c.kwargs!r})))")
+        script = (
+            PRELUDE + code + f"\nimport json, sys\nfn = getattr(Solution(), {fn_name!r}) if 'Solution' in dir() else {fn_name}\n"
+            f"print(json.dumps(fn(*{c.args!r}, **{c.kwargs!r})))"
+        )
         out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=10)
-        try:
+        with contextlib.suppress(json.JSONDecodeError):
             passed += json.loads(out.stdout) == json.loads(json.dumps(c.expected))
-        except json.JSONDecodeError:
-            pass
     return passed
 
 
@@ -82,7 +87,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--problems", type=int, default=300)
     args = parser.parse_args()
-    frame = load_inputs([str(DATA / "raw/rllm_leetcode.json")])
+    frame = load_inputs([str(DATA / "raw/rllm_leetcode.json")]).frame
     suites = []
     for code, tests_json in zip(frame["solutions"].str[0], frame["tests"]):
         tests = json.loads(tests_json)
@@ -108,14 +113,16 @@ def main():
     print(f"  naive subprocess per test, 1 core: {n_sample / naive:5.0f} tests/s (first 40 problems)")
     t = time.perf_counter()
     for code, _, cases, fn in suites:
-        try:
+        with contextlib.suppress(Exception):  # a reference that needs a module this process lacks (sortedcontainers)
             in_process_functional(code, cases, fn)
-        except Exception:  # a reference that needs a module this process lacks (sortedcontainers)
-            pass
     inproc = time.perf_counter() - t
     print(f"  in-process (LiveCodeBench way), 1 core, no isolation: {n_func / inproc:8.0f} tests/s")
 
-    big = {"format": "functional", "fn_name": "total", "cases": [{"input": json.dumps(list(range(i, i + 50))), "output": str(sum(range(i, i + 50)))} for i in range(100)]}
+    big = {
+        "format": "functional",
+        "fn_name": "total",
+        "cases": [{"input": json.dumps(list(range(i, i + 50))), "output": str(sum(range(i, i + 50)))} for i in range(100)],
+    }
     big_solutions = [("class Solution:\n    def total(self, nums):\n        return sum(nums)\n", big)] * 10
     t = time.perf_counter()
     big_results = grade_many(big_solutions, workers=2, limits=limits)

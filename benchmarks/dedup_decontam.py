@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from acecurate.benchmarks import SHIPPED, load_fingerprint, shipped_names
-from acecurate.decontam import DecontamConfig, build_index, contaminated_mask, match_texts
-from acecurate.dedup import NearDedupConfig, near_duplicates
+from acecurate.stages.decontaminate import DecontamConfig, build_index, contaminated_mask, match_texts
+from acecurate.stages.dedup import NearDedupConfig, near_duplicates
 from acecurate.text import hash_strings, normalize_many
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -50,9 +50,15 @@ def python_tokenize(text):
 
 def naive_decontam(texts, bench_texts, n, max_freq):
     """open-r1's way: a Python set of word n-gram strings per text."""
+
     def grams(t):
         toks = python_tokenize(t)
-        return {" ".join(toks[i:i + n]) for i in range(len(toks) - n + 1)} if len(toks) >= n else ({"\0" + " ".join(toks)} if toks else set())
+        return (
+            {" ".join(toks[i : i + n]) for i in range(len(toks) - n + 1)}
+            if len(toks) >= n
+            else ({"\0" + " ".join(toks)} if toks else set())
+        )
+
     freq = {}
     for b in bench_texts:
         for g in grams(b):
@@ -92,7 +98,9 @@ def main():
     t = time.perf_counter()
     dup_of, _, stats = near_duplicates(rows, NearDedupConfig(), np.arange(len(rows)))
     near_s = time.perf_counter() - t
-    print(f"near dedup (MinHash): {len(rows) / near_s:>10,.0f} rows/s  ({int((dup_of >= 0).sum()):,} near duplicates, {near_s:.1f} s, {stats})")
+    print(
+        f"near dedup (MinHash): {len(rows) / near_s:>10,.0f} rows/s  ({int((dup_of >= 0).sum()):,} near duplicates, {near_s:.1f} s, {stats})"
+    )
 
     fingerprints = [load_fingerprint(n) for n in shipped_names("math")]
     t = time.perf_counter()
@@ -101,7 +109,9 @@ def main():
     fast_any = contaminated_mask(match, DecontamConfig(match="any"))
     fast_cov = contaminated_mask(match, DecontamConfig(match="coverage"))
     fast_s = time.perf_counter() - t
-    print(f"decontam (acecurate): {len(rows) / fast_s:>10,.0f} rows/s  (any: {int(fast_any.sum()):,} rows, coverage: {int(fast_cov.sum()):,} rows, {fast_s:.1f} s)")
+    print(
+        f"decontam (acecurate): {len(rows) / fast_s:>10,.0f} rows/s  (any: {int(fast_any.sum()):,} rows, coverage: {int(fast_cov.sum()):,} rows, {fast_s:.1f} s)"
+    )
 
     t = time.perf_counter()
     naive_any = naive_decontam(rows, bench_texts_math(), 9, 10)

@@ -16,8 +16,17 @@ from acecurate.sandbox import Limits, grade_many
 from acecurate.sandbox.asserts import assert_cases
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-SWAPS = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt,
-         ast.Mult: ast.FloorDiv, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
+SWAPS = {
+    ast.Add: ast.Sub,
+    ast.Sub: ast.Add,
+    ast.Lt: ast.LtE,
+    ast.LtE: ast.Lt,
+    ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt,
+    ast.Mult: ast.FloorDiv,
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+}
 
 
 class _Mutator(ast.NodeTransformer):
@@ -62,7 +71,7 @@ def main():
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    frame = load_inputs([str(DATA / "raw/rllm_leetcode.json")])
+    frame = load_inputs([str(DATA / "raw/rllm_leetcode.json")]).frame
     rows = frame.head(args.limit) if args.limit else frame
     jobs = [(sols[0], tests) for sols, tests in zip(rows["solutions"], rows["tests"])]
     as_data = sum(assert_cases(json.loads(t)["check"]) is not None for _, t in jobs)
@@ -73,9 +82,11 @@ def main():
     seconds = time.perf_counter() - started
     tests_run = sum(len(r.tests) for r in results)
     verdicts = Counter(r.verdict for r in results)
-    print(f"references: {verdicts['passed']} of {len(results)} pass ({100 * verdicts['passed'] / len(results):.1f}%); "
-          f"by verdict: {dict(verdicts)}; {tests_run} tests in {seconds:.1f} s")
-    for (code, tests), r in zip(jobs, results):
+    print(
+        f"references: {verdicts['passed']} of {len(results)} pass ({100 * verdicts['passed'] / len(results):.1f}%); "
+        f"by verdict: {dict(verdicts)}; {tests_run} tests in {seconds:.1f} s"
+    )
+    for _job, r in zip(jobs, results):
         if not r.passed:
             failing = next((t for t in r.tests if t.verdict != "passed"), None)
             print(f"  {r.verdict}: {(failing.stderr.strip().splitlines() or [''])[-1][:100] if failing else r.detail[:100]}")
@@ -88,8 +99,10 @@ def main():
                 mutants.append((mutated, tests))
     killed_results = grade_many(mutants, workers=args.workers, limits=limits, early_stop=True)
     killed = sum(not r.passed for r in killed_results)
-    print(f"mutants: {killed} of {len(mutants)} fail their tests ({100 * killed / max(len(mutants), 1):.1f}%); "
-          f"by verdict: {dict(Counter(r.verdict for r in killed_results))}")
+    print(
+        f"mutants: {killed} of {len(mutants)} fail their tests ({100 * killed / max(len(mutants), 1):.1f}%); "
+        f"by verdict: {dict(Counter(r.verdict for r in killed_results))}"
+    )
 
 
 if __name__ == "__main__":

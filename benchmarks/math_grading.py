@@ -12,13 +12,18 @@ import time
 
 from acecurate.verify.math import grade_many
 
-REASONING = ("Let us think step by step. We first set up the equation from the statement, then simplify both sides, "
-             "check the boundary cases and verify the result by substitution. ") * 20
-GOLDS = ([(str(n), str(n)) for n in range(1, 999, 7)] + [(str(n), f"{n}.0") for n in range(1, 50)]
-         + [("\\frac{3}{4}", "0.75"), ("\\frac{1}{3}", "\\frac{2}{6}"), ("\\frac{5}{7}", "\\frac{5}{8}")]
-         + [("2\\sqrt{3}", "\\sqrt{12}"), ("3\\sqrt{2}", "\\sqrt{18}"), ("\\sqrt{5}", "\\sqrt{6}")]
-         + [("[0, 1)", "[0,1)"), ("(-\\infty, 2]", "(-\\infty,2]"), ("(1, 3)", "(1,4)")]
-         + [("x^2 + 2x + 1", "(x+1)^2"), ("2\\pi", "2 \\pi"), ("\\frac{\\pi}{4}", "\\frac{\\pi}{3}")])
+REASONING = (
+    "Let us think step by step. We first set up the equation from the statement, then simplify both sides, "
+    "check the boundary cases and verify the result by substitution. "
+) * 20
+GOLDS = (
+    [(str(n), str(n)) for n in range(1, 999, 7)]
+    + [(str(n), f"{n}.0") for n in range(1, 50)]
+    + [("\\frac{3}{4}", "0.75"), ("\\frac{1}{3}", "\\frac{2}{6}"), ("\\frac{5}{7}", "\\frac{5}{8}")]
+    + [("2\\sqrt{3}", "\\sqrt{12}"), ("3\\sqrt{2}", "\\sqrt{18}"), ("\\sqrt{5}", "\\sqrt{6}")]
+    + [("[0, 1)", "[0,1)"), ("(-\\infty, 2]", "(-\\infty,2]"), ("(1, 3)", "(1,4)")]
+    + [("x^2 + 2x + 1", "(x+1)^2"), ("2\\pi", "2 \\pi"), ("\\frac{\\pi}{4}", "\\frac{\\pi}{3}")]
+)
 
 
 def make_pairs(n: int):

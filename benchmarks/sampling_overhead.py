@@ -12,9 +12,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from acecurate.difficulty import grade_completions
 from acecurate.sampling import Completion, SamplingSettings
 from acecurate.sampling.store import SampleStore
+from acecurate.stages.sampled import grade_completions
 from acecurate.verify.math import MathGrader
 
 REASONING = "Let me think about this step by step. " * 100
@@ -36,17 +36,38 @@ def main():
             with MathGrader(workers=2) as grader:
                 for p in range(prompts):
                     if domain == "math":
-                        comps = [Completion(f"<think>{REASONING}</think> The answer is \\boxed{{{rng.choice([p, p + 1])}}}.", 900, "stop")
-                                 for _ in range(args.n)]
+                        comps = [
+                            Completion(f"<think>{REASONING}</think> The answer is \\boxed{{{rng.choice([p, p + 1])}}}.", 900, "stop")
+                            for _ in range(args.n)
+                        ]
                         grades = grade_completions("math", comps, str(p), None, 2, grader)
                     else:
-                        comps = [Completion(f"</think>\n```python\nprint(int(input()) + {rng.choice([1, 2])})\n```", 300, "stop")
-                                 for _ in range(args.n)]
+                        comps = [
+                            Completion(f"</think>\n```python\nprint(int(input()) + {rng.choice([1, 2])})\n```", 300, "stop")
+                            for _ in range(args.n)
+                        ]
                         grades = grade_completions("code", comps, None, tests, 2, grader)
-                    store.add([{"prompt_id": f"{domain}{p}", "model": "m", "settings_key": "k", "sample_index": k, "row_id": str(p),
-                                "text": c.text, "tokens": c.tokens, "finish_reason": c.finish_reason, "status": g[0], "correct": int(g[1]),
-                                "extracted": g[2], "backend": "pre-made", "revision": "-", "settings": settings}
-                               for k, (c, g) in enumerate(zip(comps, grades))])
+                    store.add(
+                        [
+                            {
+                                "prompt_id": f"{domain}{p}",
+                                "model": "m",
+                                "settings_key": "k",
+                                "sample_index": k,
+                                "row_id": str(p),
+                                "text": c.text,
+                                "tokens": c.tokens,
+                                "finish_reason": c.finish_reason,
+                                "status": g[0],
+                                "correct": int(g[1]),
+                                "extracted": g[2],
+                                "backend": "pre-made",
+                                "revision": "-",
+                                "settings": settings,
+                            }
+                            for k, (c, g) in enumerate(zip(comps, grades))
+                        ]
+                    )
             seconds = time.perf_counter() - started
             samples = prompts * args.n
             print(f"{domain}: {samples / seconds:8.0f} samples/s graded and stored ({samples} samples, {seconds:.1f} s, 2 workers)")

@@ -6,10 +6,10 @@ import shutil
 import pandas as pd
 import pytest
 
-from acecurate.codetests import ValidateTestsConfig, validate_tests
-from acecurate.pipeline import RunContext
 from acecurate.records import load_inputs
 from acecurate.sandbox import Limits, grade_many
+from acecurate.stage import RunContext
+from acecurate.stages.validate_tests import ValidateTestsConfig, validate_tests
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt-get install -y bubblewrap)")
 
@@ -24,8 +24,11 @@ ROWS = [
     # broken tests: the expected output is wrong
     {"id": "broken", "tests": stdin_tests(("1\n", "3\n")), "solutions": ["print(int(input()) + 1)"]},
     # flaky: the reference's verdict depends on chance
-    {"id": "flaky", "tests": stdin_tests(*[(f"{i}\n", f"{i}\n") for i in range(16)]),  # same verdicts twice: p = 2^-16
-     "solutions": ["import random\nx = input()\nprint(x if random.random() < 0.5 else 'no')"]},
+    {
+        "id": "flaky",
+        "tests": stdin_tests(*[(f"{i}\n", f"{i}\n") for i in range(16)]),  # same verdicts twice: p = 2^-16
+        "solutions": ["import random\nx = input()\nprint(x if random.random() < 0.5 else 'no')"],
+    },
     # a program printing nothing passes: the expected outputs are empty
     {"id": "trivial", "tests": stdin_tests(("x\n", "")), "solutions": ["input()"]},
     # no reference at all
@@ -35,8 +38,11 @@ ROWS = [
     # the reference needs more than half of the limit
     {"id": "slow", "tests": stdin_tests(("1\n", "1\n")), "solutions": ["import time\ntime.sleep(1.3)\nprint(input())"]},
     # functional: a function returning None passes when the expected value is null
-    {"id": "none-passes", "tests": json.dumps({"format": "functional", "fn_name": "f", "cases": [{"input": "1", "output": "null"}]}),
-     "solutions": ["def f(x):\n    return None"]},
+    {
+        "id": "none-passes",
+        "tests": json.dumps({"format": "functional", "fn_name": "f", "cases": [{"input": "1", "output": "null"}]}),
+        "solutions": ["def f(x):\n    return None"],
+    },
 ]
 
 
@@ -45,9 +51,15 @@ def test_validate_tests_reasons(tmp_path):
     ctx = RunContext(tmp_path, tmp_path, "code", 2)
     result = validate_tests(frame, ValidateTestsConfig(time_limit_s=2.0), ctx)
     reasons = dict(zip(result.removed["id"], result.removed["reason"]))
-    assert reasons == {"broken": "no_passing_reference", "flaky": "flaky_tests", "trivial": "trivial_program_passes",
-                       "noref": "no_reference", "notests": "too_few_tests", "slow": "slow_reference",
-                       "none-passes": "trivial_program_passes"}
+    assert reasons == {
+        "broken": "no_passing_reference",
+        "flaky": "flaky_tests",
+        "trivial": "trivial_program_passes",
+        "noref": "no_reference",
+        "notests": "too_few_tests",
+        "slow": "slow_reference",
+        "none-passes": "trivial_program_passes",
+    }
     good = result.kept.iloc[0]
     assert good["id"] == "good" and good["reference_time_s"] < 1 and good["suggested_time_limit_s"] >= 1
 
@@ -56,12 +68,12 @@ def test_shared_code_layouts_run(shared_data):
     """Every code layout in ../shared/data/raw loads and runs in the sandbox with a real verdict (no sandbox_error)."""
     jobs = []
     for name in ["rllm_leetcode", "rllm_livecodebench_train", "rllm_codeforces", "rllm_code_contests"]:
-        frame = load_inputs([str(shared_data / "raw" / f"{name}.json")])
+        frame = load_inputs([str(shared_data / "raw" / f"{name}.json")]).frame
         for _, row in frame.head(3).iterrows():
             refs = list(row["solutions"])
             jobs.append((name, refs[0] if refs else "print(0)", row["tests"]))
     results = grade_many([(code, tests) for _, code, tests in jobs], workers=2, limits=Limits(time_s=6, cpu_s=6))
-    for (name, code, _), result in zip(jobs, results):
+    for (name, _code, _), result in zip(jobs, results):
         assert result.verdict != "sandbox_error", (name, result.detail)
         assert result.tests, name
         if name == "rllm_leetcode":
@@ -72,7 +84,7 @@ def test_shared_code_layouts_run(shared_data):
 def test_leetcode_references_pass_and_mutants_fail(shared_data):
     from benchmarks.leetcode_references import mutate
 
-    frame = load_inputs([str(shared_data / "raw/rllm_leetcode.json")]).head(60)
+    frame = load_inputs([str(shared_data / "raw/rllm_leetcode.json")]).frame.head(60)
     jobs = [(sols[0], tests) for sols, tests in zip(frame["solutions"], frame["tests"])]
     results = grade_many(jobs, workers=2, limits=Limits(time_s=6, cpu_s=6))
     assert sum(r.passed for r in results) >= 0.95 * len(jobs)

@@ -16,10 +16,10 @@ import yaml
 pytest.importorskip("torch", reason="needs acecurate[train] (torch, transformers)")
 pytest.importorskip("transformers", reason="needs acecurate[train] (torch, transformers)")
 
-from acecurate.pipeline import pipeline_from_dict, run_pipeline  # noqa: E402
+from acecurate.pipeline import pipeline_from_dict, run_pipeline
 
-from .conftest import write_jsonl  # noqa: E402
-from .tiny_model import build_tiny_model  # noqa: E402
+from .conftest import write_jsonl
+from .tiny_model import build_tiny_model
 
 pytestmark = pytest.mark.slow
 
@@ -30,9 +30,19 @@ def tiny_model(tmp_path_factory) -> Path:
 
 
 def difficulty_pipeline(domain: str, model: Path, n: int = 4, keep=(1, 3), prompts_seed: int = 0) -> dict:
-    return {"name": f"{domain}-difficulty", "domain": domain, "stages": [{"difficulty": {
-        "n": n, "keep": list(keep),
-        "sampler": {"model": str(model), "backend": "transformers", "max_tokens": 32, "seed": prompts_seed}}}]}
+    return {
+        "name": f"{domain}-difficulty",
+        "domain": domain,
+        "stages": [
+            {
+                "difficulty": {
+                    "n": n,
+                    "keep": list(keep),
+                    "sampler": {"model": str(model), "backend": "transformers", "max_tokens": 32, "seed": prompts_seed},
+                }
+            }
+        ],
+    }
 
 
 def store_pass_counts(run: Path) -> dict[str, int]:
@@ -43,8 +53,15 @@ def store_pass_counts(run: Path) -> dict[str, int]:
 def test_math_and_code_difficulty_end_to_end(tiny_model, tmp_path):
     math_rows = [{"id": f"m{i}", "problem": f"Compute {i} plus {4 - i}.", "answer": "4"} for i in range(5)]
     math_rows += [{"id": f"f{i}", "problem": f"Compute {i} plus {5 - i}.", "answer": "5"} for i in range(3)]
-    code_rows = [{"id": f"c{i}", "problem": f"Print the number one ({i}).", "tests": [{"input": "", "output": "1\n", "testtype": "stdin"}],
-                  "solutions": ["print(1)"]} for i in range(4)]
+    code_rows = [
+        {
+            "id": f"c{i}",
+            "problem": f"Print the number one ({i}).",
+            "tests": [{"input": "", "output": "1\n", "testtype": "stdin"}],
+            "solutions": ["print(1)"],
+        }
+        for i in range(4)
+    ]
     for domain, rows in [("math", math_rows), ("code", code_rows)]:
         src = write_jsonl(tmp_path / f"{domain}.jsonl", rows)
         run = tmp_path / f"run-{domain}"
@@ -57,11 +74,11 @@ def test_math_and_code_difficulty_end_to_end(tiny_model, tmp_path):
         assert (everything["n_samples"] == 4).all()
         assert set(removed["reason"]) <= {"too_hard", "too_easy"}
         assert all((r == "too_hard") == (p < 1) for r, p in zip(removed["reason"], removed["pass_count"]))
-        rollouts = pd.read_parquet(run / "00-difficulty/rollouts.parquet")
+        rollouts = pd.read_parquet(run / "01-difficulty/rollouts.parquet")
         assert len(rollouts) == 4 * len(rows) and set(rollouts["backend"]) == {"transformers"}
-        assert (run / "00-difficulty/pass_counts.png").exists()
-        assert "00-difficulty/pass_counts.png" in (run / "README.md").read_text()
-        assert summary.stages[0].stats["samples_generated"] == 4 * len(rows)
+        assert (run / "01-difficulty/pass_counts.png").exists()
+        assert "01-difficulty/pass_counts.png" in (run / "README.md").read_text()
+        assert summary.stages[1].stats["samples_generated"] == 4 * len(rows)
         # Some prompts pass sometimes: the tiny model's vocabulary makes boxed answers and code blocks likely.
         assert everything["pass_count"].sum() > 0, domain
 
@@ -97,7 +114,7 @@ def test_killed_run_resumes_without_regenerating(tiny_model, tmp_path):
 
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
-    stats = json.loads((run / "00-difficulty/stats.json").read_text())
+    stats = json.loads((run / "01-difficulty/stats.json").read_text())
     assert stats["samples_reused"] == len(before)
     assert stats["samples_generated"] == 8 * 80 - len(before)
     with sqlite3.connect(db_path) as db:
@@ -110,19 +127,26 @@ def test_majority_check_and_response_length_read_the_same_samples(tiny_model, tm
     rows = [{"id": f"m{i}", "problem": f"Compute {i} plus {4 - i}.", "answer": "4"} for i in range(6)]
     src = write_jsonl(tmp_path / "math.jsonl", rows)
     sampler = {"model": str(tiny_model), "backend": "transformers", "max_tokens": 32}
-    pipeline = pipeline_from_dict({"name": "m", "domain": "math", "stages": [
-        {"majority-check": {"k": 4, "sampler": sampler}},
-        {"response-length": {"k": 4, "sampler": sampler, "min_tokens": 3, "downsample_below": 6, "keep_fraction": 0.5}},
-    ]}, "test")
+    pipeline = pipeline_from_dict(
+        {
+            "name": "m",
+            "domain": "math",
+            "stages": [
+                {"majority-check": {"k": 4, "sampler": sampler}},
+                {"response-length": {"k": 4, "sampler": sampler, "min_tokens": 3, "downsample_below": 6, "keep_fraction": 0.5}},
+            ],
+        },
+        "test",
+    )
     summary = run_pipeline(pipeline, [str(src)], tmp_path / "run")
-    majority, length = summary.stages
+    _, majority, length = summary.stages
     assert majority.stats["samples_generated"] == 24
     assert length.stats["samples_generated"] == 0 and length.stats["samples_reused"] == 4 * majority.kept  # same model and settings
     removed = pd.read_parquet(tmp_path / "run/removed.parquet")
-    rollouts = pd.read_parquet(tmp_path / "run/00-majority-check/rollouts.parquet")
+    rollouts = pd.read_parquet(tmp_path / "run/01-majority-check/rollouts.parquet")
     for _, row in removed[removed["removed_by"] == "majority-check"].iterrows():
         assert row["reason"] in ("majority_wrong", "no_answer")
-    kept = pd.read_parquet(tmp_path / "run/00-majority-check/kept.parquet")
+    kept = pd.read_parquet(tmp_path / "run/01-majority-check/kept.parquet")
     for _, row in kept.iterrows():  # a kept row's majority answer is one its correct samples gave
         answers = rollouts[(rollouts["row_id"] == row["id"]) & (rollouts["correct"] == 1)]["extracted"]
         assert row["majority_answer"] in set(answers)
@@ -130,5 +154,7 @@ def test_majority_check_and_response_length_read_the_same_samples(tiny_model, tm
 
 def test_stage_without_model_is_skipped_and_says_so(tmp_path):
     src = write_jsonl(tmp_path / "m.jsonl", [{"problem": "What is two plus two, in words?", "answer": "4"}])
-    summary = run_pipeline(pipeline_from_dict({"name": "m", "domain": "math", "stages": [{"difficulty": {}}]}, "t"), [str(src)], tmp_path / "r")
-    assert summary.rows_out == 1 and "no model given" in summary.stages[0].stats["skipped"]
+    summary = run_pipeline(
+        pipeline_from_dict({"name": "m", "domain": "math", "stages": [{"difficulty": {}}]}, "t"), [str(src)], tmp_path / "r"
+    )
+    assert summary.rows_out == 1 and "no model given" in summary.stages[1].stats["skipped"]

@@ -23,11 +23,14 @@ def test_jsonl_json_parquet_csv_read_the_same_rows(tmp_path):
         assert read_records(tmp_path / name) == rows, name
 
 
-@pytest.mark.parametrize("content, expected", [
-    (b'{"problem": "x", "answer": "1"}\n{"problem": "y", "answer": \n', "line 2"),  # truncated second line
-    (b'{"problem": "x"}\n[1, 2]\n', "line 2"),  # a line that is not an object
-    (b'{"problem": "caf\xe9"}\n', "line 1"),  # Latin-1 byte, not UTF-8
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b'{"problem": "x", "answer": "1"}\n{"problem": "y", "answer": \n', "line 2"),  # truncated second line
+        (b'{"problem": "x"}\n[1, 2]\n', "line 2"),  # a line that is not an object
+        (b'{"problem": "caf\xe9"}\n', "line 1"),  # Latin-1 byte, not UTF-8
+    ],
+)
 def test_bad_jsonl_names_file_and_line(tmp_path, content, expected):
     path = tmp_path / "bad.jsonl"
     path.write_bytes(content)
@@ -54,7 +57,7 @@ def test_missing_problem_column_lists_the_columns(tmp_path):
 
 def test_map_option_and_unmapped_fields_go_to_meta(tmp_path):
     path = write_jsonl(tmp_path / "olymp.jsonl", [{"question": "Find n.", "final_answer": ["$4$"], "subfield": "NT"}])
-    frame = load_inputs([str(path)], mapping=parse_mapping("problem=question,answer=final_answer"))
+    frame = load_inputs([str(path)], mapping=parse_mapping("problem=question,answer=final_answer")).frame
     row = frame.iloc[0]
     assert row["problem"] == "Find n." and row["answer"] == "4"
     assert json.loads(row["meta"]) == {"subfield": "NT"}
@@ -63,7 +66,7 @@ def test_map_option_and_unmapped_fields_go_to_meta(tmp_path):
 def test_solution_layout_takes_last_top_level_box(tmp_path):
     # NuminaMath/MATH layout: the answer is the last \boxed{} of the solution, nested braces intact.
     path = write_jsonl(tmp_path / "numina.jsonl", [{"problem": "p", "solution": "first \\boxed{1}, then \\boxed{\\frac{1}{2}}."}])
-    assert load_inputs([str(path)]).iloc[0]["answer"] == "\\frac{1}{2}"
+    assert load_inputs([str(path)]).frame.iloc[0]["answer"] == "\\frac{1}{2}"
     assert last_boxed("\\boxed{12") is None  # truncated box is no answer
 
 
@@ -72,8 +75,9 @@ def test_code_layouts():
     t = canonical_tests({"functional": "def check(candidate):\n    assert candidate(n=1) == 12\n\ncheck(Solution().numOfWays)"})
     assert t["format"] == "assert" and t["fn_name"] == "Solution().numOfWays"
     # LiveCodeBench functional: fn_name from starter code; Python-literal string input accepted
-    t = canonical_tests("[{'input': '[1, 2]', 'output': '3', 'testtype': 'functional'}]",
-                        starter_code="class Solution:\n    def addAll(self, nums): ...")
+    t = canonical_tests(
+        "[{'input': '[1, 2]', 'output': '3', 'testtype': 'functional'}]", starter_code="class Solution:\n    def addAll(self, nums): ..."
+    )
     assert t == {"format": "functional", "fn_name": "addAll", "cases": [{"input": "[1, 2]", "output": "3"}]}
     # code_contests {input: [...], output: [...]}
     t = canonical_tests({"input": ["1\n"], "output": ["2\n"]})
@@ -86,20 +90,29 @@ def test_code_layouts():
 
 
 def test_bad_tests_name_row_and_column(tmp_path):
-    path = write_jsonl(tmp_path / "code.jsonl", [
-        {"problem": "ok", "tests": [{"input": "1", "output": "1"}]},
-        {"problem": "bad", "tests": "not json {"},
-    ])
+    path = write_jsonl(
+        tmp_path / "code.jsonl",
+        [
+            {"problem": "ok", "tests": [{"input": "1", "output": "1"}]},
+            {"problem": "bad", "tests": "not json {"},
+        ],
+    )
     with pytest.raises(InputError) as err:
         load_inputs([str(path)])
-    assert "row 1" in str(err.value) and "column 'tests'" in str(err.value)
+    assert "line 2" not in str(err.value) and "row 2," in str(err.value) and "column 'tests'" in str(err.value)  # 1-based, like lines
 
 
 def test_shared_raw_dumps_all_load(shared_data):
-    expected = {"rllm_math_train": 7474, "deepscaler_aime_1983_2023": 975, "rllm_leetcode": 1890,
-                "rllm_livecodebench_train": 580, "rllm_codeforces": 408, "rllm_code_contests": 165}
+    expected = {
+        "rllm_math_train": 7474,
+        "deepscaler_aime_1983_2023": 975,
+        "rllm_leetcode": 1890,
+        "rllm_livecodebench_train": 580,
+        "rllm_codeforces": 408,
+        "rllm_code_contests": 165,
+    }
     for name, count in expected.items():
-        frame = load_inputs([str(shared_data / "raw" / f"{name}.json")])
+        frame = load_inputs([str(shared_data / "raw" / f"{name}.json")]).frame
         assert len(frame) == count
         if frame["domain"].iat[0] == "code":
             formats = {json.loads(t)["format"] for t in frame["tests"]}

@@ -10,10 +10,10 @@ import pytest
 pytest.importorskip("torch", reason="needs acecurate[train] (torch, transformers)")
 pytest.importorskip("httpx", reason="needs acecurate[openai]")
 
-from acecurate.errors import AcecurateError  # noqa: E402
-from acecurate.sampling import Request, SamplingSettings, make_backend, prompt_id  # noqa: E402
+from acecurate.errors import AcecurateError
+from acecurate.sampling import Request, SamplingSettings, make_backend, prompt_id
 
-from .tiny_model import build_tiny_model  # noqa: E402
+from .tiny_model import build_tiny_model
 
 
 class TinyServer:
@@ -48,8 +48,15 @@ class TinyServer:
                     settings = SamplingSettings(body["temperature"], body["top_p"], body["max_tokens"], body["seed"])
                     with server.lock:
                         _, completions = next(server.backend.generate([Request(prompt_id(prompt), prompt, body.get("n", 1))], settings))
-                    choices = [{"index": i, "message": {"role": "assistant", "content": c.text}, "finish_reason": c.finish_reason,
-                                "completion_tokens": c.tokens} for i, c in enumerate(completions)]
+                    choices = [
+                        {
+                            "index": i,
+                            "message": {"role": "assistant", "content": c.text},
+                            "finish_reason": c.finish_reason,
+                            "completion_tokens": c.tokens,
+                        }
+                        for i, c in enumerate(completions)
+                    ]
                     self._send(200, {"choices": choices, "usage": {"completion_tokens": sum(c.tokens for c in completions)}})
                 finally:
                     with server.lock:

@@ -31,11 +31,18 @@ def test_every_shipped_yaml_loads(path):
 
 def test_all_config_problems_reported_at_once():
     with pytest.raises(ConfigError) as err:
-        pipeline_from_dict({"domain": "maths", "colour": 1, "stages": [
-            {"dedup": {"priority": ["a"]}},  # unknown key (it is source_priority)
-            {"decontaminate": {"n": "nine", "match": "any"}},  # wrong type
-            {"no-such-stage": {}},
-        ]}, "test.yaml")
+        pipeline_from_dict(
+            {
+                "domain": "maths",
+                "colour": 1,
+                "stages": [
+                    {"dedup": {"priority": ["a"]}},  # unknown key (it is source_priority)
+                    {"decontaminate": {"n": "nine", "match": "any"}},  # wrong type
+                    {"no-such-stage": {}},
+                ],
+            },
+            "test.yaml",
+        )
     problems = err.value.problems
     assert len(problems) == 5
     joined = "\n".join(problems)
@@ -88,7 +95,7 @@ def test_run_writes_every_stage_and_resumes(tmp_path):
     again = run_pipeline(pipeline, [str(src)], out)
     assert all(s.cached for s in again.stages)
     changed = run_pipeline(load_pipeline(REPO / "pipelines/math.yaml", ["decontaminate.min_coverage=0.6"]), [str(src)], out)
-    assert [s.cached for s in changed.stages] == [True, True] + [False] * (len(changed.stages) - 2)
+    assert [s.cached for s in changed.stages] == [True, True, True] + [False] * (len(changed.stages) - 3)
 
 
 def test_incomplete_stage_reruns(tmp_path):
@@ -96,9 +103,9 @@ def test_incomplete_stage_reruns(tmp_path):
     src = write_jsonl(tmp_path / "in.jsonl", _math_rows())
     pipeline = load_pipeline(REPO / "pipelines/math.yaml")
     run_pipeline(pipeline, [str(src)], tmp_path / "run")
-    (tmp_path / "run/01-near-dedup/stats.json").unlink()
+    (tmp_path / "run/02-near-dedup/stats.json").unlink()
     again = run_pipeline(pipeline, [str(src)], tmp_path / "run")
-    assert [s.cached for s in again.stages][:2] == [True, False]
+    assert [s.cached for s in again.stages][:3] == [True, True, False]
 
 
 def test_filter_command_end_to_end(tmp_path):
@@ -106,7 +113,7 @@ def test_filter_command_end_to_end(tmp_path):
     result = runner.invoke(app, ["filter", str(src), "--pipeline", str(REPO / "pipelines/math.yaml"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     assert "kept 2 of 4 rows" in result.output
-    stats = json.loads((tmp_path / "o/00-dedup/stats.json").read_text())
+    stats = json.loads((tmp_path / "o/01-dedup/stats.json").read_text())
     assert stats["removed"] == 1 and stats["duplicate_groups"] == 1
 
 
@@ -132,9 +139,24 @@ def test_single_stage_commands(tmp_path):
 def test_bundled_examples_run(tmp_path):
     # The README's demo: both example pipelines on the bundled data.
     for yaml_name, inputs in [("math.yaml", ["math_sample.jsonl", "numina_sample.json"]), ("code.yaml", ["code_sample.jsonl"])]:
-        result = runner.invoke(app, ["filter", *[str(REPO / "examples" / i) for i in inputs],
-                                     "--pipeline", str(REPO / "pipelines" / yaml_name), "--out", str(tmp_path / yaml_name)])
+        result = runner.invoke(
+            app,
+            [
+                "filter",
+                *[str(REPO / "examples" / i) for i in inputs],
+                "--pipeline",
+                str(REPO / "pipelines" / yaml_name),
+                "--out",
+                str(tmp_path / yaml_name),
+            ],
+        )
         assert result.exit_code == 0, result.output
     removed = pd.read_parquet(tmp_path / "code.yaml/removed.parquet")
-    assert set(removed["reason"]) == {"duplicate_url", "after_cutoff:2024-08-01", "interactive", "special_judge",
-                                      "no_passing_reference", "trivial_program_passes"}
+    assert set(removed["reason"]) == {
+        "duplicate_url",
+        "after_cutoff:2024-08-01",
+        "interactive",
+        "special_judge",
+        "no_passing_reference",
+        "trivial_program_passes",
+    }

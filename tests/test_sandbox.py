@@ -34,22 +34,29 @@ def sandbox_processes() -> list[str]:
     return live
 
 
-@pytest.mark.parametrize("name, code, verdict", [
-    ("fork bomb", "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass", "time_limit"),
-    ("memory bomb", "x = bytearray(10**10)\nprint(7)", "memory_limit"),
-    ("loop inside C code", "print(sum(range(10**12)))", "time_limit"),
-    ("sleep", "import time\ntime.sleep(30)\nprint(7)", "time_limit"),
-    ("infinite output", "while True:\n    print('x' * 1000)", "output_limit"),
-    ("100 MB of output", "import sys\nsys.stdout.write('7' * 100_000_000)", "output_limit"),
-    ("network", "import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=1)\nprint(7)", "runtime_error"),
-    ("write outside the working directory", "open('/usr/pwned', 'w').write('x')\nprint(7)", "runtime_error"),
-    ("kill the parent process group", "import os, signal\nos.killpg(os.getpgid(os.getppid()), signal.SIGKILL)\nprint(7)", "runtime_error"),
-    ("kill the runner", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nimport time\ntime.sleep(1)", "runtime_error"),
-    ("exit code", "import sys\nprint(7)\nsys.exit(3)", "runtime_error"),
-    ("exception", "raise ValueError('boom')", "runtime_error"),
-    ("exit() builtin after the answer", "print(7)\nexit()", "passed"),
-    ("reads sys.stdin.buffer", "import sys\nprint(int(sys.stdin.buffer.readline()))", "passed"),
-])
+@pytest.mark.parametrize(
+    "name, code, verdict",
+    [
+        ("fork bomb", "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass", "time_limit"),
+        ("memory bomb", "x = bytearray(10**10)\nprint(7)", "memory_limit"),
+        ("loop inside C code", "print(sum(range(10**12)))", "time_limit"),
+        ("sleep", "import time\ntime.sleep(30)\nprint(7)", "time_limit"),
+        ("infinite output", "while True:\n    print('x' * 1000)", "output_limit"),
+        ("100 MB of output", "import sys\nsys.stdout.write('7' * 100_000_000)", "output_limit"),
+        ("network", "import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=1)\nprint(7)", "runtime_error"),
+        ("write outside the working directory", "open('/usr/pwned', 'w').write('x')\nprint(7)", "runtime_error"),
+        (
+            "kill the parent process group",
+            "import os, signal\nos.killpg(os.getpgid(os.getppid()), signal.SIGKILL)\nprint(7)",
+            "runtime_error",
+        ),
+        ("kill the runner", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nimport time\ntime.sleep(1)", "runtime_error"),
+        ("exit code", "import sys\nprint(7)\nsys.exit(3)", "runtime_error"),
+        ("exception", "raise ValueError('boom')", "runtime_error"),
+        ("exit() builtin after the answer", "print(7)\nexit()", "passed"),
+        ("reads sys.stdin.buffer", "import sys\nprint(int(sys.stdin.buffer.readline()))", "passed"),
+    ],
+)
 def test_hostile_stdin_programs(name, code, verdict):
     result = stdin_case(code)
     assert result.verdict == verdict, (name, result)
@@ -65,9 +72,11 @@ def test_background_child_does_not_outlive_its_test(tmp_path):
 
 
 def test_process_in_a_new_session_does_not_survive_into_the_next_test():
-    code = ("import os, subprocess, sys, time\nif input() == 'first':\n"
-            "    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(0.3); open(\"/tmp/flag\", \"w\")'], start_new_session=True)\n"
-            "    print(7)\nelse:\n    time.sleep(0.6)\n    print('leaked' if os.path.exists('/tmp/flag') else 'clean')")
+    code = (
+        "import os, subprocess, sys, time\nif input() == 'first':\n"
+        "    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(0.3); open(\"/tmp/flag\", \"w\")'], start_new_session=True)\n"
+        "    print(7)\nelse:\n    time.sleep(0.6)\n    print('leaked' if os.path.exists('/tmp/flag') else 'clean')"
+    )
     tests = {"format": "stdin", "cases": [{"input": "first\n", "output": "7"}, {"input": "second\n", "output": "clean"}]}
     result = run_solution(code, tests, FAST)
     assert [t.verdict for t in result.tests] == ["passed", "passed"], result
@@ -82,10 +91,12 @@ def test_no_host_secrets_visible(tmp_path):
         del os.environ["ACECURATE_TEST_SECRET"]
     # The expected output is never in the sandbox: search every file outside the read-only system directories.
     secret = "expected-output-9f2c1e"
-    search = ("import os\nfound = 0\nfor root, dirs, files in os.walk('/'):\n"
-              "    if root.startswith(('/proc', '/sys', '/dev', '/usr', '/lib', '/bin')):\n        continue\n"
-              "    for f in files:\n        try:\n            found += b'9f2c1e' in open(os.path.join(root, f), 'rb').read(1 << 20)\n"
-              "        except Exception:\n            pass\nprint(found)")
+    search = (
+        "import os\nfound = 0\nfor root, dirs, files in os.walk('/'):\n"
+        "    if root.startswith(('/proc', '/sys', '/dev', '/usr', '/lib', '/bin')):\n        continue\n"
+        "    for f in files:\n        try:\n            found += b'9f2c1e' in open(os.path.join(root, f), 'rb').read(1 << 20)\n"
+        "        except Exception:\n            pass\nprint(found)"
+    )
     result = run_solution(search, {"format": "stdin", "cases": [{"input": "", "output": secret}]}, Limits(time_s=20, cpu_s=20))
     assert result.tests[0].difference == {"line": 1, "expected": secret, "got": "0"}, result
     # Only system directories are mounted: not the host's home, this project, or the data.
@@ -97,25 +108,42 @@ def test_no_host_secrets_visible(tmp_path):
 FUNCTIONAL = {"format": "functional", "fn_name": "solve", "cases": [{"input": "2\n3", "output": "5"}, {"input": "1\n1", "output": "2"}]}
 
 
-@pytest.mark.parametrize("name, code, verdict", [
-    ("correct", "class Solution:\n    def solve(self, a, b):\n        return a + b", "passed"),
-    ("plain function", "def solve(a, b):\n    return a + b", "passed"),
-    ("sys.exit inside the call", "import sys\nclass Solution:\n    def solve(self, a, b):\n        sys.exit(0)", "runtime_error"),
-    ("rigged __eq__", "class Any:\n    def __eq__(self, o):\n        return True\nclass Solution:\n    def solve(self, a, b):\n        return Any()", "runtime_error"),
-    ("bool is not int", "class Solution:\n    def solve(self, a, b):\n        return True", "wrong_answer"),
-    ("monkeypatched print", "import builtins\nbuiltins.print = lambda *a, **k: None\n"
-     "class Solution:\n    def solve(self, a, b):\n        return a * b", "wrong_answer"),
-    # Patching the builtins our serialiser uses breaks the harness in that process: a failure, never a pass.
-    ("monkeypatched isinstance and json", "import builtins, json\nbuiltins.isinstance = lambda *a: True\njson.dumps = lambda *a, **k: '{\"value\": 5}'\n"
-     "class Solution:\n    def solve(self, a, b):\n        return object()", "runtime_error"),
-    ("returns None", "class Solution:\n    def solve(self, a, b):\n        pass", "wrong_answer"),
-])
+@pytest.mark.parametrize(
+    "name, code, verdict",
+    [
+        ("correct", "class Solution:\n    def solve(self, a, b):\n        return a + b", "passed"),
+        ("plain function", "def solve(a, b):\n    return a + b", "passed"),
+        ("sys.exit inside the call", "import sys\nclass Solution:\n    def solve(self, a, b):\n        sys.exit(0)", "runtime_error"),
+        (
+            "rigged __eq__",
+            "class Any:\n    def __eq__(self, o):\n        return True\nclass Solution:\n    def solve(self, a, b):\n        return Any()",
+            "runtime_error",
+        ),
+        ("bool is not int", "class Solution:\n    def solve(self, a, b):\n        return True", "wrong_answer"),
+        (
+            "monkeypatched print",
+            "import builtins\nbuiltins.print = lambda *a, **k: None\nclass Solution:\n    def solve(self, a, b):\n        return a * b",
+            "wrong_answer",
+        ),
+        # Patching the builtins our serialiser uses breaks the harness in that process: a failure, never a pass.
+        (
+            "monkeypatched isinstance and json",
+            "import builtins, json\nbuiltins.isinstance = lambda *a: True\njson.dumps = lambda *a, **k: '{\"value\": 5}'\n"
+            "class Solution:\n    def solve(self, a, b):\n        return object()",
+            "runtime_error",
+        ),
+        ("returns None", "class Solution:\n    def solve(self, a, b):\n        pass", "wrong_answer"),
+    ],
+)
 def test_hostile_functional(name, code, verdict):
     result = run_solution(code, FUNCTIONAL, FAST)
     assert result.verdict == verdict, (name, result)
 
 
-ASSERTS = {"format": "assert", "check": "def check(candidate):\n    assert candidate(a=2, b=3) == 5\n    assert candidate(a=1, b=1) == 2\n\ncheck(Solution().solve)"}
+ASSERTS = {
+    "format": "assert",
+    "check": "def check(candidate):\n    assert candidate(a=2, b=3) == 5\n    assert candidate(a=1, b=1) == 2\n\ncheck(Solution().solve)",
+}
 
 
 def test_assert_suites_become_data_and_os_exit_cannot_pass():
@@ -134,7 +162,10 @@ def test_inline_assert_suite_needs_the_marker():
 
 
 def test_early_stop_and_first_difference():
-    tests = {"format": "stdin", "cases": [{"input": "1\n", "output": "1\n"}, {"input": "2\n", "output": "4\n"}, {"input": "3\n", "output": "3\n"}]}
+    tests = {
+        "format": "stdin",
+        "cases": [{"input": "1\n", "output": "1\n"}, {"input": "2\n", "output": "4\n"}, {"input": "3\n", "output": "3\n"}],
+    }
     full = run_solution("print(input())", tests, FAST)
     assert [t.verdict for t in full.tests] == ["passed", "wrong_answer", "passed"]
     assert full.tests[1].difference == {"line": 1, "expected": "4", "got": "2"}
@@ -158,8 +189,10 @@ def test_compile_error():
 
 def test_process_limit_holds():
     # Forks stop at the limit (the sandbox runs as an unprivileged uid, for which the kernel enforces RLIMIT_NPROC).
-    code = ("import os, time\nn = 0\ntry:\n    for i in range(100):\n        if os.fork() == 0:\n            time.sleep(2)\n"
-            "            os._exit(0)\n        n += 1\nexcept OSError:\n    pass\nprint(n)")
+    code = (
+        "import os, time\nn = 0\ntry:\n    for i in range(100):\n        if os.fork() == 0:\n            time.sleep(2)\n"
+        "            os._exit(0)\n        n += 1\nexcept OSError:\n    pass\nprint(n)"
+    )
     result = run_solution(code, {"format": "stdin", "cases": [{"input": "", "output": "-"}]}, Limits(processes=16))
     assert int(result.tests[0].difference["got"]) < 16
 

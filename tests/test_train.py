@@ -10,14 +10,14 @@ from typer.testing import CliRunner
 
 pytest.importorskip("trl", reason="needs acecurate[train] (torch, transformers, trl)")
 
-from acecurate.cli import app  # noqa: E402
-from acecurate.pipeline import pipeline_from_dict, run_pipeline  # noqa: E402
-from acecurate.sandbox import run_solution  # noqa: E402
-from acecurate.train import load_recipe, plan  # noqa: E402
-from acecurate.verify.math import grade  # noqa: E402
+from acecurate.cli import app
+from acecurate.pipeline import pipeline_from_dict, run_pipeline
+from acecurate.sandbox import run_solution
+from acecurate.train import load_recipe, plan
+from acecurate.verify.math import grade
 
-from .conftest import REPO, write_jsonl  # noqa: E402
-from .tiny_model import build_tiny_model  # noqa: E402
+from .conftest import REPO, write_jsonl
+from .tiny_model import build_tiny_model
 
 runner = CliRunner()
 
@@ -45,8 +45,9 @@ def test_dry_run_prints_the_papers_plan(tmp_path):
         assert args["steps_per_generation"] == args["gradient_accumulation_steps"]
         assert args["per_device_train_batch_size"] * args["gradient_accumulation_steps"] * recipe.num_processes == 128 * p.stage.rollouts
     math_dir = curated(tmp_path, "math", [{"problem": f"Compute {i} + {i}.", "answer": str(2 * i)} for i in range(300)])
-    result = runner.invoke(app, ["train", "--recipe", str(REPO / "pipelines/acereason-7b.yaml"), "--math", str(math_dir), "--dry-run"],
-                           env={"COLUMNS": "200"})
+    result = runner.invoke(
+        app, ["train", "--recipe", str(REPO / "pipelines/acereason-7b.yaml"), "--math", str(math_dir), "--dry-run"], env={"COLUMNS": "200"}
+    )
     assert result.exit_code == 0, result.output
     assert "math-8k" in result.output and "math-32k" in result.output and "loss_type=dapo" in result.output
     assert "300" in result.output  # dataset size after filtering
@@ -56,18 +57,32 @@ def test_dry_run_prints_the_papers_plan(tmp_path):
 def test_two_domain_recipe_trains_filters_and_resumes(tmp_path):
     model = build_tiny_model(tmp_path / "tiny")
     math_dir = curated(tmp_path, "math", [{"problem": f"Compute {i} plus {4 - i}.", "answer": "4"} for i in range(6)])
-    code_dir = curated(tmp_path, "code", [{"problem": f"Print one ({i}).", "tests": [{"input": "", "output": "1\n", "testtype": "stdin"}],
-                                           "solutions": ["print(1)"]} for i in range(4)])
+    code_dir = curated(
+        tmp_path,
+        "code",
+        [
+            {"problem": f"Print one ({i}).", "tests": [{"input": "", "output": "1\n", "testtype": "stdin"}], "solutions": ["print(1)"]}
+            for i in range(4)
+        ],
+    )
     small = {"rollouts": 2, "prompts_per_batch": 2, "max_response_tokens": 24, "temperature": 1.0, "learning_rate": 1e-3}
     recipe_path = tmp_path / "recipe.yaml"
-    recipe_path.write_text(yaml.safe_dump({
-        "model": str(model), "per_device_batch_size": 4, "save_steps": 1, "bf16": False,
-        "generation": {"use_vllm": False, "vllm_importance_sampling_correction": False},
-        "stages": [
-            {"name": "math-a", "domain": "math", "steps": 2, **small},
-            {"name": "math-b", "domain": "math", "steps": 1, "easy_filter": {"max_solved": 0, "out_of": 2}, **small},
-            {"name": "code", "domain": "code", "steps": 2, **small},
-        ]}))
+    recipe_path.write_text(
+        yaml.safe_dump(
+            {
+                "model": str(model),
+                "per_device_batch_size": 4,
+                "save_steps": 1,
+                "bf16": False,
+                "generation": {"use_vllm": False, "vllm_importance_sampling_correction": False},
+                "stages": [
+                    {"name": "math-a", "domain": "math", "steps": 2, **small},
+                    {"name": "math-b", "domain": "math", "steps": 1, "easy_filter": {"max_solved": 0, "out_of": 2}, **small},
+                    {"name": "code", "domain": "code", "steps": 2, **small},
+                ],
+            }
+        )
+    )
     out = tmp_path / "run"
     command = ["train", "--recipe", str(recipe_path), "--math", str(math_dir), "--code", str(code_dir), "--out", str(out)]
     wide = {"COLUMNS": "200"}

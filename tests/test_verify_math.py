@@ -27,31 +27,37 @@ def test_extraction_is_boxed_only_after_think():
     assert extract_answer("\\fbox{7}") == "7"
 
 
-@pytest.mark.parametrize("response, gold, status", [
-    ("Truncated reasoning ... so $2+3=5$", "5", "no_answer"),  # unanchored answer
-    ("Either \\boxed{3} or \\boxed{5}", "3", "wrong"),  # hedged: only the last box counts
-    ("\\boxed{\\frac{1}{2^{99}}}", "\\frac{1}{2^{98}}", "wrong"),  # tiny magnitudes must not compare equal
-    ("\\boxed{0.5}", "\\frac12", "correct"),
-    ("\\boxed{\\dfrac{1}{2}}", "0.5", "correct"),
-    ("\\boxed{2^{4950}}", "2^{4950}", "correct"),
-    ("\\boxed{10^{10^{10}}}", "5", "wrong"),  # must not evaluate
-    ("\\boxed{x}", "", "unparseable_gold"),
-    ("\\boxed{(1, 2)}", "(1,2)", "correct"),
-    ("\\boxed{3\\sqrt{13}}", "\\sqrt{117}", "correct"),
-    ("\\boxed{[0, 1)}", "[0,1)", "correct"),
-])
+@pytest.mark.parametrize(
+    "response, gold, status",
+    [
+        ("Truncated reasoning ... so $2+3=5$", "5", "no_answer"),  # unanchored answer
+        ("Either \\boxed{3} or \\boxed{5}", "3", "wrong"),  # hedged: only the last box counts
+        ("\\boxed{\\frac{1}{2^{99}}}", "\\frac{1}{2^{98}}", "wrong"),  # tiny magnitudes must not compare equal
+        ("\\boxed{0.5}", "\\frac12", "correct"),
+        ("\\boxed{\\dfrac{1}{2}}", "0.5", "correct"),
+        ("\\boxed{2^{4950}}", "2^{4950}", "correct"),
+        ("\\boxed{10^{10^{10}}}", "5", "wrong"),  # must not evaluate
+        ("\\boxed{x}", "", "unparseable_gold"),
+        ("\\boxed{(1, 2)}", "(1,2)", "correct"),
+        ("\\boxed{3\\sqrt{13}}", "\\sqrt{117}", "correct"),
+        ("\\boxed{[0, 1)}", "[0,1)", "correct"),
+    ],
+)
 def test_verdicts(grader, response, gold, status):
     result = grader.grade_many([(response, gold)])[0]
     assert result.status == status and status in STATUSES, result
 
 
-@pytest.mark.parametrize("name, response, gold", [
-    ("issue 65: str() of the parse never returns", "\\boxed{(-\\infty,-1)\\cup(-1,1)\\cup(1,\\infty)^{(1+2)^{(3+4)^{(5+6)}}}}", "1"),
-    ("power tower", "\\boxed{10^{10^{10}}}", "10^{10^{10}}+1"),
-    ("5,000-term sum", "\\boxed{" + "+".join(f"\\frac{{1}}{{{k}}}" for k in range(1, 5001)) + "}", "7"),
-    ("1 MB of digits", "\\boxed{" + "7" * 1_000_000 + "}", "7"),
-    ("over 4,300 digits", "\\boxed{" + "9" * 5000 + "}", "9" * 5000),
-])
+@pytest.mark.parametrize(
+    "name, response, gold",
+    [
+        ("issue 65: str() of the parse never returns", "\\boxed{(-\\infty,-1)\\cup(-1,1)\\cup(1,\\infty)^{(1+2)^{(3+4)^{(5+6)}}}}", "1"),
+        ("power tower", "\\boxed{10^{10^{10}}}", "10^{10^{10}}+1"),
+        ("5,000-term sum", "\\boxed{" + "+".join(f"\\frac{{1}}{{{k}}}" for k in range(1, 5001)) + "}", "7"),
+        ("1 MB of digits", "\\boxed{" + "7" * 1_000_000 + "}", "7"),
+        ("over 4,300 digits", "\\boxed{" + "9" * 5000 + "}", "9" * 5000),
+    ],
+)
 def test_traps_return_within_timeout(grader, name, response, gold):
     started = time.monotonic()
     result = grader.grade_many([(response, gold)])[0]
@@ -110,8 +116,11 @@ def test_labelled_pairs_regression(shared_data):
     disagreements = [(p, r) for p, r in zip(pairs, results) if int(r.correct) != p["expected"]]
     # One more is a whole worked solution used as the gold answer (11,000 characters, two boxes at its end):
     # the last box of the prediction is graded against it, not the pair of boxes.
-    unexplained = [(p["gold"][:60], p["pred"][:60], p["expected"]) for p, r in disagreements
-                   if p["gold"] not in ACCEPTED and not p["gold"].startswith("Setting $x = y = 0,$")]
+    unexplained = [
+        (p["gold"][:60], p["pred"][:60], p["expected"])
+        for p, r in disagreements
+        if p["gold"] not in ACCEPTED and not p["gold"].startswith("Setting $x = y = 0,$")
+    ]
     assert not unexplained
     agreement = 1 - len(disagreements) / len(pairs)
     assert agreement >= 0.96, f"{len(disagreements)} disagreements"

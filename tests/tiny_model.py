@@ -5,11 +5,25 @@ model emits gradable answers by chance and different prompts get different pass 
 
 from pathlib import Path
 
-PIECES = ["\\boxed{4}", "\\boxed{5}", "\\boxed{", "}", "</think>", " The answer is ", " so ", "```python\nprint(1)\n```",
-          "```python\nprint(2)\n```", "```python\n", "\n```", "\n"]
+PIECES = [
+    "\\boxed{4}",
+    "\\boxed{5}",
+    "\\boxed{",
+    "}",
+    "</think>",
+    " The answer is ",
+    " so ",
+    "```python\nprint(1)\n```",
+    "```python\nprint(2)\n```",
+    "```python\n",
+    "\n```",
+    "\n",
+]
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "[UNK]"]
-CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
 
 def build_tiny_model(directory: Path, seed: int = 0) -> Path:
@@ -30,8 +44,18 @@ def build_tiny_model(directory: Path, seed: int = 0) -> Path:
     fast.chat_template = CHAT_TEMPLATE
     fast.save_pretrained(directory)
     torch.manual_seed(seed)
-    config = Qwen2Config(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                         num_key_value_heads=1, max_position_embeddings=2048, tie_word_embeddings=True,
-                         eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id, bos_token_id=None)
+    config = Qwen2Config(
+        vocab_size=len(fast),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        eos_token_id=fast.eos_token_id,
+        pad_token_id=fast.pad_token_id,
+        bos_token_id=None,
+    )
     Qwen2ForCausalLM(config).save_pretrained(directory)
     return directory

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from . import __version__
-from .io import atomic_write_text
+from .io import atomic_write_text, save_figure
 
 LICENSE_PLACEHOLDER = "Fill in: the licence of this dataset follows the licences of its sources (see the inputs above)."
 
@@ -36,7 +36,7 @@ def _plots(summary, frame, run_dir: Path) -> None:
     for x, c in enumerate(counts):
         ax.text(x, c, str(c), ha="center", va="bottom", fontsize=8)
     fig.tight_layout()
-    fig.savefig(run_dir / "funnel.png", dpi=110)
+    save_figure(fig, run_dir / "funnel.png")
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(7, 3.2))
@@ -46,8 +46,27 @@ def _plots(summary, frame, run_dir: Path) -> None:
     ax.set_ylabel("rows")
     ax.set_title("length of the kept problems")
     fig.tight_layout()
-    fig.savefig(run_dir / "lengths.png", dpi=110)
+    save_figure(fig, run_dir / "lengths.png")
     plt.close(fig)
+
+
+def _source_funnel(summary) -> str:
+    names = [s.name for s in summary.stages]
+    lines = ["| source | input | " + " | ".join(names) + " |", "|---|---:|" + "---:|" * len(names)]
+    for source, rows in summary.sources.items():
+        lines.append(
+            f"| {source} | {rows} | " + " | ".join(str(s.per_source.get(source, {}).get("kept", 0)) for s in summary.stages) + " |"
+        )
+    return "\n".join(lines)
+
+
+def _stage_reports(summary) -> str:
+    blocks = []
+    for index, s in enumerate(summary.stages):
+        if s.report:
+            lines = "\n".join(f"- {label}: {text}" for label, text in s.report.items())
+            blocks.append(f"**{index:02d}-{s.name}**\n\n{lines}")
+    return "\n\n".join(blocks) or "No stage reported anything beyond its counts."
 
 
 def write_card(summary, pipeline, inputs: list[str], command: str, frame, removed) -> Path:
@@ -60,36 +79,36 @@ def write_card(summary, pipeline, inputs: list[str], command: str, frame, remove
         "tags": ["reinforcement-learning", "acecurate", pipeline.domain],
         "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train.parquet"}]}],
     }
-    funnel = "\n".join(f"| {i} | {s.name}{' (skipped: ' + s.stats['skipped'] + ')' if s.stats.get('skipped') else ''} | "
-                       f"{s.rows_in} | {s.kept} | {s.removed} | {s.stats.get('seconds', s.seconds)} |" for i, s in enumerate(summary.stages))
+    funnel = "\n".join(
+        f"| {i} | {s.name}{' (skipped: ' + s.skipped + ')' if s.skipped else ''} | "
+        f"{s.rows_in} | {s.kept} | {s.removed} | {s.stats.get('seconds', s.seconds)} |"
+        for i, s in enumerate(summary.stages)
+    )
     reasons = "\n".join(f"| {s.name} | `{reason}` | {count} |" for s in summary.stages for reason, count in sorted(s.reasons.items()))
-    bench_lines = []
-    for index, s in enumerate(summary.stages):
-        if "pass_count_histogram" in s.stats:
-            bench_lines.append(f"- `{s.name}` sampled {s.stats['model']} ({s.stats['backend']}, {s.stats['settings']}); kept pass counts "
-                               f"{s.stats['keep'][0]}-{s.stats['keep'][1]}; truncated share {s.stats['truncated_share']:.1%}. "
-                               f"Histogram: `{index:02d}-{s.name}/pass_counts.png`.")
-        if "benchmarks" in s.stats:
-            names = ", ".join(f"{b['name']} ({b['items']})" for b in s.stats["benchmarks"])
-            bench_lines.append(f"- `{s.name}`: word {s.stats['n']}-grams, match `{s.stats['match']}`, against {names}.")
-            items = s.stats.get("contaminated_items", [])
-            bench_lines.append(f"- Benchmark items found in the input ({len(items)}): " + (", ".join(f"`{i}`" for i in items) or "none"))
-    text = resources.files("acecurate").joinpath("templates/card.md").read_text().format(
-        front_matter=yaml.safe_dump(front, sort_keys=False).strip(),
-        name=f"{pipeline.name} ({run_dir.name})",
-        version=__version__,
-        pipeline_name=pipeline.name,
-        domain=pipeline.domain,
-        rows_in=summary.rows_in,
-        rows_out=summary.rows_out,
-        kept_pct=100 * summary.rows_out / max(summary.rows_in, 1),
-        funnel_rows=funnel,
-        reason_rows=reasons or "| - | - | 0 |",
-        benchmark_section="\n".join(bench_lines) or "No decontamination stage ran.",
-        command=command or "(library call)",
-        inputs=", ".join(f"`{i}`" for i in inputs),
-        pipeline_yaml=pipeline.raw_yaml.strip(),
-        license=LICENSE_PLACEHOLDER,
+    warnings = "\n".join(f"> **Warning:** {w}" for w in summary.warnings)
+    text = (
+        resources.files("acecurate")
+        .joinpath("templates/card.md")
+        .read_text()
+        .format(
+            front_matter=yaml.safe_dump(front, sort_keys=False).strip(),
+            name=f"{pipeline.name} ({run_dir.name})",
+            version=__version__,
+            pipeline_name=pipeline.name,
+            domain=pipeline.domain,
+            rows_in=summary.rows_in,
+            rows_out=summary.rows_out,
+            kept_pct=100 * summary.rows_out / max(summary.rows_in, 1),
+            funnel_rows=funnel,
+            source_funnel=_source_funnel(summary),
+            warnings=(warnings + "\n") if warnings else "",
+            reason_rows=reasons or "| - | - | 0 |",
+            stage_reports=_stage_reports(summary),
+            command=command or "(library call)",
+            inputs=", ".join(f"`{i}`" for i in inputs),
+            pipeline_yaml=pipeline.raw_yaml.strip(),
+            license=LICENSE_PLACEHOLDER,
+        )
     )
     path = run_dir / "README.md"
     atomic_write_text(path, text)

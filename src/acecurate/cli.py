@@ -5,8 +5,11 @@ Heavy libraries are imported inside the commands, so `acecurate --help` stays in
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -18,14 +21,18 @@ from rich.table import Table
 
 from .errors import AcecurateError
 
-app = typer.Typer(help="Curate verified, difficulty-graded math and code RL datasets, and run staged GRPO on them.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Curate verified, difficulty-graded math and code RL datasets, and run staged GRPO on them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 benchmarks_app = typer.Typer(help="Benchmark fingerprints used by decontamination.", no_args_is_help=True)
 verify_app = typer.Typer(help="Grade one response and explain the verdict.", no_args_is_help=True)
 app.add_typer(benchmarks_app, name="benchmarks")
 app.add_typer(verify_app, name="verify")
-console = Console(stderr=True)
-out = Console()
+# Off a terminal (CI, Slurm logs, `| tee`) nothing is cut: tables and messages are as wide as they need to be.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 100_000)
+out = Console(width=None if sys.stdout.isatty() else 100_000)
 
 
 def friendly_errors(fn):
@@ -42,30 +49,58 @@ def friendly_errors(fn):
     return wrapper
 
 
-def _progress():
+def table(title: str, columns: list[str], **options) -> Table:
+    """A table whose cells wrap instead of being cut with an ellipsis."""
+    result = Table(title=title, **options)
+    for column in columns:
+        justify = "right" if column in ("in", "kept", "removed", "s", "items", "tokens", "rows") else "left"
+        result.add_column(column, justify=justify, overflow="fold")
+    return result
+
+
+@contextlib.contextmanager
+def progress_display():
+    """Bars on a terminal; plain progress lines every few seconds in a log."""
+    from .progress import LineProgress, RichProgress
+
+    if not console.is_terminal:
+        yield LineProgress()
+        return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=console, transient=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bars:
+        yield RichProgress(bars)
 
 
 def _print_summary(summary) -> None:
-    table = Table(title=f"acecurate: {summary.run_dir}")
-    for column, justify in [("stage", "left"), ("in", "right"), ("kept", "right"), ("removed", "right"),
-                            ("top reasons", "left"), ("s", "right"), ("", "left")]:
-        table.add_column(column, justify=justify)
+    result = table(f"acecurate: {summary.run_dir}", ["stage", "in", "kept", "removed", "reasons", "s", ""])
     for s in summary.stages:
-        top = ", ".join(f"{r}={c}" for r, c in sorted(s.reasons.items(), key=lambda kv: -kv[1])[:3])
-        note = "skipped" if s.stats.get("skipped") else "cached" if s.cached else ""
-        table.add_row(s.name, str(s.rows_in), str(s.kept), str(s.removed), top, f"{s.seconds:.1f}", note)
-    out.print(table)
+        reasons = ", ".join(f"{r}={c}" for r, c in sorted(s.reasons.items(), key=lambda kv: -kv[1]))
+        note = "skipped" if s.skipped else "cached" if s.cached else ""
+        result.add_row(s.name, str(s.rows_in), str(s.kept), str(s.removed), reasons, f"{s.seconds:.1f}", note)
+    out.print(result)
+    if len(summary.sources) > 1:
+        funnel = table("rows kept per source", ["source", "in", *[s.name for s in summary.stages]])
+        for source, rows in summary.sources.items():
+            funnel.add_row(source, str(rows), *[str(s.per_source.get(source, {}).get("kept", 0)) for s in summary.stages])
+        out.print(funnel)
     for s in summary.stages:
-        if s.stats.get("skipped"):
-            out.print(f"[yellow]{s.name} skipped[/]: {s.stats['skipped']}")
-    out.print(f"kept {summary.rows_out} of {summary.rows_in} rows -> {summary.train_path}")
-    out.print(f"removed rows with reasons -> {summary.removed_path}")
+        if s.skipped:
+            out.print(f"[yellow]{s.name} skipped[/]: {s.skipped}", soft_wrap=True)
+    for warning in summary.warnings:
+        out.print(f"[yellow]warning[/]: {warning}", soft_wrap=True)
+    out.print(f"kept {summary.rows_out} of {summary.rows_in} rows -> {summary.train_path}", soft_wrap=True)
+    out.print(f"removed rows with reasons -> {summary.removed_path}", soft_wrap=True)
     if summary.card_path:
-        out.print(f"data card -> {summary.card_path}")
+        out.print(f"data card -> {summary.card_path}", soft_wrap=True)
 
 
 def _run(pipeline, inputs: list[str], out_dir: Path, mapping: Optional[str], workers: int):
@@ -73,166 +108,223 @@ def _run(pipeline, inputs: list[str], out_dir: Path, mapping: Optional[str], wor
     from .records import parse_mapping
 
     command = "acecurate " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    with _progress() as progress:
-        summary = run_pipeline(pipeline, inputs, out_dir, mapping=parse_mapping(mapping), workers=workers,
-                               command=command, progress=progress)
+    with progress_display() as progress:
+        summary = run_pipeline(
+            pipeline, inputs, out_dir, mapping=parse_mapping(mapping), workers=workers, command=command, progress=progress
+        )
     _print_summary(summary)
 
 
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
 MapOption = typer.Option(None, "--map", help="Column mapping CANONICAL=RAW,..., e.g. problem=question,answer=final_answer")
-WorkersOption = typer.Option(2, "--workers", "-w", help="Worker processes for grading and execution.")
+WorkersOption = typer.Option(
+    None, "--workers", "-w", help="Worker processes for grading and execution (default: all cores).", show_default=False
+)
 SetOption = typer.Option([], "--set", help="Override a stage setting: STAGE.KEY=VALUE (YAML value). Repeatable.")
+InputsArgument = typer.Argument(..., help="Raw dumps: jsonl, json, parquet, csv files or a HF dataset id.")
+OutOption = typer.Option(..., "--out", "-o", help="Run directory.")
 
 
-@app.command("filter")
+@app.command(
+    "filter",
+    epilog="Example: acecurate filter dumps/numina.parquet dumps/deepscaler.json --pipeline pipelines/math.yaml --out curated/math",
+)
 @friendly_errors
 def filter_command(
-    inputs: List[str] = typer.Argument(..., help="Raw dumps: jsonl, json, parquet, csv files or a HF dataset id."),
+    inputs: List[str] = InputsArgument,
     pipeline: Path = typer.Option(..., "--pipeline", "-p", help="Pipeline YAML, e.g. pipelines/math.yaml."),
-    out_dir: Path = typer.Option(..., "--out", "-o", help="Run directory."),
+    out_dir: Path = OutOption,
     mapping: Optional[str] = MapOption,
     overrides: List[str] = SetOption,
-    workers: int = WorkersOption,
+    workers: Optional[int] = WorkersOption,
 ):
     """Run a curation pipeline end to end: every stage's kept and removed rows, the dataset and its card."""
     from .pipeline import load_pipeline
 
-    _run(load_pipeline(pipeline, overrides), inputs, out_dir, mapping, workers)
+    _run(load_pipeline(pipeline, overrides), inputs, out_dir, mapping, workers or default_workers())
 
 
-def _single(stage_name: str, inputs, out_dir, domain, mapping, workers, overrides, values: dict):
-    from .pipeline import parse_overrides, single_stage_pipeline
+def _option_for(name: str, hint, fld) -> inspect.Parameter | None:
+    """A typer option for one scalar config field (nested sections and dicts are set with --set)."""
+    import dataclasses
+    import types
+    import typing
 
-    values = {k: v for k, v in values.items() if v is not None and v != []}
-    values.update(parse_overrides([f"{stage_name}.{o}" if not o.startswith(stage_name + ".") else o for o in overrides]).get(stage_name, {}))
-    _run(single_stage_pipeline(stage_name, domain, values), inputs, out_dir, mapping, workers)
-
-
-DomainOption = typer.Option("math", "--domain", help="math or code.")
-
-
-@app.command("dedup")
-@friendly_errors
-def dedup_command(inputs: List[str] = typer.Argument(...), out_dir: Path = typer.Option(..., "--out", "-o"),
-                  priority: List[str] = typer.Option([], "--priority", help="Source names, highest priority first."),
-                  domain: str = DomainOption, mapping: Optional[str] = MapOption, overrides: List[str] = SetOption):
-    """Exact dedup on normalised statements (and source URLs for code)."""
-    _single("dedup", inputs, out_dir, domain, mapping, 1, overrides, {"source_priority": priority})
-
-
-@app.command("near-dedup")
-@friendly_errors
-def near_dedup_command(inputs: List[str] = typer.Argument(...), out_dir: Path = typer.Option(..., "--out", "-o"),
-                       threshold: Optional[float] = typer.Option(None, help="Jaccard similarity threshold (default 0.8)."),
-                       domain: str = DomainOption, mapping: Optional[str] = MapOption, overrides: List[str] = SetOption):
-    """Near-duplicate removal: MinHash LSH candidates, verified by real Jaccard similarity to a kept row."""
-    _single("near-dedup", inputs, out_dir, domain, mapping, 1, overrides, {"threshold": threshold})
-
-
-@app.command("decontaminate")
-@friendly_errors
-def decontaminate_command(
-    inputs: List[str] = typer.Argument(...), out_dir: Path = typer.Option(..., "--out", "-o"),
-    benchmark: List[str] = typer.Option([], "--benchmark", help="Extra benchmark file of your own. Repeatable."),
-    only: List[str] = typer.Option([], "--only", help="Shipped benchmarks to use (default: all of the domain)."),
-    n: Optional[int] = typer.Option(None, "--n", help="Word n-gram size (default 9 math, 14 code)."),
-    match: Optional[str] = typer.Option(None, "--match", help="coverage (default) or any."),
-    min_coverage: Optional[float] = typer.Option(None, help="Share of a benchmark item's n-grams that flags a row."),
-    domain: str = DomainOption, mapping: Optional[str] = MapOption, overrides: List[str] = SetOption,
-):
-    """Remove rows that copy benchmark problems, and code problems dated after the cutoff."""
-    _single("decontaminate", inputs, out_dir, domain, mapping, 1, overrides,
-            {"benchmark_files": benchmark, "benchmarks": only, "n": n, "match": match, "min_coverage": min_coverage})
+    args = (
+        [a for a in typing.get_args(hint) if a is not type(None)] if typing.get_origin(hint) in (typing.Union, types.UnionType) else [hint]
+    )
+    base = args[0] if len(args) == 1 else None
+    if typing.get_origin(base) is list and typing.get_args(base) in ((str,),):
+        annotation, default = List[str], []
+    elif base in (str, int, float, bool):
+        annotation, default = Optional[base], None
+    else:
+        return None
+    if fld.default is not dataclasses.MISSING:
+        shown = fld.default
+    elif fld.default_factory is not dataclasses.MISSING:
+        shown = fld.default_factory()
+    else:
+        shown = None
+    flag = "--" + name.replace("_", "-")
+    decls = [f"{flag}/--no-{name.replace('_', '-')}"] if base is bool else [flag]
+    help_text = (fld.metadata.get("help") or name.replace("_", " ")) + f" (default: {shown})"
+    return inspect.Parameter(
+        name,
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=annotation,
+        default=typer.Option(default, *decls, help=help_text, show_default=False),
+    )
 
 
-@app.command("format-filter")
-@friendly_errors
-def format_filter_command(inputs: List[str] = typer.Argument(...), out_dir: Path = typer.Option(..., "--out", "-o"),
-                          domain: str = DomainOption, mapping: Optional[str] = MapOption, overrides: List[str] = SetOption):
-    """Rule filters: MCQ, proofs, multi-part, yes/no, figures, non-English, brevity; interactive, special judge, images."""
-    _single("format-filter", inputs, out_dir, domain, mapping, 1, overrides, {})
+def _stage_command(spec):
+    """`acecurate <stage>`: one stage alone on any dataset, with the stage's scalar settings as options and --set for the rest."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(spec.config_cls)
+    fields = [f for f in dataclasses.fields(spec.config_cls)]
+    setting_params = [p for f in fields if (p := _option_for(f.name, hints[f.name], f)) is not None]
+    common = [
+        inspect.Parameter("inputs", inspect.Parameter.KEYWORD_ONLY, annotation=List[str], default=InputsArgument),
+        inspect.Parameter("out_dir", inspect.Parameter.KEYWORD_ONLY, annotation=Path, default=OutOption),
+        inspect.Parameter(
+            "domain",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Optional[str],
+            default=typer.Option(None, "--domain", help="math or code (default: from the rows: code rows have tests)."),
+        ),
+        inspect.Parameter("mapping", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str], default=MapOption),
+        inspect.Parameter("workers", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[int], default=WorkersOption),
+        inspect.Parameter(
+            "overrides",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=List[str],
+            default=typer.Option(
+                [], "--set", help="Any setting, nested ones too: KEY=VALUE (YAML value), e.g. sampler.model=PATH. Repeatable."
+            ),
+        ),
+    ]
+
+    @friendly_errors
+    def command(**kwargs):
+        from .config import parse_overrides
+        from .pipeline import single_stage_pipeline
+
+        values = {f.name: kwargs[f.name] for f in fields if f.name in kwargs and kwargs[f.name] not in (None, [])}
+        sets = [o if o.startswith(spec.name + ".") else f"{spec.name}.{o}" for o in kwargs["overrides"]]
+        values.update(parse_overrides(sets).get(spec.name, {}))
+        pipeline = single_stage_pipeline(spec.name, kwargs["domain"] or "auto", values)
+        _run(pipeline, kwargs["inputs"], kwargs["out_dir"], kwargs["mapping"], kwargs["workers"] or default_workers())
+
+    command.__signature__ = inspect.Signature(common + setting_params)
+    command.__annotations__ = {p.name: p.annotation for p in common + setting_params}
+    command.__doc__ = spec.help
+    command.__name__ = spec.name.replace("-", "_") + "_command"
+    return command
 
 
-@app.command("answer-check")
-@friendly_errors
-def answer_check_command(inputs: List[str] = typer.Argument(...), out_dir: Path = typer.Option(..., "--out", "-o"),
-                         mapping: Optional[str] = MapOption, workers: int = WorkersOption, overrides: List[str] = SetOption):
-    """Remove math rows whose gold answer is empty, prose, or unparseable by the grader."""
-    _single("answer-check", inputs, out_dir, "math", mapping, workers, overrides, {})
+def _register_stage_commands() -> None:
+    from .stages import STAGES
+
+    for spec in STAGES:
+        app.command(spec.name, help=spec.help, epilog=f"Example: {spec.example}" if spec.example else None)(_stage_command(spec))
 
 
-@app.command("stages")
+_register_stage_commands()
+
+
+@app.command("stages", epilog="Example: acecurate stages")
 def stages_command():
-    """List the stages a pipeline YAML can use."""
-    from .pipeline import STAGES, _load_stage_modules
+    """List the stages a pipeline YAML can use, in the order of the stage list."""
+    from .stages import STAGES
 
-    _load_stage_modules()
-    table = Table(title="stages")
-    table.add_column("stage")
-    table.add_column("needs")
-    table.add_column("what it does")
-    for name, spec in sorted(STAGES.items()):
-        table.add_row(name, ", ".join(spec.requires), spec.help)
-    out.print(table)
+    result = table("stages", ["stage", "needs", "adds to kept rows", "evidence on removed rows", "what it does"])
+    for spec in STAGES:
+        result.add_row(
+            spec.name, ", ".join(spec.requires), ", ".join(spec.adds), ", ".join(("reason", "evidence", *spec.evidence)), spec.help
+        )
+    out.print(result)
 
 
-@benchmarks_app.command("build")
+@app.command("export", epilog="Example: acecurate export curated/math --format verl --out exports/math-verl")
 @friendly_errors
-def benchmarks_build(data_dir: Path = typer.Option(Path("../shared/data/benchmarks"), "--data", help="Folder of benchmark files."),
-                     out_dir: Optional[Path] = typer.Option(None, "--out", help="Where to write fingerprints (default: the package).")):
+def export_command(
+    run_dir: Path = typer.Argument(..., help="A curated run directory (it holds data/train.parquet)."),
+    format: str = typer.Option(..., "--format", "-f", help="verl, openrlhf, trl or jsonl."),
+    out_dir: Path = OutOption,
+):
+    """Write a curated dataset in a trainer's own schema."""
+    from .export import export
+
+    written = export(run_dir, format, out_dir)
+    result = table(f"export: {run_dir} -> {format}", ["file", "rows"])
+    for path, rows in written:
+        result.add_row(str(path), str(rows))
+    out.print(result)
+
+
+@benchmarks_app.command("build", epilog="Example: acecurate benchmarks build --data ../shared/data/benchmarks")
+@friendly_errors
+def benchmarks_build(
+    data_dir: Path = typer.Option(Path("../shared/data/benchmarks"), "--data", help="Folder of benchmark files."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Where to write fingerprints (default: the package)."),
+):
     """Rebuild the shipped benchmark fingerprints from the benchmark files."""
     from .benchmarks import FINGERPRINT_DIR, build_shipped
 
-    table = Table(title="benchmark fingerprints")
-    table.add_column("benchmark")
-    table.add_column("items", justify="right")
-    table.add_column("file")
+    result = table("benchmark fingerprints", ["benchmark", "items", "file"])
     for name, items, path in build_shipped(data_dir, out_dir or FINGERPRINT_DIR):
-        table.add_row(name, str(items), str(path))
-    out.print(table)
+        result.add_row(name, str(items), str(path))
+    out.print(result)
 
 
-@benchmarks_app.command("list")
+@benchmarks_app.command("list", epilog="Example: acecurate benchmarks list")
 @friendly_errors
 def benchmarks_list():
     """List the shipped benchmark fingerprints."""
     from .benchmarks import SHIPPED, load_fingerprint, shipped_names
 
-    table = Table(title="shipped benchmark fingerprints")
-    for column in ("benchmark", "domain", "items", "tokens", "description"):
-        table.add_column(column)
+    result = table("shipped benchmark fingerprints", ["benchmark", "domain", "items", "tokens", "description"])
     for source in SHIPPED:
         if source.name in shipped_names():
             fp = load_fingerprint(source.name)
-            table.add_row(fp.name, fp.domain, str(len(fp.ids)), str(len(fp.corpus.hashes)), fp.description)
-    out.print(table)
+            result.add_row(fp.name, fp.domain, str(len(fp.ids)), str(len(fp.corpus.hashes)), fp.description)
+    out.print(result)
 
 
-@verify_app.command("math")
+@verify_app.command("math", epilog="Example: acecurate verify math --gold '\\frac12' --response '... </think> so \\boxed{0.5}'")
 @friendly_errors
-def verify_math(gold: str = typer.Option(..., "--gold", help="Gold answer, e.g. '\\frac12'."),
-                response: str = typer.Option(..., "--response", help="Model response (the last \\boxed{} after </think> is graded)."),
-                timeout: float = typer.Option(5.0, help="Wall-clock limit in seconds.")):
+def verify_math(
+    gold: str = typer.Option(..., "--gold", help="Gold answer, e.g. '\\frac12'."),
+    response: str = typer.Option(..., "--response", help="Model response (the last \\boxed{} after </think> is graded)."),
+    timeout: float = typer.Option(5.0, help="Wall-clock limit in seconds."),
+):
     """Grade one math response and say why."""
     from .verify.math import extract_answer, grade
 
     result = grade(response, gold, timeout=timeout)
-    table = Table(title="math verdict", show_header=False)
-    table.add_row("verdict", f"[bold {'green' if result.correct else 'red'}]{result.status}[/]")
-    table.add_row("gold", gold)
-    table.add_row("extracted", str(extract_answer(response)))
-    table.add_row("why", result.detail)
-    out.print(table)
+    verdict = table("math verdict", ["", ""], show_header=False)
+    verdict.add_row("verdict", f"[bold {'green' if result.correct else 'red'}]{result.status}[/]")
+    verdict.add_row("gold", gold)
+    verdict.add_row("extracted", str(extract_answer(response)))
+    verdict.add_row("why", result.detail)
+    out.print(verdict)
     raise typer.Exit(0 if result.correct else 1)
 
 
-@verify_app.command("code")
+@verify_app.command("code", epilog="Example: acecurate verify code --solution sol.py --tests tests.json --time-limit 2")
 @friendly_errors
-def verify_code(solution: Path = typer.Option(..., "--solution", help="Python file with the solution."),
-                tests: Path = typer.Option(..., "--tests", help="Tests: canonical JSON, a LiveCodeBench list, {input, output}, ..."),
-                fn_name: Optional[str] = typer.Option(None, "--fn-name", help="Function name for functional tests."),
-                time_limit: float = typer.Option(4.0, "--time-limit", help="Seconds per test."),
-                early_stop: bool = typer.Option(False, "--early-stop", help="Stop at the first failing test.")):
+def verify_code(
+    solution: Path = typer.Option(..., "--solution", help="Python file with the solution."),
+    tests: Path = typer.Option(..., "--tests", help="Tests: canonical JSON, a LiveCodeBench list, {input, output}, ..."),
+    fn_name: Optional[str] = typer.Option(None, "--fn-name", help="Function name for functional tests."),
+    time_limit: float = typer.Option(4.0, "--time-limit", help="Seconds per test."),
+    early_stop: bool = typer.Option(False, "--early-stop", help="Stop at the first failing test."),
+):
     """Run one solution against its tests in the sandbox and print the per-test table."""
     import math
 
@@ -244,74 +336,98 @@ def verify_code(solution: Path = typer.Option(..., "--solution", help="Python fi
         canonical = canonical_tests(tests.read_text(), fn_name=fn_name, starter_code=solution.read_text())
     except (OSError, ValueError) as exc:
         raise InputError(tests, f"cannot read tests: {exc}") from None
-    result = run_solution(solution.read_text(), canonical, Limits(time_s=time_limit, cpu_s=max(1, math.ceil(time_limit))),
-                          early_stop=early_stop)
-    table = Table(title=f"{solution.name}: {result.verdict}")
-    for column in ("test", "verdict", "time (s)", "memory (MB)", "exit", "first difference / stderr"):
-        table.add_column(column)
+    result = run_solution(
+        solution.read_text(), canonical, Limits(time_s=time_limit, cpu_s=max(1, math.ceil(time_limit))), early_stop=early_stop
+    )
+    per_test = table(
+        f"{solution.name}: {result.verdict}", ["test", "verdict", "time (s)", "memory (MB)", "exit", "first difference / stderr"]
+    )
     for t in result.tests:
-        why = (f"line {t.difference['line']}: expected {t.difference['expected']!r}, got {t.difference['got']!r}"
-               if t.difference else t.stderr.strip().splitlines()[-1][:120] if t.stderr.strip() else "")
+        why = (
+            f"line {t.difference['line']}: expected {t.difference['expected']!r}, got {t.difference['got']!r}"
+            if t.difference
+            else t.stderr.strip().splitlines()[-1][:120]
+            if t.stderr.strip()
+            else ""
+        )
         exit_text = f"signal {t.signal}" if t.signal else str(t.exit_code)
         color = "green" if t.verdict == "passed" else "red"
-        table.add_row(str(t.index), f"[{color}]{t.verdict}[/]", f"{t.time_s:.3f}", f"{t.max_rss_kb / 1024:.0f}", exit_text, why)
-    out.print(table)
+        per_test.add_row(str(t.index), f"[{color}]{t.verdict}[/]", f"{t.time_s:.3f}", f"{t.max_rss_kb / 1024:.0f}", exit_text, why)
+    out.print(per_test)
     if result.detail:
         out.print(result.detail)
     raise typer.Exit(0 if result.passed else 1)
 
 
-@app.command("validate-tests")
+@app.command(
+    "train",
+    epilog="Example: acecurate train --recipe pipelines/acereason-7b.yaml --math curated/math --code curated/code --out runs/ace7b --dry-run",
+)
 @friendly_errors
-def validate_tests_command(inputs: List[str] = typer.Argument(...), out_dir: Path = typer.Option(..., "--out", "-o"),
-                           mapping: Optional[str] = MapOption, workers: int = WorkersOption, overrides: List[str] = SetOption):
-    """Run reference solutions against their tests (twice) and drop problems whose tests cannot be trusted."""
-    _single("validate-tests", inputs, out_dir, "code", mapping, workers, overrides, {})
-
-
-@app.command("train")
-@friendly_errors
-def train_command(recipe: Path = typer.Option(..., "--recipe", "-r", help="Training recipe YAML, e.g. pipelines/acereason-7b.yaml."),
-                  math_dir: Optional[Path] = typer.Option(None, "--math", help="Curated math run directory."),
-                  code_dir: Optional[Path] = typer.Option(None, "--code", help="Curated code run directory."),
-                  out_dir: Path = typer.Option(Path("runs/train"), "--out", "-o"),
-                  overrides: List[str] = SetOption,
-                  dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved plan and stop.")):
+def train_command(
+    recipe: Path = typer.Option(..., "--recipe", "-r", help="Training recipe YAML, e.g. pipelines/acereason-7b.yaml."),
+    math_dir: Optional[Path] = typer.Option(None, "--math", help="Curated math run directory."),
+    code_dir: Optional[Path] = typer.Option(None, "--code", help="Curated code run directory."),
+    out_dir: Path = typer.Option(Path("runs/train"), "--out", "-o"),
+    overrides: List[str] = SetOption,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved plan and stop."),
+):
     """Staged GRPO (math, then code) over TRL from curated datasets; reruns resume."""
     from . import train
 
     loaded = train.load_recipe(recipe, overrides)
     plans = train.plan(loaded, math_dir, code_dir, out_dir)
-    table = Table(title=f"training plan: {recipe.name} ({loaded.model})")
-    for column in ("stage", "tokens", "G", "lr", "temp", "mask", "prompts", "steps", "rollouts", "easy", "batch"):
-        table.add_column(column)
+    plan_table = table(
+        f"training plan: {recipe.name} ({loaded.model})",
+        ["stage", "tokens", "G", "lr", "temp", "mask", "prompts", "steps", "rollouts", "easy", "batch"],
+    )
     for p in plans:
         s, args = p.stage, p.trl_args
         easy = f">{s.easy_filter.max_solved}/{s.easy_filter.out_of}" if s.easy_filter else "-"
-        table.add_row(s.name, f"{s.max_response_tokens // 1024}K" if s.max_response_tokens >= 1024 else str(s.max_response_tokens), str(s.rollouts), f"{s.learning_rate:g}", f"{s.temperature:g}",
-                      "on" if s.overlong_masking else "off", str(p.prompts_available), str(p.max_steps if p.max_steps is not None else "-"),
-                      f"{p.estimated_rollouts:,}" if p.estimated_rollouts is not None else "-", easy,
-                      f"{s.prompts_per_batch}x{s.rollouts}={args['per_device_train_batch_size']}x{args['gradient_accumulation_steps']}"
-                      f"x{loaded.num_processes}")
-    out.print(table)
+        plan_table.add_row(
+            s.name,
+            f"{s.max_response_tokens // 1024}K" if s.max_response_tokens >= 1024 else str(s.max_response_tokens),
+            str(s.rollouts),
+            f"{s.learning_rate:g}",
+            f"{s.temperature:g}",
+            "on" if s.overlong_masking else "off",
+            str(p.prompts_available),
+            str(p.max_steps if p.max_steps is not None else "-"),
+            f"{p.estimated_rollouts:,}" if p.estimated_rollouts is not None else "-",
+            easy,
+            f"{s.prompts_per_batch}x{s.rollouts}={args['per_device_train_batch_size']}x{args['gradient_accumulation_steps']}"
+            f"x{loaded.num_processes}",
+        )
+    out.print(plan_table)
     for p in plans:
         if p.stage.easy_filter:
             out.print(f"{p.stage.name}: easy-prompt filter uses the {p.easy_filter_source}")
-    out.print("tokens: max response tokens; G: rollouts per prompt; mask: overlong masking; batch: prompts x rollouts = "
-              "micro-batch x accumulation x processes")
-    out.print("every stage: loss_type=dapo, beta=0, entropy_coef=0, num_iterations=1, steps_per_generation = accumulation "
-              f"(one optimizer step per rollout batch); generation: {'vLLM ' + loaded.generation.vllm_mode if loaded.generation.use_vllm else 'transformers'}"
-              + (f", vLLM importance-sampling correction on (cap {loaded.generation.vllm_importance_sampling_cap:g})"
-                 if loaded.generation.use_vllm and loaded.generation.vllm_importance_sampling_correction else ""))
+    out.print(
+        "tokens: max response tokens; G: rollouts per prompt; mask: overlong masking; batch: prompts x rollouts = "
+        "micro-batch x accumulation x processes"
+    )
+    out.print(
+        "every stage: loss_type=dapo, beta=0, entropy_coef=0, num_iterations=1, steps_per_generation = accumulation "
+        f"(one optimizer step per rollout batch); generation: {'vLLM ' + loaded.generation.vllm_mode if loaded.generation.use_vllm else 'transformers'}"
+        + (
+            f", vLLM importance-sampling correction on (cap {loaded.generation.vllm_importance_sampling_cap:g})"
+            if loaded.generation.use_vllm and loaded.generation.vllm_importance_sampling_correction
+            else ""
+        )
+    )
     if dry_run:
         return
     results = train.run(loaded, math_dir, code_dir, out_dir, console=out)
-    summary = Table(title=f"training: {out_dir}")
-    for column in ("stage", "steps", "prompts", "dropped", "resumed from", ""):
-        summary.add_column(column)
+    summary = table(f"training: {out_dir}", ["stage", "steps", "prompts", "dropped", "resumed from", ""])
     for r in results:
-        summary.add_row(r["stage"], str(r["steps"]), str(r["prompts"]), json.dumps(r["dropped"]), str(r.get("resumed_from") or "-"),
-                        "already finished" if r.get("skipped") else "")
+        summary.add_row(
+            r["stage"],
+            str(r["steps"]),
+            str(r["prompts"]),
+            json.dumps(r["dropped"]),
+            str(r.get("resumed_from") or "-"),
+            "already finished" if r.get("skipped") else "",
+        )
     out.print(summary)
 
 

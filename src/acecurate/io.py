@@ -17,7 +17,7 @@ SUPPORTED_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv")
 
 def _decode(path: Path, data: bytes) -> str:
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a byte-order mark (some Windows editors write one) is not data
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise InputError(path, f"byte 0x{data[exc.start]:02x} at offset {exc.start} is not UTF-8", line=line) from None
@@ -61,7 +61,7 @@ def _read_json(path: Path) -> list[dict]:
         raise InputError(path, f"expected a JSON array of objects, got {type(value).__name__}")
     for i, item in enumerate(value):
         if not isinstance(item, dict):
-            raise InputError(path, f"expected a JSON object, got {type(item).__name__}", row=i)
+            raise InputError(path, f"expected a JSON object, got {type(item).__name__}", row=i + 1)
     return value
 
 
@@ -101,23 +101,46 @@ def _read_hub(dataset_id: str, split: str) -> list[dict]:
         raise InputError(dataset_id, f"could not load this Hugging Face dataset (split '{split}'): {exc}") from None
 
 
+def looks_like_hub_id(source: str) -> bool:
+    """`owner/name` with no file suffix, not a relative or absolute path, and whose owner is not a local folder."""
+    parts = source.split("/")
+    return len(parts) == 2 and all(parts) and not source.startswith((".", "~")) and not Path(source).suffix and not Path(parts[0]).exists()
+
+
 def read_records(source: str | Path, split: str = "train") -> list[dict]:
     """Rows of a raw dump as dicts. A path that does not exist but looks like `owner/name` is a hub dataset id."""
     path = Path(source)
     if not path.exists():
-        if "/" in str(source) and str(source).count("/") == 1 and not path.suffix:
+        if looks_like_hub_id(str(source)):
             return _read_hub(str(source), split)
         raise InputError(path, "no such file")
+    if path.is_dir():
+        raise InputError(path, f"is a directory; give the files in it (for example {path}/*.jsonl)")
     suffix = path.suffix.lower()
     readers = {".jsonl": _read_jsonl, ".ndjson": _read_jsonl, ".json": _read_json, ".parquet": _read_parquet, ".csv": _read_csv}
     if suffix not in readers:
-        raise InputError(path, f"unsupported file type '{suffix}' (supported: {', '.join(SUPPORTED_SUFFIXES)})")
+        kind = f"file type '{suffix}'" if suffix else "file without an extension"
+        raise InputError(path, f"unsupported {kind} (supported: {', '.join(SUPPORTED_SUFFIXES)}); rename it to say its format")
     if path.stat().st_size == 0:
         raise InputError(path, "the file is empty")
     records = readers[suffix](path)
     if not records:
         raise InputError(path, "the file holds no rows")
     return records
+
+
+def _readable_by_others(path: str) -> None:
+    """mkstemp creates files 0600; a dataset is for others to read too, as far as the umask allows."""
+    os.chmod(path, 0o666 & ~_UMASK)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -128,6 +151,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        _readable_by_others(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -138,21 +162,50 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def save_figure(fig, path: Path, dpi: int = 110) -> None:
+    """A matplotlib figure as PNG, written atomically like every other output."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
 def write_json(path: Path, value) -> None:
     atomic_write_text(path, json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-def write_parquet(path: Path, frame) -> None:
-    """Write a DataFrame as parquet via a temp file and a rename, so a crash never leaves a complete-looking file."""
+def arrow_table(frame, types: dict[str, str] | None = None):
+    """A pyarrow Table of `frame` in which the columns named in `types` have those Arrow types (a column that pandas
+    left all-null or untyped gets its declared type, so outputs of different runs share one schema)."""
     import pyarrow as pa
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if types:
+        fields = [pa.field(f.name, _arrow_type(types[f.name])) if f.name in types else f for f in table.schema]
+        table = table.cast(pa.schema(fields))
+    return table
+
+
+def _arrow_type(name: str):
+    import pyarrow as pa
+
+    if name == "list<string>":
+        return pa.list_(pa.string())
+    return {"string": pa.string(), "int64": pa.int64(), "double": pa.float64(), "bool": pa.bool_()}[name]
+
+
+def write_parquet(path: Path, frame, types: dict[str, str] | None = None) -> None:
+    """Write a DataFrame as parquet via a temp file and a rename, so a crash never leaves a complete-looking file."""
     import pyarrow.parquet as pq
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = arrow_table(frame, types)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
     os.close(fd)
     try:
         pq.write_table(table, tmp)
+        _readable_by_others(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

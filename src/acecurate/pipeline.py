@@ -1,8 +1,6 @@
-"""Stages, pipeline configs (YAML -> dataclasses), column checks, per-stage checkpoints, resume and stats.
-
-A stage is a plain function `(frame, config, ctx) -> StageResult`: rows in, kept and removed rows out, each removed
-row with a `reason` code. It is registered with the columns it needs, so the pipeline can check every stage's inputs
-before any expensive work starts.
+"""The pipeline runner: a pipeline YAML names stages from `acecurate.stages.STAGES`; `run_pipeline` checks their
+columns, runs them in order into a run directory (kept, removed, stats and config per stage), skips stages whose
+config and input are unchanged, and writes the dataset, every removed row and the data card.
 """
 
 from __future__ import annotations
@@ -10,117 +8,32 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import time
-import types
-import typing
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
-
-import yaml
+from typing import Any
 
 from . import __version__
+from .config import build_dataclass, deep_merge, load_yaml, parse_overrides
 from .errors import AcecurateError, ConfigError
 from .io import read_parquet, write_json, write_parquet
+from .progress import NullProgress
+from .records import CANONICAL_TYPES
+from .stage import RunContext, Stage, StageResult
+from .stages import STAGE_BY_NAME, STAGES
+
+FIRST_STAGE = "input-check"
 
 
-@dataclass
-class StageResult:
-    kept: Any  # pandas.DataFrame
-    removed: Any  # pandas.DataFrame with a `reason` column
-    stats: dict = field(default_factory=dict)
-
-
-def split_by_reason(frame, reasons, stats: dict | None = None) -> StageResult:
-    """The StageResult for per-row reason codes: rows whose reason is None are kept, the others removed with it."""
-    import numpy as np
-
-    reason = np.asarray(reasons, dtype=object)
-    mask = np.array([r is not None for r in reason], dtype=bool)
-    removed = frame[mask].copy()
-    removed["reason"] = reason[mask]
-    return StageResult(frame[~mask].copy(), removed, stats or {})
-
-
-@dataclass
-class StageDef:
-    name: str
-    config_cls: type
-    run: Callable
-    requires: tuple[str, ...]
-    adds: tuple[str, ...]
-    help: str
-
-
-STAGES: dict[str, StageDef] = {}
-
-
-def stage(name: str, config_cls: type, *, requires: tuple[str, ...], adds: tuple[str, ...] = ()):
-    """Register a stage function under `name`."""
-
-    def register(fn):
-        STAGES[name] = StageDef(name, config_cls, fn, requires, adds, (fn.__doc__ or "").strip().splitlines()[0])
-        return fn
-
-    return register
-
-
-def _load_stage_modules() -> None:
-    # Importing the modules registers their stages; kept here so that `acecurate --help` imports none of them.
-    from . import codetests, dedup, decontam, difficulty, formats  # noqa: F401
-    from .verify import stages  # noqa: F401
-
-
-# ---------------------------------------------------------------- config
-
-def _type_ok(value, annotation) -> bool:
-    origin = typing.get_origin(annotation)
-    if annotation is Any:
-        return True
-    if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, arg) for arg in typing.get_args(annotation))
-    if annotation is type(None):
-        return value is None
-    if origin in (list, tuple):
-        (item_type, *_) = typing.get_args(annotation) or (Any,)
-        return isinstance(value, (list, tuple)) and all(_type_ok(v, item_type) for v in value)
-    if origin is dict:
-        return isinstance(value, dict)
-    if annotation is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, annotation)
-
-
-def build_dataclass(cls: type, values: dict | None, where: str, problems: list[str]):
-    """Fill dataclass `cls` from a dict; every unknown key, missing field and wrong type is added to `problems`."""
-    values = dict(values or {})
-    hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    for key in values:
-        if key not in known:
-            problems.append(f"{where}: unknown key '{key}' (known: {', '.join(known)})")
-    kwargs = {}
-    for name, fld in known.items():
-        if name not in values:
-            if fld.default is dataclasses.MISSING and fld.default_factory is dataclasses.MISSING:
-                problems.append(f"{where}: missing required key '{name}'")
-            continue
-        nested = [t for t in (typing.get_args(hints[name]) or (hints[name],)) if dataclasses.is_dataclass(t)]
-        if nested and isinstance(values[name], dict):  # a nested section, also when it is optional (X | None)
-            kwargs[name] = build_dataclass(nested[0], values[name], f"{where}.{name}", problems)
-            continue
-        if not _type_ok(values[name], hints[name]):
-            problems.append(f"{where}.{name}: expected {getattr(hints[name], '__name__', hints[name])}, got {values[name]!r}")
-            continue
-        kwargs[name] = values[name]
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        problems.append(f"{where}: {exc}")
-        return None
+def output_types() -> dict[str, str]:
+    """The one schema of every dataset this tool writes, math or code: the canonical columns, then every column any
+    stage adds (null where that stage did not run), so math and code outputs load and concatenate together."""
+    types = dict(CANONICAL_TYPES)
+    for spec in STAGES:
+        types.update(spec.adds)
+    return types
 
 
 @dataclass
@@ -138,67 +51,53 @@ class PipelineConfig:
     raw_yaml: str = ""
 
 
-def parse_overrides(overrides: list[str]) -> dict[str, dict[str, Any]]:
-    """`--set decontaminate.n=13` -> {"decontaminate": {"n": 13}} (values are YAML)."""
-    parsed: dict[str, dict[str, Any]] = {}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        stage_name, *path = [part.strip() for part in key.split(".")]
-        if not sep or not path:
-            raise ConfigError("--set", [f"'{item}' is not STAGE.KEY=VALUE"])
-        target = parsed.setdefault(stage_name, {})
-        for part in path[:-1]:  # difficulty.sampler.model=X sets a nested key
-            target = target.setdefault(part, {})
-        target[path[-1]] = yaml.safe_load(value)
-    return parsed
-
-
-def _deep_merge(base: dict, override: dict) -> dict:
-    merged = dict(base)
-    for key, value in override.items():
-        merged[key] = _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
-    return merged
-
-
 def load_pipeline(path: str | Path, overrides: list[str] = ()) -> PipelineConfig:
-    _load_stage_modules()
-    path = Path(path)
-    if not path.exists():
-        raise AcecurateError(f"{path}: no such pipeline file")
-    raw_yaml = path.read_text()
-    try:
-        data = yaml.safe_load(raw_yaml) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from None
-    return pipeline_from_dict(data, str(path), raw_yaml, parse_overrides(list(overrides)))
+    import yaml
+
+    data = load_yaml(path)
+    return pipeline_from_dict(
+        data, str(path), Path(path).read_text(encoding="utf-8") or yaml.safe_dump(data), parse_overrides(list(overrides))
+    )
 
 
 def pipeline_from_dict(data: dict, source: str, raw_yaml: str = "", overrides: dict | None = None) -> PipelineConfig:
-    _load_stage_modules()
+    """Build and check a pipeline; every problem (unknown keys and stages, wrong types, bad --set) is reported at once."""
+    import yaml
+
     problems: list[str] = []
     overrides = dict(overrides or {})
     for key in data:
         if key not in ("name", "domain", "stages"):
             problems.append(f"unknown key '{key}' (known: name, domain, stages)")
     domain = data.get("domain")
-    if domain not in ("math", "code"):
-        problems.append(f"domain: expected 'math' or 'code', got {domain!r}")
+    if domain not in ("math", "code", "auto"):
+        problems.append(f"domain: expected 'math' or 'code' (or 'auto': from the rows), got {domain!r}")
+    entries = list(data.get("stages") or [])
+    if not entries:
+        problems.append("stages: the pipeline lists no stages")
+    first = entries[0] if entries and isinstance(entries[0], dict) and len(entries[0]) == 1 else None
+    if first is None or next(iter(first)) != FIRST_STAGE:
+        entries.insert(0, {FIRST_STAGE: {}})  # runs first in every pipeline; list it first to change its settings
     stages = []
-    for index, entry in enumerate(data.get("stages") or []):
+    for index, entry in enumerate(entries):
         if not isinstance(entry, dict) or len(entry) != 1:
             problems.append(f"stages[{index}]: expected one mapping like '- dedup: {{...}}', got {entry!r}")
             continue
         ((name, values),) = entry.items()
-        if name not in STAGES:
-            problems.append(f"stages[{index}]: unknown stage '{name}' (known: {', '.join(sorted(STAGES))})")
+        if name not in STAGE_BY_NAME:
+            problems.append(f"stages[{index}]: unknown stage '{name}' (known: {', '.join(STAGE_BY_NAME)})")
             continue
-        merged = _deep_merge(values or {}, overrides.pop(name, {}))
-        config = build_dataclass(STAGES[name].config_cls, merged, f"stages[{index}].{name}", problems)
+        if name == FIRST_STAGE and index:
+            problems.append(f"stages[{index}]: '{FIRST_STAGE}' can only come first")
+            continue
+        if values is not None and not isinstance(values, dict):
+            problems.append(f"stages[{index}].{name}: expected a mapping of settings, got {values!r}")
+            continue
+        merged = deep_merge(values or {}, overrides.pop(name, {}))
+        config = build_dataclass(STAGE_BY_NAME[name].config_cls, merged, f"stages[{index}].{name}", problems)
         stages.append(StageConfig(name, config))
-    if not data.get("stages"):
-        problems.append("stages: the pipeline lists no stages")
     for name in overrides:
-        problems.append(f"--set {name}.*: the pipeline has no stage '{name}'")
+        problems.append(f"--set {name}.*: the pipeline has no stage '{name}' (its stages: {', '.join(s.stage for s in stages)})")
     if problems:
         raise ConfigError(source, problems)
     return PipelineConfig(data.get("name") or Path(source).stem, domain, stages, source, raw_yaml or yaml.safe_dump(data))
@@ -206,29 +105,6 @@ def pipeline_from_dict(data: dict, source: str, raw_yaml: str = "", overrides: d
 
 def single_stage_pipeline(name: str, domain: str, values: dict) -> PipelineConfig:
     return pipeline_from_dict({"name": name, "domain": domain, "stages": [{name: values}]}, f"acecurate {name}")
-
-
-# ---------------------------------------------------------------- running
-
-@dataclass
-class RunContext:
-    """What a stage may use besides its rows: its folder (for caches), the shared progress display, worker count."""
-
-    run_dir: Path
-    stage_dir: Path
-    domain: str
-    workers: int
-    progress: Any = None  # rich.progress.Progress or None
-
-    def track(self, iterable, total: int, description: str):
-        if self.progress is None:
-            yield from iterable
-            return
-        task = self.progress.add_task(description, total=total)
-        for item in iterable:
-            yield item
-            self.progress.advance(task)
-        self.progress.remove_task(task)
 
 
 @dataclass
@@ -241,6 +117,9 @@ class StageSummary:
     seconds: float
     cached: bool
     stats: dict
+    report: dict[str, str] = field(default_factory=dict)
+    per_source: dict[str, dict] = field(default_factory=dict)  # source -> {"in", "kept", "removed", "reasons"}
+    skipped: str | None = None
 
 
 @dataclass
@@ -252,6 +131,8 @@ class RunSummary:
     train_path: Path
     removed_path: Path
     card_path: Path | None
+    sources: dict[str, int] = field(default_factory=dict)  # input rows per source
+    warnings: list[str] = field(default_factory=list)
 
 
 def check_columns(pipeline: PipelineConfig, columns: set[str]) -> None:
@@ -259,7 +140,7 @@ def check_columns(pipeline: PipelineConfig, columns: set[str]) -> None:
     available = set(columns)
     problems = []
     for index, stage_cfg in enumerate(pipeline.stages):
-        spec = STAGES[stage_cfg.stage]
+        spec = STAGE_BY_NAME[stage_cfg.stage]
         missing = [c for c in spec.requires if c not in available]
         if missing:
             problems.append(f"stage {index} '{spec.name}' needs column(s) {', '.join(missing)}; available: {', '.join(sorted(available))}")
@@ -268,8 +149,24 @@ def check_columns(pipeline: PipelineConfig, columns: set[str]) -> None:
         raise ConfigError(pipeline.source_file or pipeline.name, problems)
 
 
-def _config_json(config) -> dict:
-    return dataclasses.asdict(config)
+def check_result(spec: Stage, frame, result: StageResult) -> None:
+    """A stage keeps its promises: no row lost, kept rows gain the declared columns, removed rows carry a reason, its
+    evidence and the declared evidence columns."""
+    if len(result.kept) + len(result.removed) != len(frame):
+        raise AcecurateError(f"stage {spec.name} lost rows: {len(frame)} in, {len(result.kept)} kept + {len(result.removed)} removed")
+    missing = [c for c in spec.adds if c not in result.kept.columns]
+    if missing:
+        raise AcecurateError(f"stage {spec.name} declares kept-row column(s) {missing} but did not add them")
+    undeclared = [c for c in result.kept.columns if c not in frame.columns and c not in spec.adds]
+    if undeclared:
+        raise AcecurateError(f"stage {spec.name} added undeclared kept-row column(s) {undeclared}")
+    needed = ["reason", "evidence", *spec.evidence]
+    if len(result.removed):
+        absent = [c for c in needed if c not in result.removed.columns]
+        if absent:
+            raise AcecurateError(f"stage {spec.name} removed rows without column(s) {absent}")
+        if result.removed["reason"].isna().any():
+            raise AcecurateError(f"stage {spec.name} removed rows without a reason")
 
 
 def _key(*parts) -> str:
@@ -294,71 +191,162 @@ def input_key(paths: list[str], extra: dict) -> str:
     return digest.hexdigest()[:20]
 
 
-def _removed_frame(removed, stage_name: str):
-    removed = removed.copy()
-    removed.insert(0, "removed_by", stage_name)
-    return removed
+def per_source(frame, kept, removed) -> dict[str, dict]:
+    counts: dict[str, dict] = {}
+    for source, n in Counter(frame["source"]).items():
+        counts[source] = {"in": n, "kept": 0, "removed": 0, "reasons": {}}
+    for source, n in Counter(kept["source"]).items():
+        counts[source]["kept"] = n
+    if len(removed):
+        for (source, reason), n in Counter(zip(removed["source"], removed["reason"])).items():
+            counts[source]["removed"] += n
+            counts[source]["reasons"][reason] = n
+    return counts
 
 
-def run_stage(stage_cfg: StageConfig, frame, ctx: RunContext) -> StageResult:
-    spec = STAGES[stage_cfg.stage]
-    result = spec.run(frame, stage_cfg.config, ctx)
-    if len(result.kept) + len(result.removed) != len(frame):
-        raise AcecurateError(f"stage {spec.name} lost rows: {len(frame)} in, {len(result.kept)} kept + {len(result.removed)} removed")
-    if len(result.removed) and ("reason" not in result.removed or result.removed["reason"].isna().any()):
-        raise AcecurateError(f"stage {spec.name} removed rows without a reason")
-    return result
+def prepare_out_dir(out: str | Path) -> Path:
+    """The run directory, created if needed; a file in its place or a directory we cannot write is a clear error."""
+    run_dir = Path(out)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise AcecurateError(f"--out {run_dir}: is a file; give a directory for the run (it will hold one folder per stage)")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AcecurateError(f"--out {run_dir}: cannot create the run directory ({exc.strerror})") from None
+    if not os.access(run_dir, os.W_OK | os.X_OK):
+        raise AcecurateError(f"--out {run_dir}: the directory is not writable")
+    return run_dir
 
 
-def run_pipeline(pipeline: PipelineConfig, inputs: list[str], out: str | Path, *, mapping: dict | None = None,
-                 workers: int = 2, command: str = "", progress=None, write_card: bool = True) -> RunSummary:
+def run_pipeline(
+    pipeline: PipelineConfig,
+    inputs: list[str],
+    out: str | Path,
+    *,
+    mapping: dict | None = None,
+    workers: int = 2,
+    command: str = "",
+    progress=None,
+    write_card: bool = True,
+) -> RunSummary:
     """Run every stage in order into `out`, skipping stages whose config and input are unchanged since their last run."""
     import pandas as pd
 
     from .records import load_inputs
 
-    run_dir = Path(out)
-    frame = load_inputs(inputs, mapping=mapping, domain=pipeline.domain)
+    loaded = load_inputs(inputs, mapping=mapping)
+    frame = loaded.frame
+    if pipeline.domain == "auto":
+        pipeline = dataclasses.replace(pipeline, domain=detect_domain(frame, inputs))
     check_columns(pipeline, set(frame.columns))
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = prepare_out_dir(out)
+    types = output_types()
     rows_in = len(frame)
     key = input_key(inputs, {"mapping": mapping or {}, "domain": pipeline.domain, "version": __version__})
     summaries, removed_frames = [], []
     for index, stage_cfg in enumerate(pipeline.stages):
+        spec = STAGE_BY_NAME[stage_cfg.stage]
         stage_dir = run_dir / f"{index:02d}-{stage_cfg.stage}"
-        config = _config_json(stage_cfg.config)
+        config = dataclasses.asdict(stage_cfg.config)
         key = _key(key, stage_cfg.stage, config, __version__)
         stats_path = stage_dir / "stats.json"
         started = time.perf_counter()
         previous = json.loads(stats_path.read_text()) if stats_path.exists() else None
         if previous and previous.get("key") == key and (stage_dir / "kept.parquet").exists() and (stage_dir / "removed.parquet").exists():
-            kept, removed, cached, stats = read_parquet(stage_dir / "kept.parquet"), read_parquet(stage_dir / "removed.parquet"), True, previous
+            kept, removed, cached, stats = (
+                read_parquet(stage_dir / "kept.parquet"),
+                read_parquet(stage_dir / "removed.parquet"),
+                True,
+                previous,
+            )
         else:
             stats_path.unlink(missing_ok=True)  # the marker goes first: a crash from here on leaves the stage incomplete
-            ctx = RunContext(run_dir, stage_dir, pipeline.domain, workers, progress)
+            ctx = RunContext(run_dir, stage_dir, pipeline.domain, workers, progress or NullProgress())
             stage_dir.mkdir(parents=True, exist_ok=True)
             write_json(stage_dir / "config.json", {"stage": stage_cfg.stage, **config})
-            result = run_stage(stage_cfg, frame, ctx)
-            kept, removed = result.kept.reset_index(drop=True), _removed_frame(result.removed, stage_cfg.stage)
-            write_parquet(stage_dir / "kept.parquet", kept)
-            write_parquet(stage_dir / "removed.parquet", removed)
+            result = spec(frame, stage_cfg.config, ctx)
+            check_result(spec, frame, result)
+            kept = result.kept.reset_index(drop=True)
+            removed = result.removed.reset_index(drop=True)
+            removed.insert(0, "removed_by", stage_cfg.stage)
+            write_parquet(stage_dir / "kept.parquet", kept, types)
+            write_parquet(stage_dir / "removed.parquet", removed, types)
             reasons = dict(Counter(removed["reason"])) if len(removed) else {}
-            stats = {"key": key, "stage": stage_cfg.stage, "rows_in": len(frame), "kept": len(kept), "removed": len(removed),
-                     "reasons": reasons, "seconds": round(time.perf_counter() - started, 3), **result.stats}
+            stats = {
+                "key": key,
+                "stage": stage_cfg.stage,
+                "rows_in": len(frame),
+                "kept": len(kept),
+                "removed": len(removed),
+                "reasons": reasons,
+                "per_source": per_source(frame, kept, removed),
+                "report": result.report,
+                "skipped": result.skipped,
+                "seconds": round(time.perf_counter() - started, 3),
+                **result.stats,
+            }
             write_json(stats_path, stats)
             cached = False
-        summaries.append(StageSummary(stage_cfg.stage, stats["rows_in"], stats["kept"], stats["removed"], stats["reasons"],
-                                      round(time.perf_counter() - started, 3), cached, stats))
+        summaries.append(
+            StageSummary(
+                stage_cfg.stage,
+                stats["rows_in"],
+                stats["kept"],
+                stats["removed"],
+                stats["reasons"],
+                round(time.perf_counter() - started, 3),
+                cached,
+                stats,
+                stats.get("report") or {},
+                stats.get("per_source") or {},
+                stats.get("skipped"),
+            )
+        )
         removed_frames.append(removed)
         frame = kept
 
     train_path, removed_path = run_dir / "data" / "train.parquet", run_dir / "removed.parquet"
-    write_parquet(train_path, frame)
-    all_removed = pd.concat([r for r in removed_frames if len(r)], ignore_index=True) if any(len(r) for r in removed_frames) else removed_frames[0]
-    write_parquet(removed_path, all_removed)
-    summary = RunSummary(run_dir, rows_in, len(frame), summaries, train_path, removed_path, None)
+    dataset = frame.reindex(columns=list(dict.fromkeys([*types, *frame.columns])))
+    write_parquet(train_path, dataset, types)
+    non_empty = [r for r in removed_frames if len(r)]
+    all_removed = pd.concat(non_empty, ignore_index=True) if non_empty else removed_frames[0]
+    write_parquet(removed_path, all_removed, types)
+    summary = RunSummary(
+        run_dir,
+        rows_in,
+        len(frame),
+        summaries,
+        train_path,
+        removed_path,
+        None,
+        dict(Counter(loaded.frame["source"])),
+        list(loaded.warnings) + source_warnings(summaries),
+    )
     if write_card:
         from .card import write_card as make_card
 
-        summary.card_path = make_card(summary, pipeline, inputs, command, frame, all_removed)
+        summary.card_path = make_card(summary, pipeline, inputs, command, dataset, all_removed)
     return summary
+
+
+def detect_domain(frame, inputs: list[str]) -> str:
+    """The domain of a single-stage run without --domain: the rows' own (code rows have tests)."""
+    domains = set(frame["domain"])
+    if len(domains) == 1:
+        return domains.pop()
+    counts = Counter(frame["domain"])
+    raise AcecurateError(
+        f"{', '.join(inputs)}: {counts['math']} math rows and {counts['code']} code rows (rows with tests); "
+        "say which to keep with --domain math or --domain code"
+    )
+
+
+def source_warnings(stages: list[StageSummary], share: float = 0.9) -> list[str]:
+    """A stage that removes more than `share` of a source's rows is worth a look: it may be the rule, not the data."""
+    warnings = []
+    for s in stages:
+        for source, counts in s.per_source.items():
+            if counts["in"] >= 10 and counts["removed"] > share * counts["in"]:
+                top = ", ".join(f"{r}={n}" for r, n in sorted(counts["reasons"].items(), key=lambda kv: -kv[1])[:3])
+                warnings.append(f"{s.name} removed {counts['removed']} of {counts['in']} rows of source '{source}' ({top})")
+    return warnings

@@ -1,6 +1,8 @@
 """The canonical row, and adapters from the raw layouts in circulation to it.
 
-Canonical columns: id, source, domain, problem, answer, tests, starter_code, solutions, contest_date, url, meta.
+Canonical columns: id, source, source_row, domain, problem, answer, tests, starter_code, solutions, contest_date, url,
+meta. `id` is the row's own id as given (made unique only where ids collide across inputs); `source_row` is the row's
+1-based position in its file, so every output row can be joined back to its input.
 `tests` is one JSON string: {"format": "stdin" | "functional" | "assert", "fn_name": ..., "cases": [...], "check": ...}.
 Every original field that is not mapped is kept in `meta` (a JSON string), so nothing is lost.
 """
@@ -11,12 +13,30 @@ import ast
 import hashlib
 import json
 import re
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import InputError
 from .io import read_records
+from .text import last_boxed
 
-CANONICAL_COLUMNS = ["id", "source", "domain", "problem", "answer", "tests", "starter_code", "solutions", "contest_date", "url", "meta"]
+CANONICAL_TYPES = {
+    "id": "string",
+    "source": "string",
+    "source_row": "int64",
+    "domain": "string",
+    "problem": "string",
+    "answer": "string",
+    "tests": "string",
+    "starter_code": "string",
+    "solutions": "list<string>",
+    "contest_date": "string",
+    "url": "string",
+    "meta": "string",
+}
+CANONICAL_COLUMNS = list(CANONICAL_TYPES)
 
 # Field names seen in public dumps, in order of preference, for each canonical field.
 ALIASES = {
@@ -31,25 +51,6 @@ ALIASES = {
     "contest_date": ["contest_date", "date", "release_date"],
     "url": ["url", "source_url", "problem_url", "link"],
 }
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last top-level \\boxed{...} or \\fbox{...} in text, braces balanced; None if there is none."""
-    best, position = None, 0
-    opener = re.compile(r"\\(?:boxed|fbox)\s*\{")
-    while (match := opener.search(text, position)) is not None:
-        depth, start = 1, match.end()
-        for i in range(start, len(text)):
-            if text[i] == "{":
-                depth += 1
-            elif text[i] == "}":
-                depth -= 1
-                if depth == 0:
-                    best, position = text[start:i], i + 1
-                    break
-        else:
-            return best  # unbalanced: a truncated box is no answer
-    return best
 
 
 def _parse_structured(value):
@@ -121,6 +122,15 @@ def canonical_tests(raw, *, fn_name: str | None = None, starter_code: str | None
     raise ValueError(f"unrecognised test layout ({type(tests).__name__})")
 
 
+def test_count(tests_json: str | None) -> int:
+    if not isinstance(tests_json, str) or not tests_json:
+        return 0
+    tests = json.loads(tests_json)
+    if tests.get("format") == "assert":
+        return len(re.findall(r"^\s*assert\b", tests.get("check", ""), re.MULTILINE))
+    return len(tests.get("cases", []))
+
+
 def _pick(record: dict, field: str, mapping: dict[str, str]):
     """The source key for a canonical field: the user's --map first, then the known aliases."""
     if field in mapping:
@@ -153,24 +163,30 @@ def _answer_text(value) -> str | None:
     return text
 
 
-def to_canonical(records: list[dict], source: str, *, path: str | Path | None = None, mapping: dict[str, str] | None = None,
-                 domain: str | None = None) -> list[dict]:
-    """Adapt raw records to canonical rows. Errors name the row and the column."""
+def to_canonical(records: list[dict], source: str, *, path: str | Path | None = None, mapping: dict[str, str] | None = None) -> list[dict]:
+    """Adapt raw records to canonical rows. A row with tests is a code row, any other a math row. Errors name the
+    file, the 1-based row and the column."""
     mapping = mapping or {}
     where = path or source
     first = {key: None for record in records for key in record}  # every column any row has, in first-seen order
+    columns = ", ".join(sorted(first))
+    for canonical, raw in mapping.items():
+        if raw not in first:
+            raise InputError(where, f"--map {canonical}={raw}: there is no column '{raw}'; columns are: {columns}")
     problem_key = _pick(first, "problem", mapping)
     if problem_key is None:
-        wanted = mapping.get("problem") or " or ".join(ALIASES["problem"])
-        raise InputError(where, f"no problem column (looked for {wanted}); columns are: {', '.join(sorted(first))}", column=mapping.get("problem"))
+        raise InputError(
+            where, f"no problem column (looked for {' or '.join(ALIASES['problem'])}; use --map problem=COLUMN); columns are: {columns}"
+        )
     tests_key = _pick(first, "tests", mapping)
-    domain = domain or ("code" if tests_key else "math")
     answer_key = _pick(first, "answer", mapping)
     solution_key = _pick(first, "solution", mapping)
-    if domain == "math" and answer_key is None and solution_key is None:
-        raise InputError(where, f"math rows need an answer column (or a solution with \\boxed{{}}); columns are: {', '.join(sorted(first))}")
-    if domain == "code" and tests_key is None:
-        raise InputError(where, f"code rows need a tests column; columns are: {', '.join(sorted(first))}")
+    if tests_key is None and answer_key is None and solution_key is None:
+        raise InputError(
+            where,
+            "no answer column (math: answer, or a solution with \\boxed{}) and no tests column (code); "
+            f"use --map answer=COLUMN or --map tests=COLUMN; columns are: {columns}",
+        )
     keys = {f: _pick(first, f, mapping) for f in ("id", "solutions", "starter_code", "fn_name", "contest_date", "url")}
     used = {k for k in [problem_key, tests_key, answer_key, *keys.values()] if k}
 
@@ -178,11 +194,12 @@ def to_canonical(records: list[dict], source: str, *, path: str | Path | None = 
     for index, record in enumerate(records):
         problem = record.get(problem_key)
         if not isinstance(problem, str):
-            raise InputError(where, f"problem must be text, got {type(problem).__name__}", row=index, column=problem_key)
+            raise InputError(where, f"problem must be text, got {type(problem).__name__}", row=index + 1, column=problem_key)
         own_id = record.get(keys["id"]) if keys["id"] else None
-        row_id = f"{source}/{own_id}" if own_id is not None else f"{source}/" + hashlib.sha1(f"{source}:{index}".encode()).hexdigest()[:16]
+        row_id = str(own_id) if own_id is not None else f"{source}/" + hashlib.sha1(f"{source}:{index}".encode()).hexdigest()[:16]
+        domain = "code" if tests_key and record.get(tests_key) not in (None, "") else "math"
         row = dict.fromkeys(CANONICAL_COLUMNS)
-        row.update(id=row_id, source=source, domain=domain, problem=problem, solutions=[])
+        row.update(id=row_id, source=source, source_row=index + 1, domain=domain, problem=problem, solutions=[])
         if domain == "math":
             answer = _answer_text(record.get(answer_key)) if answer_key else None
             if not answer and solution_key and isinstance(record.get(solution_key), str):
@@ -191,10 +208,11 @@ def to_canonical(records: list[dict], source: str, *, path: str | Path | None = 
         else:
             starter = record.get(keys["starter_code"]) if keys["starter_code"] else None
             try:
-                tests = canonical_tests(record.get(tests_key), fn_name=record.get(keys["fn_name"]) if keys["fn_name"] else None,
-                                        starter_code=starter)
+                tests = canonical_tests(
+                    record.get(tests_key), fn_name=record.get(keys["fn_name"]) if keys["fn_name"] else None, starter_code=starter
+                )
             except ValueError as exc:
-                raise InputError(where, f"cannot read tests: {exc}", row=index, column=tests_key) from None
+                raise InputError(where, f"cannot read tests: {exc}", row=index + 1, column=tests_key) from None
             row["tests"] = json.dumps(tests)
             row["starter_code"] = starter or None
             row["solutions"] = _solutions(record.get(keys["solutions"])) if keys["solutions"] else []
@@ -215,12 +233,44 @@ def parse_mapping(spec: str | None) -> dict[str, str]:
     for part in spec.split(","):
         canonical, _, raw = part.partition("=")
         if not raw or canonical.strip() not in CANONICAL_COLUMNS + ["solution", "fn_name"]:
-            raise InputError("--map", f"'{part}' is not CANONICAL=RAW with CANONICAL one of {', '.join(CANONICAL_COLUMNS)}, solution, fn_name")
+            raise InputError(
+                "--map", f"'{part}' is not CANONICAL=RAW with CANONICAL one of {', '.join(CANONICAL_COLUMNS)}, solution, fn_name"
+            )
         mapping[canonical.strip()] = raw.strip()
     return mapping
 
 
-def load_inputs(paths: list[str], *, mapping: dict[str, str] | None = None, domain: str | None = None):
+@dataclass
+class LoadedInputs:
+    frame: Any  # pandas.DataFrame of canonical rows
+    warnings: list[str]
+
+
+def unique_ids(ids: list[str], sources: list[str]) -> tuple[list[str], list[str]]:
+    """Ids as given, except where they collide: those become SOURCE/ID (and SOURCE/ID#k if still equal), with a warning."""
+    counts = Counter(ids)
+    if len(counts) == len(ids):
+        return ids, []
+    renamed = [f"{s}/{i}" if counts[i] > 1 else i for i, s in zip(ids, sources)]
+    seen: Counter = Counter()
+    taken = set(renamed)
+    for position, name in enumerate(renamed):
+        seen[name] += 1
+        if seen[name] > 1:
+            candidate = f"{name}#{seen[name]}"
+            while candidate in taken:
+                seen[name] += 1
+                candidate = f"{name}#{seen[name]}"
+            renamed[position] = candidate
+            taken.add(candidate)
+    colliding = [i for i, n in counts.items() if n > 1]
+    return renamed, [
+        f"{sum(counts[i] for i in colliding)} rows share {len(colliding)} id(s) (first: {colliding[0]!r}); "
+        "those rows are named SOURCE/ID (SOURCE/ID#k within one source); `source` and `source_row` locate each"
+    ]
+
+
+def load_inputs(paths: list[str], *, mapping: dict[str, str] | None = None) -> LoadedInputs:
     """Read and adapt every input into one canonical DataFrame, in input order."""
     import pandas as pd
 
@@ -228,9 +278,8 @@ def load_inputs(paths: list[str], *, mapping: dict[str, str] | None = None, doma
     for source_path in paths:
         records = read_records(source_path)
         source = Path(source_path).stem if Path(source_path).exists() else str(source_path)
-        rows.extend(to_canonical(records, source, path=source_path, mapping=mapping, domain=domain))
-    frame = pd.DataFrame(rows, columns=CANONICAL_COLUMNS)
-    dup_ids = frame["id"][frame["id"].duplicated()]
-    if len(dup_ids):
-        raise InputError(paths[0], f"{len(dup_ids)} duplicate id(s) across inputs, first: {dup_ids.iloc[0]!r}", column="id")
-    return frame
+        rows.extend(to_canonical(records, source, path=source_path, mapping=mapping))
+    ids, warnings = unique_ids([r["id"] for r in rows], [r["source"] for r in rows])
+    for row, row_id in zip(rows, ids):
+        row["id"] = row_id
+    return LoadedInputs(pd.DataFrame(rows, columns=CANONICAL_COLUMNS), warnings)

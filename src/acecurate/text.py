@@ -1,12 +1,15 @@
-"""Text normalisation, tokenisation and n-gram hashing shared by dedup and decontamination.
+"""Text normalisation, tokenisation and n-gram hashing shared by dedup and decontamination, and `last_boxed`.
 
-Token hashes are stable across processes and machines (pandas' SipHash with a fixed key), so benchmark fingerprints
-can be shipped. All n-gram hashing is vectorised over a whole corpus at once: the tokens of every row are hashed in
-one call, and n-gram hashes are built from them with n numpy operations, not one per row.
+A token's hash is a polynomial hash of its UTF-8 bytes (mod 2^64, finalised with splitmix64), computed from prefix
+sums over the Arrow byte buffer of a whole chunk of texts at once; it depends only on the token's bytes, so it is the
+same on every machine and in every process, and benchmark fingerprints can be shipped. An n-gram's hash is a
+polynomial combination of its token hashes, also from prefix sums: a constant number of numpy passes whatever n is.
+Whole strings (exact dedup keys) are hashed with `hash_strings` (pandas' SipHash with its fixed key).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +39,11 @@ def _token_text_many(texts):
     array = array.fill_null("")
     if not pc.all(pc.string_is_ascii(array)).as_py():  # NFKC changes nothing in ASCII text, and costs most
         array = pc.utf8_normalize(array, form="NFKC")
-    array = pc.ascii_lower(array) if array.type in (pa.string(), pa.large_string()) and pc.all(pc.string_is_ascii(array)).as_py() else pc.utf8_lower(array)
+    array = (
+        pc.ascii_lower(array)
+        if array.type in (pa.string(), pa.large_string()) and pc.all(pc.string_is_ascii(array)).as_py()
+        else pc.utf8_lower(array)
+    )
     return pc.replace_substring_regex(array, pattern=_LATEX_NOISE[0], replacement=_LATEX_NOISE[1])
 
 
@@ -73,11 +80,14 @@ def tokenize(text: str) -> list[str]:
     return [t for t in _SPLIT.split(_token_text_many([text]).to_pylist()[0]) if t]
 
 
-_SPLIT = __import__("re").compile(r"[\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]+")
+# A byte is part of a word when it is an ASCII letter, digit or `_`, or any byte of a non-ASCII character. The byte
+# table drives bulk tokenisation (tokenize_corpus); the regex for single texts (tokenize) is built from the same
+# table, so the two cannot disagree.
 _WORD_BYTE = np.zeros(256, dtype=bool)
 for _lo, _hi in ((ord("0"), ord("9")), (ord("A"), ord("Z")), (ord("a"), ord("z")), (0x80, 0xFF)):
     _WORD_BYTE[_lo : _hi + 1] = True
 _WORD_BYTE[ord("_")] = True
+_SPLIT = re.compile("[" + "".join(re.escape(chr(b)) for b in range(128) if not _WORD_BYTE[b]) + "]+")
 
 
 def hash_strings(strings: list[str]) -> np.ndarray:
@@ -103,7 +113,7 @@ class TokenizedCorpus:
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
-    def subset(self, rows: np.ndarray) -> "TokenizedCorpus":
+    def subset(self, rows: np.ndarray) -> TokenizedCorpus:
         lengths = self.lengths[rows]
         offsets = np.zeros(len(rows) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
@@ -144,7 +154,9 @@ def _tokenize_chunk(array) -> tuple[np.ndarray, np.ndarray]:
     """(token hashes, tokens per text) for one Arrow large_string array, straight from its byte buffer: word bytes are
     found with a lookup table, and each token's polynomial hash comes from prefix sums, all in numpy."""
     offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1]
-    data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]] if offsets[-1] > offsets[0] else np.zeros(0, np.uint8)
+    data = (
+        np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]] if offsets[-1] > offsets[0] else np.zeros(0, np.uint8)
+    )
     offsets = offsets - offsets[0]
     word = _WORD_BYTE[data]
     row_start = np.zeros(len(data) + 1, dtype=bool)
@@ -238,5 +250,34 @@ def shingle_corpus(corpus: TokenizedCorpus, n: int) -> Shingles:
             for token_hash in corpus.hashes[corpus.offsets[i] : corpus.offsets[i + 1]]:
                 acc = acc * _MULTIPLIER + token_hash
             short_hashes[k] = acc
-    return Shingles(np.concatenate([full.hashes, short_hashes]), np.concatenate([full.owner, short_ids.astype(np.int64)]),
-                    np.concatenate([full.start, np.zeros(len(short_ids), np.int64)]), len(corpus))
+    return Shingles(
+        np.concatenate([full.hashes, short_hashes]),
+        np.concatenate([full.owner, short_ids.astype(np.int64)]),
+        np.concatenate([full.start, np.zeros(len(short_ids), np.int64)]),
+        len(corpus),
+    )
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last top-level \\boxed{...} or \\fbox{...} in text, braces balanced; None if there is none."""
+    best, position = None, 0
+    opener = re.compile(r"\\(?:boxed|fbox)\s*\{")
+    while (match := opener.search(text, position)) is not None:
+        depth, start = 1, match.end()
+        for i in range(start, len(text)):
+            if text[i] == "{":
+                depth += 1
+            elif text[i] == "}":
+                depth -= 1
+                if depth == 0:
+                    best, position = text[start:i], i + 1
+                    break
+        else:
+            return best  # unbalanced: a truncated box is no answer
+    return best
+
+
+def snippet(text, limit: int = 160) -> str:
+    """The start of a text on one line, for evidence columns and tables."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -38,8 +38,14 @@ SHIPPED = [
     BenchmarkSource("minerva_math", "minerva_math.jsonl", "math", "problem", "idx", "Minerva Math (272)"),
     BenchmarkSource("olympiadbench", "olympiadbench.jsonl", "math", "question", "id", "OlympiadBench (675)"),
     BenchmarkSource("hmmt25_feb", "hmmt25_feb.jsonl", "math", "problem", None, "HMMT February 2025 (30)"),
-    BenchmarkSource("livecodebench_v5", "livecodebench_v5_statements.json", "code", "problem", "problem_title",
-                    "LiveCodeBench v5 problem statements (879)"),
+    BenchmarkSource(
+        "livecodebench_v5",
+        "livecodebench_v5_statements.json",
+        "code",
+        "problem",
+        "problem_title",
+        "LiveCodeBench v5 problem statements (879)",
+    ),
     BenchmarkSource("mbppplus", "mbppplus.jsonl", "code", "prompt", "task_id", "MBPP+ (378)"),
 ]
 
@@ -53,8 +59,9 @@ class Fingerprint:
     corpus: TokenizedCorpus
 
 
-def _fingerprint_from_records(name: str, domain: str, description: str, records: list[dict], text_field: str | None,
-                              id_field: str | None, path) -> Fingerprint:
+def _fingerprint_from_records(
+    name: str, domain: str, description: str, records: list[dict], text_field: str | None, id_field: str | None, path
+) -> Fingerprint:
     text_field = text_field or next((k for k in ALIASES["problem"] if k in records[0]), None)
     if text_field is None:
         raise InputError(path, f"no problem text column (looked for {', '.join(ALIASES['problem'])}); columns are: {', '.join(records[0])}")
@@ -68,8 +75,9 @@ def _fingerprint_from_records(name: str, domain: str, description: str, records:
     return Fingerprint(name, domain, description, ids, tokenize_corpus(texts))
 
 
-def fingerprint_file(path: str | Path, domain: str, name: str | None = None, text_field: str | None = None,
-                     id_field: str | None = None) -> Fingerprint:
+def fingerprint_file(
+    path: str | Path, domain: str, name: str | None = None, text_field: str | None = None, id_field: str | None = None
+) -> Fingerprint:
     """A user's own benchmark file (any format `read_records` reads), fingerprinted on the fly."""
     path = Path(path)
     records = read_records(path)
@@ -81,11 +89,17 @@ def fingerprint_file(path: str | Path, domain: str, name: str | None = None, tex
 def save_fingerprint(fp: Fingerprint, directory: Path = FINGERPRINT_DIR) -> Path:
     import io
 
-    meta = {"name": fp.name, "domain": fp.domain, "description": fp.description, "items": len(fp.ids),
-            "normalizer_version": NORMALIZER_VERSION}
+    meta = {
+        "name": fp.name,
+        "domain": fp.domain,
+        "description": fp.description,
+        "items": len(fp.ids),
+        "normalizer_version": NORMALIZER_VERSION,
+    }
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, token_hashes=fp.corpus.hashes, offsets=fp.corpus.offsets,
-                        ids=np.array(fp.ids, dtype=str), meta=np.array(json.dumps(meta)))
+    np.savez_compressed(
+        buffer, token_hashes=fp.corpus.hashes, offsets=fp.corpus.offsets, ids=np.array(fp.ids, dtype=str), meta=np.array(json.dumps(meta))
+    )
     path = directory / f"{fp.name}.npz"
     atomic_write_bytes(path, buffer.getvalue())
     return path
@@ -94,13 +108,16 @@ def save_fingerprint(fp: Fingerprint, directory: Path = FINGERPRINT_DIR) -> Path
 def load_fingerprint(name: str, directory: Path = FINGERPRINT_DIR) -> Fingerprint:
     path = directory / f"{name}.npz"
     if not path.exists():
-        raise AcecurateError(f"no benchmark fingerprint '{name}' (shipped: {', '.join(shipped_names())}); "
-                             "add your own benchmark file with --benchmark FILE")
+        raise AcecurateError(
+            f"no benchmark fingerprint '{name}' (shipped: {', '.join(shipped_names())}); add your own benchmark file with --benchmark FILE"
+        )
     with np.load(path, allow_pickle=False) as data:
         meta = json.loads(str(data["meta"]))
         if meta["normalizer_version"] != NORMALIZER_VERSION:
-            raise AcecurateError(f"{path} was built with normaliser version {meta['normalizer_version']}, this is "
-                                 f"{NORMALIZER_VERSION}: rebuild it with `acecurate benchmarks build`")
+            raise AcecurateError(
+                f"{path} was built with normaliser version {meta['normalizer_version']}, this is "
+                f"{NORMALIZER_VERSION}: rebuild it with `acecurate benchmarks build`"
+            )
         corpus = TokenizedCorpus(data["token_hashes"].astype(np.uint64), data["offsets"].astype(np.int64))
         return Fingerprint(meta["name"], meta["domain"], meta["description"], [str(i) for i in data["ids"]], corpus)
 
@@ -117,7 +134,8 @@ def build_shipped(data_dir: str | Path, out_dir: Path = FINGERPRINT_DIR) -> list
         path = data_dir / source.file
         if not path.exists():
             raise AcecurateError(f"{path}: benchmark file missing (expected for '{source.name}')")
-        fp = _fingerprint_from_records(source.name, source.domain, source.description, read_records(path),
-                                       source.text_field, source.id_field, path)
+        fp = _fingerprint_from_records(
+            source.name, source.domain, source.description, read_records(path), source.text_field, source.id_field, path
+        )
         built.append((source.name, len(fp.ids), save_fingerprint(fp, out_dir)))
     return built

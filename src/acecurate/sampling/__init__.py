@@ -11,8 +11,9 @@ import json
 from dataclasses import asdict, dataclass, field
 
 MATH_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
-CODE_INSTRUCTION = ("Write a Python 3 solution to the problem below. Put the final code in one ```python code block "
-                    "at the end of your answer.")
+CODE_INSTRUCTION = (
+    "Write a Python 3 solution to the problem below. Put the final code in one ```python code block at the end of your answer."
+)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,18 @@ RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
 class OpenAIBackend:
-    def __init__(self, model: str, base_url: str = "http://localhost:8000/v1", api_key: str = "EMPTY", concurrency: int = 64,
-                 timeout: float = 600.0, max_retries: int = 6, backoff: float = 0.5, supports_n: bool = True,
-                 revision: str | None = None):
+    def __init__(
+        self,
+        model: str,
+        base_url: str = "http://localhost:8000/v1",
+        api_key: str = "EMPTY",
+        concurrency: int = 64,
+        timeout: float = 600.0,
+        max_retries: int = 6,
+        backoff: float = 0.5,
+        supports_n: bool = True,
+        revision: str | None = None,
+    ):
         self.model, self.base_url, self.api_key = model, base_url.rstrip("/"), api_key
         self.concurrency, self.timeout, self.max_retries, self.backoff = concurrency, timeout, max_retries, backoff
         self.supports_n = supports_n
@@ -44,12 +53,18 @@ class OpenAIBackend:
             if attempt == self.max_retries:
                 raise AcecurateError(f"{self.base_url}: giving up after {self.max_retries} retries ({error})")
             self.retries += 1
-            await asyncio.sleep(self.backoff * (2 ** attempt) * (0.5 + random.random()))
+            await asyncio.sleep(self.backoff * (2**attempt) * (0.5 + random.random()))
         raise AssertionError("unreachable")
 
     async def _one(self, client, semaphore, request: Request, settings: SamplingSettings):
-        base = {"model": self.model, "messages": [{"role": "user", "content": request.prompt}], "temperature": settings.temperature,
-                "top_p": settings.top_p, "max_tokens": settings.max_tokens, "seed": settings.seed + request.first_index}
+        base = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": request.prompt}],
+            "temperature": settings.temperature,
+            "top_p": settings.top_p,
+            "max_tokens": settings.max_tokens,
+            "seed": settings.seed + request.first_index,
+        }
         async with semaphore:
             if self.supports_n:
                 choices = (await self._post(client, {**base, "n": request.n}))["choices"]
@@ -58,8 +73,9 @@ class OpenAIBackend:
         completions = []
         for choice in sorted(choices, key=lambda c: c.get("index", 0)):
             tokens = choice.get("completion_tokens") or (choice.get("usage") or {}).get("completion_tokens")
-            completions.append(Completion(choice["message"]["content"] or "", tokens,
-                                          "length" if choice.get("finish_reason") == "length" else "stop"))
+            completions.append(
+                Completion(choice["message"]["content"] or "", tokens, "length" if choice.get("finish_reason") == "length" else "stop")
+            )
         return request, completions
 
     def generate(self, requests: list[Request], settings: SamplingSettings):

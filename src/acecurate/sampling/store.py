@@ -1,7 +1,8 @@
 """The sample store: one SQLite file in the run directory, written as each prompt's samples are graded.
 
 SQLite rather than parquet shards: each prompt's samples commit in one transaction (a `kill -9` loses at most the
-prompt being graded), resume is a keyed lookup, and the file stays one artefact; `export` writes rollouts.parquet.
+prompt being graded), resume is a keyed lookup, and the file stays one artefact. Each sampling stage also writes
+the samples it used to its own `rollouts.parquet`.
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ class SampleStore:
     def counts(self, model: str, settings_key: str) -> dict[str, int]:
         """Samples stored so far per prompt id, for this model and these settings."""
         with self._lock:
-            rows = self._db.execute("SELECT prompt_id, COUNT(*) FROM samples WHERE model=? AND settings_key=? GROUP BY prompt_id",
-                                    (model, settings_key)).fetchall()
+            rows = self._db.execute(
+                "SELECT prompt_id, COUNT(*) FROM samples WHERE model=? AND settings_key=? GROUP BY prompt_id", (model, settings_key)
+            ).fetchall()
         return dict(rows)
 
     def add(self, records: list[dict]) -> None:
@@ -63,7 +65,8 @@ class SampleStore:
             self._db.executemany(
                 "INSERT OR REPLACE INTO samples VALUES (:prompt_id, :model, :settings_key, :sample_index, :row_id, :text, :tokens, "
                 ":finish_reason, :status, :correct, :extracted, :backend, :revision, :settings, :created)",
-                [{**r, "created": now, "settings": json.dumps(r["settings"], sort_keys=True)} for r in records])
+                [{**r, "created": now, "settings": json.dumps(r["settings"], sort_keys=True)} for r in records],
+            )
 
     def samples(self, model: str, settings_key: str, prompt_ids: list[str] | None = None):
         """All stored samples (as a DataFrame), optionally only for some prompts."""

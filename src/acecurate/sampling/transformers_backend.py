@@ -36,8 +36,9 @@ class TransformersBackend:
 
     def _encode(self, prompt: str):
         if self.tokenizer.chat_template:
-            ids = self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                                     return_tensors="pt", return_dict=True)["input_ids"]
+            ids = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+            )["input_ids"]
         else:
             ids = self.tokenizer(prompt, return_tensors="pt")["input_ids"]
         return ids.to(self.device)
@@ -50,14 +51,26 @@ class TransformersBackend:
             ids = self._encode(request.prompt)
             self.torch.manual_seed(request_seed(settings, request))
             with self.torch.no_grad():
-                output = self.model.generate(ids, attention_mask=self.torch.ones_like(ids), do_sample=True,
-                                             temperature=settings.temperature, top_p=settings.top_p,
-                                             max_new_tokens=settings.max_tokens, num_return_sequences=request.n,
-                                             pad_token_id=pad, eos_token_id=eos)
+                output = self.model.generate(
+                    ids,
+                    attention_mask=self.torch.ones_like(ids),
+                    do_sample=True,
+                    temperature=settings.temperature,
+                    top_p=settings.top_p,
+                    max_new_tokens=settings.max_tokens,
+                    num_return_sequences=request.n,
+                    pad_token_id=pad,
+                    eos_token_id=eos,
+                )
             completions = []
-            for row in output[:, ids.shape[1]:].tolist():
+            for row in output[:, ids.shape[1] :].tolist():
                 stopped = eos in row
                 generated = row[: row.index(eos)] if stopped else row
-                completions.append(Completion(self.tokenizer.decode(generated, skip_special_tokens=True), len(generated) + int(stopped),
-                                              "stop" if stopped else "length"))
+                completions.append(
+                    Completion(
+                        self.tokenizer.decode(generated, skip_special_tokens=True),
+                        len(generated) + int(stopped),
+                        "stop" if stopped else "length",
+                    )
+                )
             yield request, completions

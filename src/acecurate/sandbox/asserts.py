@@ -22,13 +22,24 @@ def assert_cases(check_source: str) -> tuple[list[AssertCase], str] | None:
     except SyntaxError:
         return None
     checks = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "check"]
-    calls = [n for n in tree.body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)
-             and isinstance(n.value.func, ast.Name) and n.value.func.id == "check" and len(n.value.args) == 1]
+    calls = [
+        n
+        for n in tree.body
+        if isinstance(n, ast.Expr)
+        and isinstance(n.value, ast.Call)
+        and isinstance(n.value.func, ast.Name)
+        and n.value.func.id == "check"
+        and len(n.value.args) == 1
+    ]
     if len(checks) != 1 or len(calls) != 1 or len(checks[0].args.args) != 1:
         return None
     target = calls[0].value.args[0]
-    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Call) and isinstance(target.value.func, ast.Name) \
-            and target.value.func.id == "Solution":
+    if (
+        isinstance(target, ast.Attribute)
+        and isinstance(target.value, ast.Call)
+        and isinstance(target.value.func, ast.Name)
+        and target.value.func.id == "Solution"
+    ):
         fn_name = target.attr
     elif isinstance(target, ast.Name):
         fn_name = target.id

@@ -7,6 +7,7 @@ sandbox at the first failure.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import marshal
 import os
@@ -75,12 +76,18 @@ class SolutionResult:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> SolutionResult:
+        return cls(**{**data, "tests": [TestVerdict(**t) for t in data.get("tests", [])]})
+
 
 def find_bwrap() -> str:
     path = shutil.which("bwrap")
     if path is None:
-        raise AcecurateError("bubblewrap (bwrap) is not installed; it isolates untrusted code. Install it with: "
-                             "sudo apt-get install -y bubblewrap (Debian/Ubuntu) or sudo dnf install bubblewrap")
+        raise AcecurateError(
+            "bubblewrap (bwrap) is not installed; it isolates untrusted code. Install it with: "
+            "sudo apt-get install -y bubblewrap (Debian/Ubuntu) or sudo dnf install bubblewrap"
+        )
     return path
 
 
@@ -117,20 +124,55 @@ def _bind_args(python: str) -> list[str]:
 
 def bwrap_command(python: str) -> list[str]:
     return [
-        find_bwrap(), *_bind_args(python),
+        find_bwrap(),
+        *_bind_args(python),
         "--unshare-all",  # no network, new PID/IPC/UTS/user/cgroup namespaces
-        "--die-with-parent", "--new-session", "--clearenv", "--cap-drop", "ALL",
-        "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp", "--hostname", "sandbox",
-        "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8", "--setenv", "PYTHONHASHSEED", "0",
-        python, "-I", "-S", "-c", _runner_source(),
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+        "--cap-drop",
+        "ALL",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+        "--chdir",
+        "/tmp",
+        "--hostname",
+        "sandbox",
+        "--setenv",
+        "PATH",
+        "/usr/bin:/bin",
+        "--setenv",
+        "LANG",
+        "C.UTF-8",
+        "--setenv",
+        "PYTHONHASHSEED",
+        "0",
+        python,
+        "-I",
+        "-S",
+        "-c",
+        _runner_source(),
     ]
 
 
 def _job(code: str, tests: dict, limits: Limits) -> tuple[dict, list]:
     """The job sent into the sandbox (inputs only) and the expected outputs kept here."""
     fmt = tests["format"]
-    base = {"code": code, "limits": {"wall_s": limits.time_s, "cpu_s": int(limits.cpu_s), "memory_bytes": limits.memory_mb << 20,
-                                      "output_bytes": limits.output_bytes, "processes": limits.processes, "file_bytes": limits.file_bytes}}
+    base = {
+        "code": code,
+        "limits": {
+            "wall_s": limits.time_s,
+            "cpu_s": int(limits.cpu_s),
+            "memory_bytes": limits.memory_mb << 20,
+            "output_bytes": limits.output_bytes,
+            "processes": limits.processes,
+            "file_bytes": limits.file_bytes,
+        },
+    }
     if fmt == "stdin":
         return {**base, "format": "stdin", "tests": [c["input"] for c in tests["cases"]]}, [c["output"] for c in tests["cases"]]
     if fmt == "functional":
@@ -146,8 +188,7 @@ def _job(code: str, tests: dict, limits: Limits) -> tuple[dict, list]:
         converted = assert_cases(tests["check"])
         if converted is not None:
             cases, fn_name = converted
-            job = {**base, "format": "assert_cases", "fn_name": fn_name,
-                   "tests": [{"args": c.args, "kwargs": c.kwargs} for c in cases]}
+            job = {**base, "format": "assert_cases", "fn_name": fn_name, "tests": [{"args": c.args, "kwargs": c.kwargs} for c in cases]}
             return job, [as_json_data(c.expected) for c in cases]
         # Not expressible as data: the check runs in place, and its completion is proven by a per-job marker.
         marker = secrets.token_hex(16)
@@ -181,7 +222,11 @@ _slots = _SlotPool()
 def _verdict_for(raw: dict, expected, fmt: str, limits: Limits, yes_no: bool) -> TestVerdict:
     verdict = TestVerdict(raw["index"], "passed", raw["time_s"], raw["max_rss_kb"], raw["exit_code"], raw["signal"], raw["stderr"][-1000:])
     memory_hit = "MemoryError" in raw["stderr"] or raw["max_rss_kb"] * 1024 >= 0.95 * (limits.memory_mb << 20)
-    if raw["limit"] == "time_limit" or raw["signal"] == signal.SIGXCPU or (raw["signal"] == signal.SIGKILL and raw["cpu_s"] >= limits.cpu_s):
+    if (
+        raw["limit"] == "time_limit"
+        or raw["signal"] == signal.SIGXCPU
+        or (raw["signal"] == signal.SIGKILL and raw["cpu_s"] >= limits.cpu_s)
+    ):
         verdict.verdict = "time_limit"
     elif raw["limit"] == "output_limit":
         verdict.verdict = "output_limit"
@@ -213,8 +258,15 @@ def _verdict_for(raw: dict, expected, fmt: str, limits: Limits, yes_no: bool) ->
     return verdict
 
 
-def run_solution(code: str, tests: dict | str, limits: Limits | None = None, *, early_stop: bool = False,
-                 yes_no_case_insensitive: bool = False, unsafe_no_sandbox: bool = False) -> SolutionResult:
+def run_solution(
+    code: str,
+    tests: dict | str,
+    limits: Limits | None = None,
+    *,
+    early_stop: bool = False,
+    yes_no_case_insensitive: bool = False,
+    unsafe_no_sandbox: bool = False,
+) -> SolutionResult:
     """Run one solution against its tests in a fresh sandbox and return per-test verdicts.
 
     `unsafe_no_sandbox=True` runs the same runner without bubblewrap (still in a separate process): only for machines
@@ -246,8 +298,15 @@ def _drive(command, user, job, expected, limits: Limits, early_stop: bool, yes_n
         else:
             options = {"user": user, "group": user, "extra_groups": []}
     try:
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   start_new_session=True, env={"PATH": "/usr/bin:/bin"}, **options)
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            env={"PATH": "/usr/bin:/bin"},
+            **options,
+        )
     except OSError as exc:
         return SolutionResult("sandbox_error", detail=f"could not start the sandbox: {exc}")
     overall = time.monotonic() + len(job["tests"]) * (limits.time_s + 1.0) + 10.0
@@ -292,10 +351,8 @@ def _kill(process: subprocess.Popen) -> None:
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             process.kill()
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def _finish(process: subprocess.Popen) -> str:
@@ -310,8 +367,9 @@ def _finish(process: subprocess.Popen) -> str:
     return stderr
 
 
-def grade_many(solutions, workers: int = 2, limits: Limits | None = None, *, early_stop: bool = False,
-               retries: int = 2, progress=None, **options) -> list[SolutionResult]:
+def grade_many(
+    solutions, workers: int = 2, limits: Limits | None = None, *, early_stop: bool = False, retries: int = 2, progress=None, **options
+) -> list[SolutionResult]:
     """Run many (code, tests) pairs, `workers` sandboxes at a time, in input order. A `sandbox_error` is an
     infrastructure fault: it is retried, and reported as such (never scored as a failure) if it persists."""
     from concurrent.futures import ThreadPoolExecutor

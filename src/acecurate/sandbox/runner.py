@@ -343,4 +343,5 @@ def main():
         emit(run_test(job, code, index, test))
 
 
-main()
+if __name__ == "__main__":  # run as `python -c SOURCE` inside the sandbox; importing it runs nothing
+    main()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -51,34 +53,70 @@ def batch_shape(recipe: Recipe, stage: TrainStage) -> tuple[int, int]:
     completions = stage.prompts_per_batch * stage.rollouts
     per_device = min(recipe.per_device_batch_size, completions // recipe.num_processes)
     if completions % (per_device * recipe.num_processes):
-        raise AcecurateError(f"stage {stage.name}: {completions} completions per step do not split into micro-batches of "
-                             f"{per_device} on {recipe.num_processes} process(es)")
+        raise AcecurateError(
+            f"stage {stage.name}: {completions} completions per step do not split into micro-batches of "
+            f"{per_device} on {recipe.num_processes} process(es)"
+        )
     return per_device, completions // (per_device * recipe.num_processes)
 
 
 def trl_arguments(recipe: Recipe, stage: TrainStage, output_dir: Path, max_steps: int, on_gpu: bool) -> dict:
     per_device, accumulation = batch_shape(recipe, stage)
     args = {
-        "output_dir": str(output_dir), "learning_rate": stage.learning_rate, "lr_scheduler_type": "constant",
-        "optim": "adamw_torch", "weight_decay": 0.0, "num_generations": stage.rollouts,
-        "max_completion_length": stage.max_response_tokens, "temperature": stage.temperature, "top_p": stage.top_p,
-        "loss_type": "dapo", "beta": 0.0, "num_iterations": 1, "entropy_coef": 0.0,
+        "output_dir": str(output_dir),
+        "learning_rate": stage.learning_rate,
+        "lr_scheduler_type": "constant",
+        "optim": "adamw_torch",
+        "weight_decay": 0.0,
+        "num_generations": stage.rollouts,
+        "max_completion_length": stage.max_response_tokens,
+        "temperature": stage.temperature,
+        "top_p": stage.top_p,
+        "loss_type": "dapo",
+        "beta": 0.0,
+        "num_iterations": 1,
+        "entropy_coef": 0.0,
         "mask_truncated_completions": stage.overlong_masking,
-        "per_device_train_batch_size": per_device, "gradient_accumulation_steps": accumulation,
+        "per_device_train_batch_size": per_device,
+        "gradient_accumulation_steps": accumulation,
         "steps_per_generation": accumulation,  # one generation batch = one optimizer step: strictly on-policy
-        "max_steps": max_steps, "save_strategy": "steps", "save_steps": recipe.save_steps, "logging_steps": 1,
-        "report_to": recipe.report_to or "none", "seed": recipe.seed, "disable_dropout": True,
-        "bf16": recipe.bf16 and on_gpu, "use_cpu": not on_gpu, "use_vllm": recipe.generation.use_vllm and on_gpu,
+        "max_steps": max_steps,
+        "save_strategy": "steps",
+        "save_steps": recipe.save_steps,
+        "logging_steps": 1,
+        "report_to": recipe.report_to or "none",
+        "seed": recipe.seed,
+        "disable_dropout": True,
+        "bf16": recipe.bf16 and on_gpu,
+        "use_cpu": not on_gpu,
+        "use_vllm": recipe.generation.use_vllm and on_gpu,
     }
     if args["use_vllm"]:
         g = recipe.generation
-        args.update(vllm_mode=g.vllm_mode, vllm_gpu_memory_utilization=g.vllm_gpu_memory_utilization,
-                    vllm_tensor_parallel_size=g.vllm_tensor_parallel_size,
-                    vllm_importance_sampling_correction=g.vllm_importance_sampling_correction,
-                    vllm_importance_sampling_cap=g.vllm_importance_sampling_cap)
+        args.update(
+            vllm_mode=g.vllm_mode,
+            vllm_gpu_memory_utilization=g.vllm_gpu_memory_utilization,
+            vllm_tensor_parallel_size=g.vllm_tensor_parallel_size,
+            vllm_importance_sampling_correction=g.vllm_importance_sampling_correction,
+            vllm_importance_sampling_cap=g.vllm_importance_sampling_cap,
+        )
         if g.vllm_mode == "server" and g.vllm_server_base_url:
             args["vllm_server_base_url"] = g.vllm_server_base_url
     return args
+
+
+def easy_filter_source(stage: TrainStage, frame, seen_domains: set[str]) -> str:
+    """Where a stage's easy-prompt filter gets its pass rates, said plainly, including when it has none."""
+    if stage.easy_filter is None:
+        return "none"
+    if stage.domain in seen_domains:
+        return f"rollouts of the previous {stage.domain} stage"
+    if frame is not None and curated_pass_rates(frame, stage.domain) is not None:
+        return "pass_count of the curated dataset"
+    return (
+        f"nothing: the curated {stage.domain} dataset has no pass_count (run its difficulty stage with a model), "
+        "so the filter is skipped in this stage"
+    )
 
 
 def plan(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/train", on_gpu: bool = False) -> list[StagePlan]:
@@ -88,13 +126,24 @@ def plan(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/t
     for index, stage in enumerate(recipe.stages):
         frame = data[stage.domain]
         available = len(frame) if frame is not None else 0
-        max_steps = stage.steps if stage.steps is not None else (
-            math.ceil(stage.epochs * available / stage.prompts_per_batch) if available else None)
+        max_steps = (
+            stage.steps
+            if stage.steps is not None
+            else (math.ceil(stage.epochs * available / stage.prompts_per_batch) if available else None)
+        )
         directory = Path(out) / f"{index:02d}-{stage.name}"
-        source = "none" if stage.easy_filter is None else (
-            "rollouts of the previous {0} stage".format(stage.domain) if stage.domain in seen_domains else "pass_count of the curated dataset")
-        plans.append(StagePlan(index, stage, directory, available, max_steps,
-                               trl_arguments(recipe, stage, directory / "checkpoints", max_steps or 0, on_gpu), source))
+        source = easy_filter_source(stage, frame, seen_domains)
+        plans.append(
+            StagePlan(
+                index,
+                stage,
+                directory,
+                available,
+                max_steps,
+                trl_arguments(recipe, stage, directory / "checkpoints", max_steps or 0, on_gpu),
+                source,
+            )
+        )
         seen_domains.add(stage.domain)
     return plans
 
@@ -113,8 +162,15 @@ def stage_dataset(frame, stage: TrainStage, tokenizer, recipe: Recipe, pass_rate
         if limit is not None and pass_rates is not None and pass_rates.get(pid, 0.0) > limit:
             dropped["too_easy"] += 1
             continue
-        rows.append({"prompt": messages, "prompt_id": pid, "domain": stage.domain,
-                     "answer": record.get("answer") or "", "tests": record.get("tests") or ""})
+        rows.append(
+            {
+                "prompt": messages,
+                "prompt_id": pid,
+                "domain": stage.domain,
+                "answer": record.get("answer") or "",
+                "tests": record.get("tests") or "",
+            }
+        )
     return rows, dropped
 
 
@@ -130,10 +186,14 @@ def rollout_pass_rates(stage_dir: Path) -> dict[str, float]:
 
 
 def curated_pass_rates(frame, domain: str) -> dict[str, float] | None:
-    if "pass_count" not in frame or "n_samples" not in frame:
+    """Pass rates from the curated difficulty stage, or None when it did not run (its columns are absent or null)."""
+    if "pass_count" not in frame or "n_samples" not in frame or frame["pass_count"].isna().all():
         return None
-    return {prompt_id(build_prompt(domain, p, s)): c / n for p, s, c, n in
-            zip(frame["problem"], frame.get("starter_code", [None] * len(frame)), frame["pass_count"], frame["n_samples"]) if n}
+    return {
+        prompt_id(build_prompt(domain, p, s)): c / n
+        for p, s, c, n in zip(frame["problem"], frame.get("starter_code", [None] * len(frame)), frame["pass_count"], frame["n_samples"])
+        if n
+    }
 
 
 def weights_digest(model) -> str:
@@ -175,6 +235,10 @@ def run(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/tr
             pass_rates = rollout_pass_rates(last_dir_of_domain[p.stage.domain])
         else:
             pass_rates = curated_pass_rates(frame, p.stage.domain)
+        if p.stage.easy_filter and pass_rates is None:
+            warnings.warn(f"stage {p.stage.name}: the easy-prompt filter has no pass rates ({p.easy_filter_source})", stacklevel=1)
+            if console is not None:
+                console.print(f"[yellow]warning[/]: stage {p.stage.name}: easy-prompt filter skipped: {p.easy_filter_source}")
         rows, dropped = stage_dataset(frame, p.stage, tokenizer, recipe, pass_rates if p.stage.easy_filter else None)
         if not rows:
             raise AcecurateError(f"stage {p.stage.name}: no prompts left after filtering ({dropped})")
@@ -184,13 +248,31 @@ def run(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/tr
         args = GRPOConfig(**{**p.trl_args, "max_steps": max_steps})
         model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.bfloat16 if args.bf16 else torch.float32)
         start_digest = weights_digest(model)
-        reward = make_reward(RolloutLog(p.directory / "rollouts.jsonl"), p.stage.max_response_tokens)
+        reward = make_reward(
+            RolloutLog(p.directory / "rollouts.jsonl"), p.stage.max_response_tokens, workers=recipe.reward_workers or os.cpu_count() or 1
+        )
         checkpoints = sorted(p.directory.glob("checkpoints/checkpoint-*"), key=lambda c: int(c.name.split("-")[1]))
-        write_json(p.directory / "stage.json", {"stage": asdict(p.stage), "init_from": model_path, "init_weights": start_digest,
-                                                "prompts": len(rows), "dropped": dropped, "easy_filter_source": p.easy_filter_source,
-                                                "resumed_from": checkpoints[-1].name if checkpoints else None, "trl_args": p.trl_args})
-        trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=args, train_dataset=Dataset.from_list(rows),
-                              processing_class=tokenizer, callbacks=[MetricsCallback(p.stage.name, p.directory / "metrics.jsonl", console)])
+        write_json(
+            p.directory / "stage.json",
+            {
+                "stage": asdict(p.stage),
+                "init_from": model_path,
+                "init_weights": start_digest,
+                "prompts": len(rows),
+                "dropped": dropped,
+                "easy_filter_source": p.easy_filter_source,
+                "resumed_from": checkpoints[-1].name if checkpoints else None,
+                "trl_args": p.trl_args,
+            },
+        )
+        trainer = GRPOTrainer(
+            model=model,
+            reward_funcs=[reward],
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tokenizer,
+            callbacks=[MetricsCallback(p.stage.name, p.directory / "metrics.jsonl", console)],
+        )
         try:
             trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
         finally:
@@ -198,9 +280,16 @@ def run(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/tr
         final = p.directory / "final"
         trainer.save_model(str(final))
         tokenizer.save_pretrained(str(final))
-        summary = {"stage": p.stage.name, "steps": trainer.state.global_step, "prompts": len(rows), "dropped": dropped,
-                   "init_from": model_path, "init_weights": start_digest, "final_weights": weights_digest(trainer.model),
-                   "resumed_from": checkpoints[-1].name if checkpoints else None}
+        summary = {
+            "stage": p.stage.name,
+            "steps": trainer.state.global_step,
+            "prompts": len(rows),
+            "dropped": dropped,
+            "init_from": model_path,
+            "init_weights": start_digest,
+            "final_weights": weights_digest(trainer.model),
+            "resumed_from": checkpoints[-1].name if checkpoints else None,
+        }
         write_json(done, summary)  # written last: the stage is finished only when this exists
         results.append(summary)
         model_path = str(final)

@@ -7,8 +7,13 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-KEYS = {"reward": "pass rate", "completions/mean_length": "length", "completions/clipped_ratio": "truncated",
-        "entropy": "entropy", "loss": "loss"}
+KEYS = {
+    "reward": "pass rate",
+    "completions/mean_length": "length",
+    "completions/clipped_ratio": "truncated",
+    "entropy": "entropy",
+    "loss": "loss",
+}
 
 
 class MetricsCallback(TrainerCallback):

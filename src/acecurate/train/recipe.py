@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from ..errors import AcecurateError, ConfigError
-from ..pipeline import _deep_merge, build_dataclass, parse_overrides
+from ..config import build_dataclass, deep_merge, load_yaml, parse_overrides
+from ..errors import ConfigError
 
 
 @dataclass
@@ -67,19 +65,16 @@ class Recipe:
     report_to: list[str] = field(default_factory=list)  # e.g. ["tensorboard"] or ["wandb"]
     seed: int = 0
     bf16: bool = True  # ignored on CPU
+    # Processes grading rewards (math workers, concurrent sandboxes); None means every core of the machine. A code
+    # stage grades prompts x rollouts (1,024-2,048) completions per step, so this sets the reward time.
+    reward_workers: int | None = None
 
 
 def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
-    path = Path(path)
-    if not path.exists():
-        raise AcecurateError(f"{path}: no such recipe file")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), [f"not valid YAML: {exc}"]) from None
+    data = load_yaml(path)
     for stage_name, values in parse_overrides(list(overrides)).items():
         if stage_name == "recipe":
-            data = _deep_merge(data, values)
+            data = deep_merge(data, values)
             continue
         matches = [s for s in data.get("stages", []) if s.get("name") == stage_name]
         if not matches:
@@ -88,7 +83,7 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
             matches[0].pop("epochs", None)  # a step count given on the command line replaces the epochs
         if "epochs" in values and "steps" not in values:
             matches[0].pop("steps", None)
-        matches[0].update(_deep_merge(matches[0], values))
+        matches[0].update(deep_merge(matches[0], values))
     problems: list[str] = []
     stages = [build_dataclass(TrainStage, s, f"stages[{i}]", problems) for i, s in enumerate(data.pop("stages", None) or [])]
     if not stages:

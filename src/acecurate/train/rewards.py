@@ -37,7 +37,7 @@ class RolloutLog:
             handle.flush()
 
 
-def make_reward(log: RolloutLog, max_completion_length: int, workers: int = 2):
+def make_reward(log: RolloutLog, max_completion_length: int, workers: int):
     """The AceReason reward for a stage: math rows by the math grader, code rows by the sandbox (early stop on).
 
     It is async, so TRL runs it on its event-loop thread; the grading itself runs in worker processes and sandboxes,
@@ -48,9 +48,20 @@ def make_reward(log: RolloutLog, max_completion_length: int, workers: int = 2):
         texts = [completion_text(c) for c in completions]
         rewards = [1.0 if correct else 0.0 for _, correct, _ in grade_responses(domain, texts, answer, tests, grader, workers)]
         lengths = [len(ids) for ids in completion_ids] if completion_ids is not None else [None] * len(texts)
-        log.write([{"prompt_id": prompt_id[i], "domain": domain[i], "reward": rewards[i], "tokens": lengths[i],
-                    "truncated": lengths[i] is not None and lengths[i] >= max_completion_length, "step": step, "completion": texts[i]}
-                   for i in range(len(texts))])
+        log.write(
+            [
+                {
+                    "prompt_id": prompt_id[i],
+                    "domain": domain[i],
+                    "reward": rewards[i],
+                    "tokens": lengths[i],
+                    "truncated": lengths[i] is not None and lengths[i] >= max_completion_length,
+                    "step": step,
+                    "completion": texts[i],
+                }
+                for i in range(len(texts))
+            ]
+        )
         return rewards
 
     async def acereason_reward(completions, domain, answer, tests, prompt_id, completion_ids=None, trainer_state=None, **_):

@@ -149,8 +149,10 @@ def _extraction_configs():
     if _CONFIG is None:
         from math_verify import ExprExtractionConfig, LatexExtractionConfig
 
-        _CONFIG = ([LatexExtractionConfig(boxed_match_priority=0, try_extract_without_anchor=False)],
-                   [LatexExtractionConfig(), ExprExtractionConfig()])
+        _CONFIG = (
+            [LatexExtractionConfig(boxed_match_priority=0, try_extract_without_anchor=False)],
+            [LatexExtractionConfig(), ExprExtractionConfig()],
+        )
     return _CONFIG
 
 

@@ -52,7 +52,10 @@ class _Worker:
         from_child_r, from_child_w = os.pipe()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "acecurate.verify._math_worker", str(to_child_r), str(from_child_w)],
-            pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, start_new_session=True)
+            pass_fds=(to_child_r, from_child_w),
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         os.close(to_child_r)
         os.close(from_child_w)
         self.sender, self.conn = Connection(to_child_w, readable=False), Connection(from_child_r, writable=False)
@@ -159,8 +162,17 @@ class MathGrader:
                         busy.remove(worker)
                         idle.append(worker)
                 elif time.monotonic() >= worker.deadline:
-                    self._replace(worker, busy, queue, results, extracted, by_index, "timeout",
-                                  f"no verdict within {self.timeout:g} s; worker killed", progress)
+                    self._replace(
+                        worker,
+                        busy,
+                        queue,
+                        results,
+                        extracted,
+                        by_index,
+                        "timeout",
+                        f"no verdict within {self.timeout:g} s; worker killed",
+                        progress,
+                    )
         for worker in idle:
             if worker not in self._pool:
                 self._pool.append(worker)
@@ -187,26 +199,32 @@ class MathGrader:
             busy.append(fresh)
 
 
-_shared: MathGrader | None = None
+_shared: dict[float, MathGrader] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_grader(workers: int = 1) -> MathGrader:
-    global _shared
+def shared_grader(timeout: float = DEFAULT_TIMEOUT) -> MathGrader:
+    """One single-worker grader per timeout, kept for the life of the process (one-off `grade` calls reuse it)."""
     with _shared_lock:
-        if _shared is None:
-            _shared = MathGrader(workers=workers)
-        return _shared
+        if timeout not in _shared:
+            _shared[timeout] = MathGrader(workers=1, timeout=timeout)
+        return _shared[timeout]
 
 
 def grade(response: str, gold: str, timeout: float = DEFAULT_TIMEOUT) -> Grade:
     """Grade one response against one gold answer, in a worker process with a hard wall-clock limit."""
-    grader = shared_grader()
-    grader.timeout = timeout
-    return grader.grade_many([(response, gold)])[0]
+    return shared_grader(timeout).grade_many([(response, gold)])[0]
 
 
 def grade_many(pairs, workers: int = 2, timeout: float = DEFAULT_TIMEOUT, progress=None) -> list[Grade]:
     """Grade many (response, gold) pairs with `workers` processes, keeping input order."""
     with MathGrader(workers=workers, timeout=timeout) as grader:
         return grader.grade_many(pairs, progress=progress)
+
+
+def vote_key(answer: str) -> str:
+    """The key under which majority voting counts an extracted answer: spacing, `\\text{}`, `\\dfrac` and a final
+    period do not make two answers different votes."""
+    from ._math_worker import normalize_answer
+
+    return normalize_answer(answer)

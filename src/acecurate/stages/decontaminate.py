@@ -8,14 +8,15 @@ through stock phrasing. N-grams found in more than `max_item_frequency` benchmar
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from .benchmarks import Fingerprint, fingerprint_file, load_fingerprint, shipped_names
-from .errors import AcecurateError
-from .pipeline import StageResult, stage
-from .text import TokenizedCorpus, shingle_corpus, tokenize, tokenize_corpus, window_hashes
+from ..benchmarks import Fingerprint, fingerprint_file, load_fingerprint, shipped_names
+from ..config import setting
+from ..errors import AcecurateError
+from ..stage import StageResult, stage
+from ..text import TokenizedCorpus, shingle_corpus, tokenize, tokenize_corpus, window_hashes
 
 DEFAULT_N = {"math": 9, "code": 14}
 _BITMAP_MASK = np.uint64((1 << 24) - 1)  # low 24 bits of an n-gram hash index a 16 MB membership prefilter
@@ -49,9 +50,17 @@ def build_index(fingerprints: list[Fingerprint], n: int, max_item_frequency: int
     pair_hashes, pair_items = pair_hashes[keep], pair_items[keep]
     benchmark_of_item = [fp.name for fp in fingerprints for _ in fp.ids]
     ids = [i for fp in fingerprints for i in fp.ids]
-    return NgramIndex(n, pair_hashes, pair_items, np.bincount(pair_items, minlength=len(ids)), benchmark_of_item, ids,
-                      int(np.count_nonzero(item_counts > max_item_frequency)), sorted(set(lengths[(lengths > 0) & (lengths < n)].tolist())),
-                      _bitmap(pair_hashes))
+    return NgramIndex(
+        n,
+        pair_hashes,
+        pair_items,
+        np.bincount(pair_items, minlength=len(ids)),
+        benchmark_of_item,
+        ids,
+        int(np.count_nonzero(item_counts > max_item_frequency)),
+        sorted(set(lengths[(lengths > 0) & (lengths < n)].tolist())),
+        _bitmap(pair_hashes),
+    )
 
 
 def _bitmap(hashes: np.ndarray) -> np.ndarray:
@@ -150,14 +159,14 @@ def _match_short_items(corpus: TokenizedCorpus, index: NgramIndex, match: Match)
 
 @dataclass
 class DecontamConfig:
-    benchmarks: list[str] = field(default_factory=list)  # shipped fingerprints to use; empty means all of the domain
-    benchmark_files: list[str] = field(default_factory=list)  # extra benchmark files of your own
-    n: int | None = None  # word n-gram size; default 9 for math, 14 for code
-    match: str = "coverage"  # "coverage" (default) or "any"
-    min_coverage: float = 0.5  # share of one benchmark item's n-grams found in the row
-    min_row_coverage: float = 0.8  # share of the row's n-grams found in one benchmark item
-    max_item_frequency: int = 10  # n-grams in more benchmark items than this are boilerplate
-    date_cutoff: str | None = "2024-08-01"  # code rows with a later contest_date are removed (LiveCodeBench v5/v6)
+    benchmarks: list[str] = setting(factory=list, help="Shipped fingerprints to use; empty means all of the domain.")
+    benchmark_files: list[str] = setting(factory=list, help="Extra benchmark files of your own.")
+    n: int | None = setting(None, "Word n-gram size; default 9 for math, 14 for code.")
+    match: str = setting("coverage", '"coverage" (default) or "any".')
+    min_coverage: float = setting(0.5, "Share of one benchmark item's n-grams found in the row.")
+    min_row_coverage: float = setting(0.8, "Share of the row's n-grams found in one benchmark item.")
+    max_item_frequency: int = setting(10, "N-grams in more benchmark items than this are boilerplate.")
+    date_cutoff: str | None = setting("2024-08-01", "Code rows with a later contest_date are removed (LiveCodeBench v5/v6).")
 
     def __post_init__(self):
         if self.match not in ("coverage", "any"):
@@ -188,7 +197,13 @@ def _after_cutoff(frame, cutoff: str | None) -> np.ndarray:
     return (dates > pd.Timestamp(cutoff, tz="UTC")).fillna(False).to_numpy(dtype=bool)
 
 
-@stage("decontaminate", DecontamConfig, requires=("id", "problem"), adds=("contaminated_by", "benchmark_item", "coverage"))
+@stage(
+    "decontaminate",
+    DecontamConfig,
+    requires=("id", "problem"),
+    evidence=("contaminated_by", "benchmark_item", "matched_ngram", "coverage", "row_coverage"),
+    example="acecurate decontaminate dumps/math.jsonl --benchmark-files my_eval.jsonl --out runs/decontam",
+)
 def decontaminate(frame, config: DecontamConfig, ctx) -> StageResult:
     """Remove rows that copy a benchmark item (n-gram coverage, or any shared n-gram) or post-date the code cutoff."""
     n = config.n or DEFAULT_N[ctx.domain]
@@ -214,8 +229,28 @@ def decontaminate(frame, config: DecontamConfig, ctx) -> StageResult:
     removed["coverage"] = np.round(match.item_coverage[positions], 4)
     removed["row_coverage"] = np.round(match.text_coverage[positions], 4)
     removed["reason"] = [f"contaminated:{by[r]}" if r in by else f"after_cutoff:{config.date_cutoff}" for r in positions]
-    return StageResult(frame[~removed_mask].copy(), removed, {
-        "n": n, "match": config.match, "benchmarks": [{"name": fp.name, "items": len(fp.ids), "description": fp.description} for fp in fingerprints],
-        "boilerplate_ngrams_ignored": index.ignored_ngrams, "rows_sharing_any_ngram": int(np.count_nonzero(match.item >= 0)),
-        "contaminated_items": sorted({f"{by[r]}/{item[r]}" for r in rows}),
-    })
+    removed["evidence"] = [
+        f"covers {match.item_coverage[r]:.0%} of {by[r]} item {item[r]!r} ({match.text_coverage[r]:.0%} of the row); "
+        f"shared {n}-gram: '{ngram[r]}'"
+        if r in by
+        else f"contest_date {frame['contest_date'].iat[r]} is after {config.date_cutoff}"
+        for r in positions
+    ]
+    found = sorted({f"{by[r]}/{item[r]}" for r in rows})
+    names = ", ".join(f"{fp.name} ({len(fp.ids)})" for fp in fingerprints)
+    return StageResult(
+        frame[~removed_mask].copy(),
+        removed,
+        {
+            "n": n,
+            "match": config.match,
+            "benchmarks": [{"name": fp.name, "items": len(fp.ids), "description": fp.description} for fp in fingerprints],
+            "boilerplate_ngrams_ignored": index.ignored_ngrams,
+            "rows_sharing_any_ngram": int(np.count_nonzero(match.item >= 0)),
+            "contaminated_items": found,
+        },
+        {
+            "benchmarks": f"word {n}-grams, match `{config.match}`, against {names}",
+            "benchmark items found in the input": ", ".join(f"`{i}`" for i in found) or "none",
+        },
+    )

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .pipeline import StageResult, stage
-from .text import hash_strings, normalize_many, shingle_corpus, tokenize_corpus
+from ..config import setting
+from ..stage import StageResult, stage
+from ..text import hash_strings, normalize_many, shingle_corpus, snippet, tokenize_corpus
 
 
 def priority_order(frame, source_priority: list[str]) -> np.ndarray:
@@ -35,16 +36,24 @@ def _first_by_key(keys: np.ndarray, order: np.ndarray, valid: np.ndarray) -> np.
 
 @dataclass
 class DedupConfig:
-    source_priority: list[str] = field(default_factory=list)  # earlier sources win; unlisted ones follow in input order
-    by_url: bool = True  # code: the same problem URL is the same problem
+    source_priority: list[str] = setting(factory=list, help="Earlier sources win; unlisted ones follow in input order.")
+    by_url: bool = setting(True, "Code: the same problem URL is the same problem.")
     max_groups_reported: int = 20
 
 
-@stage("dedup", DedupConfig, requires=("id", "source", "problem"), adds=("dup_of",))
+@stage(
+    "dedup",
+    DedupConfig,
+    requires=("id", "source", "problem"),
+    evidence=("dup_of",),
+    example="acecurate dedup dumps/a.jsonl dumps/b.parquet --source-priority b --out runs/dedup",
+)
 def exact_dedup(frame, config: DedupConfig, ctx) -> StageResult:
     """Remove rows whose normalised statement (or URL) equals an earlier, higher-priority row's."""
     order = priority_order(frame, config.source_priority)
-    first = _first_by_key(hash_strings(normalize_many(frame["problem"].tolist(), workers=ctx.workers)), order, np.ones(len(frame), dtype=bool))
+    first = _first_by_key(
+        hash_strings(normalize_many(frame["problem"].tolist(), workers=ctx.workers)), order, np.ones(len(frame), dtype=bool)
+    )
     reason = np.where(first != np.arange(len(frame)), "exact_duplicate", None).astype(object)
     if config.by_url and "url" in frame:
         urls = frame["url"].fillna("").astype(str).str.strip().str.rstrip("/").str.lower().to_numpy()
@@ -59,21 +68,28 @@ def exact_dedup(frame, config: DedupConfig, ctx) -> StageResult:
     removed = frame[removed_mask].copy()
     removed["dup_of"] = ids[first[removed_mask]]
     removed["reason"] = reason[removed_mask]
+    problems = frame["problem"].to_numpy()
+    removed["evidence"] = [
+        f"{'same normalised statement' if r == 'exact_duplicate' else 'same URL'} as kept row {ids[f]!r}: {snippet(problems[f])}"
+        for r, f in zip(reason[removed_mask], first[removed_mask])
+    ]
     groups = removed.groupby("dup_of").size().sort_values(ascending=False)
     return StageResult(
         frame[~removed_mask].copy(),
         removed,
-        {"duplicate_groups": int(len(groups)),
-         "largest_groups": [{"kept": k, "duplicates": int(v)} for k, v in groups.head(config.max_groups_reported).items()]},
+        {
+            "duplicate_groups": len(groups),
+            "largest_groups": [{"kept": k, "duplicates": int(v)} for k, v in groups.head(config.max_groups_reported).items()],
+        },
     )
 
 
 @dataclass
 class NearDedupConfig:
-    threshold: float = 0.8  # real Jaccard similarity of word n-gram sets at which a row is a near duplicate
+    threshold: float = setting(0.8, "Real Jaccard similarity of word n-gram sets at which a row is a near duplicate.")
     ngram: int = 5
     num_perm: int = 120
-    bands: int = 24  # num_perm / bands rows per band; 24 x 5 finds a 0.8-similar pair with probability > 0.9999
+    bands: int = setting(24, "LSH bands (num_perm / bands rows each); 24 x 5 finds a 0.8-similar pair with probability > 0.9999.")
     seed: int = 1
     source_priority: list[str] = field(default_factory=list)
 
@@ -142,7 +158,7 @@ def near_duplicates(texts: list[str], config: NearDedupConfig, order: np.ndarray
     candidates_rows = [i for i in order if shared[i] and has_shingles[i]]
     buckets: list[dict[int, list[int]]] = [dict() for _ in range(config.bands)]
     checked = 0
-    iterator = track(candidates_rows, len(candidates_rows), "near-dedup: verify") if track else candidates_rows
+    iterator = track(candidates_rows, len(candidates_rows), "verify candidates") if track else candidates_rows
     floor = config.threshold - 0.2  # MinHash estimates within 0.2 of the threshold are verified exactly
     for i in iterator:
         row_keys = keys[i]
@@ -167,7 +183,13 @@ def near_duplicates(texts: list[str], config: NearDedupConfig, order: np.ndarray
     return dup_of, similarity, {"candidate_rows": len(candidates_rows), "pairs_verified": checked}
 
 
-@stage("near-dedup", NearDedupConfig, requires=("id", "source", "problem"), adds=("dup_of", "similarity"))
+@stage(
+    "near-dedup",
+    NearDedupConfig,
+    requires=("id", "source", "problem"),
+    evidence=("dup_of", "similarity"),
+    example="acecurate near-dedup dumps/math.jsonl --threshold 0.85 --out runs/near",
+)
 def near_dedup(frame, config: NearDedupConfig, ctx) -> StageResult:
     """Remove rows whose word n-gram Jaccard similarity to a kept row reaches the threshold (MinHash LSH, then verified)."""
     order = priority_order(frame, config.source_priority)
@@ -177,4 +199,9 @@ def near_dedup(frame, config: NearDedupConfig, ctx) -> StageResult:
     removed["dup_of"] = frame["id"].to_numpy()[dup_of[mask]]
     removed["similarity"] = np.round(similarity[mask], 4)
     removed["reason"] = "near_duplicate"
+    problems = frame["problem"].to_numpy()
+    removed["evidence"] = [
+        f"word {config.ngram}-gram Jaccard {s:.2f} with kept row {i!r}: {snippet(problems[j])}"
+        for s, i, j in zip(removed["similarity"], removed["dup_of"], dup_of[mask])
+    ]
     return StageResult(frame[~mask].copy(), removed, stats)

@@ -1,0 +1,70 @@
+"""The execution cache: one SQLite file in the run directory holding every finished sandbox result, keyed by a hash
+of the code, the tests, the limits and a caller's label (such as the attempt number), so a stage killed half-way
+re-executes nothing that had finished."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from dataclasses import asdict
+from pathlib import Path
+
+from .executor import Limits, SolutionResult, grade_many
+
+SCHEMA = "CREATE TABLE IF NOT EXISTS executions (key TEXT PRIMARY KEY, result TEXT NOT NULL)"
+
+
+def execution_key(code: str, tests, limits: Limits, label: str = "") -> str:
+    tests_text = tests if isinstance(tests, str) else json.dumps(tests, sort_keys=True)
+    digest = hashlib.sha256()
+    for part in (code, tests_text, json.dumps(asdict(limits), sort_keys=True), label):
+        digest.update(part.encode("utf-8", "surrogatepass"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+class ExecutionCache:
+    def __init__(self, path: str | Path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(SCHEMA)
+        self._db.commit()
+
+    def get_many(self, keys: list[str]) -> dict[str, SolutionResult]:
+        found = {}
+        with self._lock:
+            for begin in range(0, len(keys), 500):
+                chunk = keys[begin : begin + 500]
+                rows = self._db.execute(f"SELECT key, result FROM executions WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+                found.update((key, SolutionResult.from_dict(json.loads(text))) for key, text in rows)
+        return found
+
+    def put_many(self, items: list[tuple[str, SolutionResult]]) -> None:
+        with self._lock, self._db:
+            self._db.executemany("INSERT OR REPLACE INTO executions VALUES (?, ?)", [(k, json.dumps(r.to_dict())) for k, r in items])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def grade_many_cached(
+    jobs: list[tuple[str, object, str]], cache: ExecutionCache, *, workers: int, limits: Limits, progress=None, chunk: int = 64, **options
+) -> list[SolutionResult]:
+    """grade_many for (code, tests, label) jobs, reading finished results from `cache` and storing new ones every
+    `chunk` jobs. A `sandbox_error` is never stored: it is an infrastructure fault, to be retried on the next run."""
+    keys = [execution_key(code, tests, limits, label) for code, tests, label in jobs]
+    results: dict[str, SolutionResult] = cache.get_many(list(dict.fromkeys(keys)))
+    if progress and results:
+        progress(sum(1 for key in keys if key in results))
+    todo = [i for i, key in enumerate(keys) if key not in results]
+    for begin in range(0, len(todo), chunk):
+        part = todo[begin : begin + chunk]
+        fresh = grade_many([(jobs[i][0], jobs[i][1]) for i in part], workers=workers, limits=limits, progress=progress, **options)
+        cache.put_many([(keys[i], r) for i, r in zip(part, fresh) if r.verdict != "sandbox_error"])
+        results.update((keys[i], r) for i, r in zip(part, fresh))
+    return [results[key] for key in keys]

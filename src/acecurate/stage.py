@@ -1,0 +1,100 @@
+"""The stage contract, below every stage: a stage is a plain function `(frame, config, ctx) -> StageResult` (rows in,
+kept and removed rows out, each removed row with a `reason` code and its `evidence`), wrapped by `@stage` with the
+columns it needs, the columns its kept rows gain, and the evidence columns its removed rows carry. The runner
+(`pipeline.py`) checks all three; the explicit list of stages is `acecurate.stages.STAGES`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .progress import NullProgress, track
+
+
+@dataclass
+class StageResult:
+    kept: Any  # pandas.DataFrame
+    removed: Any  # pandas.DataFrame with `reason` and `evidence` columns
+    stats: dict = field(default_factory=dict)  # machine-readable, written to stats.json
+    report: dict[str, str] = field(default_factory=dict)  # what the data card prints for this stage, label -> text
+    skipped: str | None = None  # why the stage did nothing (then its `adds` columns are null)
+
+
+def split_by_reason(frame, reasons, evidence=None, *, stats: dict | None = None, report: dict | None = None) -> StageResult:
+    """The StageResult for per-row reason codes: rows whose reason is None are kept, the others removed with their
+    reason and evidence (a short text saying what triggered the rule)."""
+    import numpy as np
+
+    reason = np.asarray(reasons, dtype=object)
+    mask = np.array([r is not None for r in reason], dtype=bool)
+    removed = frame[mask].copy()
+    removed["reason"] = reason[mask]
+    removed["evidence"] = np.asarray(evidence, dtype=object)[mask] if evidence is not None else np.full(mask.sum(), "", dtype=object)
+    return StageResult(frame[~mask].copy(), removed, stats or {}, report or {})
+
+
+def skipped_result(frame, why: str, adds: dict[str, str]) -> StageResult:
+    """Every row kept, the declared columns added as nulls, and the reason the stage did nothing."""
+    kept = frame.copy()
+    for column in adds:
+        kept[column] = None
+    removed = frame.iloc[:0].copy()
+    removed["reason"], removed["evidence"] = [], []
+    return StageResult(kept, removed, {"skipped": why}, {"skipped": why}, skipped=why)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A registered stage: its function and what it declares."""
+
+    name: str
+    config_cls: type
+    run: Callable
+    requires: tuple[str, ...]  # columns the input rows must have
+    adds: dict[str, str]  # columns the kept rows gain -> Arrow type name ("int64", "double", "string", "bool")
+    evidence: tuple[str, ...]  # columns removed rows carry besides `reason` and `evidence`
+    help: str  # the docstring's first line
+    example: str  # one command line, shown in --help
+
+    def __call__(self, frame, config, ctx) -> StageResult:
+        return self.run(frame, config, ctx)
+
+
+def stage(
+    name: str,
+    config_cls: type,
+    *,
+    requires: tuple[str, ...],
+    adds: dict[str, str] | None = None,
+    evidence: tuple[str, ...] = (),
+    example: str = "",
+):
+    """Declare a stage function: `@stage("dedup", DedupConfig, requires=("id", "problem"))`."""
+
+    def wrap(fn) -> Stage:
+        return Stage(
+            name, config_cls, fn, tuple(requires), dict(adds or {}), tuple(evidence), (fn.__doc__ or "").strip().splitlines()[0], example
+        )
+
+    return wrap
+
+
+@dataclass
+class RunContext:
+    """What a stage may use besides its rows: the run and stage folders (for caches), the domain, the worker count,
+    and the progress display."""
+
+    run_dir: Path
+    stage_dir: Path
+    domain: str
+    workers: int
+    progress: Any = field(default_factory=NullProgress)  # acecurate.progress.{RichProgress, LineProgress, NullProgress}
+
+    def task(self, description: str, total: int):
+        """`with ctx.task("validate-tests", total=n) as task: ... task.advance(k)`."""
+        return self.progress.task(f"{self.stage_dir.name}: {description}" if description else self.stage_dir.name, total)
+
+    def track(self, iterable, total: int, description: str = ""):
+        return track(self.progress, iterable, total, f"{self.stage_dir.name}: {description}" if description else self.stage_dir.name)

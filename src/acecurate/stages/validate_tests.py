@@ -1,0 +1,145 @@
+"""`validate-tests`: run each problem's reference solutions against its tests, twice, in the sandbox, and drop
+problems whose tests cannot be trusted."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import setting
+from ..errors import AcecurateError
+from ..records import test_count
+from ..sandbox import Limits
+from ..sandbox.cache import ExecutionCache, grade_many_cached
+from ..stage import StageResult, split_by_reason, stage
+
+TRIVIAL_PROGRAMS = {
+    "stdin": ["pass\n"],  # prints nothing
+    "functional": [
+        "class Solution:\n    def __getattr__(self, name):\n        return lambda *a, **k: None\n\n"
+        "def __getattr__(name):\n    return lambda *a, **k: None\n"
+    ],  # every call returns None
+    "assert": ["class Solution:\n    def __getattr__(self, name):\n        return lambda *a, **k: None\n"],
+}
+
+
+@dataclass
+class ValidateTestsConfig:
+    time_limit_s: float = setting(4.0, "Wall-clock seconds per test for the reference solutions.")
+    memory_mb: int = setting(1024, "Memory per test process, in MiB.")
+    max_time_fraction: float = setting(0.5, "A reference needing more than this share of the limit makes the problem too slow.")
+    min_tests: int = setting(1, "Problems with fewer tests are removed (too_few_tests).")
+    max_references: int = setting(3, "References tried per problem (the first that passes twice is enough).")
+    require_reference: bool = setting(True, "Remove problems without a reference solution (no_reference).")
+
+
+def _trivial_programs(tests: dict) -> list[str]:
+    if tests["format"] == "functional" or tests["format"] == "assert":
+        name = tests.get("fn_name") or ""
+        plain = name.split(".")[-1] if name and "Solution" not in name else None
+        extra = [f"def {plain}(*args, **kwargs):\n    return None\n"] if plain and plain.isidentifier() else []
+        return TRIVIAL_PROGRAMS[tests["format"]] + extra
+    return TRIVIAL_PROGRAMS["stdin"]
+
+
+def _run_summary(result) -> str:
+    """One run of a reference in a few words: its verdict, the slowest test, and the first failing test."""
+    failing = next((t for t in result.tests if t.verdict != "passed"), None)
+    where = f" at test {failing.index}" if failing is not None else ""
+    return f"{result.verdict}{where} (max {result.max_time_s:.2f} s)"
+
+
+def reference_verdict(pairs, config: ValidateTestsConfig) -> tuple[str | None, str, float]:
+    """(reason or None, evidence, reference time) from each reference's two runs.
+
+    The rule depends on timing only through the time limit, so the same problem gets the same verdict on every run:
+    a reference that passes twice within the time budget validates the tests; otherwise any run that hit the time limit
+    or needed more than the budget makes it `slow_reference` (its outcome depends on the machine's load); otherwise
+    two runs of one reference with different verdicts make it `flaky_tests`; otherwise `no_passing_reference`."""
+    budget = config.max_time_fraction * config.time_limit_s
+    runs = "; ".join(f"reference {k + 1}: run 1 {_run_summary(a)}, run 2 {_run_summary(b)}" for k, (a, b) in enumerate(pairs))
+    good = [max(a.max_time_s, b.max_time_s) for a, b in pairs if a.passed and b.passed and max(a.max_time_s, b.max_time_s) <= budget]
+    if good:
+        return None, runs, min(good)
+    slow = [
+        max(a.max_time_s, b.max_time_s)
+        for a, b in pairs
+        if "time_limit" in (a.verdict, b.verdict) or (a.passed and a.max_time_s > budget) or (b.passed and b.max_time_s > budget)
+    ]
+    if slow:
+        return "slow_reference", f"needs more than {budget:g} s of the {config.time_limit_s:g} s limit; {runs}", min(slow)
+    disagree = [k + 1 for k, (a, b) in enumerate(pairs) if [t.verdict for t in a.tests] != [t.verdict for t in b.tests]]
+    if disagree:
+        return "flaky_tests", f"runs disagree for reference(s) {disagree}; {runs}", float("nan")
+    return "no_passing_reference", runs, float("nan")
+
+
+@stage(
+    "validate-tests",
+    ValidateTestsConfig,
+    requires=("tests", "solutions"),
+    adds={"reference_time_s": "double", "suggested_time_limit_s": "double"},
+    evidence=("reference_runs",),
+    example="acecurate validate-tests dumps/leetcode.json --time-limit-s 6 --workers 8 --out runs/tests",
+)
+def validate_tests(frame, config: ValidateTestsConfig, ctx) -> StageResult:
+    """Drop code problems whose tests no reference passes, are flaky, pass a trivial program, are too few, or are too slow."""
+    limits = Limits(time_s=config.time_limit_s, cpu_s=max(1, math.ceil(config.time_limit_s)), memory_mb=config.memory_mb)
+    reasons: list[str | None] = [None] * len(frame)
+    evidence: list[str | None] = [None] * len(frame)
+    jobs, owners = [], []  # (code, tests, label) and (row, kind) for every sandbox run
+    for row, (tests_json, solutions) in enumerate(zip(frame["tests"], frame["solutions"])):
+        tests = json.loads(tests_json)
+        refs = [s for s in (list(solutions) if solutions is not None else []) if isinstance(s, str) and s.strip()]
+        if (count := test_count(tests_json)) < config.min_tests:
+            reasons[row], evidence[row] = "too_few_tests", f"{count} test(s) (min {config.min_tests})"
+            continue
+        if not refs:
+            if config.require_reference:
+                reasons[row], evidence[row] = "no_reference", "no reference solution to check the tests with"
+            continue
+        for ref in refs[: config.max_references]:
+            for attempt in range(2):  # twice, to catch flaky tests
+                jobs.append((ref, tests, f"reference run {attempt}"))
+                owners.append((row, "reference"))
+        for program in _trivial_programs(tests):
+            jobs.append((program, tests, "trivial"))
+            owners.append((row, "trivial"))
+    cache = ExecutionCache(ctx.run_dir / "cache" / "executions.sqlite")
+    try:
+        with ctx.task("run references", len(jobs)) as task:
+            results = grade_many_cached(
+                jobs, cache, workers=ctx.workers, limits=limits, progress=task.advance, chunk=max(64, 16 * ctx.workers)
+            )
+    finally:
+        cache.close()
+    failures = [r for r in results if r.verdict == "sandbox_error"]
+    if failures:
+        # Infrastructure faults that survived the retries: stop rather than judge problems on a broken sandbox.
+        raise AcecurateError(
+            f"validate-tests: {len(failures)} sandbox run(s) failed after retries (finished runs are cached; "
+            f"rerun to resume); first: {failures[0].detail[:300]}"
+        )
+    by_row: dict[int, dict] = {}
+    for (row, kind), result in zip(owners, results):
+        by_row.setdefault(row, {"reference": [], "trivial": []})[kind].append(result)
+    ref_time = np.full(len(frame), np.nan)
+    runs_text: list[str | None] = [None] * len(frame)
+    for row, runs in by_row.items():
+        refs = runs["reference"]
+        pairs = [(refs[i], refs[i + 1]) for i in range(0, len(refs), 2)]
+        reasons[row], evidence[row], ref_time[row] = reference_verdict(pairs, config)
+        runs_text[row] = evidence[row]
+        if reasons[row] is None and any(r.passed for r in runs["trivial"]):
+            reasons[row], evidence[row] = "trivial_program_passes", "a program that prints nothing (or returns None) passes every test"
+    frame = frame.copy()
+    frame["reference_time_s"] = np.round(ref_time, 4)
+    # Suggested limit: 3x the slowest reference test, at least 1 s, rounded up to a tenth.
+    frame["suggested_time_limit_s"] = np.where(np.isnan(ref_time), np.nan, np.maximum(1.0, np.ceil(ref_time * 30) / 10))
+    frame["reference_runs"] = runs_text
+    result = split_by_reason(frame, reasons, evidence, stats={"sandbox_runs": len(jobs)})
+    result.kept = result.kept.drop(columns=["reference_runs"])
+    return result
