@@ -1,7 +1,11 @@
-"""Benchmark fingerprints: for each benchmark item, its sequence of normalised-token hashes.
+"""Benchmark fingerprints: for each benchmark item, its sequence of normalised-token hashes (with which tokens are
+numbers), its date, and the start of its text with its answer.
 
-The package ships fingerprints, not benchmark texts. Any n-gram size can be matched from token hashes, so one
-fingerprint file serves math (n=9) and code (n=14). `acecurate benchmarks build` rebuilds them from the source files.
+The package ships fingerprints, not whole benchmark texts: the snippet (the first 300 characters) is there so that a
+match can be judged from its evidence. Any n-gram size can be matched from token hashes, so one fingerprint file
+serves math (n=9) and code (n=14). A benchmark may have an evaluation window (LiveCodeBench v5: 2024-08-01 to
+2025-02-01): items dated outside it are not targets. `acecurate benchmarks build` rebuilds the fingerprints from the
+source files.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import numpy as np
 from ..errors import AcecurateError, InputError
 from ..io import atomic_write_bytes, read_records
 from ..records import ALIASES
-from ..text import NORMALIZER_VERSION, TokenizedCorpus, tokenize_corpus
+from ..text import NORMALIZER_VERSION, TokenizedCorpus, last_boxed, snippet, tokenize_corpus
 
 FINGERPRINT_DIR = Path(__file__).parent / "fingerprints"
 
@@ -28,23 +32,40 @@ class BenchmarkSource:
     text_field: str
     id_field: str | None
     description: str
+    answer_field: str | None = None  # shown beside a match, so a user can tell a copy from a template
+    date: str | None = None  # the date of every item (a contest held on one day)
+    dates_from: tuple[str, str, str] | None = None  # (file, key field, date field): per-item dates joined on the id
+    window: tuple[str, str] | None = None  # default evaluation window: items dated outside it are not targets
 
 
+LIVECODEBENCH_DATES = ("livecodebench_index.jsonl", "question_title", "contest_date")
 SHIPPED = [
-    BenchmarkSource("aime24", "aime24.jsonl", "math", "problem", "id", "AIME 2024 (30)"),
-    BenchmarkSource("aime25", "aime25.jsonl", "math", "problem", None, "AIME 2025 (30)"),
-    BenchmarkSource("amc23", "amc23.jsonl", "math", "problem", "id", "AMC 2023 (40)"),
-    BenchmarkSource("math500", "math500.jsonl", "math", "problem", "unique_id", "MATH-500"),
-    BenchmarkSource("minerva_math", "minerva_math.jsonl", "math", "problem", "idx", "Minerva Math (272)"),
-    BenchmarkSource("olympiadbench", "olympiadbench.jsonl", "math", "question", "id", "OlympiadBench (675)"),
-    BenchmarkSource("hmmt25_feb", "hmmt25_feb.jsonl", "math", "problem", None, "HMMT February 2025 (30)"),
+    BenchmarkSource("aime24", "aime24.jsonl", "math", "problem", "id", "AIME 2024 (30)", "answer", "2024-02-01"),
+    BenchmarkSource("aime25", "aime25.jsonl", "math", "problem", None, "AIME 2025 (30)", "answer", "2025-02-06"),
+    BenchmarkSource("amc23", "amc23.jsonl", "math", "problem", "id", "AMC 2023 (40)", "answer", "2023-11-08"),
+    BenchmarkSource("math500", "math500.jsonl", "math", "problem", "unique_id", "MATH-500", "answer", "2021-03-05"),
+    BenchmarkSource("minerva_math", "minerva_math.jsonl", "math", "problem", "idx", "Minerva Math (272)", "solution", "2022-06-29"),
+    BenchmarkSource("olympiadbench", "olympiadbench.jsonl", "math", "question", "id", "OlympiadBench (675)", "final_answer", "2024-02-21"),
+    BenchmarkSource("hmmt25_feb", "hmmt25_feb.jsonl", "math", "problem", None, "HMMT February 2025 (30)", "answer", "2025-02-15"),
     BenchmarkSource(
         "livecodebench_v5",
         "livecodebench_v5_statements.json",
         "code",
         "problem",
         "problem_title",
-        "LiveCodeBench v5 problem statements (879)",
+        "LiveCodeBench v5 window (2024-08-01 to 2025-02-01) of the 879 statements",
+        dates_from=LIVECODEBENCH_DATES,
+        window=("2024-08-01", "2025-02-01"),
+    ),
+    BenchmarkSource(
+        "livecodebench_v6",
+        "livecodebench_v5_statements.json",
+        "code",
+        "problem",
+        "problem_title",
+        "LiveCodeBench v6 window (2025-02-01 to 2025-05-01) of the 879 statements",
+        dates_from=LIVECODEBENCH_DATES,
+        window=("2025-02-01", "2025-05-01"),
     ),
     BenchmarkSource("mbppplus", "mbppplus.jsonl", "code", "prompt", "task_id", "MBPP+ (378)"),
 ]
@@ -57,28 +78,66 @@ class Fingerprint:
     description: str
     ids: list[str]
     corpus: TokenizedCorpus
+    dates: list[str]  # ISO date per item, "" when unknown
+    snippets: list[str]  # the start of each item's text and its answer, for the evidence of a match
+    window: tuple[str, str] | None = None  # items dated outside [start, end) are not targets
+
+    def in_window(self, window: tuple[str, str] | None) -> np.ndarray:
+        """Which items are targets under `window` (items without a date always are)."""
+        if window is None:
+            return np.ones(len(self.ids), dtype=bool)
+        start, end = window
+        return np.array([not d or start <= d[:10] < end for d in self.dates], dtype=bool)
+
+
+SNIPPET_CHARS = 300
+
+
+def _item_snippet(text: str, answer) -> str:
+    shown = snippet(text, SNIPPET_CHARS)
+    if answer in (None, "", "None"):
+        return shown
+    answer = last_boxed(answer) or answer if isinstance(answer, str) and "\\boxed" in answer else answer
+    return f"{shown} [answer: {snippet(answer, 80)}]"
 
 
 def _fingerprint_from_records(
-    name: str, domain: str, description: str, records: list[dict], text_field: str | None, id_field: str | None, path
+    name: str,
+    domain: str,
+    description: str,
+    records: list[dict],
+    text_field: str | None,
+    id_field: str | None,
+    path,
+    answer_field: str | None = None,
+    dates: dict[str, str] | None = None,
+    date: str | None = None,
+    window: tuple[str, str] | None = None,
 ) -> Fingerprint:
     text_field = text_field or next((k for k in ALIASES["problem"] if k in records[0]), None)
     if text_field is None:
         raise InputError(path, f"no problem text column (looked for {', '.join(ALIASES['problem'])}); columns are: {', '.join(records[0])}")
-    texts, ids = [], []
+    answer_field = answer_field or next((k for k in ALIASES["answer"] if k in records[0]), None)
+    date_field = next((k for k in ALIASES["contest_date"] if k in records[0]), None)
+    texts, ids, item_dates, snippets = [], [], [], []
     for index, record in enumerate(records):
         text = record.get(text_field)
         if not isinstance(text, str):
-            raise InputError(path, f"expected text, got {type(text).__name__}", row=index, column=text_field)
+            raise InputError(path, f"expected text, got {type(text).__name__}", row=index + 1, column=text_field)
         texts.append(text)
-        ids.append(str(record[id_field]) if id_field and record.get(id_field) is not None else str(index))
-    return Fingerprint(name, domain, description, ids, tokenize_corpus(texts))
+        item_id = str(record[id_field]) if id_field and record.get(id_field) is not None else str(index)
+        ids.append(item_id)
+        own_date = str(record.get(date_field) or "") if date_field else ""
+        item_dates.append(((dates or {}).get(item_id) or own_date or date or "")[:10])
+        snippets.append(_item_snippet(text, record.get(answer_field) if answer_field else None))
+    return Fingerprint(name, domain, description, ids, tokenize_corpus(texts), item_dates, snippets, window)
 
 
 def fingerprint_file(
     path: str | Path, domain: str, name: str | None = None, text_field: str | None = None, id_field: str | None = None
 ) -> Fingerprint:
-    """A user's own benchmark file (any format `read_records` reads), fingerprinted on the fly."""
+    """A user's own benchmark file (any format `read_records` reads), fingerprinted on the fly. A `contest_date` (or
+    `date`) column gives item dates."""
     path = Path(path)
     records = read_records(path)
     if id_field is None:
@@ -95,10 +154,18 @@ def save_fingerprint(fp: Fingerprint, directory: Path = FINGERPRINT_DIR) -> Path
         "description": fp.description,
         "items": len(fp.ids),
         "normalizer_version": NORMALIZER_VERSION,
+        "window": list(fp.window) if fp.window else None,
     }
     buffer = io.BytesIO()
     np.savez_compressed(
-        buffer, token_hashes=fp.corpus.hashes, offsets=fp.corpus.offsets, ids=np.array(fp.ids, dtype=str), meta=np.array(json.dumps(meta))
+        buffer,
+        token_hashes=fp.corpus.hashes,
+        offsets=fp.corpus.offsets,
+        numeric=np.packbits(fp.corpus.numeric),
+        ids=np.array(fp.ids, dtype=str),
+        dates=np.array(fp.dates, dtype=str),
+        snippets=np.array(fp.snippets, dtype=str),
+        meta=np.array(json.dumps(meta)),
     )
     path = directory / f"{fp.name}.npz"
     atomic_write_bytes(path, buffer.getvalue())
@@ -118,12 +185,32 @@ def load_fingerprint(name: str, directory: Path = FINGERPRINT_DIR) -> Fingerprin
                 f"{path} was built with normaliser version {meta['normalizer_version']}, this is "
                 f"{NORMALIZER_VERSION}: rebuild it with `acecurate benchmarks build`"
             )
-        corpus = TokenizedCorpus(data["token_hashes"].astype(np.uint64), data["offsets"].astype(np.int64))
-        return Fingerprint(meta["name"], meta["domain"], meta["description"], [str(i) for i in data["ids"]], corpus)
+        hashes = data["token_hashes"].astype(np.uint64)
+        numeric = np.unpackbits(data["numeric"], count=len(hashes)).astype(bool)
+        corpus = TokenizedCorpus(hashes, data["offsets"].astype(np.int64), numeric)
+        window = tuple(meta["window"]) if meta.get("window") else None
+        return Fingerprint(
+            meta["name"],
+            meta["domain"],
+            meta["description"],
+            [str(i) for i in data["ids"]],
+            corpus,
+            [str(d) for d in data["dates"]],
+            [str(s) for s in data["snippets"]],
+            window,
+        )
 
 
 def shipped_names(domain: str | None = None) -> list[str]:
     return [s.name for s in SHIPPED if domain in (None, s.domain) and (FINGERPRINT_DIR / f"{s.name}.npz").exists()]
+
+
+def _joined_dates(data_dir: Path, spec: tuple[str, str, str]) -> dict[str, str]:
+    file, key_field, date_field = spec
+    path = data_dir / file
+    if not path.exists():
+        raise AcecurateError(f"{path}: date index missing (it gives each item's date)")
+    return {str(r.get(key_field)): str(r.get(date_field) or "")[:10] for r in read_records(path)}
 
 
 def build_shipped(data_dir: str | Path, out_dir: Path = FINGERPRINT_DIR) -> list[tuple[str, int, Path]]:
@@ -135,7 +222,17 @@ def build_shipped(data_dir: str | Path, out_dir: Path = FINGERPRINT_DIR) -> list
         if not path.exists():
             raise AcecurateError(f"{path}: benchmark file missing (expected for '{source.name}')")
         fp = _fingerprint_from_records(
-            source.name, source.domain, source.description, read_records(path), source.text_field, source.id_field, path
+            source.name,
+            source.domain,
+            source.description,
+            read_records(path),
+            source.text_field,
+            source.id_field,
+            path,
+            source.answer_field,
+            _joined_dates(data_dir, source.dates_from) if source.dates_from else None,
+            source.date,
+            source.window,
         )
         built.append((source.name, len(fp.ids), save_fingerprint(fp, out_dir)))
     return built
