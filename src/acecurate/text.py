@@ -61,7 +61,10 @@ _SPACE_AROUND_SYMBOL = (r"\s*([^\p{L}\p{N}_\s])\s*", r"\1")
 _SPACE = (r"\s+", " ")
 
 
-def _token_text_many(texts):
+_DRAWING = r"(?s)\[asy\].*?\[/asy\]|```.*?```"
+
+
+def _token_text_many(texts, match_view: bool = False):
     """The normalisation steps that change tokens (spacing around symbols does not), as an Arrow array."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -74,6 +77,8 @@ def _token_text_many(texts):
         for pattern, replacement in UNICODE_PASSES:
             array = pc.replace_substring_regex(array, pattern=pattern, replacement=replacement)
     array = pc.ascii_lower(array) if ascii_only and array.type in (pa.string(), pa.large_string()) else pc.utf8_lower(array)
+    if match_view:
+        array = pc.replace_substring_regex(array, pattern=_DRAWING, replacement=" ")
     for pattern, replacement in TEXT_PASSES:
         array = pc.replace_substring_regex(array, pattern=pattern, replacement=replacement)
     return array
@@ -107,11 +112,18 @@ def normalize(text: str) -> str:
     return normalize_many([text])[0]
 
 
-def tokenize(text: str) -> list[str]:
+def tokenize(text: str, match_view: bool = False) -> list[str]:
     """Tokens of the normalised text: runs of letters (ASCII letters and any non-ASCII character), runs of digits,
     and each operator symbol (`+ - * / = < > ( ) [ ] | ^ ! % '`) alone, so "(2n+1)" and "(2n-1)" differ and "15a"
-    is "15 a". Spaces, punctuation, `_`, braces, backslashes and `$` only separate tokens, so `a_{1}` is `a_1`."""
-    return _TOKEN.findall(_token_text_many([text]).to_pylist()[0])
+    is "15 a". Spaces, punctuation, `_`, braces, backslashes and `$` only separate tokens, so `a_{1}` is `a_1`.
+
+    `match_view` is how decontamination compares a row with a benchmark item: `[asy]` drawing code and fenced code
+    (starter code) are left out (a redrawn figure is the same problem) and two-letter words are split (`Ax` and `A x`
+    are one product)."""
+    tokens = _TOKEN.findall(_token_text_many([text], match_view).to_pylist()[0])
+    if match_view:
+        tokens = [part for t in tokens for part in ((t[0], t[1]) if len(t) == 2 and t.isascii() and t.isalpha() else (t,))]
+    return tokens
 
 
 # Byte classes drive bulk tokenisation (tokenize_corpus); the regex for single texts (tokenize) is built from the
@@ -189,7 +201,7 @@ def _powers(n: int, base: np.uint64 = _BYTE_BASE) -> tuple[np.ndarray, np.ndarra
     return cached
 
 
-def _tokenize_chunk(array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _tokenize_chunk(array, split_pairs: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(token hashes, numeric flags, tokens per text) for one Arrow large_string array, straight from its byte buffer:
     byte classes come from a lookup table, a token starts where the class changes (or at every symbol byte), and each
     token's polynomial hash comes from prefix sums, all in numpy."""
@@ -206,6 +218,10 @@ def _tokenize_chunk(array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     same_as_next = np.r_[kind[1:] == kind[:-1], False] & ~row_start[1:] & (kind != _SYMBOL)
     starts = np.flatnonzero(inside & ~same_as_previous)
     ends = np.flatnonzero(inside & ~same_as_next) + 1
+    if split_pairs:  # two ASCII letters become two tokens
+        pair = (ends - starts == 2) & (kind[starts] == _LETTER) & (data[starts] < 0x80) & (data[np.minimum(starts + 1, len(data) - 1)] < 0x80)
+        starts = np.sort(np.concatenate([starts, starts[pair] + 1]))
+        ends = np.sort(np.concatenate([ends, ends[pair] - 1]))
     powers, inverse = _powers(len(data) + 1, _BYTE_BASE)
     with np.errstate(over="ignore"):
         prefix = np.zeros(len(data) + 1, dtype=np.uint64)
@@ -215,16 +231,16 @@ def _tokenize_chunk(array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return hashes, kind[starts] == _DIGIT, np.bincount(owners, minlength=len(array))
 
 
-def tokenize_corpus(texts, chunk_rows: int = 20_000) -> TokenizedCorpus:
+def tokenize_corpus(texts, chunk_rows: int = 20_000, match_view: bool = False) -> TokenizedCorpus:
     """Token hashes of every text, vectorised over the corpus in chunks (memory stays bounded at 10^6 rows). Equal
-    tokens get equal hashes in any text, alone or in bulk."""
+    tokens get equal hashes in any text, alone or in bulk. `match_view`: as in `tokenize`."""
     texts = list(texts)
     parts, numeric, counts = [], [], []
     for begin in range(0, len(texts), chunk_rows):
-        array = _token_text_many(texts[begin : begin + chunk_rows])
+        array = _token_text_many(texts[begin : begin + chunk_rows], match_view)
         if hasattr(array, "combine_chunks"):
             array = array.combine_chunks()
-        hashes, digits, per_text = _tokenize_chunk(array)
+        hashes, digits, per_text = _tokenize_chunk(array, match_view)
         parts.append(hashes)
         numeric.append(digits)
         counts.append(per_text)

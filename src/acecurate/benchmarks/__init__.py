@@ -1,5 +1,6 @@
-"""Benchmark fingerprints: for each benchmark item, its sequence of normalised-token hashes (with which tokens are
-numbers), its date, and the start of its text with its answer.
+"""Benchmark fingerprints: for each benchmark item, its sequence of normalised-token hashes in the matching view of
+`text.tokenize` (with which tokens are numbers), the hashes of the words of its question, its date, and the start of
+its text with its answer.
 
 The package ships fingerprints, not whole benchmark texts: the snippet (the first 300 characters) is there so that a
 match can be judged from its evidence. Any n-gram size can be matched from token hashes, so one fingerprint file
@@ -19,7 +20,7 @@ import numpy as np
 from ..errors import AcecurateError, InputError
 from ..io import atomic_write_bytes, read_records
 from ..records import ALIASES
-from ..text import NORMALIZER_VERSION, TokenizedCorpus, last_boxed, snippet, tokenize_corpus
+from ..text import NORMALIZER_VERSION, TokenizedCorpus, last_boxed, snippet, tokenize, tokenize_corpus
 
 FINGERPRINT_DIR = Path(__file__).parent / "fingerprints"
 
@@ -80,6 +81,7 @@ class Fingerprint:
     corpus: TokenizedCorpus
     dates: list[str]  # ISO date per item, "" when unknown
     snippets: list[str]  # the start of each item's text and its answer, for the evidence of a match
+    questions: np.ndarray  # (items, QUESTION_TOKENS) uint64: hashes of the words of each item's question, 0-padded
     window: tuple[str, str] | None = None  # items dated outside [start, end) are not targets
 
     def in_window(self, window: tuple[str, str] | None) -> np.ndarray:
@@ -91,13 +93,28 @@ class Fingerprint:
 
 
 SNIPPET_CHARS = 300
+QUESTION_TOKENS = 8
+# Words that say nothing about what a question asks for.
+_PLAIN_WORDS = frozenset(
+    """the and for that with what which find compute determine evaluate calculate value values then this these those
+    its your answer express enter form give write are was were is be can may how many much there where when let""".split()
+)
+
+
+def question_hashes(text: str) -> np.ndarray:
+    """Hashes of the distinct telling words (3+ letters, not plain words) and numbers among the last 12 tokens of an
+    item: what it asks for. A row that copies the item asks for the same thing."""
+    words = [t for t in tokenize(text, match_view=True)[-12:] if (t.isdigit() or len(t) >= 3) and t not in _PLAIN_WORDS]
+    hashes = tokenize_corpus([" ".join(dict.fromkeys(words))], match_view=True).hashes[:QUESTION_TOKENS] if words else np.zeros(0, np.uint64)
+    return np.pad(hashes, (0, QUESTION_TOKENS - len(hashes)))
 
 
 def _item_snippet(text: str, answer) -> str:
     shown = snippet(text, SNIPPET_CHARS)
     if answer in (None, "", "None"):
         return shown
-    answer = last_boxed(answer) or answer if isinstance(answer, str) and "\\boxed" in answer else answer
+    if isinstance(answer, str) and "\\boxed" in answer:
+        answer = last_boxed(answer) or answer
     return f"{shown} [answer: {snippet(answer, 80)}]"
 
 
@@ -119,7 +136,7 @@ def _fingerprint_from_records(
         raise InputError(path, f"no problem text column (looked for {', '.join(ALIASES['problem'])}); columns are: {', '.join(records[0])}")
     answer_field = answer_field or next((k for k in ALIASES["answer"] if k in records[0]), None)
     date_field = next((k for k in ALIASES["contest_date"] if k in records[0]), None)
-    texts, ids, item_dates, snippets = [], [], [], []
+    texts, ids, item_dates, snippets, questions = [], [], [], [], []
     for index, record in enumerate(records):
         text = record.get(text_field)
         if not isinstance(text, str):
@@ -130,7 +147,9 @@ def _fingerprint_from_records(
         own_date = str(record.get(date_field) or "") if date_field else ""
         item_dates.append(((dates or {}).get(item_id) or own_date or date or "")[:10])
         snippets.append(_item_snippet(text, record.get(answer_field) if answer_field else None))
-    return Fingerprint(name, domain, description, ids, tokenize_corpus(texts), item_dates, snippets, window)
+        questions.append(question_hashes(text))
+    questions_array = np.stack(questions) if questions else np.zeros((0, QUESTION_TOKENS), np.uint64)
+    return Fingerprint(name, domain, description, ids, tokenize_corpus(texts, match_view=True), item_dates, snippets, questions_array, window)
 
 
 def fingerprint_file(
@@ -165,6 +184,7 @@ def save_fingerprint(fp: Fingerprint, directory: Path = FINGERPRINT_DIR) -> Path
         ids=np.array(fp.ids, dtype=str),
         dates=np.array(fp.dates, dtype=str),
         snippets=np.array(fp.snippets, dtype=str),
+        questions=fp.questions,
         meta=np.array(json.dumps(meta)),
     )
     path = directory / f"{fp.name}.npz"
@@ -197,6 +217,7 @@ def load_fingerprint(name: str, directory: Path = FINGERPRINT_DIR) -> Fingerprin
             corpus,
             [str(d) for d in data["dates"]],
             [str(s) for s in data["snippets"]],
+            data["questions"].astype(np.uint64),
             window,
         )
 

@@ -45,6 +45,7 @@ class NgramIndex:
     item_id: list[str]
     item_snippet: list[str]
     item_numbers: list[np.ndarray]  # distinct number-token hashes of each item
+    item_questions: np.ndarray  # (items, k) hashes of the words of each item's question, 0-padded
     ignored_ngrams: int
     short_item_lengths: list[int]  # token counts of items shorter than n (they match as a whole, contained in a row)
     bitmap: np.ndarray  # bool, True where some index hash has these low bits
@@ -90,6 +91,7 @@ def build_index(fingerprints: list[Fingerprint], n: int, max_item_frequency: int
         ids,
         [s for fp in fingerprints for s in fp.snippets],
         numbers,
+        np.concatenate([fp.questions for fp in fingerprints]) if fingerprints else np.zeros((0, 1), np.uint64),
         int(np.count_nonzero(item_counts > max_item_frequency)),
         sorted(set(lengths[(lengths > 0) & (lengths < n)].tolist())),
         _bitmap(pair_hashes),
@@ -104,38 +106,54 @@ def _bitmap(hashes: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Hits:
-    """Distinct (text, item, n-gram) hits of one chunk of texts, with the texts' n-gram counts."""
+    """Distinct (text, item, n-gram) hits of one chunk of texts, and per text of the chunk: the weight of its n-grams
+    that are in no benchmark item (each 1 / the number of rows of the chunk holding it) and its token count."""
 
     owner: np.ndarray  # int64, global text index
     item: np.ndarray
     ngram: np.ndarray
-    text_ngrams: np.ndarray  # per text of the chunk
+    other_weight: np.ndarray  # per text of the chunk
     text_tokens: np.ndarray  # per text of the chunk
 
 
+def _distinct(*columns: np.ndarray) -> list[np.ndarray]:
+    """The distinct rows of equal-length columns, sorted by the first column, then the next."""
+    if not len(columns[0]):
+        return list(columns)
+    order = np.lexsort(columns[::-1])
+    sorted_columns = [c[order] for c in columns]
+    new = np.zeros(len(order), dtype=bool)
+    new[0] = True
+    for c in sorted_columns:
+        new[1:] |= c[1:] != c[:-1]
+    return [c[new] for c in sorted_columns]
+
+
 def _chunk_hits(corpus: TokenizedCorpus, first_text: int, index: NgramIndex) -> _Hits:
-    """Every text's n-grams looked up in the index at once: a bitmap prefilter, then a sorted search for survivors."""
+    """Every text's distinct n-grams looked up in the index at once: a bitmap prefilter, then a sorted search for the
+    survivors. N-grams in no item are weighed by how many rows of the chunk hold them (stock phrasing weighs little)."""
     shingles = shingle_corpus(corpus, index.n)
-    text_ngrams = np.bincount(shingles.owner, minlength=len(corpus))
-    candidates = np.flatnonzero(index.bitmap[shingles.hashes & _BITMAP_MASK]) if len(index.hashes) else np.zeros(0, np.int64)
-    lo = np.searchsorted(index.hashes, shingles.hashes[candidates], side="left")
-    hi = np.searchsorted(index.hashes, shingles.hashes[candidates], side="right")
+    owner, hashes = _distinct(shingles.owner, shingles.hashes)
+    _, inverse, rows_holding = np.unique(hashes, return_inverse=True, return_counts=True)
+    candidates = np.flatnonzero(index.bitmap[hashes & _BITMAP_MASK]) if len(index.hashes) else np.zeros(0, np.int64)
+    lo = np.searchsorted(index.hashes, hashes[candidates], side="left")
+    hi = np.searchsorted(index.hashes, hashes[candidates], side="right")
     found = hi > lo
-    hit_shingles, lo, counts = candidates[found], lo[found], (hi - lo)[found]
+    hits, lo, counts = candidates[found], lo[found], (hi - lo)[found]
+    other = np.ones(len(hashes), dtype=bool)
+    other[hits] = False
+    other_weight = np.bincount(owner[other], weights=1.0 / rows_holding[inverse.reshape(-1)[other]], minlength=len(corpus))
     # Expand each hit to every benchmark item holding that n-gram (at most max_item_frequency each).
-    which = np.repeat(np.arange(len(hit_shingles)), counts)
+    which = np.repeat(np.arange(len(hits)), counts)
     within = np.arange(len(which)) - np.repeat(np.cumsum(counts) - counts, counts)
     at = lo[which] + within
-    triples = np.unique(np.stack([shingles.owner[hit_shingles[which]], index.items[at], index.ngram_id[at]], axis=1), axis=0)
-    if not len(triples):
-        triples = np.zeros((0, 3), np.int64)
-    return _Hits(triples[:, 0] + first_text, triples[:, 1], triples[:, 2], text_ngrams, corpus.lengths)
+    return _Hits(owner[hits[which]] + first_text, index.items[at], index.ngram_id[at], other_weight, corpus.lengths)
 
 
 @dataclass
 class Coverage:
     """For each text, its best benchmark item (-1 when none) with the weighted share of the item's n-grams it holds and
-    the share of its own n-grams that come from that item."""
+    the weighted share of its own n-grams that come from that item."""
 
     item: np.ndarray
     item_coverage: np.ndarray
@@ -146,22 +164,22 @@ def _coverage(hits: list[_Hits], index: NgramIndex, n_texts: int) -> Coverage:
     owner = np.concatenate([h.owner for h in hits])
     item = np.concatenate([h.item for h in hits])
     ngram = np.concatenate([h.ngram for h in hits])
-    text_ngrams = np.concatenate([h.text_ngrams for h in hits])
+    other_weight = np.concatenate([h.other_weight for h in hits])
     # How many input rows hold each benchmark n-gram: a phrase common in the input is stock phrasing, and weighs little.
-    holders = np.unique(np.stack([owner, ngram], axis=1), axis=0) if len(owner) else np.zeros((0, 2), np.int64)
-    rows_holding = np.bincount(holders[:, 1], minlength=index.n_ngrams) if len(holders) else np.zeros(index.n_ngrams)
+    holder_owner, holder_ngram = _distinct(owner, ngram)
+    rows_holding = np.bincount(holder_ngram, minlength=index.n_ngrams)
     weight = 1.0 / np.maximum(rows_holding, 1)
     item_weight = np.bincount(index.items, weights=weight[index.ngram_id], minlength=len(index.item_id))
+    row_weight = other_weight + np.bincount(holder_owner, weights=weight[holder_ngram], minlength=n_texts)
     best_item = np.full(n_texts, -1, dtype=np.int64)
     best_item_cov, best_text_cov = np.zeros(n_texts), np.zeros(n_texts)
     if len(owner):
-        order = np.lexsort((item, owner))
-        owner, item, ngram = owner[order], item[order], ngram[order]
+        owner, item, ngram = _distinct(owner, item, ngram)
         new_pair = np.flatnonzero(np.r_[True, (owner[1:] != owner[:-1]) | (item[1:] != item[:-1])])
         pair_owner, pair_item = owner[new_pair], item[new_pair]
-        shared = np.diff(np.r_[new_pair, len(owner)])
-        item_cov = np.add.reduceat(weight[ngram], new_pair) / np.maximum(item_weight[pair_item], 1e-12)
-        text_cov = np.minimum(shared / np.maximum(text_ngrams[pair_owner], 1), 1.0)
+        shared_weight = np.add.reduceat(weight[ngram], new_pair)
+        item_cov = shared_weight / np.maximum(item_weight[pair_item], 1e-12)
+        text_cov = np.minimum(shared_weight / np.maximum(row_weight[pair_owner], 1e-12), 1.0)
         best = np.lexsort((-np.maximum(item_cov, text_cov), pair_owner))
         first = best[np.r_[True, pair_owner[best][1:] != pair_owner[best][:-1]]]
         best_item[pair_owner[first]] = pair_item[first]
@@ -179,6 +197,7 @@ class Match:
     masked: Coverage | None
     item_numbers_found: np.ndarray
     text_numbers_found: np.ndarray
+    question_found: np.ndarray  # share of the best item's question words found in the text
 
     @property
     def item(self) -> np.ndarray:  # kept for callers that ask "does any n-gram match"
@@ -193,7 +212,7 @@ def match_texts(
     starts = list(range(0, len(texts), chunk_rows)) or [0]
 
     def one(begin: int):
-        corpus = tokenize_corpus(texts[begin : begin + chunk_rows])
+        corpus = tokenize_corpus(texts[begin : begin + chunk_rows], match_view=True)
         exact = _chunk_hits(corpus, begin, index)
         masked = _chunk_hits(_masked(corpus), begin, masked_index) if masked_index is not None else None
         return exact, masked
@@ -208,8 +227,7 @@ def match_texts(
     exact = _coverage([p[0] for p in parts], index, len(texts))
     masked = _coverage([p[1] for p in parts], masked_index, len(texts)) if masked_index is not None else None
     _match_short_items(texts, np.concatenate([p[0].text_tokens for p in parts]), index, exact)
-    item_found, text_found = _numbers_agreement(texts, index, exact)
-    return Match(exact, masked, item_found, text_found)
+    return Match(exact, masked, *_agreement(texts, index, exact))
 
 
 def _match_short_items(texts: list[str], lengths: np.ndarray, index: NgramIndex, coverage: Coverage) -> None:
@@ -221,7 +239,7 @@ def _match_short_items(texts: list[str], lengths: np.ndarray, index: NgramIndex,
     short = np.flatnonzero(near & (coverage.item_coverage < 1))
     if not len(short):
         return
-    corpus = tokenize_corpus([texts[i] for i in short])
+    corpus = tokenize_corpus([texts[i] for i in short], match_view=True)
     for length in index.short_item_lengths:
         rows = np.flatnonzero((corpus.lengths >= length) & (corpus.lengths < length + index.n))
         if not len(rows):
@@ -235,23 +253,29 @@ def _match_short_items(texts: list[str], lengths: np.ndarray, index: NgramIndex,
             coverage.text_coverage[row] = length / corpus.lengths[rows[owner]]
 
 
-def _numbers_agreement(texts: list[str], index: NgramIndex, coverage: Coverage, floor: float = 0.2):
+def _agreement(texts: list[str], index: NgramIndex, coverage: Coverage, floor: float = 0.2):
     """For texts whose best item covers at least `floor` either way: the share of the item's distinct numbers found in
-    the text, and of the text's distinct numbers found in the item (1 when there are none)."""
-    item_found, text_found = np.ones(len(texts)), np.ones(len(texts))
+    the text, of the text's distinct numbers found in the item, and of the item's question words found in the text
+    (1 where there are none)."""
+    item_found, text_found, question_found = np.ones(len(texts)), np.ones(len(texts)), np.ones(len(texts))
     rows = np.flatnonzero((coverage.item >= 0) & (np.maximum(coverage.item_coverage, coverage.text_coverage) >= floor))
     if not len(rows):
-        return item_found, text_found
-    corpus = tokenize_corpus([texts[r] for r in rows])
+        return item_found, text_found, question_found
+    corpus = tokenize_corpus([texts[r] for r in rows], match_view=True)
     for k, r in enumerate(rows):
         span = slice(corpus.offsets[k], corpus.offsets[k + 1])
-        own = np.unique(corpus.hashes[span][corpus.numeric[span]])
+        tokens = corpus.hashes[span]
+        own = np.unique(tokens[corpus.numeric[span]])
         theirs = index.item_numbers[coverage.item[r]]
         if len(theirs):
             item_found[r] = np.isin(theirs, own).mean()
         if len(own):
             text_found[r] = np.isin(own, theirs).mean()
-    return item_found, text_found
+        question = index.item_questions[coverage.item[r]]
+        question = question[question != 0]
+        if len(question):
+            question_found[r] = np.isin(question, tokens).mean()
+    return item_found, text_found, question_found
 
 
 @dataclass
@@ -262,7 +286,10 @@ class DecontamConfig:
     match: str = setting("coverage", '"coverage" (default) or "any".')
     min_coverage: float = setting(0.5, "Share of one item's n-grams (weighted by their rarity in the input) found in the row.")
     min_row_coverage: float = setting(0.8, "Share of the row's n-grams found in one benchmark item.")
-    min_numbers: float = setting(0.9, "Share of the item's numbers that must be in the row for a copy (fewer: a template).")
+    min_numbers: float = setting(0.9, "Share of the item's numbers in the row, and of the row's in the item, for a copy (fewer: a template).")
+    min_question: float = setting(
+        0.75, "Share of the words of the item's question (its last words) in the row for a copy (fewer: a template); 0 for code."
+    )
     template_coverage: float = setting(0.8, "Share of an item's n-grams matched with every number masked: the same template.")
     drop_templates: bool = setting(True, "Remove rows with the template of a benchmark item (other numbers, other answer).")
     max_item_frequency: int = setting(10, "N-grams in more benchmark items than this are boilerplate.")
@@ -308,6 +335,7 @@ def in_window(fingerprints: list[Fingerprint], windows: dict) -> tuple[list[Fing
                 fp.corpus.subset(rows),
                 [fp.dates[r] for r in rows],
                 [fp.snippets[r] for r in rows],
+                fp.questions[rows],
                 window,
             )
         )
@@ -324,7 +352,12 @@ def classify(match: Match, config: DecontamConfig) -> tuple[np.ndarray, np.ndarr
         return kind, item
     by_item = (exact.item >= 0) & (exact.item_coverage >= config.min_coverage)
     by_row = (exact.item >= 0) & (exact.text_coverage >= config.min_row_coverage)
-    copy = (by_item & (match.item_numbers_found >= config.min_numbers)) | (by_row & (match.text_numbers_found >= config.min_numbers))
+    # A copy holds the item's numbers and no others (a row contained in the item, which adds examples or constraints,
+    # needs only its own numbers to be the item's), and asks what the item asks.
+    same_numbers = (match.item_numbers_found >= config.min_numbers) & (match.text_numbers_found >= config.min_numbers)
+    copy = ((by_item & same_numbers) | (by_row & (match.text_numbers_found >= config.min_numbers))) & (
+        match.question_found >= config.min_question
+    )
     template = (by_item | by_row) & ~copy
     if match.masked is not None:
         masked = (match.masked.item >= 0) & (match.masked.item_coverage >= config.template_coverage) & ~copy & ~template
@@ -350,8 +383,8 @@ def _after_cutoff(frame, cutoff: str | None) -> np.ndarray:
 
 def shared_spans(text: str, index: NgramIndex, item: int, masked: bool = False, limit: int = 3) -> list[str]:
     """The stretches of `text` whose n-grams are in benchmark item `item` (longest first), as token text."""
-    tokens = tokenize(text)
-    corpus = tokenize_corpus([text])
+    tokens = tokenize(text, match_view=True)
+    corpus = tokenize_corpus([text], match_view=True)
     if masked:
         corpus = _masked(corpus)
     windows = window_hashes(corpus, index.n)
@@ -369,8 +402,8 @@ def shared_spans(text: str, index: NgramIndex, item: int, masked: bool = False, 
 
 
 def _differing_numbers(text: str, index: NgramIndex, item: int) -> str:
-    own = [t for t in tokenize(text) if t[0].isdigit()]
-    hashes = tokenize_corpus(own).hashes if own else np.zeros(0, np.uint64)
+    own = [t for t in tokenize(text, match_view=True) if t[0].isdigit()]
+    hashes = tokenize_corpus(own, match_view=True).hashes if own else np.zeros(0, np.uint64)
     missing = [t for t, h in zip(own, hashes) if not np.isin(h, index.item_numbers[item])]
     return ", ".join(dict.fromkeys(missing[:8])) or "(none)"
 
