@@ -200,8 +200,8 @@ def score_any_order(rows, verdicts) -> dict:
     tp = fp = fn = 0
     for row in rows:
         truth = row["labels"].get("any_order")
-        if truth == "unsure":
-            continue
+        if truth == "unsure" or verdicts[row["id"]]["reason"]:
+            continue  # the mark matters for kept rows only
         predicted = verdicts[row["id"]]["unordered"]
         tp, fp, fn = tp + (predicted and truth), fp + (predicted and not truth), fn + (truth and not predicted)
     return {"any_order": {"reasons": ['tests "compare": "unordered"'], "tp": tp, "fp": fp, "fn": fn}}

@@ -242,10 +242,15 @@ def stages_command():
     """List the stages a pipeline YAML can use, in the order of the stage list."""
     from .stages import STAGES
 
-    result = table("stages", ["stage", "needs", "adds to kept rows", "evidence on removed rows", "what it does"])
+    result = table("stages", ["stage", "needs", "adds to kept rows", "rewrites", "evidence on removed rows", "what it does"])
     for spec in STAGES:
         result.add_row(
-            spec.name, ", ".join(spec.requires), ", ".join(spec.adds), ", ".join(("reason", "evidence", *spec.evidence)), spec.help
+            spec.name,
+            ", ".join(spec.requires),
+            ", ".join(spec.adds),
+            ", ".join(spec.modifies),
+            ", ".join(("reason", "evidence", *spec.evidence)),
+            spec.help,
         )
     out.print(result)
 

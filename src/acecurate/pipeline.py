@@ -150,8 +150,9 @@ def check_columns(pipeline: PipelineConfig, columns: set[str]) -> None:
 
 
 def check_result(spec: Stage, frame, result: StageResult) -> None:
-    """A stage keeps its promises: no row lost, kept rows gain the declared columns, removed rows carry a reason, its
-    evidence and the declared evidence columns."""
+    """A stage keeps its promises: no row lost, kept rows gain the declared columns and keep every other column as it
+    came (unless the stage declares it in `modifies`), removed rows carry a reason, its evidence and the declared
+    evidence columns."""
     if len(result.kept) + len(result.removed) != len(frame):
         raise AcecurateError(f"stage {spec.name} lost rows: {len(frame)} in, {len(result.kept)} kept + {len(result.removed)} removed")
     missing = [c for c in spec.adds if c not in result.kept.columns]
@@ -160,6 +161,15 @@ def check_result(spec: Stage, frame, result: StageResult) -> None:
     undeclared = [c for c in result.kept.columns if c not in frame.columns and c not in spec.adds]
     if undeclared:
         raise AcecurateError(f"stage {spec.name} added undeclared kept-row column(s) {undeclared}")
+    if len(result.kept):
+        before = frame.loc[result.kept.index]
+        rewritten = [
+            c
+            for c in frame.columns
+            if c in result.kept.columns and c not in spec.modifies and c not in spec.adds and not result.kept[c].equals(before[c])
+        ]
+        if rewritten:
+            raise AcecurateError(f"stage {spec.name} rewrote column(s) {rewritten} of kept rows without declaring them (modifies=)")
     needed = ["reason", "evidence", *spec.evidence]
     if len(result.removed):
         absent = [c for c in needed if c not in result.removed.columns]

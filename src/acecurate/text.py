@@ -318,6 +318,39 @@ def shingle_corpus(corpus: TokenizedCorpus, n: int) -> Shingles:
     )
 
 
+_FRAC = re.compile(r"\\[dt]?frac\s*\{")
+
+
+def fractions_as_slashes(text: str) -> str:
+    """`\\frac{A}{B}` and `{A \\over B}` written as `{A}/{B}` (braces balanced), so `\\tfrac{2}{\\sqrt3}` reads like
+    `2/\\sqrt3`. For comparing two statements or an answer with an option; a fraction it cannot parse stays as it was."""
+    text = re.sub(r"\\over\b", "/", text)
+    out, position = [], 0
+    while (match := _FRAC.search(text, position)) is not None:
+        parts, cursor = [], match.end() - 1
+        for _ in range(2):
+            depth, start = 0, cursor
+            for k in range(cursor, len(text)):
+                depth += {"{": 1, "}": -1}.get(text[k], 0)
+                if depth == 0:
+                    parts.append(text[start + 1 : k])
+                    cursor = k + 1
+                    break
+            else:
+                break
+            while cursor < len(text) and text[cursor] == " ":
+                cursor += 1
+            if len(parts) == 1 and (cursor >= len(text) or text[cursor] != "{"):
+                break
+        if len(parts) != 2:
+            out.append(text[position : match.end()])
+            position = match.end()
+            continue
+        out.append(text[position : match.start()] + "{" + fractions_as_slashes(parts[0]) + "}/{" + fractions_as_slashes(parts[1]) + "}")
+        position = cursor
+    return "".join(out) + text[position:]
+
+
 def last_boxed(text: str) -> str | None:
     """Content of the last top-level \\boxed{...} or \\fbox{...} in text, braces balanced; None if there is none."""
     best, position = None, 0

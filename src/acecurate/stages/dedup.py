@@ -21,7 +21,7 @@ import numpy as np
 from ..config import setting
 from ..sandbox.asserts import assert_cases
 from ..stage import StageResult, stage
-from ..text import SYMBOLS, Shingles, hash_strings, normalize_many, shingle_corpus, snippet, tokenize, tokenize_corpus
+from ..text import SYMBOLS, Shingles, fractions_as_slashes, hash_strings, normalize_many, shingle_corpus, snippet, tokenize, tokenize_corpus
 
 
 def priority_order(frame, source_priority: list[str]) -> np.ndarray:
@@ -240,39 +240,6 @@ _STOPWORDS = frozenset(
 _SYMBOL_TOKENS = frozenset(SYMBOLS)
 _CAPITALS = re.compile(r"(?<![\\A-Za-z])[A-Z]{2,}(?![A-Za-z])")
 _ASY = re.compile(r"\[asy\].*?\[/asy\]", re.IGNORECASE | re.DOTALL)
-_FRAC = re.compile(r"\\[dt]?frac\s*\{")
-
-
-def _fractions_as_slashes(text: str) -> str:
-    """`\\frac{A}{B}` and `{A \\over B}` written as `{A}/{B}` (braces balanced), so `\\tfrac{2}{\\sqrt3}` reads like
-    `2/\\sqrt3`. Only the judge of two statements uses it; a fraction it cannot parse stays as it was."""
-    text = re.sub(r"\\over\b", "/", text)
-    out, position = [], 0
-    while (match := _FRAC.search(text, position)) is not None:
-        parts, cursor = [], match.end() - 1
-        for _ in range(2):
-            depth, start = 0, cursor
-            for k in range(cursor, len(text)):
-                depth += {"{": 1, "}": -1}.get(text[k], 0)
-                if depth == 0:
-                    parts.append(text[start + 1 : k])
-                    cursor = k + 1
-                    break
-            else:
-                break
-            while cursor < len(text) and text[cursor] == " ":
-                cursor += 1
-            if len(parts) == 1 and (cursor >= len(text) or text[cursor] != "{"):
-                break
-        if len(parts) != 2:
-            out.append(text[position : match.end()])
-            position = match.end()
-            continue
-        out.append(text[position : match.start()] + "{" + _fractions_as_slashes(parts[0]) + "}/{" + _fractions_as_slashes(parts[1]) + "}")
-        position = cursor
-    return "".join(out) + text[position:]
-
-
 def _is_content(token: str, domain: str, capitals: set[str]) -> bool:
     if token[0].isdigit() or token in _SYMBOL_TOKENS or len(token) == 1 or token in capitals:
         return True
@@ -368,7 +335,7 @@ class PairJudge:
 
     def tokens(self, i: int) -> list[str]:
         if i not in self._tokens:
-            text = _fractions_as_slashes(_ASY.sub(" asy ", self.texts[i])) if self.domain == "math" else self.texts[i]
+            text = fractions_as_slashes(_ASY.sub(" asy ", self.texts[i])) if self.domain == "math" else self.texts[i]
             self._tokens[i] = tokenize(text)
         return self._tokens[i]
 
