@@ -99,9 +99,8 @@ def _pair_verdicts(run, frame, pairs):
                 verdict, how = "duplicate", f"{name}: {result.removed['reason'].iat[0]}"
                 break
             rows = result.kept
-        if verdict == "none" and "variant_of" in rows:
-            if rows["variant_of"].isin([a, b]).any():
-                verdict = "variant"
+        if verdict == "none" and "variant_of" in rows and rows["variant_of"].isin([a, b]).any():
+            verdict = "variant"
         out.append({"verdict": verdict, "how": how})
     return out
 
@@ -288,7 +287,9 @@ def print_report(new: dict, old: dict) -> None:
             print(f"| {group} | {label} (`{'`, `'.join(cell['reasons'])}`) | {' | '.join(_pr(cell))} | {' | '.join(_pr(old_cell))} |")
     print()
     for group in ("math near-dup", "code near-dup"):
-        print(f"{group}: labelled variants called variant / duplicate / nothing: new {new[group]['variants']}, old {old[group]['variants']}")
+        print(
+            f"{group}: labelled variants called variant / duplicate / nothing: new {new[group]['variants']}, old {old[group]['variants']}"
+        )
     print()
     print("| contamination | measure | new | 48b086d |")
     print("|---|---|---|---|")

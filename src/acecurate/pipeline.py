@@ -330,7 +330,7 @@ def run_pipeline(
         removed_path,
         None,
         dict(Counter(loaded.frame["source"])),
-        list(loaded.warnings) + source_warnings(summaries),
+        list(loaded.warnings) + source_warnings(summaries) + unverified_warnings(dataset),
     )
     if write_card:
         from .card import write_card as make_card
@@ -349,6 +349,21 @@ def detect_domain(frame, inputs: list[str]) -> str:
         f"{', '.join(inputs)}: {counts['math']} math rows and {counts['code']} code rows (rows with tests); "
         "say which to keep with --domain math or --domain code"
     )
+
+
+def unverified_warnings(dataset) -> list[str]:
+    """Rows whose tests nothing has checked reach the dataset only when no model verified them: say so, per source."""
+    if "tests_verified" not in dataset or not len(dataset):
+        return []
+    unverified = dataset[dataset["tests_verified"].eq(False)]
+    if not len(unverified):
+        return []
+    by_source = ", ".join(f"{s}={n}" for s, n in Counter(unverified["source"]).most_common())
+    return [
+        f"{len(unverified)} rows have tests that no reference solution or sampled model has passed ({by_source}); give the "
+        "difficulty stage a model to verify them (--set difficulty.sampler.model=...), or set "
+        "validate-tests.require_reference: true to drop them"
+    ]
 
 
 def source_warnings(stages: list[StageSummary], share: float = 0.9) -> list[str]:

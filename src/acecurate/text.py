@@ -61,7 +61,7 @@ _SPACE_AROUND_SYMBOL = (r"\s*([^\p{L}\p{N}_\s])\s*", r"\1")
 _SPACE = (r"\s+", " ")
 
 
-_DRAWING = r"(?s)\[asy\].*?\[/asy\]|```.*?```"
+MATCH_VIEW_DROP = r"(?s)\[asy\].*?\[/asy\]|```.*?```"
 
 
 def _token_text_many(texts, match_view: bool = False):
@@ -78,7 +78,7 @@ def _token_text_many(texts, match_view: bool = False):
             array = pc.replace_substring_regex(array, pattern=pattern, replacement=replacement)
     array = pc.ascii_lower(array) if ascii_only and array.type in (pa.string(), pa.large_string()) else pc.utf8_lower(array)
     if match_view:
-        array = pc.replace_substring_regex(array, pattern=_DRAWING, replacement=" ")
+        array = pc.replace_substring_regex(array, pattern=MATCH_VIEW_DROP, replacement=" ")
     for pattern, replacement in TEXT_PASSES:
         array = pc.replace_substring_regex(array, pattern=pattern, replacement=replacement)
     return array
@@ -219,7 +219,9 @@ def _tokenize_chunk(array, split_pairs: bool = False) -> tuple[np.ndarray, np.nd
     starts = np.flatnonzero(inside & ~same_as_previous)
     ends = np.flatnonzero(inside & ~same_as_next) + 1
     if split_pairs:  # two ASCII letters become two tokens
-        pair = (ends - starts == 2) & (kind[starts] == _LETTER) & (data[starts] < 0x80) & (data[np.minimum(starts + 1, len(data) - 1)] < 0x80)
+        pair = (
+            (ends - starts == 2) & (kind[starts] == _LETTER) & (data[starts] < 0x80) & (data[np.minimum(starts + 1, len(data) - 1)] < 0x80)
+        )
         starts = np.sort(np.concatenate([starts, starts[pair] + 1]))
         ends = np.sort(np.concatenate([ends, ends[pair] - 1]))
     powers, inverse = _powers(len(data) + 1, _BYTE_BASE)

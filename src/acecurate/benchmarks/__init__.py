@@ -96,8 +96,48 @@ SNIPPET_CHARS = 300
 QUESTION_TOKENS = 8
 # Words that say nothing about what a question asks for.
 _PLAIN_WORDS = frozenset(
-    """the and for that with what which find compute determine evaluate calculate value values then this these those
-    its your answer express enter form give write are was were is be can may how many much there where when let""".split()
+    [
+        "the",
+        "and",
+        "for",
+        "that",
+        "with",
+        "what",
+        "which",
+        "find",
+        "compute",
+        "determine",
+        "evaluate",
+        "calculate",
+        "value",
+        "values",
+        "then",
+        "this",
+        "these",
+        "those",
+        "its",
+        "your",
+        "answer",
+        "express",
+        "enter",
+        "form",
+        "give",
+        "write",
+        "are",
+        "was",
+        "were",
+        "is",
+        "be",
+        "can",
+        "may",
+        "how",
+        "many",
+        "much",
+        "there",
+        "where",
+        "when",
+        "let",
+    ]
 )
 
 
@@ -105,7 +145,9 @@ def question_hashes(text: str) -> np.ndarray:
     """Hashes of the distinct telling words (3+ letters, not plain words) and numbers among the last 12 tokens of an
     item: what it asks for. A row that copies the item asks for the same thing."""
     words = [t for t in tokenize(text, match_view=True)[-12:] if (t.isdigit() or len(t) >= 3) and t not in _PLAIN_WORDS]
-    hashes = tokenize_corpus([" ".join(dict.fromkeys(words))], match_view=True).hashes[:QUESTION_TOKENS] if words else np.zeros(0, np.uint64)
+    hashes = (
+        tokenize_corpus([" ".join(dict.fromkeys(words))], match_view=True).hashes[:QUESTION_TOKENS] if words else np.zeros(0, np.uint64)
+    )
     return np.pad(hashes, (0, QUESTION_TOKENS - len(hashes)))
 
 
@@ -149,7 +191,9 @@ def _fingerprint_from_records(
         snippets.append(_item_snippet(text, record.get(answer_field) if answer_field else None))
         questions.append(question_hashes(text))
     questions_array = np.stack(questions) if questions else np.zeros((0, QUESTION_TOKENS), np.uint64)
-    return Fingerprint(name, domain, description, ids, tokenize_corpus(texts, match_view=True), item_dates, snippets, questions_array, window)
+    return Fingerprint(
+        name, domain, description, ids, tokenize_corpus(texts, match_view=True), item_dates, snippets, questions_array, window
+    )
 
 
 def fingerprint_file(

@@ -286,7 +286,9 @@ class DecontamConfig:
     match: str = setting("coverage", '"coverage" (default) or "any".')
     min_coverage: float = setting(0.5, "Share of one item's n-grams (weighted by their rarity in the input) found in the row.")
     min_row_coverage: float = setting(0.8, "Share of the row's n-grams found in one benchmark item.")
-    min_numbers: float = setting(0.9, "Share of the item's numbers in the row, and of the row's in the item, for a copy (fewer: a template).")
+    min_numbers: float = setting(
+        0.9, "Share of the item's numbers in the row, and of the row's in the item, for a copy (fewer: a template)."
+    )
     min_question: float = setting(
         0.75, "Share of the words of the item's question (its last words) in the row for a copy (fewer: a template); 0 for code."
     )
@@ -321,7 +323,7 @@ def in_window(fingerprints: list[Fingerprint], windows: dict) -> tuple[list[Fing
     """Each fingerprint with only the items inside its evaluation window, and a line per benchmark saying which."""
     chosen, notes = [], {}
     for fp in fingerprints:
-        window = tuple(windows[fp.name]) if fp.name in windows and windows[fp.name] else None if fp.name in windows else fp.window
+        window = tuple(windows[fp.name]) if windows.get(fp.name) else None if fp.name in windows else fp.window
         keep = fp.in_window(window)
         if window:
             notes[fp.name] = f"{int(keep.sum())} of {len(keep)} items dated {window[0]} to {window[1]}"
@@ -396,6 +398,8 @@ def shared_spans(text: str, index: NgramIndex, item: int, masked: bool = False, 
         covered[start] += 1
         covered[start + index.n] -= 1
     inside = np.cumsum(covered)[: len(tokens)] > 0
+    if not inside.any():  # an item shorter than n tokens, found whole inside a short row
+        return [snippet(" ".join(tokens), 120)]
     edges = np.flatnonzero(np.diff(np.r_[0, inside.astype(np.int8), 0]))
     spans = sorted(zip(edges[::2], edges[1::2]), key=lambda s: s[0] - s[1])[:limit]
     return [snippet(" ".join(tokens[a:b]), 120) for a, b in sorted(spans)]
@@ -431,7 +435,16 @@ def decontaminate(frame, config: DecontamConfig, ctx) -> StageResult:
     records = []
     for r in positions:
         if not hit[r]:
-            records.append((None, None, None, None, f"after_cutoff:{config.date_cutoff}", f"contest_date {frame['contest_date'].iat[r]} is after {config.date_cutoff}"))
+            records.append(
+                (
+                    None,
+                    None,
+                    None,
+                    None,
+                    f"after_cutoff:{config.date_cutoff}",
+                    f"contest_date {frame['contest_date'].iat[r]} is after {config.date_cutoff}",
+                )
+            )
             continue
         item = int(item_of[r])
         bench, item_id, text = index.item_benchmark[item], index.item_id[item], index.item_snippet[item]
@@ -444,7 +457,9 @@ def decontaminate(frame, config: DecontamConfig, ctx) -> StageResult:
             )
             reason = f"contaminated:{bench}"
         else:
-            masked = item != match.exact.item[r] or match.exact.item_coverage[r] < config.min_coverage and match.exact.text_coverage[r] < config.min_row_coverage
+            masked = item != match.exact.item[r] or (
+                match.exact.item_coverage[r] < config.min_coverage and match.exact.text_coverage[r] < config.min_row_coverage
+            )
             spans = shared_spans(texts[r], masked_index if masked else index, item, masked=masked)
             share = match.masked.item_coverage[r] if masked else match.exact.item_coverage[r]
             evidence = (
@@ -455,7 +470,10 @@ def decontaminate(frame, config: DecontamConfig, ctx) -> StageResult:
             reason = f"contaminated_template:{bench}"
         records.append((bench, item_id, text, " | ".join(spans), reason, evidence))
     removed = frame[removed_mask].copy()
-    for column, values in zip(("contaminated_by", "benchmark_item", "benchmark_text", "matched_ngrams", "reason", "evidence"), zip(*records) if records else [[]] * 6):
+    for column, values in zip(
+        ("contaminated_by", "benchmark_item", "benchmark_text", "matched_ngrams", "reason", "evidence"),
+        zip(*records) if records else [[]] * 6,
+    ):
         removed[column] = list(values)
     removed["coverage"] = np.round(match.exact.item_coverage[positions], 4)
     removed["row_coverage"] = np.round(match.exact.text_coverage[positions], 4)
@@ -475,7 +493,9 @@ def decontaminate(frame, config: DecontamConfig, ctx) -> StageResult:
         {
             "n": n,
             "match": config.match,
-            "benchmarks": [{"name": fp.name, "items": len(fp.ids), "description": fp.description, "window": fp.window} for fp in fingerprints],
+            "benchmarks": [
+                {"name": fp.name, "items": len(fp.ids), "description": fp.description, "window": fp.window} for fp in fingerprints
+            ],
             "boilerplate_ngrams_ignored": index.ignored_ngrams,
             "rows_sharing_any_ngram": int(np.count_nonzero(match.exact.item >= 0)),
             "copies": int(np.count_nonzero(kind == "copy")),

@@ -221,25 +221,235 @@ def near_duplicates(texts: list[str], config: NearDedupConfig, order: np.ndarray
 # capitals (point names such as ABC, the word to permute), and the words that flip what is asked. Other words are
 # wording ("then find" vs "compute", names of people, typos).
 _MATH_MEANING_WORDS = frozenset(
-    """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen
-    eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million billion first second
-    third fourth fifth sixth seventh eighth ninth tenth half halves twice double triple quarter quarters thirds once
-    not no never without except only all any each every some none both either neither least most minimum maximum
-    minimal maximal smallest largest greatest fewest shortest longest min max increasing decreasing ascending
-    descending left right last before after above below inside outside odd even same different distinct equal unequal
-    positive negative nonnegative nonpositive rational irrational prime composite sum product difference quotient
-    remainder area perimeter volume radius diameter probability expected ordered unordered consecutive adjacent
-    perpendicular parallel sin cos tan cot sec csc log ln sqrt cdot times div pm mp cup cap subset circ infty pi""".split()
+    [
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+        "twenty",
+        "thirty",
+        "forty",
+        "fifty",
+        "sixty",
+        "seventy",
+        "eighty",
+        "ninety",
+        "hundred",
+        "thousand",
+        "million",
+        "billion",
+        "first",
+        "second",
+        "third",
+        "fourth",
+        "fifth",
+        "sixth",
+        "seventh",
+        "eighth",
+        "ninth",
+        "tenth",
+        "half",
+        "halves",
+        "twice",
+        "double",
+        "triple",
+        "quarter",
+        "quarters",
+        "thirds",
+        "once",
+        "not",
+        "no",
+        "never",
+        "without",
+        "except",
+        "only",
+        "all",
+        "any",
+        "each",
+        "every",
+        "some",
+        "none",
+        "both",
+        "either",
+        "neither",
+        "least",
+        "most",
+        "minimum",
+        "maximum",
+        "minimal",
+        "maximal",
+        "smallest",
+        "largest",
+        "greatest",
+        "fewest",
+        "shortest",
+        "longest",
+        "min",
+        "max",
+        "increasing",
+        "decreasing",
+        "ascending",
+        "descending",
+        "left",
+        "right",
+        "last",
+        "before",
+        "after",
+        "above",
+        "below",
+        "inside",
+        "outside",
+        "odd",
+        "even",
+        "same",
+        "different",
+        "distinct",
+        "equal",
+        "unequal",
+        "positive",
+        "negative",
+        "nonnegative",
+        "nonpositive",
+        "rational",
+        "irrational",
+        "prime",
+        "composite",
+        "sum",
+        "product",
+        "difference",
+        "quotient",
+        "remainder",
+        "area",
+        "perimeter",
+        "volume",
+        "radius",
+        "diameter",
+        "probability",
+        "expected",
+        "ordered",
+        "unordered",
+        "consecutive",
+        "adjacent",
+        "perpendicular",
+        "parallel",
+        "sin",
+        "cos",
+        "tan",
+        "cot",
+        "sec",
+        "csc",
+        "log",
+        "ln",
+        "sqrt",
+        "cdot",
+        "times",
+        "div",
+        "pm",
+        "mp",
+        "cup",
+        "cap",
+        "subset",
+        "circ",
+        "infty",
+        "pi",
+    ]
 )
 # Code statements: every word but these changes the task (easy vs hard, "preorder" vs "inorder", "I" vs "II").
 _STOPWORDS = frozenset(
-    """a an the of to in on at by for with from and or as is are be been was were it its this that these those there
-    their they them which who whom whose what when where how we you your our us he she his her can may will would
-    should shall must do does did has have had such so than then also into onto over under""".split()
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "from",
+        "and",
+        "or",
+        "as",
+        "is",
+        "are",
+        "be",
+        "been",
+        "was",
+        "were",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "their",
+        "they",
+        "them",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "what",
+        "when",
+        "where",
+        "how",
+        "we",
+        "you",
+        "your",
+        "our",
+        "us",
+        "he",
+        "she",
+        "his",
+        "her",
+        "can",
+        "may",
+        "will",
+        "would",
+        "should",
+        "shall",
+        "must",
+        "do",
+        "does",
+        "did",
+        "has",
+        "have",
+        "had",
+        "such",
+        "so",
+        "than",
+        "then",
+        "also",
+        "into",
+        "onto",
+        "over",
+        "under",
+    ]
 )
 _SYMBOL_TOKENS = frozenset(SYMBOLS)
 _CAPITALS = re.compile(r"(?<![\\A-Za-z])[A-Z]{2,}(?![A-Za-z])")
 _ASY = re.compile(r"\[asy\].*?\[/asy\]", re.IGNORECASE | re.DOTALL)
+
+
 def _is_content(token: str, domain: str, capitals: set[str]) -> bool:
     if token[0].isdigit() or token in _SYMBOL_TOKENS or len(token) == 1 or token in capitals:
         return True
@@ -283,8 +493,10 @@ def statement_difference(a: list[str], b: list[str], domain: str, capitals: froz
             if left + right in (["a"], ["an"]):
                 continue  # an article
             worded = len(content) < len(left) + len(right)
-            if worded and all(t in in_b for t in left if _is_content(t, domain, capitals)) and all(
-                t in in_a for t in right if _is_content(t, domain, capitals)
+            if (
+                worded
+                and all(t in in_b for t in left if _is_content(t, domain, capitals))
+                and all(t in in_a for t in right if _is_content(t, domain, capitals))
             ):
                 continue  # reworded, bringing in nothing the other statement lacks: "let k be", "find k"
         changes = f"{_chunk_text(left)!r} vs {_chunk_text(right)!r}"
@@ -391,5 +603,7 @@ def near_dedup(frame, config: NearDedupConfig, ctx) -> StageResult:
         for r in rows
     ]
     stats.update({"variants": int((variant_of[~mask] >= 0).sum()), "judged": dict(judge.counts)})
-    report = {"near duplicates": f"{int(mask.sum())} removed; {stats['variants']} kept rows are variants of another kept row (`variant_of`)"}
+    report = {
+        "near duplicates": f"{int(mask.sum())} removed; {stats['variants']} kept rows are variants of another kept row (`variant_of`)"
+    }
     return StageResult(kept, removed, stats, report)

@@ -38,9 +38,7 @@ _CHOOSE = re.compile(
     r"|\benter\s+[\"'`]+[A-Z][\"'`]+\s+(?:for|if)\b",  # Enter "C" for circle, "P" for parabola, ...
     re.IGNORECASE,
 )
-_LETTER_ANSWER = re.compile(
-    r"^\s*(?:\\(?:text|textbf|mathrm)\s*\{)?\s*\(?\s*[A-Ea-e]\s*\)?(?:\s*,\s*\(?[A-Ea-e]\)?)*\s*\}?\s*\.?\s*$"
-)
+_LETTER_ANSWER = re.compile(r"^\s*(?:\\(?:text|textbf|mathrm)\s*\{)?\s*\(?\s*[A-Ea-e]\s*\)?(?:\s*,\s*\(?[A-Ea-e]\)?)*\s*\}?\s*\.?\s*$")
 
 # Proof: the task is to prove (an imperative at the start of a sentence), not a counting question that says "show".
 _PROOF = re.compile(
@@ -57,11 +55,11 @@ _YES_NO_ANSWER = re.compile(r"^\s*(?:\\text\{)?\s*(?:yes|no|true|false|correct|i
 _TRUE_FALSE_PROMPT = re.compile(
     r"(?i:\btrue or false\b|\bdetermine whether\b|\bdecide whether\b)|(?:^|[.?!]\s+)Is (?:it|this|the statement) (?:true|possible)\b"
 )
-# A figure is needed when the text says the figure shows something ("as shown", "shown below", "the diagram shows");
-# "In the diagram, ..." followed by a full description, or "(see the figure)", is not.
+# A figure is needed when the text says the figure shows something ("as shown", "shown below", "the diagram shows",
+# "in the diagram below"); "In the diagram, ..." followed by a full description, or "(see the figure below)", is not.
 _FIGURE = re.compile(
-    r"\b(?:shown|pictured|depicted|illustrated|drawn)\s+(?:\w+\s+){0,2}(?:in|on|below|above|here|at (?:the )?(?:right|left))\b"
-    r"|\bas shown\b|\b(?:figure|diagram|picture|graph|grid|table)s?\s+(?:below|above|at (?:the )?right)\s+shows?\b"
+    r"\b(?:shown|pictured|depicted|illustrated)\s+(?:\w+\s+){0,2}(?:in|on|below|above|here|at (?:the )?(?:right|left))\b"
+    r"|\bas shown\b|\b(?:figure|diagram|picture)s?\s+(?:below|above|at (?:the )?right)\b"
     r"|\bthe (?:figure|diagram|picture|graph) (?:below |above )?shows\b"
     r"|\b(?:adjoining|accompanying) (?:figure|diagram)\b",
     re.IGNORECASE,
@@ -69,7 +67,26 @@ _FIGURE = re.compile(
 _SEE_ALSO = re.compile(r"\(\s*see\b[^()]*\)", re.IGNORECASE)
 # Answers are measured by their content tokens: LaTeX structure (\frac, \left, \begin{pmatrix}, ...) is free.
 _ANSWER_STRUCTURE = frozenset(
-    "frac dfrac tfrac left right begin end pmatrix bmatrix vmatrix matrix array text mathrm textbf displaystyle cdot quad".split()
+    [
+        "frac",
+        "dfrac",
+        "tfrac",
+        "left",
+        "right",
+        "begin",
+        "end",
+        "pmatrix",
+        "bmatrix",
+        "vmatrix",
+        "matrix",
+        "array",
+        "text",
+        "mathrm",
+        "textbf",
+        "displaystyle",
+        "cdot",
+        "quad",
+    ]
 )
 
 _INTERACTIVE = re.compile(
@@ -124,7 +141,9 @@ def asks_several_questions(text: str) -> str | None:
     parts = [text[m.end() : markers[i + 1].start() if i + 1 < len(markers) else len(text)] for i, m in enumerate(markers)]
     last = parts[-1]
     end_of_first_sentence = re.search(r"[.;]\s", last)
-    parts[-1] = last[: end_of_first_sentence.end()] if end_of_first_sentence and _ASKS.search(last[: end_of_first_sentence.end()]) is None else last
+    parts[-1] = (
+        last[: end_of_first_sentence.end()] if end_of_first_sentence and _ASKS.search(last[: end_of_first_sentence.end()]) is None else last
+    )
     asking = [m.group(0).strip() + " " + snippet(p, 40) for m, p in zip(markers, parts) if _ASKS.search(p)]
     return "; ".join(asking) if len(asking) >= 2 else None
 
@@ -220,8 +239,13 @@ def math_reason(problem: str, answer: str | None, config: MathFormatConfig) -> t
             f"{share:.0%} of letters are not ASCII" if (share := non_english_share(problem)) > config.max_non_english else None
         ),
         "too_brief": lambda: f"{count} word(s)" if (count := word_count(problem)) < config.min_words else None,
-        "mcq": lambda: multiple_choice(prose, answer) or (
-            "the answer is a letter and the drawing labels its options" if _LETTER_ANSWER.match(answer) and "enter the letter" in problem.lower() else None
+        "mcq": lambda: (
+            multiple_choice(prose, answer)
+            or (
+                "the answer is a letter and the drawing labels its options"
+                if _LETTER_ANSWER.match(answer) and "enter the letter" in problem.lower()
+                else None
+            )
         ),
         "yes_no": lambda: f"answer {answer!r}" if yes_no else None,
         "true_false": lambda: _found(_TRUE_FALSE_PROMPT, problem),
