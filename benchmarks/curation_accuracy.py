@@ -20,6 +20,7 @@ How each verdict is made:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import math
@@ -34,6 +35,7 @@ DATA = REPO.parent / "shared" / "data"
 BASELINE = "48b086d"
 MATH_RAW = ("rllm_math_train.json", "deepscaler_aime_1983_2023.json")
 CODE_RAW = ("rllm_leetcode.json", "rllm_livecodebench_train.json", "rllm_codeforces.json", "rllm_code_contests.json")
+LCB_WINDOWS = {"livecodebench_v5": ("2024-08-01", "2025-02-01"), "livecodebench_v6": ("2025-02-01", "2025-05-01")}
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -58,10 +60,10 @@ def _stage_runner(repo: Path, pipeline_file: str, domain: str, workdir: Path):
 
     configs = {s.stage: s.config for s in load_pipeline(repo / "pipelines" / pipeline_file).stages}
 
-    def run(name: str, frame):
+    def run(name: str, frame, **overrides):
         ctx = RunContext(workdir, workdir / name, domain, 2)
         (workdir / name).mkdir(parents=True, exist_ok=True)
-        return STAGE_BY_NAME[name](frame.reset_index(drop=True), configs[name], ctx)
+        return STAGE_BY_NAME[name](frame.reset_index(drop=True), dataclasses.replace(configs[name], **overrides), ctx)
 
     return run
 
@@ -105,8 +107,8 @@ def _pair_verdicts(run, frame, pairs):
     return out
 
 
-def _contam_verdicts(run, frame, pairs):
-    result = run("decontaminate", frame.drop(columns=["audit_id"]))
+def _contam_verdicts(run, frame, pairs, **overrides):
+    result = run("decontaminate", frame.drop(columns=["audit_id"]), **overrides)
     removed = result.removed.assign(audit_id=frame.set_index("id").loc[result.removed["id"], "audit_id"].to_numpy())
     by_id = {r["audit_id"]: r for r in removed.to_dict("records")}
     out = []
@@ -126,7 +128,9 @@ def verdicts(repo: Path, audit: Path, data: Path) -> dict:
         math_run = _stage_runner(repo, "math.yaml", "math", tmp / "math")
         code_run = _stage_runner(repo, "code.yaml", "code", tmp / "code")
         math_frame, code_frame = _raw_frame(MATH_RAW, data), _raw_frame(CODE_RAW, data)
-        return {
+        from acecurate.stages.decontaminate import DecontamConfig
+
+        out = {
             "math_format": _format_verdicts(math_run, math_frame, read_jsonl(audit / "math_format.jsonl")),
             "code_format": _format_verdicts(code_run, code_frame, read_jsonl(audit / "code_format.jsonl")),
             "math_near_dup": _pair_verdicts(math_run, math_frame, read_jsonl(audit / "math_near_dup_pairs.jsonl")),
@@ -134,6 +138,12 @@ def verdicts(repo: Path, audit: Path, data: Path) -> dict:
             "math_contam": _contam_verdicts(math_run, math_frame, read_jsonl(audit / "math_contam_pairs.jsonl")),
             "code_contam": _contam_verdicts(code_run, code_frame, read_jsonl(audit / "code_contam_pairs.jsonl")),
         }
+        if "windows" in {f.name for f in dataclasses.fields(DecontamConfig)}:
+            # The audit's code copies all predate the evaluation windows: with every item a target, are they found?
+            out["code_contam_every_item"] = _contam_verdicts(
+                code_run, code_frame, read_jsonl(audit / "code_contam_pairs.jsonl"), windows={n: None for n in LCB_WINDOWS}
+            )
+        return out
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -248,9 +258,6 @@ def score_contam(pairs, verdicts, windows: dict | None = None) -> dict:
     return out
 
 
-LCB_WINDOWS = {"livecodebench_v5": ("2024-08-01", "2025-02-01"), "livecodebench_v6": ("2025-02-01", "2025-05-01")}
-
-
 def score(audit: Path, v: dict) -> dict:
     return {
         "math format": score_format(read_jsonl(audit / "math_format.jsonl"), v["math_format"], MATH_LABEL),
@@ -262,48 +269,59 @@ def score(audit: Path, v: dict) -> dict:
         "code near-dup": score_pairs(read_jsonl(audit / "code_near_dup_pairs.jsonl"), v["code_near_dup"]),
         "math contamination": score_contam(read_jsonl(audit / "math_contam_pairs.jsonl"), v["math_contam"]),
         "code contamination": score_contam(read_jsonl(audit / "code_contam_pairs.jsonl"), v["code_contam"], LCB_WINDOWS),
+        "code contamination, every item a target": score_contam(read_jsonl(audit / "code_contam_pairs.jsonl"), v["code_contam_every_item"])
+        if "code_contam_every_item" in v
+        else score_contam([], []),
     }
 
 
-def _pr(cell: dict) -> tuple[str, str]:
+def _pr(cell: dict | None) -> tuple[str, str]:
+    if cell is None:
+        return "-", "-"
     tp, fp, fn = cell["tp"], cell["fp"], cell["fn"]
     p = f"{tp / (tp + fp):.0%} ({tp}/{tp + fp})" if tp + fp else "- (0 removed)"
     r = f"{tp / (tp + fn):.0%} ({tp}/{tp + fn})" if tp + fn else "- (0 labelled)"
     return p, r
 
 
-def _ratio(pair: list[int]) -> str:
+def _ratio(pair: list[int] | None) -> str:
+    if pair is None:
+        return "-"
     return f"{pair[0] / pair[1]:.0%} ({pair[0]}/{pair[1]})" if pair[1] else "- (none)"
 
 
-def print_report(new: dict, old: dict) -> None:
-    print("| verdict | reason | precision (new) | recall (new) | precision (48b086d) | recall (48b086d) |")
+CONTAMINATION_MEASURES = (
+    ("copy", "copies (of items in an evaluation window) caught"),
+    ("copy_called_copy", "copies called copy (not template)"),
+    ("unrelated_flagged", "unrelated pairs flagged"),
+    ("out_of_window_copy_removed", "copies of items outside the evaluation window removed"),
+)
+
+
+def print_report(new: dict, old: dict | None, baseline: str = BASELINE) -> None:
+    """Markdown tables: precision and recall per reason, and the contamination measures, new beside the baseline."""
+    print(f"| verdict | reason | precision (new) | recall (new) | precision ({baseline}) | recall ({baseline}) |")
     print("|---|---|---|---|---|---|")
     for group in ("math near-dup", "code near-dup", "math format", "code format"):
         for label, cell in new[group].items():
             if label == "variants":
                 continue
-            old_cell = old[group].get(label, {"tp": 0, "fp": 0, "fn": cell["tp"] + cell["fn"]})
+            old_cell = old[group].get(label) if old else None
             print(f"| {group} | {label} (`{'`, `'.join(cell['reasons'])}`) | {' | '.join(_pr(cell))} | {' | '.join(_pr(old_cell))} |")
     print()
     for group in ("math near-dup", "code near-dup"):
         print(
-            f"{group}: labelled variants called variant / duplicate / nothing: new {new[group]['variants']}, old {old[group]['variants']}"
+            f"{group}: labelled variants called variant / duplicate / nothing: new {new[group]['variants']}, old {old[group]['variants'] if old else '-'}"
         )
     print()
-    print("| contamination | measure | new | 48b086d |")
+    print(f"| contamination | measure | new | {baseline} |")
     print("|---|---|---|---|")
-    for group in ("math contamination", "code contamination"):
-        for key, text in (
-            ("copy", "copies (in an evaluation window) caught"),
-            ("copy_called_copy", "copies called copy (not template)"),
-            ("unrelated_flagged", "unrelated pairs flagged"),
-            ("out_of_window_copy_removed", "copies of items outside the evaluation window removed"),
-        ):
-            if new[group][key][1] or old[group][key][1]:
-                print(f"| {group} | {text} | {_ratio(new[group][key])} | {_ratio(old[group][key])} |")
-        if new[group]["template"] or old[group]["template"]:
-            print(f"| {group} | templates called | {new[group]['template']} | {old[group]['template']} |")
+    for group in ("math contamination", "code contamination", "code contamination, every item a target"):
+        for key, text in CONTAMINATION_MEASURES:
+            if new[group][key][1]:
+                print(f"| {group} | {text} | {_ratio(new[group][key])} | {_ratio(old[group][key] if old else None)} |")
+        if new[group]["template"]:
+            print(f"| {group} | templates called | {new[group]['template']} | {old[group]['template'] if old else '-'} |")
 
 
 def run_side(src: Path, repo: Path, audit: Path, data: Path) -> dict:
@@ -328,21 +346,19 @@ def main():
     if args.verdicts:
         json.dump(verdicts(args.repo, args.audit, args.data), sys.stdout)
         return
-    new_v = run_side(REPO / "src", REPO, args.audit, args.data)
-    new = score(args.audit, new_v)
-    if args.no_baseline:
-        old_v, old = {}, {k: {} for k in new}
-        for group in new:
-            old[group] = json.loads(json.dumps(new[group]))  # printed as "-" below
-    with tempfile.TemporaryDirectory() as tmp:
-        if not args.no_baseline:
+    new_verdicts = run_side(REPO / "src", REPO, args.audit, args.data)
+    new = score(args.audit, new_verdicts)
+    old_verdicts = old = None
+    if not args.no_baseline:
+        with tempfile.TemporaryDirectory() as tmp:
             archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline], capture_output=True, check=True).stdout
             subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
-            old_v = run_side(Path(tmp) / "src", Path(tmp), args.audit, args.data)
-            old = score(args.audit, old_v)
-    print_report(new, old)
+            old_verdicts = run_side(Path(tmp) / "src", Path(tmp), args.audit, args.data)
+            old = score(args.audit, old_verdicts)
+    print_report(new, old, args.baseline)
     if args.json:
-        args.json.write_text(json.dumps({"new": {"verdicts": new_v, "scores": new}, "old": {"verdicts": old_v, "scores": old}}, indent=1))
+        sides = {"new": {"verdicts": new_verdicts, "scores": new}, "baseline": {"verdicts": old_verdicts, "scores": old}}
+        args.json.write_text(json.dumps(sides, indent=1))
 
 
 if __name__ == "__main__":

@@ -158,3 +158,25 @@ def test_stage_without_model_is_skipped_and_says_so(tmp_path):
         pipeline_from_dict({"name": "m", "domain": "math", "stages": [{"difficulty": {}}]}, "t"), [str(src)], tmp_path / "r"
     )
     assert summary.rows_out == 1 and "no model given" in summary.stages[1].stats["skipped"]
+
+
+def test_difficulty_verifies_or_removes_unverified_tests(tiny_model, tmp_path):
+    """Code rows that no reference checked: tests that no sample can pass go as `unverified_tests`, whatever the band;
+    a verified row with the same zero passes stays when the band keeps zero passes."""
+    from acecurate.stage import RunContext
+    from acecurate.stages.sampled import DifficultyConfig, SamplerConfig, difficulty
+
+    impossible = json.dumps({"format": "stdin", "cases": [{"input": "", "output": "q7Zx-never-printed-by-a-tiny-model\n"}]})
+    frame = pd.DataFrame(
+        [
+            {"id": "unverified", "domain": "code", "problem": "Print the secret.", "tests": impossible, "tests_verified": False},
+            {"id": "verified", "domain": "code", "problem": "Print the secret, please.", "tests": impossible, "tests_verified": True},
+        ]
+    )
+    config = DifficultyConfig(
+        sampler=SamplerConfig(model=str(tiny_model), backend="transformers", max_tokens=16), n=2, keep=[0, 2]
+    )  # the band keeps 0 passes: only the unverified row may go
+    result = difficulty(frame, config, RunContext(tmp_path, tmp_path, "code", 1))
+    assert dict(zip(result.removed["id"], result.removed["reason"])) == {"unverified": "unverified_tests"}
+    assert list(result.kept["id"]) == ["verified"] and bool(result.kept["tests_verified"].iat[0])
+    assert "no reference solution checked the tests" in result.removed["evidence"].iat[0]

@@ -161,7 +161,7 @@ def validate_tests(frame, config: ValidateTestsConfig, ctx) -> StageResult:
     ref_time = np.full(len(frame), np.nan)
     verified = np.zeros(len(frame), dtype=bool)
     runs_text: list[str | None] = [None] * len(frame)
-    unverified = {"no reference": 0, "missing module": 0}
+    lacking_module: set[int] = set()
     for row, runs in by_row.items():
         refs = runs["reference"]
         pairs = [(refs[i], refs[i + 1]) for i in range(0, len(refs), 2)]
@@ -171,9 +171,7 @@ def validate_tests(frame, config: ValidateTestsConfig, ctx) -> StageResult:
             verified[row] = reasons[row] is None
             if reasons[row] == "no_passing_reference" and missing_module(pairs) and not config.require_reference:
                 reasons[row], evidence[row] = None, None  # the environment lacks a module: kept unverified
-                unverified["missing module"] += 1
-        else:
-            unverified["no reference"] += 1
+                lacking_module.add(row)
         if reasons[row] is None and any(r.passed for r in runs["trivial"]):
             reasons[row], evidence[row] = "trivial_program_passes", "a program that prints nothing (or returns None) passes every test"
     frame = frame.copy()
@@ -182,12 +180,14 @@ def validate_tests(frame, config: ValidateTestsConfig, ctx) -> StageResult:
     frame["suggested_time_limit_s"] = np.where(np.isnan(ref_time), np.nan, np.maximum(1.0, np.ceil(ref_time * 30) / 10))
     frame["tests_verified"] = verified
     frame["reference_runs"] = runs_text
+    kept_unverified = [r for r in range(len(frame)) if reasons[r] is None and not verified[r]]
+    unverified = {"missing module": sum(r in lacking_module for r in kept_unverified)}
+    unverified["no reference"] = len(kept_unverified) - unverified["missing module"]
     result = split_by_reason(frame, reasons, evidence, stats={"sandbox_runs": len(jobs), "kept_unverified": unverified})
     result.kept = result.kept.drop(columns=["reference_runs"])
-    kept_unverified = int((~result.kept["tests_verified"]).sum())
     if kept_unverified:
         result.report["unverified tests"] = (
-            f"{kept_unverified} problems kept with `tests_verified: false` ({unverified['no reference']} without a reference "
+            f"{len(kept_unverified)} problems kept with `tests_verified: false` ({unverified['no reference']} without a reference "
             f"solution, {unverified['missing module']} whose references need a module the judge environment lacks); the "
             "`difficulty` stage verifies them with a sampled model"
         )
