@@ -7,10 +7,14 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def scores(shared_data):
+def scores():
     from benchmarks.curation_accuracy import REPO, score, verdicts
 
-    return score(shared_data / "audit", verdicts(REPO, shared_data / "audit", shared_data))
+    from .conftest import SHARED
+
+    if not SHARED.exists():
+        pytest.skip(f"{SHARED} is absent (a fresh clone has no ../shared); these tests use the real shared data")
+    return score(SHARED / "audit", verdicts(REPO, SHARED / "audit", SHARED))
 
 
 def precision(cell):

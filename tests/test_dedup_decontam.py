@@ -287,6 +287,15 @@ def test_copy_and_template_are_told_apart(tmp_path):
     assert reasons == {0: "contaminated:balls"} and "templates kept" in result.report
 
 
+def test_ambiguous_index_dates_follow_the_neighbours():
+    from acecurate.benchmarks import resolve_dates
+
+    keys = ["A", "Insert", "B", "C", "Insert"]
+    candidates = {"A": ["2024-07-06"], "B": ["2024-07-06"], "C": ["2025-02-08"], "Insert": ["2024-07-06", "2025-02-08"]}
+    assert resolve_dates(keys, candidates) == {0: "2024-07-06", 1: "2024-07-06", 2: "2024-07-06", 3: "2025-02-08", 4: "2025-02-08"}
+    assert resolve_dates(["X"], {"X": ["2025-01-01", "2024-01-01"]}) == {0: "2024-01-01"}  # no neighbours: the earliest
+
+
 def test_items_outside_the_evaluation_window_are_not_targets(tmp_path):
     items = ["Takahashi has N cards and picks two of them uniformly at random, find the probability that both are red.",
              "Aoki walks along a line of N squares and paints every third square blue, count the blue squares at the end."]  # fmt: skip
@@ -326,7 +335,6 @@ def test_fingerprints_ship_for_every_benchmark():
         "olympiadbench",
         "hmmt25_feb",
         "livecodebench_v5",
-        "livecodebench_v6",
         "mbppplus",
     }
     assert len(load_fingerprint("math500").ids) == 500
@@ -334,6 +342,9 @@ def test_fingerprints_ship_for_every_benchmark():
     # every item carries its date; the default window keeps only the v5 items as targets
     assert all(d >= "2023-05-01" for d in lcb.dates) and lcb.window == ("2024-08-01", "2025-02-01")
     assert 0 < lcb.in_window(lcb.window).sum() < len(lcb.ids) and lcb.in_window(None).all()
+    # titles shared by several problems get the date of their contest (their neighbours in the file), not the last one
+    dates = dict(zip(lcb.ids, lcb.dates))
+    assert dates["Insert"] == "2024-07-06"
     assert load_fingerprint("math500").snippets[0].startswith("Convert the point $(0,3)$")
 
 

@@ -54,19 +54,9 @@ SHIPPED = [
         "code",
         "problem",
         "problem_title",
-        "LiveCodeBench v5 window (2024-08-01 to 2025-02-01) of the 879 statements",
+        "LiveCodeBench statements (879, 2023-05 to 2025-01), targets dated 2024-08-01 to 2025-02-01 (v5)",
         dates_from=LIVECODEBENCH_DATES,
         window=("2024-08-01", "2025-02-01"),
-    ),
-    BenchmarkSource(
-        "livecodebench_v6",
-        "livecodebench_v5_statements.json",
-        "code",
-        "problem",
-        "problem_title",
-        "LiveCodeBench v6 window (2025-02-01 to 2025-05-01) of the 879 statements",
-        dates_from=LIVECODEBENCH_DATES,
-        window=("2025-02-01", "2025-05-01"),
     ),
     BenchmarkSource("mbppplus", "mbppplus.jsonl", "code", "prompt", "task_id", "MBPP+ (378)"),
 ]
@@ -169,7 +159,7 @@ def _fingerprint_from_records(
     id_field: str | None,
     path,
     answer_field: str | None = None,
-    dates: dict[str, str] | None = None,
+    dates: dict[str, list[str]] | None = None,
     date: str | None = None,
     window: tuple[str, str] | None = None,
 ) -> Fingerprint:
@@ -179,6 +169,8 @@ def _fingerprint_from_records(
     answer_field = answer_field or next((k for k in ALIASES["answer"] if k in records[0]), None)
     date_field = next((k for k in ALIASES["contest_date"] if k in records[0]), None)
     texts, ids, item_dates, snippets, questions = [], [], [], [], []
+    keys = [str(r[id_field]) if id_field and r.get(id_field) is not None else str(i) for i, r in enumerate(records)]
+    joined = resolve_dates(keys, dates) if dates else {}
     for index, record in enumerate(records):
         text = record.get(text_field)
         if not isinstance(text, str):
@@ -187,7 +179,7 @@ def _fingerprint_from_records(
         item_id = str(record[id_field]) if id_field and record.get(id_field) is not None else str(index)
         ids.append(item_id)
         own_date = str(record.get(date_field) or "") if date_field else ""
-        item_dates.append(((dates or {}).get(item_id) or own_date or date or "")[:10])
+        item_dates.append((joined.get(index) or own_date or date or "")[:10])
         snippets.append(_item_snippet(text, record.get(answer_field) if answer_field else None))
         questions.append(question_hashes(text))
     questions_array = np.stack(questions) if questions else np.zeros((0, QUESTION_TOKENS), np.uint64)
@@ -270,12 +262,42 @@ def shipped_names(domain: str | None = None) -> list[str]:
     return [s.name for s in SHIPPED if domain in (None, s.domain) and (FINGERPRINT_DIR / f"{s.name}.npz").exists()]
 
 
-def _joined_dates(data_dir: Path, spec: tuple[str, str, str]) -> dict[str, str]:
+def _joined_dates(data_dir: Path, spec: tuple[str, str, str]) -> dict[str, list[str]]:
+    """Candidate dates per key from a date index (a key such as a title may name several problems)."""
     file, key_field, date_field = spec
     path = data_dir / file
     if not path.exists():
         raise AcecurateError(f"{path}: date index missing (it gives each item's date)")
-    return {str(r.get(key_field)): str(r.get(date_field) or "")[:10] for r in read_records(path)}
+    candidates: dict[str, list[str]] = {}
+    for record in read_records(path):
+        if record.get(date_field):
+            candidates.setdefault(str(record.get(key_field)), []).append(str(record[date_field])[:10])
+    return candidates
+
+
+def resolve_dates(keys: list[str], candidates: dict[str, list[str]], reach: int = 3) -> dict[int, str]:
+    """One date per item. A key with several candidate dates (LiveCodeBench has four titles shared by two or three
+    problems) takes the candidate nearest to the date of its nearest unambiguous neighbour in the file, whose items
+    come contest by contest; without one within `reach`, the earliest."""
+    from datetime import date
+
+    def day(text: str) -> int:
+        return date.fromisoformat(text).toordinal()
+
+    def unambiguous(k: int) -> str | None:
+        options = set(candidates.get(keys[k], [])) if 0 <= k < len(keys) else set()
+        return options.pop() if len(options) == 1 else None
+
+    resolved = {}
+    for position, key in enumerate(keys):
+        options = sorted(set(candidates.get(key, [])))
+        if len(options) <= 1:
+            if options:
+                resolved[position] = options[0]
+            continue
+        neighbour = next((d for step in range(1, reach + 1) for k in (position - step, position + step) if (d := unambiguous(k))), None)
+        resolved[position] = min(options, key=lambda d: abs(day(d) - day(neighbour))) if neighbour else options[0]
+    return resolved
 
 
 def build_shipped(data_dir: str | Path, out_dir: Path = FINGERPRINT_DIR) -> list[tuple[str, int, Path]]:

@@ -298,7 +298,8 @@ class DecontamConfig:
     windows: dict = setting(
         factory=dict,
         help="Evaluation window per benchmark, {name: [start, end]} or {name: null} for every item; shipped defaults: "
-        "livecodebench_v5 2024-08-01..2025-02-01, livecodebench_v6 2025-02-01..2025-05-01.",
+        "livecodebench_v5 2024-08-01..2025-02-01 (the code pipeline adds livecodebench_v6 2025-02-01..2025-05-01 for a "
+        "benchmark file of that name).",
     )
     date_cutoff: str | None = setting("2024-08-01", "Code rows with a later contest_date are removed (LiveCodeBench v5/v6).")
 

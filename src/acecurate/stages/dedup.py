@@ -218,7 +218,8 @@ def near_duplicates(texts: list[str], config: NearDedupConfig, order: np.ndarray
 
 
 # What counts as a change of problem in a math statement: numbers, operators, one-letter names, words written in
-# capitals (point names such as ABC, the word to permute), and the words that flip what is asked. Other words are
+# capitals (point names such as ABC, the word to permute), LaTeX commands that name something (\heartsuit, \alpha),
+# and the words that flip what is asked. Other words are
 # wording ("then find" vs "compute", names of people, typos).
 _MATH_MEANING_WORDS = frozenset(
     [
@@ -447,6 +448,72 @@ _STOPWORDS = frozenset(
 )
 _SYMBOL_TOKENS = frozenset(SYMBOLS)
 _CAPITALS = re.compile(r"(?<![\\A-Za-z])[A-Z]{2,}(?![A-Za-z])")
+_COMMAND = re.compile(r"\\([A-Za-z]+)")
+# LaTeX commands that only format or decorate; every other command (\heartsuit, \alpha, \angle) names something.
+_FORMATTING = frozenset(
+    [
+        "text",
+        "textbf",
+        "textit",
+        "textrm",
+        "textsf",
+        "textnormal",
+        "mathrm",
+        "mathbf",
+        "mathit",
+        "mathsf",
+        "mathbb",
+        "mathcal",
+        "mbox",
+        "hbox",
+        "operatorname",
+        "emph",
+        "frac",
+        "dfrac",
+        "tfrac",
+        "left",
+        "right",
+        "bigl",
+        "bigr",
+        "big",
+        "bigg",
+        "biggl",
+        "biggr",
+        "quad",
+        "qquad",
+        "displaystyle",
+        "textstyle",
+        "scriptstyle",
+        "limits",
+        "nolimits",
+        "begin",
+        "end",
+        "overline",
+        "underline",
+        "it",
+        "bf",
+        "rm",
+        "phantom",
+        "hspace",
+        "vspace",
+        "dots",
+        "ldots",
+        "cdots",
+        "vdots",
+        "ddots",
+        "label",
+        "boxed",
+        "color",
+        "textcolor",
+        "renewcommand",
+        "arraystretch",
+        "newline",
+        "noindent",
+        "centering",
+        "item",
+        "over",
+    ]
+)
 _ASY = re.compile(r"\[asy\].*?\[/asy\]", re.IGNORECASE | re.DOTALL)
 
 
@@ -552,7 +619,10 @@ class PairJudge:
         return self._tokens[i]
 
     def __call__(self, i: int, j: int) -> tuple[str, str]:
-        capitals = frozenset(w.lower() for k in (i, j) for w in _CAPITALS.findall(_ASY.sub(" ", self.texts[k])))
+        prose = [_ASY.sub(" ", self.texts[k]) for k in (i, j)]
+        named = {w.lower() for text in prose for w in _CAPITALS.findall(text)}
+        named |= {c.lower() for text in prose for c in _COMMAND.findall(text) if c.lower() not in _FORMATTING}
+        capitals = frozenset(named)
         changed, summary = statement_difference(self.tokens(j), self.tokens(i), self.domain, capitals)
         if changed:
             self.counts["variant: statement"] += 1

@@ -58,7 +58,7 @@ _TRUE_FALSE_PROMPT = re.compile(
 # A figure is needed when the text says the figure shows something ("as shown", "shown below", "the diagram shows",
 # "in the diagram below"); "In the diagram, ..." followed by a full description, or "(see the figure below)", is not.
 _FIGURE = re.compile(
-    r"\b(?:shown|pictured|depicted|illustrated)\s+(?:\w+\s+){0,2}(?:in|on|below|above|here|at (?:the )?(?:right|left))\b"
+    r"\b(?:shown|pictured|depicted|illustrated)\s+(?:\w+\s+){0,2}(?:in|below|above|here|at (?:the )?(?:right|left))\b"
     r"|\bas shown\b|\b(?:figure|diagram|picture)s?\s+(?:below|above|at (?:the )?right)\b"
     r"|\bthe (?:figure|diagram|picture|graph) (?:below |above )?shows\b"
     r"|\b(?:adjoining|accompanying) (?:figure|diagram)\b",
@@ -177,12 +177,23 @@ def multiple_choice(prose: str, answer: str) -> str | None:
     return None
 
 
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?")
+
+
 def figure_needed(problem: str) -> str | None:
+    """Evidence that the problem needs a figure it lacks: a reference saying the figure shows something, with no
+    drawing in the text, and (for "shown below"/"above") no list of values on that side of the reference, which would
+    be what is shown ("The first 20 numbers are shown below. Row 1: 2, 2 ...")."""
     if _DRAWING.search(problem):
         return None
     text = _SEE_ALSO.sub(" ", problem)
-    found = _FIGURE.search(text)
-    return f"matched {snippet(found.group(0), 80)!r}, no drawing in the text" if found else None
+    for found in _FIGURE.finditer(text):
+        phrase = found.group(0).lower()
+        side = text[found.end() :] if "below" in phrase else text[: found.start()] if "above" in phrase else ""
+        if len(_NUMBER.findall(side)) >= 5:
+            continue  # the values shown are written out in the text
+        return f"matched {snippet(found.group(0), 80)!r}, no drawing in the text"
+    return None
 
 
 MATH_RULES = (
