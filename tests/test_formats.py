@@ -158,6 +158,8 @@ def test_code_rule_catches(reason, problem):
         # a fixed tie-break: the tests hold the one answer
         "Return the three starting indices. If there are multiple answers, return the lexicographically smallest one.",
         "If several workers are at the same distance, we choose the pair with the smallest worker index.",
+        # "find any" in a question whose output is true or false
+        "Given a string s, find any substring of length 2 which is also present in the reverse of s. Return true if such a substring exists, and false otherwise.",
         # "choose any of them" describes the process, not the output
         "If there are several identical minima, Yelisey can choose any of them. Print the maximum possible minimum.",
         "You can output YES and NO in any case (for example, yEs is accepted).",

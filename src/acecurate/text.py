@@ -61,7 +61,9 @@ _SPACE_AROUND_SYMBOL = (r"\s*([^\p{L}\p{N}_\s])\s*", r"\1")
 _SPACE = (r"\s+", " ")
 
 
-MATCH_VIEW_DROP = r"(?s)\[asy\].*?\[/asy\]|```.*?```"
+# Matching view: drawings, fenced (starter) code, and a code statement's examples and constraints (from the first
+# "Example 1:", "Sample Input" or "Constraints" line on: copies of one problem differ in them) are left out.
+MATCH_VIEW_DROP = r"(?s)\[asy\].*?\[/asy\]|```.*?```|(?m:^[ \t]*(?:example 1:|sample input|constraints:?[ \t]*$)).*"
 
 
 def _token_text_many(texts, match_view: bool = False):
@@ -117,9 +119,9 @@ def tokenize(text: str, match_view: bool = False) -> list[str]:
     and each operator symbol (`+ - * / = < > ( ) [ ] | ^ ! % '`) alone, so "(2n+1)" and "(2n-1)" differ and "15a"
     is "15 a". Spaces, punctuation, `_`, braces, backslashes and `$` only separate tokens, so `a_{1}` is `a_1`.
 
-    `match_view` is how decontamination compares a row with a benchmark item: `[asy]` drawing code and fenced code
-    (starter code) are left out (a redrawn figure is the same problem) and two-letter words are split (`Ax` and `A x`
-    are one product)."""
+    `match_view` is how decontamination compares a row with a benchmark item: `[asy]` drawing code, fenced code
+    (starter code) and a code statement's examples and constraints are left out (a redrawn figure or new examples make
+    no new problem) and two-letter words are split (`Ax` and `A x` are one product)."""
     tokens = _TOKEN.findall(_token_text_many([text], match_view).to_pylist()[0])
     if match_view:
         tokens = [part for t in tokens for part in ((t[0], t[1]) if len(t) == 2 and t.isascii() and t.isalpha() else (t,))]

@@ -180,6 +180,19 @@ def multiple_choice(prose: str, answer: str) -> str | None:
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?")
 
 
+_BOOLEAN_OUTPUT = re.compile(r"\breturn (?:true|false)\b|\bprint (?:yes|no)\b", re.IGNORECASE)
+
+
+def special_judge(problem: str) -> str | None:
+    """Evidence that several outputs are accepted. "Find any substring ... Return true if one exists" asks whether one
+    exists: the output is a yes/no, so "find any" alone does not count there."""
+    for found in _SPECIAL_JUDGE.finditer(problem):
+        if found.group(0).lower().startswith("find") and _BOOLEAN_OUTPUT.search(problem):
+            continue
+        return f"matched {snippet(found.group(0), 80)!r}"
+    return None
+
+
 def figure_needed(problem: str) -> str | None:
     """Evidence that the problem needs a figure it lacks: a reference saying the figure shows something, with no
     drawing in the text, and (for "shown below"/"above") no list of values on that side of the reference, which would
@@ -290,7 +303,7 @@ def code_reason(problem: str, tests_json: str | None, config: CodeFormatConfig) 
     """(reason code, evidence) for the first rule in `config.drop` that applies, or None."""
     checks = {
         "interactive": lambda: _found(_INTERACTIVE, problem),
-        "special_judge": lambda: _found(_SPECIAL_JUDGE, problem),
+        "special_judge": lambda: special_judge(problem),
         "image_statement": lambda: _found(_IMAGE_NEEDED, _statement_part(problem)),
         "too_few_tests": lambda: (
             f"{count} test(s) (min {config.min_tests})" if (count := test_count(tests_json)) < config.min_tests else None
