@@ -45,9 +45,8 @@ PER_PROBLEM_TYPES = {
 
 @dataclass
 class EvalConfig:
-    benchmarks: list[str] = setting(
-        factory=lambda: list(DEFAULT_BENCHMARKS),
-        help="Registered benchmarks (acecurate eval list); none by default when bench_files are given.",
+    benchmarks: list[str] | None = setting(
+        None, "Registered benchmarks (acecurate eval list). Default: aime24, aime25, lcb-v5, lcb-v6, or none when bench_files are given."
     )
     bench_files: list[str] = setting(factory=list, help="More benchmarks from files: [NAME=]FILE.")
     samples: int | None = setting(None, "Samples per problem for every benchmark (default: the paper's, 64 for AIME, 8 for LiveCodeBench).")
@@ -59,6 +58,8 @@ class EvalConfig:
     )
 
     def __post_init__(self):
+        if self.benchmarks is None:
+            self.benchmarks = [] if self.bench_files else list(DEFAULT_BENCHMARKS)
         if self.samples is not None and self.samples < 1:
             raise ValueError(f"samples must be at least 1, got {self.samples}")
         if self.limit is not None and self.limit < 1:
@@ -71,8 +72,6 @@ def eval_config(values: dict, overrides: list[str] = (), where: str = "eval") ->
     merged = dict(values)
     for head, tail in parse_overrides([o if "." in o.partition("=")[0] else f"eval.{o}" for o in overrides]).items():
         merged = deep_merge(merged, tail if head == "eval" else {head: tail})
-    if "benchmarks" not in merged and merged.get("bench_files"):
-        merged["benchmarks"] = []  # benchmark files alone replace the default benchmarks
     problems: list[str] = []
     config = build_dataclass(EvalConfig, merged, where, problems)
     if problems:

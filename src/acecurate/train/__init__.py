@@ -219,6 +219,10 @@ def run(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/tr
     out = Path(out)
     plans = plan(recipe, math_dir, code_dir, out, on_gpu)
     data = {"math": load_curated(math_dir, "math"), "code": load_curated(code_dir, "code")}
+    if recipe.eval is not None:
+        from ..eval import load_benchmarks
+
+        load_benchmarks(recipe.eval)  # a benchmark that cannot be read stops the run now, not after a stage of training
     model_path, results, last_dir_of_domain = recipe.model, [], {}
     for p in plans:
         done = p.directory / "done.json"
