@@ -40,13 +40,13 @@ def main():
                             Completion(f"<think>{REASONING}</think> The answer is \\boxed{{{rng.choice([p, p + 1])}}}.", 900, "stop")
                             for _ in range(args.n)
                         ]
-                        grades = grade_completions("math", comps, str(p), None, 2, grader)
+                        [grades] = grade_completions([("math", comps, str(p), None)], 2, grader)
                     else:
                         comps = [
                             Completion(f"</think>\n```python\nprint(int(input()) + {rng.choice([1, 2])})\n```", 300, "stop")
                             for _ in range(args.n)
                         ]
-                        grades = grade_completions("code", comps, None, tests, 2, grader)
+                        [grades] = grade_completions([("code", comps, None, tests)], 2, grader)
                     store.add(sample_records(f"{domain}{p}", str(p), "m", settings, 0, comps, grades, PRE_MADE))
             seconds = time.perf_counter() - started
             samples = prompts * args.n

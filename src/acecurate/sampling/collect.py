@@ -17,6 +17,8 @@ from ..progress import NullProgress
 from . import Completion, Request, SamplingSettings, build_prompt, make_backend, prompt_id
 from .store import SampleStore
 
+GRADE_BATCH_PER_WORKER = 8  # samples graded together per grading worker
+
 
 @dataclass
 class SamplerConfig:
@@ -32,26 +34,25 @@ class SamplerConfig:
         return SamplingSettings(self.temperature, self.top_p, self.max_tokens, self.seed)
 
 
-def grade_completions(
-    domain: str, completions, gold: str | None, tests: str | None, workers: int, math_grader, grading: dict | None = None
-):
-    """(status, correct, extracted) per completion of one prompt. Truncated completions count as failures.
-    `grading` holds keyword options of `grade_responses`, passed through unchanged."""
+def grade_completions(prompts, workers: int, math_grader, grading: dict | None = None) -> list[list[tuple[str, bool, str | None]]]:
+    """(status, correct, extracted) per completion, for (domain, completions, gold, tests) of one or more prompts,
+    graded in one call so that every worker is busy. Truncated completions count as failures. `grading` holds
+    keyword options of `grade_responses`, passed through unchanged."""
     from ..verify.responses import grade_responses
 
-    live = [i for i, c in enumerate(completions) if c.finish_reason != "length"]
+    live = [(p, i) for p, (_, completions, _, _) in enumerate(prompts) for i, c in enumerate(completions) if c.finish_reason != "length"]
     graded = grade_responses(
-        [domain] * len(live),
-        [completions[i].text for i in live],
-        [gold] * len(live),
-        [tests] * len(live),
+        [prompts[p][0] for p, _ in live],
+        [prompts[p][1][i].text for p, i in live],
+        [prompts[p][2] for p, _ in live],
+        [prompts[p][3] for p, _ in live],
         math_grader,
         workers,
         **(grading or {}),
     )
-    results: list = [("truncated", False, None)] * len(completions)
-    for i, result in zip(live, graded):
-        results[i] = result
+    results = [[("truncated", False, None)] * len(completions) for _, completions, _, _ in prompts]
+    for (p, i), result in zip(live, graded):
+        results[p][i] = result
     return results
 
 
@@ -141,10 +142,12 @@ def collect(
     generated = 0
     if requests:
         backend = make_backend(sampler.backend, sampler.model, **sampler.options)
-        with MathGrader(workers=workers) as math_grader, progress.task(description, len(requests)) as task:
-            for request, completions in backend.generate(requests, settings):
-                row = first_row[request.prompt_id]
-                grades = grade_completions(frame["domain"].iat[row], completions, golds[row], tests[row], workers, math_grader, grading)
+        pending: list = []  # (request, row, completions) generated, not yet graded
+
+        def grade_and_store(math_grader, task) -> None:
+            nonlocal generated
+            items = [(frame["domain"].iat[row], completions, golds[row], tests[row]) for _, row, completions in pending]
+            for (request, row, completions), grades in zip(pending, grade_completions(items, workers, math_grader, grading)):
                 store.add(
                     sample_records(
                         request.prompt_id,
@@ -157,9 +160,20 @@ def collect(
                         backend.info,
                         grading,
                     )
-                )
+                )  # one transaction per prompt
                 generated += len(completions)
-                task.advance(1)
+            task.advance(len(pending))
+            pending.clear()
+
+        with MathGrader(workers=workers) as math_grader, progress.task(description, len(requests)) as task:
+            for request, completions in backend.generate(requests, settings):
+                pending.append((request, first_row[request.prompt_id], completions))
+                # Several prompts' samples are graded together, so the sandboxes and math workers stay busy when one
+                # prompt has fewer samples than there are workers; a kill loses at most this many ungraded samples.
+                if sum(len(c) for _, _, c in pending) >= GRADE_BATCH_PER_WORKER * workers:
+                    grade_and_store(math_grader, task)
+            if pending:
+                grade_and_store(math_grader, task)
     samples = store.samples(sampler.model, settings.key(), list(first_row))
     samples = samples[samples["sample_index"] < samples["prompt_id"].map(wanted)].reset_index(drop=True)
     return Collected(ids, samples, generated, int(sum(min(have.get(p, 0), k) for p, k in wanted.items())), asdict(settings))
