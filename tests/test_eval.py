@@ -24,7 +24,7 @@ from acecurate.cli import app
 from acecurate.errors import AcecurateError, InputError
 from acecurate.eval.benchmarks import decode_private_tests, load_bench_file, load_benchmark
 from acecurate.eval.report import compare_runs
-from acecurate.eval.scores import ks_for, paired_difference, pass_at_k, scores
+from acecurate.eval.scores import ks_for, paired_difference, paper_model, pass_at_k, scores
 from acecurate.sampling.collect import SamplerConfig, collect
 from acecurate.sampling.store import SampleStore
 
@@ -279,6 +279,17 @@ def test_shared_benchmark_files_read_as_the_registry_says(shared_data, tmp_path)
     assert set(v5.rows["difficulty"]) == {"easy", "medium", "hard"}
     formats = Counter(json.loads(t)["format"] for t in v5.rows["tests"])
     assert formats["stdin"] > 50 and formats["functional"] > 50
+    if shutil.which("bwrap"):
+        # Decoded real tests run in the sandbox: a program that answers nothing gets a verdict, not a sandbox fault.
+        from acecurate.sandbox import grade_many
+
+        stdin = v5.rows[[json.loads(t)["format"] == "stdin" for t in v5.rows["tests"]]].head(2)
+        functional = v5.rows[[json.loads(t)["format"] == "functional" for t in v5.rows["tests"]]].head(2)
+        jobs = [("print(0)", t) for t in stdin["tests"]]
+        jobs += [
+            (f"class Solution:\n    def {json.loads(t)['fn_name']}(self, *args):\n        return None\n", t) for t in functional["tests"]
+        ]
+        assert [r.verdict for r in grade_many(jobs, workers=2, early_stop=True)] == ["wrong_answer"] * 4
 
 
 # --- whole evaluations of the tiny model -------------------------------------------------------------------------------------
@@ -527,27 +538,40 @@ def test_killed_eval_resumes_without_resampling(tiny, tmp_path):
 
 
 @pytest_slow
-def test_eval_through_the_openai_backend_on_loopback(tiny, bench_inputs, tmp_path):
+def test_eval_through_the_openai_backend_on_loopback(tiny, tmp_path):
     pytest.importorskip("httpx", reason="needs acecurate[openai]")
     from .tiny_server import TinyServer
 
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    write_jsonl(data_dir / "aime24.jsonl", math_rows(5))  # a stand-in aime24 file: the registry reads it from --data-dir
     server = TinyServer(tiny)
     try:
-        _, math_file = bench_inputs
         out = tmp_path / "run"
-        args = ["eval", "--model", "tiny", "--backend", "openai", "--bench-file", str(math_file), "--samples", "3", "--out", str(out)]
-        args += ["--set", f"sampler.options.base_url={server.url}", "--set", "sampler.max_tokens=16", "--reference", "R1-Distill-Qwen-7B"]
-        result = runner.invoke(app, args, env=WIDE)
+        # The server answers with the tiny model whatever the name; the name says which paper row to show.
+        args = ["eval", "--model", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", "--backend", "openai", "--bench", "aime24"]
+        args += ["--data-dir", str(data_dir), "--samples", "3", "--out", str(out), "--set", f"sampler.options.base_url={server.url}"]
+        result = runner.invoke(app, [*args, "--set", "sampler.max_tokens=16"], env=WIDE)
     finally:
         server.close()
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text())
     stored = store_frame(out)
-    assert set(stored["backend"]) == {"openai"} and len(stored) == 3 * 6 and stored["tokens"].notna().all()
-    assert results["benchmarks"]["small-math"]["scores"]["avg"] == pytest.approx(stored["correct"].mean())
+    assert set(stored["backend"]) == {"openai"} and len(stored) == 3 * 5 and stored["tokens"].notna().all()
+    assert results["benchmarks"]["aime24"]["scores"]["avg"] == pytest.approx(stored["correct"].mean())
     assert results["backend_options"] == {"base_url": server.url}
-    # A reference model named on the command line shows the paper's rows where the benchmarks match (none here).
-    assert results["reference"] == {"model": "R1-Distill-Qwen-7B", "scores": {}}
+    assert results["reference"] == {"model": "R1-Distill-Qwen-7B", "scores": {"aime24": 55.5}}
+    readme = (out / "README.md").read_text()
+    assert "paper (R1-Distill-Qwen-7B)" in readme and "| 55.5 |" in readme
+    assert "55.5" in result.output
+
+
+def test_paper_models_are_recognised_from_hub_ids_and_paths():
+    assert paper_model("deepseek-ai/DeepSeek-R1-Distill-Qwen-7B") == "R1-Distill-Qwen-7B"
+    assert paper_model("/models/AceReason-Nemotron-14B/") == "AceReason-Nemotron-14B"
+    assert paper_model("/hf/hub/models--nvidia--AceReason-Nemotron-7B/snapshots/abc123") == "AceReason-Nemotron-7B"
+    assert paper_model("nvidia/AceReason-Nemotron-1.1-7B") is None  # the follow-up model: not in the paper's table
+    assert paper_model("runs/ace7b/05-math-32k/final") is None
 
 
 @pytest_slow
