@@ -7,11 +7,9 @@ import json
 import os
 import pickle
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -22,13 +20,14 @@ from typer.testing import CliRunner
 
 from acecurate.cli import app
 from acecurate.errors import AcecurateError, InputError
+from acecurate.eval import hide_secrets
 from acecurate.eval.benchmarks import decode_private_tests, load_bench_file, load_benchmark
 from acecurate.eval.report import compare_runs
 from acecurate.eval.scores import ks_for, paired_difference, paper_model, pass_at_k, scores
 from acecurate.sampling.collect import SamplerConfig, collect
 from acecurate.sampling.store import SampleStore
 
-from .conftest import write_jsonl
+from .conftest import kill_when_stored, write_jsonl
 
 runner = CliRunner()
 WIDE = {"COLUMNS": "250"}
@@ -509,20 +508,7 @@ def test_killed_eval_resumes_without_resampling(tiny, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db_path = run / "cache/samples.sqlite"
-    deadline = time.monotonic() + 120
-    stored = 0
-    while time.monotonic() < deadline and process.poll() is None:
-        if db_path.exists():
-            try:
-                with sqlite3.connect(db_path) as db:
-                    stored = db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
-            except sqlite3.OperationalError:
-                stored = 0
-            if stored >= 80:
-                break
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    stored = kill_when_stored(process, db_path, 80)
     assert 0 < stored < 8 * 60, f"kill came at {stored} samples"
     before = {(p, i): t for p, i, t in store_frame(run)[["prompt_id", "sample_index", "text"]].itertuples(index=False)}
     assert not (run / "results.json").exists()
@@ -551,7 +537,7 @@ def test_eval_through_the_openai_backend_on_loopback(tiny, tmp_path):
         # The server answers with the tiny model whatever the name; the name says which paper row to show.
         args = ["eval", "--model", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", "--backend", "openai", "--bench", "aime24"]
         args += ["--data-dir", str(data_dir), "--samples", "3", "--out", str(out), "--set", f"sampler.options.base_url={server.url}"]
-        result = runner.invoke(app, [*args, "--set", "sampler.max_tokens=16"], env=WIDE)
+        result = runner.invoke(app, [*args, "--set", "sampler.max_tokens=16", "--set", "sampler.options.api_key=sk-secret"], env=WIDE)
     finally:
         server.close()
     assert result.exit_code == 0, result.output
@@ -559,11 +545,25 @@ def test_eval_through_the_openai_backend_on_loopback(tiny, tmp_path):
     stored = store_frame(out)
     assert set(stored["backend"]) == {"openai"} and len(stored) == 3 * 5 and stored["tokens"].notna().all()
     assert results["benchmarks"]["aime24"]["scores"]["avg"] == pytest.approx(stored["correct"].mean())
-    assert results["backend_options"] == {"base_url": server.url}
+    assert results["backend_options"] == {"base_url": server.url, "api_key": "(hidden)"}
+    assert not any("sk-secret" in p.read_text() for p in out.glob("*.json")) and "sk-secret" not in (out / "README.md").read_text()
     assert results["reference"] == {"model": "R1-Distill-Qwen-7B", "scores": {"aime24": 55.5}}
     readme = (out / "README.md").read_text()
     assert "paper (R1-Distill-Qwen-7B)" in readme and "| 55.5 |" in readme
     assert "55.5" in result.output
+
+
+def test_recorded_command_hides_secrets():
+    argv = ["eval", "--set", "sampler.options.api_key=sk-1", "--set", "sampler.options.base_url=http://h/v1", "--model", "m=1"]
+    assert hide_secrets(argv) == [
+        "eval",
+        "--set",
+        "sampler.options.api_key=(hidden)",
+        "--set",
+        "sampler.options.base_url=http://h/v1",
+        "--model",
+        "m=1",
+    ]
 
 
 def test_paper_models_are_recognised_from_hub_ids_and_paths():

@@ -29,6 +29,20 @@ def curated(tmp_path, domain, rows):
     return out
 
 
+def tiny_recipe(path, model, stages: list[dict], **extra):
+    """A recipe for the tiny model on CPU: small batches, no vLLM."""
+    recipe = {
+        "model": str(model),
+        "per_device_batch_size": 4,
+        "bf16": False,
+        "generation": {"use_vllm": False, "vllm_importance_sampling_correction": False},
+        "stages": stages,
+        **extra,
+    }
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
 def test_dry_run_prints_the_papers_plan(tmp_path):
     recipe = load_recipe(REPO / "pipelines/acereason-7b.yaml")
     names = [s.name for s in recipe.stages]
@@ -66,23 +80,12 @@ def test_two_domain_recipe_trains_filters_and_resumes(tmp_path):
         ],
     )
     small = {"rollouts": 2, "prompts_per_batch": 2, "max_response_tokens": 24, "temperature": 1.0, "learning_rate": 1e-3}
-    recipe_path = tmp_path / "recipe.yaml"
-    recipe_path.write_text(
-        yaml.safe_dump(
-            {
-                "model": str(model),
-                "per_device_batch_size": 4,
-                "save_steps": 1,
-                "bf16": False,
-                "generation": {"use_vllm": False, "vllm_importance_sampling_correction": False},
-                "stages": [
-                    {"name": "math-a", "domain": "math", "steps": 2, **small},
-                    {"name": "math-b", "domain": "math", "steps": 1, "easy_filter": {"max_solved": 0, "out_of": 2}, **small},
-                    {"name": "code", "domain": "code", "steps": 2, **small},
-                ],
-            }
-        )
-    )
+    stages = [
+        {"name": "math-a", "domain": "math", "steps": 2, **small},
+        {"name": "math-b", "domain": "math", "steps": 1, "easy_filter": {"max_solved": 0, "out_of": 2}, **small},
+        {"name": "code", "domain": "code", "steps": 2, **small},
+    ]
+    recipe_path = tiny_recipe(tmp_path / "recipe.yaml", model, stages, save_steps=1)
     out = tmp_path / "run"
     command = ["train", "--recipe", str(recipe_path), "--math", str(math_dir), "--code", str(code_dir), "--out", str(out)]
     wide = {"COLUMNS": "200"}
@@ -135,21 +138,11 @@ def test_recipe_eval_runs_after_each_stage_and_is_logged(tmp_path):
     math_dir = curated(tmp_path, "math", [{"problem": f"Compute {i} plus {4 - i}.", "answer": "4"} for i in range(4)])
     bench = write_jsonl(tmp_path / "held-out.jsonl", [{"id": f"h{i}", "problem": f"Add {i} and {4 - i}.", "answer": "4"} for i in range(3)])
     small = {"rollouts": 2, "prompts_per_batch": 2, "max_response_tokens": 16, "temperature": 1.0, "learning_rate": 1e-3}
-    recipe_path = tmp_path / "recipe.yaml"
-    recipe_path.write_text(
-        yaml.safe_dump(
-            {
-                "model": str(model),
-                "per_device_batch_size": 4,
-                "bf16": False,
-                "generation": {"use_vllm": False, "vllm_importance_sampling_correction": False},
-                "eval": {"bench_files": [str(bench)], "samples": 2, "sampler": {"backend": "transformers", "max_tokens": 16}},
-                "stages": [
-                    {"name": "math-a", "domain": "math", "steps": 1, **small},
-                    {"name": "math-b", "domain": "math", "steps": 1, **small},
-                ],
-            }
-        )
+    recipe_path = tiny_recipe(
+        tmp_path / "recipe.yaml",
+        model,
+        [{"name": "math-a", "domain": "math", "steps": 1, **small}, {"name": "math-b", "domain": "math", "steps": 1, **small}],
+        eval={"bench_files": [str(bench)], "samples": 2, "sampler": {"backend": "transformers", "max_tokens": 16}},
     )
     out = tmp_path / "run"
     command = ["train", "--recipe", str(recipe_path), "--math", str(math_dir), "--out", str(out)]

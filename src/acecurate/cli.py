@@ -518,7 +518,7 @@ def eval_command(
     workers: Optional[int] = WorkersOption,
 ):
     """Evaluate a model: avg@k with its standard error, pass@k, maj@k, truncation, lengths; results.json, per_problem.parquet, README.md."""
-    from .eval import eval_config, run_eval
+    from .eval import eval_config, hide_secrets, run_eval
 
     given = [model, bench, bench_files, out_dir, backend, samples, limit, data_dir, reference, overrides, workers]
     if ctx.invoked_subcommand is not None:
@@ -534,7 +534,7 @@ def eval_command(
     if data_dir is not None:
         values["data_dir"] = str(data_dir)
     config = eval_config(values, overrides, "acecurate eval")
-    command = "acecurate " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = "acecurate " + " ".join(shlex.quote(a) for a in hide_secrets(sys.argv[1:]))
     with progress_display() as progress:
         results = run_eval(config, out_dir, workers=workers or default_workers(), progress=progress, command=command)
     _print_eval(results, out_dir)

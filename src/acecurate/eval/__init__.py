@@ -11,6 +11,7 @@ The run directory:
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 from ..config import build_dataclass, deep_merge, parse_overrides, setting
 from ..errors import AcecurateError, ConfigError
 from ..io import write_json, write_parquet
-from ..sampling import CODE_INSTRUCTION, MATH_INSTRUCTION
+from ..sampling import build_prompt
 from ..sampling.collect import SamplerConfig, collect, majority_votes
 from ..sampling.store import SampleStore
 from .benchmarks import Benchmark, load_bench_file, load_benchmark
@@ -41,6 +42,14 @@ PER_PROBLEM_TYPES = {
     "mean_tokens": "double",
     "answer": "string",
 }
+
+
+SECRET = re.compile("key|token|secret|password", re.I)  # option names whose values are never written down
+
+
+def hide_secrets(argv: list[str]) -> list[str]:
+    """The command line as recorded: `--set sampler.options.api_key=...` keeps its key and loses its value."""
+    return [f"{a.partition('=')[0]}=(hidden)" if "=" in a and SECRET.search(a.partition("=")[0]) else a for a in argv]
 
 
 @dataclass
@@ -99,12 +108,13 @@ def protocol(config: EvalConfig, benches: list[Benchmark]) -> dict:
     return {
         "model": config.sampler.model,
         "backend": config.sampler.backend,
-        "backend_options": config.sampler.options,
+        "backend_options": {k: "(hidden)" if SECRET.search(k) else v for k, v in config.sampler.options.items()},
         "sampling": asdict(config.sampler.settings()),
         "system_prompt": None,
-        "math_prompt": "{problem}\n" + MATH_INSTRUCTION,
-        "code_prompt": CODE_INSTRUCTION + "\n\n{problem}[\n\nStart from this code:\n```python\n{starter_code}\n```]",
-        "chat_template": "the model's own (a user message, no system message)",
+        "math_prompt": build_prompt("math", "{problem}"),
+        "code_prompt": build_prompt("code", "{problem}"),
+        "code_prompt_with_starter_code": build_prompt("code", "{problem}", "{starter_code}"),
+        "chat_template": "the model's chat template with one user message",
         "grading": {
             "math": "the last \\boxed{} after </think>, compared with the gold answer by acecurate.verify.math (the reward grader)",
             "code": "the last ```python block after </think>, run on every test in the bubblewrap sandbox (the reward grader)",
