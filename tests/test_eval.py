@@ -135,7 +135,7 @@ def test_malicious_pickle_in_private_tests_is_refused(tmp_path):
         load_bench_file(str(path))
     message = str(caught.value)
     assert str(path) in message and "row 2" in message and "column 'private_test_cases'" in message
-    assert "refused to unpickle" in message and "system" in message
+    assert "refused to unpickle: it holds STACK_GLOBAL for posix.system" in message
     assert not marker.exists()
     # Through the command: one clear message, exit 2, no traceback, nothing run.
     result = runner.invoke(app, ["eval", "--model", "m", "--bench-file", str(path), "--out", str(tmp_path / "run")], env=WIDE)
@@ -146,8 +146,10 @@ def test_malicious_pickle_in_private_tests_is_refused(tmp_path):
 @pytest.mark.parametrize(
     ("payload", "why"),
     [
-        (pickle.dumps([{"input": "", "output": "1"}]), "holds a list"),  # plain data, but not the JSON string LiveCodeBench pickles
-        (pickle.dumps(eval), "builtins.eval"),  # a bare global
+        (pickle.dumps([{"input": "", "output": "1"}]), "refused to unpickle: it holds EMPTY_LIST"),  # data, but not a string
+        (pickle.dumps(eval), "refused to unpickle: it holds STACK_GLOBAL for builtins.eval"),  # a bare global
+        (pickle.dumps(eval, protocol=0), "refused to unpickle: it holds GLOBAL for __builtin__.eval"),
+        (b"\x80\x04(" + b"\x94" * 100 + b".", "refused to unpickle: it holds MARK"),  # the start of a memory bomb
         (b"\x80\x04K", "not a readable pickle"),  # truncated
         (pickle.dumps("not json"), "not JSON"),
     ],

@@ -15,6 +15,7 @@ import io
 import json
 import os
 import pickle
+import pickletools
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +113,40 @@ class _Refused(pickle.UnpicklingError):
     pass
 
 
+# The opcodes of a pickled string (any protocol): no containers, no globals, no calls. Checking them before loading
+# also keeps out pickles that build huge structures from a small input.
+STRING_PICKLE_OPCODES = {
+    "PROTO",
+    "FRAME",
+    "SHORT_BINUNICODE",
+    "BINUNICODE",
+    "BINUNICODE8",
+    "UNICODE",
+    "MEMOIZE",
+    "BINPUT",
+    "LONG_BINPUT",
+    "PUT",
+    "STOP",
+}
+
+
+def _check_string_pickle(data: bytes) -> None:
+    """Raise _Refused at the first opcode a pickled string does not have, naming the global it asks for if any."""
+    strings: list[str] = []
+    for opcode, arg, _ in pickletools.genops(data):
+        if opcode.name in STRING_PICKLE_OPCODES:
+            if isinstance(arg, str):
+                strings = [*strings[-1:], arg]
+            continue
+        if opcode.name == "GLOBAL" or opcode.name == "INST":
+            wanted = f" for {str(arg).replace(' ', '.')}"
+        elif opcode.name == "STACK_GLOBAL" and len(strings) == 2:
+            wanted = f" for {strings[0]}.{strings[1]}"
+        else:
+            wanted = ""
+        raise _Refused(f"it holds {opcode.name}{wanted}, and only a pickled string is accepted")
+
+
 class _StringOnlyUnpickler(pickle.Unpickler):
     """Unpickles nothing but plain data: every class or function lookup (the way a pickle runs code) is refused."""
 
@@ -147,6 +182,8 @@ def decode_private_tests(value) -> list:
     if inflater.unconsumed_tail:
         raise ValueError(f"more than {MAX_PRIVATE_TESTS_BYTES >> 20} MB once decompressed")
     try:
+        _check_string_pickle(data)
+        # The opcodes are those of a string; the unpickler that refuses every global stays as a second guard.
         decoded = _StringOnlyUnpickler(io.BytesIO(data)).load()
     except _Refused as exc:
         raise ValueError(f"refused to unpickle: {exc}") from None
