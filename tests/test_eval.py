@@ -556,16 +556,10 @@ def test_eval_through_the_openai_backend_on_loopback(tiny, tmp_path):
 
 
 def test_recorded_command_hides_secrets():
-    argv = ["eval", "--set", "sampler.options.api_key=sk-1", "--set", "sampler.options.base_url=http://h/v1", "--model", "m=1"]
-    assert hide_secrets(argv) == [
-        "eval",
-        "--set",
-        "sampler.options.api_key=(hidden)",
-        "--set",
-        "sampler.options.base_url=http://h/v1",
-        "--model",
-        "m=1",
-    ]
+    argv = ["--set", "sampler.options.api_key=sk-1", "--set", "sampler.options.base_url=http://h/v1", "--set", "sampler.max_tokens=8"]
+    hidden = ["--set", "sampler.options.api_key=(hidden)", "--set", "sampler.options.base_url=http://h/v1", "--set", "sampler.max_tokens=8"]
+    assert hide_secrets(argv) == hidden
+    assert hide_secrets(["x.hf_token=t", "password=p", "--model", "m=1"]) == ["x.hf_token=(hidden)", "password=(hidden)", "--model", "m=1"]
 
 
 def test_paper_models_are_recognised_from_hub_ids_and_paths():

@@ -44,7 +44,8 @@ PER_PROBLEM_TYPES = {
 }
 
 
-SECRET = re.compile("key|token|secret|password", re.I)  # option names whose values are never written down
+# Option names whose values are never written down (api_key, hf_token, password, ...; not max_tokens).
+SECRET = re.compile(r"(?:^|[._])(?:api_?key|key|token|secret|password|auth|authorization)$", re.I)
 
 
 def hide_secrets(argv: list[str]) -> list[str]:
