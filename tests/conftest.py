@@ -1,10 +1,12 @@
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TERMINAL_WIDTH", "200")  # typer renders --help at this width, so option names are not cut
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -20,3 +22,7 @@ def shared_data() -> Path:
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return path
+
+
+# Tests that run code in the sandbox skip, with the install hint, where bubblewrap is missing.
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt-get install -y bubblewrap)")

@@ -18,7 +18,7 @@ pytest.importorskip("transformers", reason="needs acecurate[train] (torch, trans
 
 from acecurate.pipeline import pipeline_from_dict, run_pipeline
 
-from .conftest import write_jsonl
+from .conftest import needs_bwrap, write_jsonl
 from .tiny_model import build_tiny_model
 
 pytestmark = pytest.mark.slow
@@ -50,6 +50,7 @@ def store_pass_counts(run: Path) -> dict[str, int]:
         return dict(db.execute("SELECT row_id, SUM(correct) FROM samples GROUP BY prompt_id").fetchall())
 
 
+@needs_bwrap  # its code rows run in the sandbox
 def test_math_and_code_difficulty_end_to_end(tiny_model, tmp_path):
     math_rows = [{"id": f"m{i}", "problem": f"Compute {i} plus {4 - i}.", "answer": "4"} for i in range(5)]
     math_rows += [{"id": f"f{i}", "problem": f"Compute {i} plus {5 - i}.", "answer": "5"} for i in range(3)]

@@ -5,7 +5,7 @@ Needs a GPU and `pip install 'acecurate[vllm]'`. Request building is plain code,
 from __future__ import annotations
 
 from ..errors import missing_extra
-from . import BackendInfo, Completion, Request, SamplingSettings, request_seed
+from .protocol import BackendInfo, Completion, Request, SamplingSettings, request_seed
 
 
 def sampling_params_kwargs(settings: SamplingSettings, n: int, request_seed: int) -> dict:
