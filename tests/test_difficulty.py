@@ -143,6 +143,10 @@ def test_majority_check_and_response_length_read_the_same_samples(tiny_model, tm
     _, majority, length = summary.stages
     assert majority.stats["samples_generated"] == 24
     assert length.stats["samples_generated"] == 0 and length.stats["samples_reused"] == 4 * majority.kept  # same model and settings
+    # The card names the model each sampling stage used (read from the stage's report, not its private stats).
+    card = (tmp_path / "run/README.md").read_text()
+    assert f"**01-majority-check**\n\n- model: {tiny_model} (transformers;" in card
+    assert f"**02-response-length**\n\n- model: {tiny_model} (transformers;" in card
     removed = pd.read_parquet(tmp_path / "run/removed.parquet")
     rollouts = pd.read_parquet(tmp_path / "run/01-majority-check/rollouts.parquet")
     for _, row in removed[removed["removed_by"] == "majority-check"].iterrows():
