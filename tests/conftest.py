@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TERMINAL_WIDTH", "200")  # typer renders --help at this width, so option names are not cut
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -44,3 +46,7 @@ def kill_when_stored(process: subprocess.Popen, db_path: Path, at_least: int, ti
     process.send_signal(signal.SIGKILL)
     process.wait()
     return stored
+
+
+# Tests that run code in the sandbox skip, with the install hint, where bubblewrap is missing.
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt-get install -y bubblewrap)")

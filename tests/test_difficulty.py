@@ -16,7 +16,7 @@ pytest.importorskip("transformers", reason="needs acecurate[train] (torch, trans
 
 from acecurate.pipeline import pipeline_from_dict, run_pipeline
 
-from .conftest import kill_when_stored, write_jsonl
+from .conftest import kill_when_stored, needs_bwrap, write_jsonl
 from .tiny_model import build_tiny_model
 
 pytestmark = pytest.mark.slow
@@ -48,6 +48,7 @@ def store_pass_counts(run: Path) -> dict[str, int]:
         return dict(db.execute("SELECT row_id, SUM(correct) FROM samples GROUP BY prompt_id").fetchall())
 
 
+@needs_bwrap  # its code rows run in the sandbox
 def test_math_and_code_difficulty_end_to_end(tiny_model, tmp_path):
     math_rows = [{"id": f"m{i}", "problem": f"Compute {i} plus {4 - i}.", "answer": "4"} for i in range(5)]
     math_rows += [{"id": f"f{i}", "problem": f"Compute {i} plus {5 - i}.", "answer": "5"} for i in range(3)]
@@ -127,6 +128,10 @@ def test_majority_check_and_response_length_read_the_same_samples(tiny_model, tm
     _, majority, length = summary.stages
     assert majority.stats["samples_generated"] == 24
     assert length.stats["samples_generated"] == 0 and length.stats["samples_reused"] == 4 * majority.kept  # same model and settings
+    # The card names the model each sampling stage used (read from the stage's report, not its private stats).
+    card = (tmp_path / "run/README.md").read_text()
+    assert f"**01-majority-check**\n\n- model: {tiny_model} (transformers;" in card
+    assert f"**02-response-length**\n\n- model: {tiny_model} (transformers;" in card
     removed = pd.read_parquet(tmp_path / "run/removed.parquet")
     rollouts = pd.read_parquet(tmp_path / "run/01-majority-check/rollouts.parquet")
     for _, row in removed[removed["removed_by"] == "majority-check"].iterrows():

@@ -27,11 +27,10 @@ from acecurate.eval.scores import ks_for, paired_difference, paper_model, pass_a
 from acecurate.sampling.collect import SamplerConfig, collect
 from acecurate.sampling.store import SampleStore
 
-from .conftest import kill_when_stored, write_jsonl
+from .conftest import kill_when_stored, needs_bwrap, write_jsonl
 
 runner = CliRunner()
 WIDE = {"COLUMNS": "250"}
-needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt-get install -y bubblewrap)")
 
 
 def compressed(tests: list[dict]) -> str:

@@ -16,7 +16,7 @@ from acecurate.sandbox import run_solution
 from acecurate.train import load_recipe, plan
 from acecurate.verify.math import grade
 
-from .conftest import REPO, write_jsonl
+from .conftest import REPO, needs_bwrap, write_jsonl
 from .tiny_model import build_tiny_model
 
 runner = CliRunner()
@@ -68,6 +68,7 @@ def test_dry_run_prints_the_papers_plan(tmp_path):
     assert "importance-sampling correction on" in " ".join(result.output.split())
 
 
+@needs_bwrap  # its code rows run in the sandbox
 def test_two_domain_recipe_trains_filters_and_resumes(tmp_path):
     model = build_tiny_model(tmp_path / "tiny")
     math_dir = curated(tmp_path, "math", [{"problem": f"Compute {i} plus {4 - i}.", "answer": "4"} for i in range(6)])

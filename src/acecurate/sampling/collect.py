@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 from ..config import setting
 from ..errors import AcecurateError
 from ..progress import NullProgress
-from . import Completion, Request, SamplingSettings, build_prompt, make_backend, prompt_id
+from . import build_prompt, make_backend, prompt_id
+from .protocol import Completion, Request, SamplingSettings
 from .store import SampleStore
 
 GRADE_BATCH_PER_WORKER = 8  # samples graded together per grading worker

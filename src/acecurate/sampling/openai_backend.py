@@ -7,7 +7,7 @@ import asyncio
 import random
 
 from ..errors import AcecurateError
-from . import BackendInfo, Completion, Request, SamplingSettings
+from .protocol import BackendInfo, Completion, Request, SamplingSettings
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
 

@@ -6,7 +6,7 @@ engine's `generate` and the SamplingParams class as arguments), so it is tested 
 from __future__ import annotations
 
 from ..errors import AcecurateError, missing_extra
-from . import BackendInfo, Completion, Request, SamplingSettings, request_seed
+from .protocol import BackendInfo, Completion, Request, SamplingSettings, request_seed
 
 
 def sampling_params_kwargs(settings: SamplingSettings, n: int, request_seed: int) -> dict:
