@@ -6,7 +6,7 @@ Math: MATH-500 with its gold answer boxed in half the completions (each after ~4
 other half. Code: rllm's LeetCode problems with their reference solution in half the completions and a wrong one
 (fails at the first test) in the other half.
 
-    python benchmarks/eval_overhead.py [--math 500 --code 100 --samples 4 --workers 2]
+    python benchmarks/eval_overhead.py [--math 500 --code 100 --samples 4 --workers 2 --rounds 3]
 """
 
 import argparse
@@ -96,6 +96,7 @@ def main():
     parser.add_argument("--code", type=int, default=100, help="LeetCode problems")
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
@@ -107,7 +108,6 @@ def main():
         canned = {p: t for bench in benches for p, t in canned_completions(bench, args.samples, rng).items()}
         per_domain = {b.domain: len(b.rows) * args.samples for b in benches}
         total = sum(per_domain.values())
-        bare = bare_grading(benches, canned, args.workers)
         httpd = serve(canned)
         url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
         config = EvalConfig(
@@ -117,19 +117,27 @@ def main():
             data_dir=str(data),
             sampler=SamplerConfig(model="pre-made", backend="openai", options={"base_url": url, "concurrency": 16}),
         )
-        timings = {}
-        for label in ("eval", "rerun"):
-            started = time.perf_counter()
-            results = run_eval(config, data / "run", workers=args.workers)
-            timings[label] = time.perf_counter() - started
-            assert results["samples_generated"] == (total if label == "eval" else 0)
+        # Alternating rounds, best of each: the machine may be shared, and the first round pays for cold caches.
+        timings: dict[str, list[float]] = {"bare": [], "eval": [], "rerun": []}
+        for round_ in range(args.rounds):
+            timings["bare"].append(bare_grading(benches, canned, args.workers))
+            for label in ("eval", "rerun"):
+                started = time.perf_counter()
+                results = run_eval(config, data / f"run{round_}", workers=args.workers)
+                timings[label].append(time.perf_counter() - started)
+                assert results["samples_generated"] == (total if label == "eval" else 0)
         httpd.shutdown()
+    best = {label: min(times) for label, times in timings.items()}
     print(f"{total} samples ({per_domain.get('math', 0)} math, {per_domain.get('code', 0)} code), {args.workers} workers")
+    print(
+        f"best of {args.rounds} alternating rounds; all: "
+        + "; ".join(f"{k} " + ", ".join(f"{t:.1f}" for t in v) + " s" for k, v in timings.items())
+    )
     rows = [
-        ("bare grading (math grader and sandbox called directly)", bare),
-        ("acecurate eval (HTTP, grading, store, scores, report)", timings["eval"]),
-        ("  eval minus bare grading", timings["eval"] - bare),
-        ("rerun (every sample from the store; scores, report)", timings["rerun"]),
+        ("bare grading (math grader and sandbox called directly)", best["bare"]),
+        ("acecurate eval (HTTP, grading, store, scores, report)", best["eval"]),
+        ("  eval minus bare grading", best["eval"] - best["bare"]),
+        ("rerun (every sample from the store; scores, report)", best["rerun"]),
     ]
     for label, seconds in rows:
         print(f"{label:58s} {seconds:7.1f} s {1000 * seconds / total:8.1f} ms/sample")
