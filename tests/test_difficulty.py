@@ -2,11 +2,9 @@
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +16,7 @@ pytest.importorskip("transformers", reason="needs acecurate[train] (torch, trans
 
 from acecurate.pipeline import pipeline_from_dict, run_pipeline
 
-from .conftest import needs_bwrap, write_jsonl
+from .conftest import kill_when_stored, needs_bwrap, write_jsonl
 from .tiny_model import build_tiny_model
 
 pytestmark = pytest.mark.slow
@@ -94,20 +92,7 @@ def test_killed_run_resumes_without_regenerating(tiny_model, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db_path = run / "cache/samples.sqlite"
-    deadline = time.monotonic() + 120
-    stored = 0
-    while time.monotonic() < deadline and process.poll() is None:
-        if db_path.exists():
-            try:
-                with sqlite3.connect(db_path) as db:
-                    stored = db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
-            except sqlite3.OperationalError:
-                stored = 0
-            if stored >= 80:
-                break
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    stored = kill_when_stored(process, db_path, 80)
     assert 0 < stored < 8 * 80, f"kill came at {stored} samples"
     with sqlite3.connect(db_path) as db:
         before = {(p, i): t for p, i, t in db.execute("SELECT prompt_id, sample_index, text FROM samples")}
