@@ -85,7 +85,7 @@ def stage(
             dict(adds or {}),
             tuple(evidence),
             tuple(modifies),
-            (fn.__doc__ or "").strip().splitlines()[0],
+            next(iter((fn.__doc__ or "").strip().splitlines()), ""),
             example,
         )
 

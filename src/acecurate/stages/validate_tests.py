@@ -63,11 +63,18 @@ def _last_error_line(result) -> str:
 
 
 def _run_summary(result) -> str:
-    """One run of a reference in a few words: its verdict, the slowest test, the first failing test and its error."""
+    """One run of a reference in a few words: its verdict, the slowest test, and why the first failing test failed."""
     failing = next((t for t in result.tests if t.verdict != "passed"), None)
-    where = f" at test {failing.index}" if failing is not None else ""
-    error = f": {_last_error_line(result)}" if failing is not None and _last_error_line(result) else ""
-    return f"{result.verdict}{where} (max {result.max_time_s:.2f} s){error}"
+    why = ""
+    if failing is not None:
+        last_error = _last_error_line(result)
+        diff = failing.difference
+        why = f" at test {failing.index}" + (
+            f": expected {diff['expected']!r}, got {diff['got']!r}" if diff else f": {last_error}" if last_error else ""
+        )
+    elif result.detail:
+        why = f": {result.detail[:120]}"
+    return f"{result.verdict}{why} (max {result.max_time_s:.2f} s)"
 
 
 def missing_module(pairs) -> str | None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..config import build_dataclass, deep_merge, load_yaml, parse_overrides
 from ..errors import ConfigError
+from ..eval import EvalConfig
 
 
 @dataclass
@@ -68,6 +69,9 @@ class Recipe:
     # Processes grading rewards (math workers, concurrent sandboxes); None means every core of the machine. A code
     # stage grades prompts x rollouts (1,024-2,048) completions per step, so this sets the reward time.
     reward_workers: int | None = None
+    # An evaluation after each stage on the stage's final model, logged in the stage's metrics.jsonl (the paper tracks
+    # AIME after each stage): the `acecurate eval` settings, usually fewer benchmarks, samples and tokens.
+    eval: EvalConfig | None = None
 
 
 def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
