@@ -23,7 +23,6 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import subprocess
 import sys
@@ -150,15 +149,6 @@ def verdicts(repo: Path, audit: Path, data: Path) -> dict:
 # Scoring
 
 
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return (float("nan"), float("nan"))
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
 MATH_LABEL = {
     "mcq": "mcq",
     "proof": "proof",
@@ -278,10 +268,16 @@ def score(audit: Path, v: dict) -> dict:
 def _pr(cell: dict | None) -> tuple[str, str]:
     if cell is None:
         return "-", "-"
+    from acecurate.audit import wilson
+
+    def share(k: int, n: int, none: str) -> str:
+        if not n:
+            return none
+        low, high = wilson(k, n)
+        return f"{k / n:.0%} ({k}/{n}; {low:.0%}-{high:.0%})"
+
     tp, fp, fn = cell["tp"], cell["fp"], cell["fn"]
-    p = f"{tp / (tp + fp):.0%} ({tp}/{tp + fp})" if tp + fp else "- (0 removed)"
-    r = f"{tp / (tp + fn):.0%} ({tp}/{tp + fn})" if tp + fn else "- (0 labelled)"
-    return p, r
+    return share(tp, tp + fp, "- (0 removed)"), share(tp, tp + fn, "- (0 labelled)")
 
 
 def _ratio(pair: list[int] | None) -> str:
@@ -299,7 +295,8 @@ CONTAMINATION_MEASURES = (
 
 
 def print_report(new: dict, old: dict | None, baseline: str = BASELINE) -> None:
-    """Markdown tables: precision and recall per reason, and the contamination measures, new beside the baseline."""
+    """Markdown tables: precision and recall per reason (with Wilson 95% intervals), and the contamination measures,
+    new beside the baseline."""
     print(f"| verdict | reason | precision (new) | recall (new) | precision ({baseline}) | recall ({baseline}) |")
     print("|---|---|---|---|---|---|")
     for group in ("math near-dup", "code near-dup", "math format", "code format"):

@@ -86,10 +86,10 @@ def test_bad_labels_are_one_clear_error(run_dir, tmp_path):
     sheet = draw_sheet(run_dir, per_reason=5, kept=10).items
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"sample_id": "0001", "label": "right"}\n{"sample_id": "9999", "label": "right"}\n')
-    with pytest.raises(InputError, match=r"bad.jsonl, line 2: sample_id '9999' is not in this run's sheet"):
+    with pytest.raises(InputError, match=r"bad.jsonl, row 2: sample_id '9999' is not in this run's sheet"):
         read_labels(bad, sheet)
     bad.write_text('{"sample_id": "0001", "label": "maybe"}\n')
-    with pytest.raises(InputError, match=r"line 1, column 'label': label 'maybe': use right, wrong or unsure"):
+    with pytest.raises(InputError, match=r"row 1, column 'label': label 'maybe': use right, wrong or unsure"):
         read_labels(bad, sheet)
     with pytest.raises(AcecurateError, match="not a finished run"):
         draw_sheet(tmp_path)

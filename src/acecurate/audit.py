@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AcecurateError, InputError
-from .io import atomic_write_text, read_parquet, write_json
+from .io import atomic_write_text, read_parquet, read_records, write_json
 from .records import CANONICAL_COLUMNS
 
 AUDIT_DIR = "audit"
@@ -173,21 +173,15 @@ def read_labels(path: str | Path, sheet: list[dict]) -> dict[str, str]:
         raise AcecurateError(f"--labels {path}: no such file")
     known = {item["sample_id"] for item in sheet}
     labels = {}
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(path, f"not valid JSON ({exc.msg})", line=line_no) from None
-        if not isinstance(record, dict) or "sample_id" not in record:
-            raise InputError(path, "expected an object with sample_id and label", line=line_no)
+    for row, record in enumerate(read_records(path), start=1):
+        if "sample_id" not in record:
+            raise InputError(path, "expected an object with sample_id and label", row=row)
         sample_id = str(record["sample_id"])
         if sample_id not in known:
-            raise InputError(path, f"sample_id {sample_id!r} is not in this run's sheet (was the sheet drawn again?)", line=line_no)
+            raise InputError(path, f"sample_id {sample_id!r} is not in this run's sheet (was the sheet drawn again?)", row=row)
         word = str(record.get("label") if record.get("label") is not None else "").strip().lower()
         if word not in _LABEL_WORDS:
-            raise InputError(path, f"label {record.get('label')!r}: use right, wrong or unsure", line=line_no, column="label")
+            raise InputError(path, f"label {record.get('label')!r}: use right, wrong or unsure", row=row, column="label")
         labels[sample_id] = _LABEL_WORDS[word]
     return labels
 
