@@ -122,9 +122,15 @@ def tokenize(text: str, match_view: bool = False) -> list[str]:
     `match_view` is how decontamination compares a row with a benchmark item: `[asy]` drawing code, fenced code
     (starter code) and a code statement's examples and constraints are left out (a redrawn figure or new examples make
     no new problem) and two-letter words are split (`Ax` and `A x` are one product)."""
-    tokens = _TOKEN.findall(_token_text_many([text], match_view).to_pylist()[0])
+    return tokenize_many([text], match_view)[0]
+
+
+def tokenize_many(texts, match_view: bool = False) -> list[list[str]]:
+    """tokenize() for many texts: one vectorised normalisation, then the token regex per text."""
+    normalised = _token_text_many(list(texts), match_view).to_pylist() if len(texts) else []
+    tokens = [_TOKEN.findall(text) for text in normalised]
     if match_view:
-        tokens = [part for t in tokens for part in ((t[0], t[1]) if len(t) == 2 and t.isascii() and t.isalpha() else (t,))]
+        tokens = [[p for t in row for p in ((t[0], t[1]) if len(t) == 2 and t.isascii() and t.isalpha() else (t,))] for row in tokens]
     return tokens
 
 

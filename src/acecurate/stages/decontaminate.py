@@ -106,8 +106,8 @@ def _bitmap(hashes: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Hits:
-    """Distinct (text, item, n-gram) hits of one chunk of texts, and per text of the chunk: the weight of its n-grams
-    that are in no benchmark item (each 1 / the number of rows of the chunk holding it) and its token count."""
+    """(text, item, n-gram) hits of one chunk of texts, and per text of the chunk: the weight of its n-grams that are
+    in no benchmark item (each 1 / how often the chunk holds it) and its token count."""
 
     owner: np.ndarray  # int64, global text index
     item: np.ndarray
@@ -129,20 +129,23 @@ def _distinct(*columns: np.ndarray) -> list[np.ndarray]:
     return [c[new] for c in sorted_columns]
 
 
-def _chunk_hits(corpus: TokenizedCorpus, first_text: int, index: NgramIndex) -> _Hits:
-    """Every text's distinct n-grams looked up in the index at once: a bitmap prefilter, then a sorted search for the
-    survivors. N-grams in no item are weighed by how many rows of the chunk hold them (stock phrasing weighs little)."""
+def _chunk_hits(corpus: TokenizedCorpus, first_text: int, index: NgramIndex, weigh_rows: bool = True) -> _Hits:
+    """Every text's n-grams looked up in the index at once: a bitmap prefilter, then a sorted search for the survivors.
+    With `weigh_rows`, each text's n-grams that are in no item are weighed by how often the chunk holds them (stock
+    phrasing weighs little), for the share of the text that comes from an item."""
     shingles = shingle_corpus(corpus, index.n)
-    owner, hashes = _distinct(shingles.owner, shingles.hashes)
-    _, inverse, rows_holding = np.unique(hashes, return_inverse=True, return_counts=True)
+    owner, hashes = shingles.owner, shingles.hashes
     candidates = np.flatnonzero(index.bitmap[hashes & _BITMAP_MASK]) if len(index.hashes) else np.zeros(0, np.int64)
     lo = np.searchsorted(index.hashes, hashes[candidates], side="left")
     hi = np.searchsorted(index.hashes, hashes[candidates], side="right")
     found = hi > lo
     hits, lo, counts = candidates[found], lo[found], (hi - lo)[found]
-    other = np.ones(len(hashes), dtype=bool)
-    other[hits] = False
-    other_weight = np.bincount(owner[other], weights=1.0 / rows_holding[inverse.reshape(-1)[other]], minlength=len(corpus))
+    other_weight = np.zeros(len(corpus))
+    if weigh_rows and len(hashes):
+        _, inverse, occurrences = np.unique(hashes, return_inverse=True, return_counts=True)
+        other = np.ones(len(hashes), dtype=bool)
+        other[hits] = False
+        other_weight = np.bincount(owner[other], weights=1.0 / occurrences[inverse.reshape(-1)[other]], minlength=len(corpus))
     # Expand each hit to every benchmark item holding that n-gram (at most max_item_frequency each).
     which = np.repeat(np.arange(len(hits)), counts)
     within = np.arange(len(which)) - np.repeat(np.cumsum(counts) - counts, counts)
@@ -214,7 +217,7 @@ def match_texts(
     def one(begin: int):
         corpus = tokenize_corpus(texts[begin : begin + chunk_rows], match_view=True)
         exact = _chunk_hits(corpus, begin, index)
-        masked = _chunk_hits(_masked(corpus), begin, masked_index) if masked_index is not None else None
+        masked = _chunk_hits(_masked(corpus), begin, masked_index, weigh_rows=False) if masked_index is not None else None
         return exact, masked
 
     if len(starts) == 1 or workers <= 1:
