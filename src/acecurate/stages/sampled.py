@@ -15,11 +15,11 @@ import numpy as np
 
 from ..config import setting
 from ..io import save_figure, write_parquet
-from ..sampling import Request, SamplingSettings, build_prompt, make_backend, prompt_id
+from ..sampling import Completion, Request, SamplingSettings, build_prompt, make_backend, prompt_id
 from ..sampling.store import SampleStore
 from ..stage import StageResult, skipped_result, split_by_reason, stage
 from ..verify.math import vote_key
-from ..verify.responses import grade_responses
+from ..verify.responses import Verdict, grade_responses
 
 
 @dataclass
@@ -31,21 +31,63 @@ class SamplerConfig:
     max_tokens: int = 32768
     seed: int = 0
     options: dict = setting(factory=dict, help="Backend options: base_url, concurrency, tensor_parallel_size, device, ...")
+    require_think_close: bool = setting(
+        True,
+        "R1-style models: a response without </think> never finished its reasoning and has no final answer. "
+        "Off for models that do not think in tags (then a response with neither tag is graded whole).",
+    )
 
     def settings(self) -> SamplingSettings:
         return SamplingSettings(self.temperature, self.top_p, self.max_tokens, self.seed)
 
 
-def grade_completions(domain: str, completions, gold: str | None, tests: str | None, workers: int, math_grader):
-    """(status, correct, extracted) per completion of one prompt. Truncated completions count as failures."""
+def grade_completions(domain: str, completions, gold: str | None, tests: str | None, workers: int, math_grader, require_think_close: bool):
+    """A verdict per completion of one prompt. Truncated completions count as failures."""
     live = [i for i, c in enumerate(completions) if c.finish_reason != "length"]
+    texts = [completions[i].text for i in live]
     graded = grade_responses(
-        [domain] * len(live), [completions[i].text for i in live], [gold] * len(live), [tests] * len(live), math_grader, workers
+        [domain] * len(live), texts, [gold] * len(live), [tests] * len(live), math_grader, workers, require_think_close
     )
-    results: list = [("truncated", False, None)] * len(completions)
+    results: list = [Verdict("truncated", False, None, "finish_reason_length")] * len(completions)
     for i, result in zip(live, graded):
         results[i] = result
     return results
+
+
+def _grade_row(frame, row: int, completions, sampler: SamplerConfig, math_grader, ctx) -> list[dict]:
+    """The verdict columns of a store row, per completion of frame row `row`."""
+    verdicts = grade_completions(
+        frame["domain"].iat[row],
+        completions,
+        frame["answer"].iat[row] if "answer" in frame else None,
+        frame["tests"].iat[row] if "tests" in frame else None,
+        ctx.workers,
+        math_grader,
+        sampler.require_think_close,
+    )
+    return [
+        {
+            "status": v.status,
+            "correct": int(v.correct),
+            "extracted": v.extracted,
+            "rule": v.rule,
+            "require_think_close": int(sampler.require_think_close),
+        }
+        for v in verdicts
+    ]
+
+
+def _regrade_stale(samples, frame, rows_of, sampler: SamplerConfig, store: SampleStore, math_grader, ctx) -> int:
+    """Regrade stored samples whose verdicts were given under another `require_think_close` (or before it was
+    recorded): their texts are reused, their verdicts are not. Returns how many were regraded."""
+    stale = samples[samples["require_think_close"].ne(int(sampler.require_think_close))]
+    for prompt, group in stale.groupby("prompt_id"):
+        completions = [Completion(t, k, f) for t, k, f in zip(group["text"], group["tokens"], group["finish_reason"])]
+        keys = group[["prompt_id", "model", "settings_key", "sample_index"]].to_dict("records")
+        store.regrade(
+            [{**key, **grades} for key, grades in zip(keys, _grade_row(frame, rows_of[prompt], completions, sampler, math_grader, ctx))]
+        )
+    return len(stale)
 
 
 def collect_samples(frame, sampler: SamplerConfig, n: int, ctx):
@@ -62,44 +104,41 @@ def collect_samples(frame, sampler: SamplerConfig, n: int, ctx):
         rows_of.setdefault(pid, row)
     requests = [Request(pid, prompts[row], n - have.get(pid, 0), have.get(pid, 0)) for pid, row in rows_of.items() if have.get(pid, 0) < n]
     generated = 0
-    if requests:
-        backend = make_backend(sampler.backend, sampler.model, **sampler.options)
-        with MathGrader(workers=ctx.workers) as math_grader, ctx.task("sample and grade", len(requests)) as task:
-            for request, completions in backend.generate(requests, settings):
-                row = rows_of[request.prompt_id]
-                grades = grade_completions(
-                    frame["domain"].iat[row],
-                    completions,
-                    frame["answer"].iat[row] if "answer" in frame else None,
-                    frame["tests"].iat[row] if "tests" in frame else None,
-                    ctx.workers,
-                    math_grader,
-                )
-                store.add(
-                    [
-                        {
-                            "prompt_id": request.prompt_id,
-                            "model": sampler.model,
-                            "settings_key": settings.key(),
-                            "sample_index": request.first_index + k,
-                            "row_id": frame["id"].iat[row],
-                            "text": c.text,
-                            "tokens": c.tokens,
-                            "finish_reason": c.finish_reason,
-                            "status": g[0],
-                            "correct": int(g[1]),
-                            "extracted": g[2],
-                            "backend": backend.info.backend,
-                            "revision": backend.info.revision,
-                            "settings": asdict(settings),
-                        }
-                        for k, (c, g) in enumerate(zip(completions, grades))
-                    ]
-                )
-                generated += len(completions)
-                task.advance(1)
-    samples = store.samples(sampler.model, settings.key(), list(rows_of))
-    samples = samples[samples["sample_index"] < n]
+
+    def stored():
+        samples = store.samples(sampler.model, settings.key(), list(rows_of))
+        return samples[samples["sample_index"] < n]
+
+    with MathGrader(workers=ctx.workers) as math_grader:
+        if requests:
+            backend = make_backend(sampler.backend, sampler.model, **sampler.options)
+            with ctx.task("sample and grade", len(requests)) as task:
+                for request, completions in backend.generate(requests, settings):
+                    row = rows_of[request.prompt_id]
+                    grades = _grade_row(frame, row, completions, sampler, math_grader, ctx)
+                    store.add(
+                        [
+                            {
+                                "prompt_id": request.prompt_id,
+                                "model": sampler.model,
+                                "settings_key": settings.key(),
+                                "sample_index": request.first_index + k,
+                                "row_id": frame["id"].iat[row],
+                                "text": c.text,
+                                "tokens": c.tokens,
+                                "finish_reason": c.finish_reason,
+                                **g,
+                                "backend": backend.info.backend,
+                                "revision": backend.info.revision,
+                                "settings": asdict(settings),
+                            }
+                            for k, (c, g) in enumerate(zip(completions, grades))
+                        ]
+                    )
+                    generated += len(completions)
+                    task.advance(1)
+        regraded = _regrade_stale(stored(), frame, rows_of, sampler, store, math_grader, ctx)
+    samples = stored()
     write_parquet(ctx.stage_dir / "rollouts.parquet", samples)
     store.close()
     return (
@@ -108,9 +147,11 @@ def collect_samples(frame, sampler: SamplerConfig, n: int, ctx):
         {
             "samples_generated": generated,
             "samples_reused": int(sum(min(have.get(p, 0), n) for p in rows_of)),
+            "samples_regraded": regraded,
             "model": sampler.model,
             "backend": sampler.backend,
             "settings": asdict(settings),
+            "require_think_close": sampler.require_think_close,
         },
     )
 
@@ -123,9 +164,11 @@ def _skipped(frame, spec_name: str, adds: dict[str, str]) -> StageResult:
 
 def _sampler_report(stats: dict) -> dict[str, str]:
     settings = ", ".join(f"{k} {v}" for k, v in stats["settings"].items())
+    regraded = f" ({stats['samples_regraded']} regraded)" if stats["samples_regraded"] else ""
     return {
         "model": f"{stats['model']} ({stats['backend']}; {settings})",
-        "samples": f"{stats['samples_generated']} generated, {stats['samples_reused']} reused from the store",
+        "samples": f"{stats['samples_generated']} generated, {stats['samples_reused']} reused from the store{regraded}",
+        "grading": f"require_think_close {'on' if stats['require_think_close'] else 'off'}",
     }
 
 
