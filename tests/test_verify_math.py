@@ -253,6 +253,8 @@ def test_verdicts(grader, response, gold, status):
         ("over 4,300 digits", "9" * 5000, "9" * 5000),
         ("a huge mixed number", "9" * 5000 + " 1/2", "1/2"),
         ("a huge repeating decimal", "0." + "1" * 5000 + "\\overline{3}", "1/3"),
+        ("deep nesting", "(" * 5000 + "1" + ")" * 5000, "1"),
+        ("a long run of digits with a letter", "1" * 19_000 + "x", "1"),
     ],
 )
 def test_traps_return_within_timeout(grader, name, answer, gold):

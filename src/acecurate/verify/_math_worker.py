@@ -216,8 +216,11 @@ def split_parts(text: str) -> list[str]:
     if re.fullmatch(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?", text):
         return [text]
     braced = re.fullmatch(r"\\?\{(.*)\\?\}", text)
-    if braced and split_parts(braced.group(1)) != [braced.group(1).strip()]:
-        return split_parts(braced.group(1))
+    inner = _top_level_parts(braced.group(1)) if braced else []
+    return inner if len(inner) > 1 else _top_level_parts(text)
+
+
+def _top_level_parts(text: str) -> list[str]:
     parts, depth, start = [], 0, 0
     for i, ch in enumerate(text):
         if ch in "([{":
@@ -238,7 +241,7 @@ _TOKENS = re.compile(
     r"(?P<mixed>(?<![\d./])\d+ \d+/\d+(?![\d./]))"  # 4 4/9
     r"|(?P<latexmixed>(?<![\d./])\d+ ?\\frac(?:\{\d+\}\{\d+\}|\d\d))"  # 2\frac{1}{3}, 1\frac12
     r"|(?P<repeating>\d*\.\d*\\overline\{\d+\})"  # 0.\overline{3}
-    r"|(?P<scientific>(?:\d+\.?\d*|\.\d+)[eE][+-]?\d+)"  # 3.2e5
+    r"|(?P<scientific>(?:\d+(?:\.\d*)?|\.\d+)[eE][+-]?\d+)"  # 3.2e5
     r"|(?P<number>\d+\.\d*|\.\d+|\d+)"
     r"|(?P<op>\\frac|\\cdot|\\times|\\div|[-+*/^(){}])"
     r")"
@@ -379,7 +382,7 @@ def exact_number(text: str) -> Exact | str | None:
         value = expr()
         if state["i"] != len(tokens):
             raise _NotExact
-    except (_NotExact, ZeroDivisionError, ValueError, OverflowError):
+    except (_NotExact, ZeroDivisionError, ValueError, OverflowError, RecursionError):
         return MALFORMED if _NUMBER_CHARACTERS.fullmatch(text) else None
     plain = re.fullmatch(r"[+-]?(\d*)\.(\d+)", text)
     return Exact(value, state["decimal"], text if plain else None)
