@@ -40,13 +40,13 @@ def main():
                             Completion(f"<think>{REASONING}</think> The answer is \\boxed{{{rng.choice([p, p + 1])}}}.", 900, "stop")
                             for _ in range(args.n)
                         ]
-                        grades = grade_completions("math", comps, str(p), None, 2, grader)
+                        grades = grade_completions("math", comps, str(p), None, 2, grader, True)
                     else:
                         comps = [
                             Completion(f"</think>\n```python\nprint(int(input()) + {rng.choice([1, 2])})\n```", 300, "stop")
                             for _ in range(args.n)
                         ]
-                        grades = grade_completions("code", comps, None, tests, 2, grader)
+                        grades = grade_completions("code", comps, None, tests, 2, grader, True)
                     store.add(
                         [
                             {
@@ -58,9 +58,11 @@ def main():
                                 "text": c.text,
                                 "tokens": c.tokens,
                                 "finish_reason": c.finish_reason,
-                                "status": g[0],
-                                "correct": int(g[1]),
-                                "extracted": g[2],
+                                "status": g.status,
+                                "correct": int(g.correct),
+                                "extracted": g.extracted,
+                                "rule": g.rule,
+                                "require_think_close": 1,
                                 "backend": "pre-made",
                                 "revision": "-",
                                 "settings": settings,
