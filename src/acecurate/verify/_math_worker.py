@@ -462,6 +462,21 @@ def _equation_for_value(gold, pred) -> bool:
     return not (_names_something(pred.lhs) or not getattr(pred.lhs, "free_symbols", True))
 
 
+def _imaginary_unit(gold: list, pred: list) -> tuple[list, list]:
+    """math-verify reads `i` as a variable; when it is the only letter on both sides it is the imaginary unit
+    (`i(2-i)` is 1+2i, `i^2` is -1)."""
+    from sympy import I
+
+    try:
+        symbols = gold[0].free_symbols | pred[0].free_symbols
+    except (AttributeError, TypeError):
+        return gold, pred
+    if not symbols or {s.name for s in symbols} != {"i"}:
+        return gold, pred
+    unit = {s: I for s in symbols}
+    return [gold[0].subs(unit), *gold[1:]], [pred[0].subs(unit), *pred[1:]]
+
+
 def _decimal_against_number(literal: str, other) -> bool | None:
     """The rounding rule for a plain decimal against a number math-verify evaluated (`\\sqrt{3}/2`); None when the
     other side is not a number."""
@@ -490,6 +505,7 @@ def _math_verify(gold_text: str, pred_text: str, pred_exact) -> tuple[str, str, 
         return "wrong", "unparseable_answer", "math-verify could not parse the answer"
     if _equation_for_value(gold[0], pred[0]):
         return "wrong", "equation_for_value", "an equation whose left side is not a variable, against a value"
+    gold, pred = _imaginary_unit(gold, pred)
     gold_exact = exact_number(gold_text)
     for decimal, other in ((pred_exact, gold[0]), (gold_exact, pred[0])):
         if isinstance(decimal, Exact) and decimal.literal:
