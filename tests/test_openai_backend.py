@@ -48,10 +48,12 @@ class TinyServer:
                     settings = SamplingSettings(body["temperature"], body["top_p"], body["max_tokens"], body["seed"])
                     with server.lock:
                         _, completions = next(server.backend.generate([Request(prompt_id(prompt), prompt, body.get("n", 1))], settings))
+                    # A server with a reasoning parser returns the reasoning apart from the answer.
+                    reasoning = {"reasoning_content": "worked it out"} if "REASONING" in prompt else {}
                     choices = [
                         {
                             "index": i,
-                            "message": {"role": "assistant", "content": c.text},
+                            "message": {"role": "assistant", "content": c.text, **reasoning},
                             "finish_reason": c.finish_reason,
                             "completion_tokens": c.tokens,
                         }
@@ -128,3 +130,10 @@ def test_vllm_request_building_without_a_gpu(server):
     assert request_seed(settings, request) != request_seed(settings, Request("abc", request.prompt, 8, first_index=4))
     [prompt] = build_prompts(server.backend.tokenizer, [request])
     assert prompt.startswith("<|im_start|>user\n") and prompt.endswith("<|im_start|>assistant\n") and "\\boxed{}" in prompt
+
+
+def test_reasoning_parsed_out_by_the_server_is_put_back(server):
+    backend = make_backend("openai", "tiny", base_url=server.url, timeout=10)
+    [(_, completions)] = list(backend.generate(requests_for(["REASONING apart"], n=2), SamplingSettings(max_tokens=8)))
+    # The grader's answer part is then what follows </think>, as for a server that returns the raw text.
+    assert all(c.text.startswith("<think>worked it out</think>") for c in completions)
