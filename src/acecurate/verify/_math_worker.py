@@ -382,8 +382,10 @@ def exact_number(text: str) -> Exact | str | None:
         value = expr()
         if state["i"] != len(tokens):
             raise _NotExact
-    except (_NotExact, ZeroDivisionError, ValueError, OverflowError, RecursionError):
+    except (_NotExact, ZeroDivisionError):
         return MALFORMED if _NUMBER_CHARACTERS.fullmatch(text) else None
+    except (ValueError, OverflowError, RecursionError):  # too many digits or too deep to evaluate here
+        return None
     plain = re.fullmatch(r"[+-]?(\d*)\.(\d+)", text)
     return Exact(value, state["decimal"], text if plain else None)
 
