@@ -46,10 +46,18 @@ def _trivial_programs(tests: dict) -> list[str]:
 
 
 def _run_summary(result) -> str:
-    """One run of a reference in a few words: its verdict, the slowest test, and the first failing test."""
+    """One run of a reference in a few words: its verdict, the slowest test, and why the first failing test failed."""
     failing = next((t for t in result.tests if t.verdict != "passed"), None)
-    where = f" at test {failing.index}" if failing is not None else ""
-    return f"{result.verdict}{where} (max {result.max_time_s:.2f} s)"
+    why = ""
+    if failing is not None:
+        last_error = failing.stderr.strip().splitlines()[-1][:120] if failing.stderr.strip() else ""
+        diff = failing.difference
+        why = f" at test {failing.index}" + (
+            f": expected {diff['expected']!r}, got {diff['got']!r}" if diff else f": {last_error}" if last_error else ""
+        )
+    elif result.detail:
+        why = f": {result.detail[:120]}"
+    return f"{result.verdict}{why} (max {result.max_time_s:.2f} s)"
 
 
 def reference_verdict(pairs, config: ValidateTestsConfig) -> tuple[str | None, str, float]:

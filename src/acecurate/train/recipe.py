@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..config import build_dataclass, deep_merge, load_yaml, parse_overrides
 from ..errors import ConfigError
+from ..eval import EvalConfig
 
 
 @dataclass
@@ -72,6 +73,9 @@ class Recipe:
     # finished its reasoning and earns no reward, whatever it boxed on the way. Off for a policy that does not think
     # in tags; then a completion with neither tag is graded whole. Recorded with every reward in rollouts.jsonl.
     require_think_close: bool = True
+    # An evaluation after each stage on the stage's final model, logged in the stage's metrics.jsonl (the paper tracks
+    # AIME after each stage): the `acecurate eval` settings, usually fewer benchmarks, samples and tokens.
+    eval: EvalConfig | None = None
 
 
 def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:

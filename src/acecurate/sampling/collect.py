@@ -1,0 +1,249 @@
+"""n graded samples per prompt, generating only what the sample store lacks: the one loop behind the curation stages
+that sample a model, `acecurate eval`, and the evaluation after each training stage.
+
+Every completion is graded by `verify.responses.grade_responses` (the grader of training rewards) and stored with its
+prompt's other samples in one transaction as soon as the prompt finishes, so a killed run resumes without
+regenerating anything.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+from ..config import setting
+from ..errors import AcecurateError
+from ..progress import NullProgress
+from . import build_prompt, make_backend, prompt_id
+from .protocol import Completion, Request, SamplingSettings
+from .store import SampleStore
+
+GRADE_BATCH_PER_WORKER = 8  # samples graded together per grading worker
+
+
+@dataclass
+class SamplerConfig:
+    model: str | None = setting(None, "A hub id or local path; without one the stage is skipped.")
+    backend: str = setting("vllm", "vllm, openai or transformers.")
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_tokens: int = 32768
+    seed: int = 0
+    options: dict = setting(factory=dict, help="Backend options: base_url, concurrency, tensor_parallel_size, device, ...")
+    require_think_close: bool = setting(
+        True,
+        "R1-style models: a response without </think> never finished its reasoning and has no final answer. "
+        "Off for models that do not think in tags (then a response with neither tag is graded whole).",
+    )
+
+    def settings(self) -> SamplingSettings:
+        return SamplingSettings(self.temperature, self.top_p, self.max_tokens, self.seed)
+
+
+def grade_completions(prompts, workers: int, math_grader, grading: dict | None = None) -> list[list]:
+    """A verdict (`verify.responses.Verdict`) per completion, for (domain, completions, gold, tests) of one or more
+    prompts, graded in one call so that every worker is busy. Truncated completions count as failures. `grading`
+    holds keyword options of `grade_responses` (`require_think_close`), passed through unchanged."""
+    from ..verify.responses import Verdict, grade_responses
+
+    live = [(p, i) for p, (_, completions, _, _) in enumerate(prompts) for i, c in enumerate(completions) if c.finish_reason != "length"]
+    graded = grade_responses(
+        [prompts[p][0] for p, _ in live],
+        [prompts[p][1][i].text for p, i in live],
+        [prompts[p][2] for p, _ in live],
+        [prompts[p][3] for p, _ in live],
+        math_grader,
+        workers,
+        **(grading or {}),
+    )
+    results = [[Verdict("truncated", False, None, "finish_reason_length")] * len(completions) for _, completions, _, _ in prompts]
+    for (p, i), result in zip(live, graded):
+        results[p][i] = result
+    return results
+
+
+def sample_records(
+    prompt: str, row_id, model: str, settings: SamplingSettings, first_index: int, completions: list[Completion], grades, info, grading=None
+) -> list[dict]:
+    """Store rows for one prompt's graded completions."""
+    recorded = {**asdict(settings), **({"grading": grading} if grading else {})}
+    return [
+        {
+            "prompt_id": prompt,
+            "model": model,
+            "settings_key": settings.key(),
+            "sample_index": first_index + k,
+            "row_id": row_id,
+            "text": c.text,
+            "tokens": c.tokens,
+            "finish_reason": c.finish_reason,
+            **verdict_columns(g, grading),
+            "backend": info.backend,
+            "revision": info.revision,
+            "settings": recorded,
+        }
+        for k, (c, g) in enumerate(zip(completions, grades))
+    ]
+
+
+def verdict_columns(verdict, grading: dict | None) -> dict:
+    """A verdict's store columns, with the `require_think_close` it was given under."""
+    return {
+        "status": verdict.status,
+        "correct": int(verdict.correct),
+        "extracted": verdict.extracted,
+        "rule": verdict.rule,
+        "require_think_close": int((grading or {}).get("require_think_close", True)),
+    }
+
+
+def _regrade_stale(samples, rows: dict, items, store: SampleStore, workers: int, math_grader, grading: dict) -> int:
+    """Regrade stored samples whose verdicts were given under another `require_think_close` (or before it was
+    recorded): their texts are reused, their verdicts are not. `rows` maps a prompt id to its first row, `items(row,
+    completions)` gives grade_completions' tuple. Returns how many were regraded."""
+    stale = samples[samples["require_think_close"].ne(int(grading.get("require_think_close", True)))]
+    groups = [(prompt, group) for prompt, group in stale.groupby("prompt_id", sort=False)]
+    completions = [[Completion(t, k, f) for t, k, f in zip(g["text"], g["tokens"], g["finish_reason"])] for _, g in groups]
+    verdicts = (
+        grade_completions([items(rows[p], c) for (p, _), c in zip(groups, completions)], workers, math_grader, grading) if groups else []
+    )
+    keys = ["prompt_id", "model", "settings_key", "sample_index"]
+    store.regrade(
+        [
+            {**key, **verdict_columns(v, grading)}
+            for (_, group), vs in zip(groups, verdicts)
+            for key, v in zip(group[keys].to_dict("records"), vs)
+        ]
+    )
+    return len(stale)
+
+
+@dataclass
+class Collected:
+    prompt_ids: list[str]  # one per input row
+    samples: object  # pandas.DataFrame: the first n samples of every prompt, as stored (graded)
+    generated: int  # samples generated by this call
+    reused: int  # samples found in the store
+    settings: dict = field(default_factory=dict)
+    regraded: int = 0  # stored samples regraded because their verdicts were given under another require_think_close
+
+
+def _column(frame, name: str) -> list:
+    """A text column as a list, with missing values (None, NaN) as None."""
+    return [v if isinstance(v, str) else None for v in frame[name]] if name in frame else [None] * len(frame)
+
+
+def collect(
+    frame,
+    sampler: SamplerConfig,
+    n,
+    store: SampleStore,
+    *,
+    workers: int,
+    progress=None,
+    description: str = "sample and grade",
+    grading: dict | None = None,
+) -> Collected:
+    """n graded samples per row of `frame` (columns id, domain, problem and, where present, starter_code, answer,
+    tests) from `sampler`, generating only what `store` lacks. `n` is one count or one per row; rows with the same
+    prompt share its samples (the largest n among them is drawn). `progress` is anything with `task(description,
+    total)` (a RunContext or an acecurate.progress display). `grading` holds options of `grade_responses`; its
+    `require_think_close` is the sampler's unless given."""
+    from ..verify.math import MathGrader
+
+    progress = progress or NullProgress()
+    grading = {"require_think_close": sampler.require_think_close, **(grading or {})}
+    settings = sampler.settings()
+    counts = [n] * len(frame) if isinstance(n, int) else [int(k) for k in n]
+    prompts = [build_prompt(d, p, s) for d, p, s in zip(frame["domain"], frame["problem"], _column(frame, "starter_code"))]
+    ids = [prompt_id(p) for p in prompts]
+    golds, tests, row_ids = _column(frame, "answer"), _column(frame, "tests"), list(frame["id"])
+    first_row: dict[str, int] = {}
+    wanted: dict[str, int] = {}
+    for row, pid in enumerate(ids):
+        first = first_row.setdefault(pid, row)
+        if (golds[row], tests[row]) != (golds[first], tests[first]):
+            # Samples are stored and graded once per prompt: two references for one prompt would make one row's
+            # grades wrong.
+            what = "gold answers" if golds[row] != golds[first] else "tests"
+            raise AcecurateError(
+                f"rows {row_ids[first]!r} and {row_ids[row]!r} give the model the same prompt but have different {what} "
+                f"({str(golds[first] or tests[first])[:80]!r} vs {str(golds[row] or tests[row])[:80]!r}): "
+                "remove the duplicate first (acecurate dedup)"
+            )
+        wanted[pid] = max(wanted.get(pid, 0), counts[row])
+    have = store.counts(sampler.model, settings.key())
+    requests = [
+        Request(pid, prompts[row], wanted[pid] - have.get(pid, 0), have.get(pid, 0))
+        for pid, row in first_row.items()
+        if have.get(pid, 0) < wanted[pid]
+    ]
+    generated = regraded = 0
+
+    def item(row: int, completions) -> tuple:
+        return frame["domain"].iat[row], completions, golds[row], tests[row]
+
+    if requests:
+        backend = make_backend(sampler.backend, sampler.model, **sampler.options)
+        pending: list = []  # (request, row, completions) generated, not yet graded
+
+        def grade_and_store(math_grader, task) -> None:
+            nonlocal generated
+            items = [item(row, completions) for _, row, completions in pending]
+            for (request, row, completions), grades in zip(pending, grade_completions(items, workers, math_grader, grading)):
+                store.add(
+                    sample_records(
+                        request.prompt_id,
+                        row_ids[row],
+                        sampler.model,
+                        settings,
+                        request.first_index,
+                        completions,
+                        grades,
+                        backend.info,
+                        grading,
+                    )
+                )  # one transaction per prompt
+                generated += len(completions)
+            task.advance(len(pending))
+            pending.clear()
+
+        with MathGrader(workers=workers) as math_grader, progress.task(description, len(requests)) as task:
+            for request, completions in backend.generate(requests, settings):
+                pending.append((request, first_row[request.prompt_id], completions))
+                # Several prompts' samples are graded together, so the sandboxes and math workers stay busy when one
+                # prompt has fewer samples than there are workers; a kill loses at most this many ungraded samples.
+                if sum(len(c) for _, _, c in pending) >= GRADE_BATCH_PER_WORKER * workers:
+                    grade_and_store(math_grader, task)
+            if pending:
+                grade_and_store(math_grader, task)
+
+    def stored():
+        samples = store.samples(sampler.model, settings.key(), list(first_row))
+        return samples[samples["sample_index"] < samples["prompt_id"].map(wanted)].reset_index(drop=True)
+
+    samples = stored()
+    if samples["require_think_close"].ne(int(grading["require_think_close"])).any():
+        with MathGrader(workers=workers) as math_grader:
+            regraded = _regrade_stale(samples, first_row, item, store, workers, math_grader, grading)
+        samples = stored()
+    reused = int(sum(min(have.get(p, 0), k) for p, k in wanted.items()))
+    return Collected(ids, samples, generated, reused, asdict(settings), regraded)
+
+
+def majority_votes(samples) -> dict[str, tuple[str | None, int, bool]]:
+    """Per prompt id: (majority answer, its votes, whether it is correct). Answers vote under `vote_key` (spacing,
+    `\\text{}`, `\\dfrac` do not split votes); samples without an answer do not vote; ties go to the earliest sample."""
+    from ..verify.math import vote_key
+
+    result = {}
+    for pid, group in samples.groupby("prompt_id", sort=False):
+        answered = group[group["extracted"].notna()].sort_values("sample_index")
+        if answered.empty:
+            result[pid] = (None, 0, False)
+            continue
+        keys = answered["extracted"].map(vote_key)
+        winner, count = Counter(keys).most_common(1)[0]
+        chosen = answered[keys == winner]
+        result[pid] = (chosen["extracted"].iat[0], int(count), bool(chosen["correct"].iat[0]))
+    return result
