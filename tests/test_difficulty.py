@@ -15,6 +15,7 @@ pytest.importorskip("torch", reason="needs acecurate[train] (torch, transformers
 pytest.importorskip("transformers", reason="needs acecurate[train] (torch, transformers)")
 
 from acecurate.pipeline import pipeline_from_dict, run_pipeline
+from acecurate.verify.math import grade
 
 from .conftest import kill_when_stored, needs_bwrap, write_jsonl
 from .tiny_model import build_tiny_model
@@ -27,20 +28,10 @@ def tiny_model(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny"))
 
 
-def difficulty_pipeline(domain: str, model: Path, n: int = 4, keep=(1, 3), prompts_seed: int = 0) -> dict:
-    return {
-        "name": f"{domain}-difficulty",
-        "domain": domain,
-        "stages": [
-            {
-                "difficulty": {
-                    "n": n,
-                    "keep": list(keep),
-                    "sampler": {"model": str(model), "backend": "transformers", "max_tokens": 32, "seed": prompts_seed},
-                }
-            }
-        ],
-    }
+def difficulty_pipeline(domain: str, model: Path, n: int = 4, keep=(1, 3), prompts_seed: int = 0, think: bool = False) -> dict:
+    # The tiny model's chat template opens no <think>: it is not R1-style, so require_think_close is off by default here.
+    sampler = {"model": str(model), "backend": "transformers", "max_tokens": 32, "seed": prompts_seed, "require_think_close": think}
+    return {"name": f"{domain}-difficulty", "domain": domain, "stages": [{"difficulty": {"n": n, "keep": list(keep), "sampler": sampler}}]}
 
 
 def store_pass_counts(run: Path) -> dict[str, int]:
@@ -112,7 +103,7 @@ def test_killed_run_resumes_without_regenerating(tiny_model, tmp_path):
 def test_majority_check_and_response_length_read_the_same_samples(tiny_model, tmp_path):
     rows = [{"id": f"m{i}", "problem": f"Compute {i} plus {4 - i}.", "answer": "4"} for i in range(6)]
     src = write_jsonl(tmp_path / "math.jsonl", rows)
-    sampler = {"model": str(tiny_model), "backend": "transformers", "max_tokens": 32}
+    sampler = {"model": str(tiny_model), "backend": "transformers", "max_tokens": 32, "require_think_close": False}
     pipeline = pipeline_from_dict(
         {
             "name": "m",
@@ -148,6 +139,22 @@ def test_stage_without_model_is_skipped_and_says_so(tmp_path):
         pipeline_from_dict({"name": "m", "domain": "math", "stages": [{"difficulty": {}}]}, "t"), [str(src)], tmp_path / "r"
     )
     assert summary.rows_out == 1 and "no model given" in summary.stages[1].stats["skipped"]
+
+
+def test_another_require_think_close_regrades_the_stored_samples(tiny_model, tmp_path):
+    rows = [{"id": f"m{i}", "problem": f"Compute {i} plus {4 - i}.", "answer": "4"} for i in range(5)]
+    src = write_jsonl(tmp_path / "math.jsonl", rows)
+    run = tmp_path / "run"
+    run_pipeline(pipeline_from_dict(difficulty_pipeline("math", tiny_model, keep=(0, 4)), "test"), [str(src)], run)
+    again = run_pipeline(pipeline_from_dict(difficulty_pipeline("math", tiny_model, keep=(0, 4), think=True), "test"), [str(src)], run)
+    stats = again.stages[1].stats
+    # The texts are reused; their verdicts, given with require_think_close off, are not.
+    assert stats["samples_generated"] == 0 and stats["samples_regraded"] == 4 * len(rows) and stats["require_think_close"]
+    with sqlite3.connect(run / "cache/samples.sqlite") as db:
+        stored = db.execute("SELECT text, finish_reason, correct, rule, require_think_close FROM samples").fetchall()
+    assert len(stored) == 4 * len(rows) and {r[4] for r in stored} == {1}
+    for text, finish_reason, correct, rule, _ in stored:
+        assert correct == int(finish_reason != "length" and grade(text, "4", require_think_close=True).correct) and rule
 
 
 def test_difficulty_verifies_or_removes_unverified_tests(tiny_model, tmp_path):

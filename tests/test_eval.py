@@ -349,6 +349,8 @@ def eval_args(model, bench_inputs, out, *extra):
         "4",
         "--set",
         "sampler.max_tokens=24",
+        "--set",
+        "sampler.require_think_close=false",  # the tiny model's chat template opens no <think>
         "--out",
         str(out),
         "--workers",
@@ -380,8 +382,11 @@ def test_scores_equal_the_grades_in_the_store(two_runs):
     stored = store_frame(run)
     assert set(stored["backend"]) == {"transformers"} and len(stored) == 4 * (6 + 4)
     assert {json.dumps(json.loads(s), sort_keys=True) for s in stored["settings"]} == {
-        json.dumps({"temperature": 0.6, "top_p": 0.95, "max_tokens": 24, "seed": 0}, sort_keys=True)
+        json.dumps(
+            {"temperature": 0.6, "top_p": 0.95, "max_tokens": 24, "seed": 0, "grading": {"require_think_close": False}}, sort_keys=True
+        )
     }
+    assert set(stored["require_think_close"]) == {0} and stored["rule"].notna().all()  # every verdict names its rule
     assert set(per_problem["benchmark"]) == {"lcb-v5", "small-math"}
     assert sorted(per_problem.loc[per_problem["benchmark"] == "lcb-v5", "item_id"]) == ["p0", "p1", "p2", "p3"]  # not "old"
     by_prompt = stored.groupby("prompt_id")
@@ -501,6 +506,8 @@ def test_killed_eval_resumes_without_resampling(tiny, tmp_path):
         "8",
         "--set",
         "sampler.max_tokens=32",
+        "--set",
+        "sampler.require_think_close=false",
         "--out",
         str(run),
         "--workers",

@@ -58,3 +58,10 @@ def test_vllm_request_building_without_a_gpu(server):
     assert request_seed(settings, request) != request_seed(settings, Request("abc", request.prompt, 8, first_index=4))
     [prompt] = build_prompts(server.backend.tokenizer, [request])
     assert prompt.startswith("<|im_start|>user\n") and prompt.endswith("<|im_start|>assistant\n") and "\\boxed{}" in prompt
+
+
+def test_reasoning_parsed_out_by_the_server_is_put_back(server):
+    backend = make_backend("openai", "tiny", base_url=server.url, timeout=10)
+    [(_, completions)] = list(backend.generate(requests_for(["REASONING apart"], n=2), SamplingSettings(max_tokens=8)))
+    # The grader's answer part is then what follows </think>, as for a server that returns the raw text.
+    assert all(c.text.startswith("<think>worked it out</think>") for c in completions)

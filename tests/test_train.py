@@ -35,6 +35,7 @@ def tiny_recipe(path, model, stages: list[dict], **extra):
         "model": str(model),
         "per_device_batch_size": 4,
         "bf16": False,
+        "require_think_close": False,  # the tiny model's chat template opens no <think>
         "generation": {"use_vllm": False, "vllm_importance_sampling_correction": False},
         "stages": stages,
         **extra,
@@ -53,6 +54,7 @@ def test_dry_run_prints_the_papers_plan(tmp_path):
     assert {s.learning_rate for s in recipe.stages if s.domain == "code"} == {5e-6}
     assert [(s.easy_filter.max_solved, s.easy_filter.out_of) for s in recipe.stages if s.name in ("math-24k", "math-32k")] == [(6, 16)] * 2
     assert [s.overlong_masking for s in recipe.stages] == [True, True, True, True, False, False]
+    assert recipe.require_think_close  # R1-style policy: a completion without </think> earns no reward
     for p in plan(recipe, out=tmp_path):
         args = p.trl_args
         assert (args["loss_type"], args["beta"], args["num_iterations"], args["entropy_coef"]) == ("dapo", 0.0, 1, 0.0)
@@ -66,6 +68,7 @@ def test_dry_run_prints_the_papers_plan(tmp_path):
     assert "math-8k" in result.output and "math-32k" in result.output and "loss_type=dapo" in result.output
     assert "300" in result.output  # dataset size after filtering
     assert "importance-sampling correction on" in " ".join(result.output.split())
+    assert "require_think_close on" in " ".join(result.output.split())
 
 
 @needs_bwrap  # its code rows run in the sandbox
@@ -112,13 +115,19 @@ def test_two_domain_recipe_trains_filters_and_resumes(tmp_path):
 
     # Rewards came from the real math grader and the real sandbox: regrade every logged completion.
     for _, r in rollouts_a.iterrows():
-        assert r["reward"] == float(grade(r["completion"], "4").correct)
+        verdict = grade(r["completion"], "4", require_think_close=False)
+        assert (r["reward"], r["status"], r["rule"], r["require_think_close"]) == (
+            float(verdict.correct),
+            verdict.status,
+            verdict.rule,
+            False,
+        )
     rollouts_code = pd.read_json(dirs[2] / "rollouts.jsonl", lines=True)
     from acecurate.verify.responses import extract_code
 
     tests = {"format": "stdin", "cases": [{"input": "", "output": "1\n"}]}
     for _, r in rollouts_code.iterrows():
-        code = extract_code(r["completion"])
+        code = extract_code(r["completion"], require_think_close=False)
         assert r["reward"] == (float(run_solution(code, tests).passed) if code else 0.0)
     assert (dirs[2] / "metrics.jsonl").exists()
 

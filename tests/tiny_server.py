@@ -1,6 +1,6 @@
 """An OpenAI-compatible /v1/chat/completions server on loopback that serves the tiny model (tests/tiny_model.py)
 through the transformers backend, and misbehaves once on request: prompts holding RATE get a 429, FAIL a 500, SLOW
-an answer later than the client's timeout."""
+an answer later than the client's timeout; REASONING gets a reasoning_content beside the content (a reasoning parser)."""
 
 import json
 import threading
@@ -42,10 +42,12 @@ class TinyServer:
                     settings = SamplingSettings(body["temperature"], body["top_p"], body["max_tokens"], body["seed"])
                     with server.lock:
                         _, completions = next(server.backend.generate([Request(prompt_id(prompt), prompt, body.get("n", 1))], settings))
+                    # A server with a reasoning parser returns the reasoning apart from the answer.
+                    reasoning = {"reasoning_content": "worked it out"} if "REASONING" in prompt else {}
                     choices = [
                         {
                             "index": i,
-                            "message": {"role": "assistant", "content": c.text},
+                            "message": {"role": "assistant", "content": c.text, **reasoning},
                             "finish_reason": c.finish_reason,
                             "completion_tokens": c.tokens,
                         }

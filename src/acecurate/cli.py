@@ -345,18 +345,25 @@ def benchmarks_list():
 @friendly_errors
 def verify_math(
     gold: str = typer.Option(..., "--gold", help="Gold answer, e.g. '\\frac12'."),
-    response: str = typer.Option(..., "--response", help="Model response (the last \\boxed{} after </think> is graded)."),
+    response: str = typer.Option(..., "--response", help="Model response (its boxed answers after </think> are graded)."),
     timeout: float = typer.Option(5.0, help="Wall-clock limit in seconds."),
+    require_think_close: bool = typer.Option(
+        True,
+        "--require-think-close/--no-require-think-close",
+        help="On: a response without </think> has no final answer (R1-style). Off: one with neither tag is graded whole.",
+    ),
 ):
-    """Grade one math response and say why."""
-    from .verify.math import extract_answer, grade
+    """Grade one math response and say which rule decided."""
+    from .verify.math import grade
 
-    result = grade(response, gold, timeout=timeout)
+    result = grade(response, gold, timeout=timeout, require_think_close=require_think_close)
     verdict = table("math verdict", ["", ""], show_header=False)
     verdict.add_row("verdict", f"[bold {'green' if result.correct else 'red'}]{result.status}[/]")
     verdict.add_row("gold", gold)
-    verdict.add_row("extracted", str(extract_answer(response)))
+    verdict.add_row("extracted", str(result.extracted))
+    verdict.add_row("rule", result.rule)
     verdict.add_row("why", result.detail)
+    verdict.add_row("require_think_close", "on" if result.require_think_close else "off")
     out.print(verdict)
     raise typer.Exit(0 if result.correct else 1)
 
@@ -459,6 +466,7 @@ def train_command(
             if loaded.generation.use_vllm and loaded.generation.vllm_importance_sampling_correction
             else ""
         )
+        + f"; rewards: require_think_close {'on' if loaded.require_think_close else 'off'}"
     )
     if loaded.eval is not None:
         e = loaded.eval

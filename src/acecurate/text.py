@@ -361,23 +361,66 @@ def fractions_as_slashes(text: str) -> str:
     return "".join(out) + text[position:]
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last top-level \\boxed{...} or \\fbox{...} in text, braces balanced; None if there is none."""
-    best, position = None, 0
-    opener = re.compile(r"\\(?:boxed|fbox)\s*\{")
-    while (match := opener.search(text, position)) is not None:
-        depth, start = 1, match.end()
+_BOX = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])\s*")
+# TeX takes a one-token argument without braces: `\boxed 5`. Only a lone number or letter followed by a delimiter
+# counts, so `\boxed 12\sqrt3` is no box (it would read as 12).
+_BARE_ARGUMENT = re.compile(r"([+-]?\d+(?:\.\d+)?|[A-Za-z])(?=\s|$|[.,;:!?$)\]}]|\\[\])])")
+
+
+def _boxes(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, content) of each top-level box, in order; an unbalanced (truncated) box ends the list."""
+    found, position = [], 0
+    while (match := _BOX.search(text, position)) is not None:
+        start = match.end()
+        if not text.startswith("{", start):
+            bare = _BARE_ARGUMENT.match(text, start)
+            if bare:
+                found.append((match.start(), bare.end(), bare.group(1)))
+            position = bare.end() if bare else start
+            continue
+        depth = 0
         for i in range(start, len(text)):
             if text[i] == "{":
                 depth += 1
             elif text[i] == "}":
                 depth -= 1
                 if depth == 0:
-                    best, position = text[start:i], i + 1
+                    found.append((match.start(), i + 1, text[start + 1 : i]))
+                    position = i + 1
                     break
         else:
-            return best  # unbalanced: a truncated box is no answer
-    return best
+            return found
+    return found
+
+
+def box_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, content) of each top-level box, in order (see `boxed_contents`)."""
+    return _boxes(text)
+
+
+def boxed_contents(text: str) -> list[str]:
+    """Contents of the top-level \\boxed{...} and \\fbox{...} in text, in order, braces balanced (and `\\boxed 5`).
+    An unbalanced box is a truncated one: it and everything after it give nothing."""
+    return [content for _, _, content in _boxes(text)]
+
+
+def unbox(text: str) -> str:
+    """The text with every box replaced by its content (inner boxes too)."""
+    boxes = _boxes(text)
+    while boxes:
+        pieces, position = [], 0
+        for start, end, content in boxes:
+            pieces += [text[position:start], " ", content, " "]
+            position = end
+        text = "".join(pieces) + text[position:]
+        boxes = _boxes(text)
+    return text
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last top-level \\boxed{...} or \\fbox{...} in text, braces balanced; None if there is none."""
+    boxes = boxed_contents(text)
+    return boxes[-1] if boxes else None
 
 
 def snippet(text, limit: int = 160) -> str:

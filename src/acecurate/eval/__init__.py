@@ -117,8 +117,10 @@ def protocol(config: EvalConfig, benches: list[Benchmark]) -> dict:
         "code_prompt_with_starter_code": build_prompt("code", "{problem}", "{starter_code}"),
         "chat_template": "the model's chat template with one user message",
         "grading": {
-            "math": "the last \\boxed{} after </think>, compared with the gold answer by acecurate.verify.math (the reward grader)",
+            "math": "the boxed answer after </think>, compared with the gold answer by acecurate.verify.math (the reward "
+            "grader); several different boxed answers are not correct",
             "code": "the last ```python block after </think>, run on every test in the bubblewrap sandbox (the reward grader)",
+            "require_think_close": config.sampler.require_think_close,
             "code_limits_per_test": asdict(Limits()),
             "truncated": "a sample cut at max_tokens counts as wrong",
         },

@@ -135,7 +135,8 @@ def write_report(out: Path, results: dict, per_problem, samples_of: dict) -> Non
         f"{sampling['seed']}; no system prompt; {results['chat_template']}",
         f"- math prompt: `{results['math_prompt']!r}`",
         f"- code prompt: `{results['code_prompt']!r}`; with starter code: `{results['code_prompt_with_starter_code']!r}`",
-        f"- math grading: {results['grading']['math']}",
+        f"- math grading: {results['grading']['math']}; require_think_close "
+        f"{'on (a sample without </think> has no answer)' if results['grading'].get('require_think_close', True) else 'off'}",
         f"- code grading: {results['grading']['code']}; limits per test {json.dumps(results['grading']['code_limits_per_test'])}",
         f"- {results['grading']['truncated']}",
         *[

@@ -12,6 +12,15 @@ from .protocol import BackendInfo, Completion, Request, SamplingSettings
 RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
+def message_text(message: dict) -> str:
+    """The completion's text. A server that parses the reasoning out (vLLM's `--reasoning-parser`, DeepSeek's API)
+    returns it as `reasoning_content` (or `reasoning`) beside the answer; it is put back as `<think>...</think>answer`,
+    so the grader's answer part rule (`require_think_close`) reads the same text as from a server that does not."""
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    content = message.get("content") or ""
+    return f"<think>{reasoning}</think>{content}" if reasoning else content
+
+
 class OpenAIBackend:
     def __init__(
         self,
@@ -78,7 +87,7 @@ class OpenAIBackend:
             for choice in choices:
                 tokens = choice.get("completion_tokens") or (choice.get("usage") or {}).get("completion_tokens") or usage
                 completions.append(
-                    Completion(choice["message"]["content"] or "", tokens, "length" if choice.get("finish_reason") == "length" else "stop")
+                    Completion(message_text(choice["message"]), tokens, "length" if choice.get("finish_reason") == "length" else "stop")
                 )
         return request, completions
 

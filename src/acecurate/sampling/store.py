@@ -1,5 +1,8 @@
 """The sample store: one SQLite file in the run directory, written as each prompt's samples are graded.
 
+Each row keeps its verdict with the rule that decided it and the grading setting it was given under
+(`require_think_close`), so a run with another setting regrades the stored texts instead of reusing their verdicts.
+
 SQLite rather than parquet shards: each prompt's samples commit in one transaction (a `kill -9` loses at most the
 prompt being graded), resume is a keyed lookup, and the file stays one artefact. Each sampling stage also writes
 the samples it used to its own `rollouts.parquet`.
@@ -26,6 +29,8 @@ CREATE TABLE IF NOT EXISTS samples (
     status TEXT NOT NULL,
     correct INTEGER NOT NULL,
     extracted TEXT,
+    rule TEXT,
+    require_think_close INTEGER,
     backend TEXT NOT NULL,
     revision TEXT NOT NULL,
     settings TEXT NOT NULL,
@@ -33,6 +38,26 @@ CREATE TABLE IF NOT EXISTS samples (
     PRIMARY KEY (prompt_id, model, settings_key, sample_index)
 )
 """
+COLUMNS = [
+    "prompt_id",
+    "model",
+    "settings_key",
+    "sample_index",
+    "row_id",
+    "text",
+    "tokens",
+    "finish_reason",
+    "status",
+    "correct",
+    "extracted",
+    "rule",
+    "require_think_close",
+    "backend",
+    "revision",
+    "settings",
+    "created",
+]
+GRADE_COLUMNS = ("status", "correct", "extracted", "rule", "require_think_close")
 
 
 class SampleStore:
@@ -44,6 +69,10 @@ class SampleStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # a killed process loses nothing committed
         self._db.execute(SCHEMA)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(samples)")}
+        for column, kind in (("rule", "TEXT"), ("require_think_close", "INTEGER")):
+            if column not in present:  # a store written before verdicts recorded these
+                self._db.execute(f"ALTER TABLE samples ADD COLUMN {column} {kind}")
         self._db.commit()
 
     def close(self):
@@ -63,10 +92,16 @@ class SampleStore:
         now = time.time()
         with self._lock, self._db:
             self._db.executemany(
-                "INSERT OR REPLACE INTO samples VALUES (:prompt_id, :model, :settings_key, :sample_index, :row_id, :text, :tokens, "
-                ":finish_reason, :status, :correct, :extracted, :backend, :revision, :settings, :created)",
+                f"INSERT OR REPLACE INTO samples ({', '.join(COLUMNS)}) VALUES ({', '.join(':' + c for c in COLUMNS)})",
                 [{**r, "created": now, "settings": json.dumps(r["settings"], sort_keys=True)} for r in records],
             )
+
+    def regrade(self, records: list[dict]) -> None:
+        """Replace the verdicts of stored samples (keyed by prompt_id, model, settings_key, sample_index)."""
+        assignments = ", ".join(f"{c}=:{c}" for c in GRADE_COLUMNS)
+        key = "prompt_id=:prompt_id AND model=:model AND settings_key=:settings_key AND sample_index=:sample_index"
+        with self._lock, self._db:
+            self._db.executemany(f"UPDATE samples SET {assignments} WHERE {key}", records)
 
     def samples(self, model: str, settings_key: str, prompt_ids: list[str] | None = None):
         """All stored samples (as a DataFrame), optionally only for some prompts."""

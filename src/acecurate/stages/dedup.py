@@ -660,7 +660,8 @@ class PairJudge:
         if isinstance(gold_i, str) and isinstance(gold_j, str) and gold_i.strip() and gold_j.strip():
             from ..verify.math import shared_grader
 
-            grade = shared_grader().grade_many([(f"\\boxed{{{gold_i}}}", gold_j)])[0]
+            # Two gold answers, not a model's response: no </think> to require.
+            grade = shared_grader().grade_many([(f"\\boxed{{{gold_i}}}", gold_j)], require_think_close=False)[0]
             if not grade.correct:
                 self.counts["variant: answers"] += 1
                 return "variant", f"gold answers {snippet(gold_j, 40)!r} and {snippet(gold_i, 40)!r} are not equivalent ({grade.status})"

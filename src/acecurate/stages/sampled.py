@@ -33,9 +33,11 @@ def collect_samples(frame, sampler: SamplerConfig, n: int, ctx):
     stats = {
         "samples_generated": collected.generated,
         "samples_reused": collected.reused,
+        "samples_regraded": collected.regraded,
         "model": sampler.model,
         "backend": sampler.backend,
         "settings": collected.settings,
+        "require_think_close": sampler.require_think_close,
     }
     return collected.prompt_ids, collected.samples, stats
 
@@ -48,9 +50,11 @@ def _skipped(frame, spec_name: str, adds: dict[str, str]) -> StageResult:
 
 def _sampler_report(stats: dict) -> dict[str, str]:
     settings = ", ".join(f"{k} {v}" for k, v in stats["settings"].items())
+    regraded = f" ({stats['samples_regraded']} regraded)" if stats["samples_regraded"] else ""
     return {
         "model": f"{stats['model']} ({stats['backend']}; {settings})",
-        "samples": f"{stats['samples_generated']} generated, {stats['samples_reused']} reused from the store",
+        "samples": f"{stats['samples_generated']} generated, {stats['samples_reused']} reused from the store{regraded}",
+        "grading": f"require_think_close {'on' if stats['require_think_close'] else 'off'}",
     }
 
 

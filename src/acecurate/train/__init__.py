@@ -256,7 +256,10 @@ def run(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/tr
         model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.bfloat16 if args.bf16 else torch.float32)
         start_digest = weights_digest(model)
         reward = make_reward(
-            RolloutLog(p.directory / "rollouts.jsonl"), p.stage.max_response_tokens, workers=recipe.reward_workers or os.cpu_count() or 1
+            RolloutLog(p.directory / "rollouts.jsonl"),
+            p.stage.max_response_tokens,
+            workers=recipe.reward_workers or os.cpu_count() or 1,
+            require_think_close=recipe.require_think_close,
         )
         checkpoints = sorted(p.directory.glob("checkpoints/checkpoint-*"), key=lambda c: int(c.name.split("-")[1]))
         write_json(
@@ -270,6 +273,7 @@ def run(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/tr
                 "easy_filter_source": p.easy_filter_source,
                 "resumed_from": checkpoints[-1].name if checkpoints else None,
                 "trl_args": p.trl_args,
+                "require_think_close": recipe.require_think_close,
             },
         )
         trainer = GRPOTrainer(
@@ -330,7 +334,9 @@ def evaluate_stage(recipe: Recipe, p: StagePlan, model_path: str, step: int, con
     state = PartialState()
     scores = None
     if state.is_main_process:
-        config = replace(recipe.eval, sampler=replace(recipe.eval.sampler, model=model_path))
+        # The stage's model is graded as its rewards were: with the recipe's require_think_close.
+        sampler = replace(recipe.eval.sampler, model=model_path, require_think_close=recipe.require_think_close)
+        config = replace(recipe.eval, sampler=sampler)
         results = run_eval(
             config,
             p.directory / "eval",

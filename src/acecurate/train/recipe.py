@@ -69,6 +69,10 @@ class Recipe:
     # Processes grading rewards (math workers, concurrent sandboxes); None means every core of the machine. A code
     # stage grades prompts x rollouts (1,024-2,048) completions per step, so this sets the reward time.
     reward_workers: int | None = None
+    # R1-style policies (the R1 chat template opens <think> in the prompt): a completion without </think> never
+    # finished its reasoning and earns no reward, whatever it boxed on the way. Off for a policy that does not think
+    # in tags; then a completion with neither tag is graded whole. Recorded with every reward in rollouts.jsonl.
+    require_think_close: bool = True
     # An evaluation after each stage on the stage's final model, logged in the stage's metrics.jsonl (the paper tracks
     # AIME after each stage): the `acecurate eval` settings, usually fewer benchmarks, samples and tokens.
     eval: EvalConfig | None = None

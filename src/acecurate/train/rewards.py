@@ -24,7 +24,8 @@ def completion_text(completion) -> str:
 
 
 class RolloutLog:
-    """Appends one JSON line per graded completion: prompt id, reward, length, truncated flag and the text (for audit)."""
+    """Appends one JSON line per graded completion: prompt id, reward with its status, rule and grading setting,
+    length, truncated flag and the text (for audit)."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -37,8 +38,9 @@ class RolloutLog:
             handle.flush()
 
 
-def make_reward(log: RolloutLog, max_completion_length: int, workers: int):
-    """The AceReason reward for a stage: math rows by the math grader, code rows by the sandbox (early stop on).
+def make_reward(log: RolloutLog, max_completion_length: int, workers: int, require_think_close: bool = True):
+    """The AceReason reward for a stage: math rows by the math grader, code rows by the sandbox (early stop on), both
+    reading only the answer part of a completion (`require_think_close`: see `verify.responses.answer_part`).
 
     It is async, so TRL runs it on its event-loop thread; the grading itself runs in worker processes and sandboxes,
     and a sandbox infrastructure fault is retried there and raised if it persists (never scored 0)."""
@@ -46,7 +48,8 @@ def make_reward(log: RolloutLog, max_completion_length: int, workers: int):
 
     def grade(completions, domain, answer, tests, prompt_id, completion_ids=None, step=None):
         texts = [completion_text(c) for c in completions]
-        rewards = [1.0 if correct else 0.0 for _, correct, _ in grade_responses(domain, texts, answer, tests, grader, workers)]
+        verdicts = grade_responses(domain, texts, answer, tests, grader, workers, require_think_close)
+        rewards = [1.0 if v.correct else 0.0 for v in verdicts]
         lengths = [len(ids) for ids in completion_ids] if completion_ids is not None else [None] * len(texts)
         log.write(
             [
@@ -54,6 +57,9 @@ def make_reward(log: RolloutLog, max_completion_length: int, workers: int):
                     "prompt_id": prompt_id[i],
                     "domain": domain[i],
                     "reward": rewards[i],
+                    "status": verdicts[i].status,
+                    "rule": verdicts[i].rule,
+                    "require_think_close": require_think_close,
                     "tokens": lengths[i],
                     "truncated": lengths[i] is not None and lengths[i] >= max_completion_length,
                     "step": step,

@@ -3,38 +3,65 @@
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from ..errors import AcecurateError
 
 
-def extract_code(response: str) -> str | None:
-    """The last ```python block after the last </think> (a bare ``` block if there is no python one)."""
-    if "</think>" in response:
-        response = response.rsplit("</think>", 1)[1]
-    blocks = re.findall(r"```python[^\n]*\n(.*?)```", response, re.DOTALL) or re.findall(r"```\n(.*?)```", response, re.DOTALL)
+def answer_part(response: str, require_think_close: bool = True) -> str | None:
+    """The part of a response that holds its final answer, or None when it has none.
+
+    After the last `</think>` when there is one. A `<think>` after the last `</think>` (or with none) is reasoning
+    that never finished: a truncated response has no final answer, whatever it boxed on the way. With neither tag,
+    the whole text when `require_think_close` is off (a model that does not think in tags), and None when it is on:
+    the R1 chat template puts `<think>` in the prompt, so an R1-style response holds only `</think>`, and one without
+    it was cut off inside its reasoning."""
+    close = response.rfind("</think>")
+    if response.rfind("<think>") > close:
+        return None
+    if close >= 0:
+        return response[close + len("</think>") :]
+    return None if require_think_close else response
+
+
+def extract_code(response: str, require_think_close: bool = True) -> str | None:
+    """The last ```python block of the answer part (a bare ``` block if there is no python one)."""
+    part = answer_part(response, require_think_close)
+    if part is None:
+        return None
+    blocks = re.findall(r"```python[^\n]*\n(.*?)```", part, re.DOTALL) or re.findall(r"```\n(.*?)```", part, re.DOTALL)
     return blocks[-1] if blocks else None
 
 
-def grade_responses(domains, texts, golds, tests, math_grader, workers: int = 2) -> list[tuple[str, bool, str | None]]:
-    """(status, correct, extracted) per response: math by the math grader, code by the sandbox with early stop.
+class Verdict(NamedTuple):
+    status: str
+    correct: bool
+    extracted: str | None
+    rule: str  # which rule decided a math verdict; the sandbox verdict for code
+
+
+def grade_responses(domains, texts, golds, tests, math_grader, workers: int = 2, require_think_close: bool = True) -> list[Verdict]:
+    """A verdict per response: math by the math grader, code by the sandbox with early stop. Both read only the
+    answer part (`answer_part`, with `require_think_close`).
 
     A sandbox infrastructure fault is retried by the sandbox and raised if it persists: never scored as a failure."""
     from ..sandbox import grade_many
 
     results: list = [None] * len(texts)
     math_rows = [i for i, d in enumerate(domains) if d == "math"]
-    for i, g in zip(math_rows, math_grader.grade_many([(texts[i], golds[i]) for i in math_rows])):
-        results[i] = (g.status, g.correct, g.extracted)
+    pairs = [(texts[i], golds[i]) for i in math_rows]
+    for i, g in zip(math_rows, math_grader.grade_many(pairs, require_think_close=require_think_close)):
+        results[i] = Verdict(g.status, g.correct, g.extracted, g.rule)
     runnable = []
     for i, domain in enumerate(domains):
         if domain == "code":
-            code = extract_code(texts[i])
+            code = extract_code(texts[i], require_think_close)
             if code is None:
-                results[i] = ("no_code", False, None)
+                results[i] = Verdict("no_code", False, None, "no_code")
             else:
                 runnable.append((i, code))
     for (i, _), result in zip(runnable, grade_many([(code, tests[i]) for i, code in runnable], workers=workers, early_stop=True)):
         if result.verdict == "sandbox_error":
             raise AcecurateError(f"the sandbox failed on a response after retries: {result.detail}")
-        results[i] = (result.verdict, result.passed, None)
+        results[i] = Verdict(result.verdict, result.passed, None, result.verdict)
     return results
