@@ -13,11 +13,12 @@ import unicodedata
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from acecurate.benchmarks import SHIPPED, load_fingerprint, shipped_names
 from acecurate.stages.decontaminate import DecontamConfig, build_index, contaminated_mask, match_texts
-from acecurate.stages.dedup import NearDedupConfig, near_duplicates
-from acecurate.text import hash_strings, normalize_many
+from acecurate.stages.dedup import NearDedupConfig, PairJudge, near_duplicates
+from acecurate.text import MATCH_VIEW_DROP, SYMBOLS, TEXT_PASSES, UNICODE_PASSES, hash_strings, normalize_many
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -37,15 +38,29 @@ def build_rows(n: int) -> list[str]:
     return rows[:n]
 
 
-_NOISE = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big|displaystyle|textstyle|limits|quad|qquad)\b|\\[,;:! ]|~|\$")
-_WRAP = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
+# The same normalisation passes as acecurate.text (its RE2 patterns are valid Python `re` patterns with re.ASCII),
+# applied with Python's re one text at a time.
+_UNICODE = [(re.compile(p, re.ASCII), r) for p, r in UNICODE_PASSES]
+_PASSES = [(re.compile(p, re.ASCII), r) for p, r in TEXT_PASSES]
+_DROP = re.compile(MATCH_VIEW_DROP, re.ASCII)
+_TOKEN = re.compile("[A-Za-z\u0080-\U0010ffff]+|[0-9]+|[" + re.escape(SYMBOLS) + "]")
 
 
-def python_tokenize(text):
-    """The straightforward tokenizer: Python's re, one text at a time, same normalisation rules as acecurate."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = _NOISE.sub(" ", re.sub(r"\\[dt]frac", r"\\frac", _WRAP.sub(r" \1 ", text)))
-    return re.findall("[0-9A-Za-z_\u0080-\U0010ffff]+", text)
+def python_tokenize(text, match_view=True):
+    """The straightforward tokenizer: Python's re, one text at a time, same rules as acecurate's matching view."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+        for pattern, replacement in _UNICODE:
+            text = pattern.sub(replacement, text)
+    text = text.lower()
+    if match_view:
+        text = _DROP.sub(" ", text)
+    for pattern, replacement in _PASSES:
+        text = pattern.sub(replacement, text)
+    tokens = _TOKEN.findall(text)
+    if match_view:
+        tokens = [part for t in tokens for part in ((t[0], t[1]) if len(t) == 2 and t.isascii() and t.isalpha() else (t,))]
+    return tokens
 
 
 def naive_decontam(texts, bench_texts, n, max_freq):
@@ -91,21 +106,22 @@ def main():
     t = time.perf_counter()
     naive_keys = {}
     for i, r in enumerate(rows):
-        naive_keys.setdefault(" ".join(python_tokenize(r)), i)
+        naive_keys.setdefault(" ".join(python_tokenize(r, match_view=False)), i)
     naive_exact_s = time.perf_counter() - t
     print(f"exact dedup (naive):  {len(rows) / naive_exact_s:>10,.0f} rows/s  (dict of token strings, {naive_exact_s:.1f} s)")
 
     t = time.perf_counter()
-    dup_of, _, stats = near_duplicates(rows, NearDedupConfig(), np.arange(len(rows)))
+    judge = PairJudge(pd.DataFrame({"problem": rows}), rows, "math", check_answers=False)  # statements only: no answers here
+    dup_of, variant_of, _, _, stats = near_duplicates(rows, NearDedupConfig(), np.arange(len(rows)), judge=judge)
     near_s = time.perf_counter() - t
     print(
-        f"near dedup (MinHash): {len(rows) / near_s:>10,.0f} rows/s  ({int((dup_of >= 0).sum()):,} near duplicates, {near_s:.1f} s, {stats})"
+        f"near dedup (MinHash): {len(rows) / near_s:>10,.0f} rows/s  ({int((dup_of >= 0).sum()):,} near duplicates, {int((variant_of >= 0).sum()):,} variants, {near_s:.1f} s, {stats})"
     )
 
     fingerprints = [load_fingerprint(n) for n in shipped_names("math")]
     t = time.perf_counter()
     index = build_index(fingerprints, 9, 10)
-    match = match_texts(rows, index)
+    match = match_texts(rows, index, build_index(fingerprints, 9, 10, masked=True))
     fast_any = contaminated_mask(match, DecontamConfig(match="any"))
     fast_cov = contaminated_mask(match, DecontamConfig(match="coverage"))
     fast_s = time.perf_counter() - t

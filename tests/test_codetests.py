@@ -32,8 +32,12 @@ ROWS = [
     },
     # a program printing nothing passes: the expected outputs are empty
     {"id": "trivial", "tests": stdin_tests(("x\n", "")), "solutions": ["input()"]},
-    # no reference at all
+    # no reference at all: kept unverified by default (the difficulty stage verifies it)
     {"id": "noref", "tests": stdin_tests(("1\n", "1\n")), "solutions": []},
+    # no reference, and a program printing nothing passes: the tests are broken whatever the reference
+    {"id": "noref-trivial", "tests": stdin_tests(("1\n", "")), "solutions": []},
+    # the reference needs a module the judge environment lacks: the environment's fault, kept unverified
+    {"id": "nomodule", "tests": stdin_tests(("1\n", "1\n")), "solutions": ["import acecurate_no_such_module\nprint(input())"]},
     # no tests
     {"id": "notests", "tests": stdin_tests(), "solutions": ["print(1)"]},
     # the reference needs more than half of the limit
@@ -56,13 +60,27 @@ def test_validate_tests_reasons(tmp_path):
         "broken": "no_passing_reference",
         "flaky": "flaky_tests",
         "trivial": "trivial_program_passes",
-        "noref": "no_reference",
+        "noref-trivial": "trivial_program_passes",
         "notests": "too_few_tests",
         "slow": "slow_reference",
         "none-passes": "trivial_program_passes",
     }
+    assert dict(zip(result.kept["id"], result.kept["tests_verified"])) == {"good": True, "noref": False, "nomodule": False}
     good = result.kept.iloc[0]
     assert good["id"] == "good" and good["reference_time_s"] < 1 and good["suggested_time_limit_s"] >= 1
+    assert result.stats["kept_unverified"] == {"no reference": 1, "missing module": 1} and "unverified tests" in result.report
+    # the evidence of a failed reference quotes its error
+    broken = result.removed.set_index("id").at["broken", "evidence"]
+    assert "wrong_answer at test 0" in broken
+
+
+def test_require_reference_removes_unverifiable_problems(tmp_path):
+    rows = [r for r in ROWS if r["id"] in ("noref", "nomodule")]
+    frame = pd.DataFrame([{"problem": r["id"], "domain": "code", **r} for r in rows])
+    result = validate_tests(frame, ValidateTestsConfig(time_limit_s=2.0, require_reference=True), RunContext(tmp_path, tmp_path, "code", 2))
+    removed = result.removed.set_index("id")
+    assert removed.at["noref", "reason"] == "no_reference" and removed.at["nomodule", "reason"] == "no_passing_reference"
+    assert "ModuleNotFoundError: No module named 'acecurate_no_such_module'" in removed.at["nomodule", "evidence"]
 
 
 def test_shared_code_layouts_run(shared_data):

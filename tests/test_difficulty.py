@@ -155,3 +155,25 @@ def test_another_require_think_close_regrades_the_stored_samples(tiny_model, tmp
     assert len(stored) == 4 * len(rows) and {r[4] for r in stored} == {1}
     for text, finish_reason, correct, rule, _ in stored:
         assert correct == int(finish_reason != "length" and grade(text, "4", require_think_close=True).correct) and rule
+
+
+def test_difficulty_verifies_or_removes_unverified_tests(tiny_model, tmp_path):
+    """Code rows that no reference checked: tests that no sample can pass go as `unverified_tests`, whatever the band;
+    a verified row with the same zero passes stays when the band keeps zero passes."""
+    from acecurate.stage import RunContext
+    from acecurate.stages.sampled import DifficultyConfig, SamplerConfig, difficulty
+
+    impossible = json.dumps({"format": "stdin", "cases": [{"input": "", "output": "q7Zx-never-printed-by-a-tiny-model\n"}]})
+    frame = pd.DataFrame(
+        [
+            {"id": "unverified", "domain": "code", "problem": "Print the secret.", "tests": impossible, "tests_verified": False},
+            {"id": "verified", "domain": "code", "problem": "Print the secret, please.", "tests": impossible, "tests_verified": True},
+        ]
+    )
+    config = DifficultyConfig(
+        sampler=SamplerConfig(model=str(tiny_model), backend="transformers", max_tokens=16), n=2, keep=[0, 2]
+    )  # the band keeps 0 passes: only the unverified row may go
+    result = difficulty(frame, config, RunContext(tmp_path, tmp_path, "code", 1))
+    assert dict(zip(result.removed["id"], result.removed["reason"])) == {"unverified": "unverified_tests"}
+    assert list(result.kept["id"]) == ["verified"] and bool(result.kept["tests_verified"].iat[0])
+    assert "no reference solution checked the tests" in result.removed["evidence"].iat[0]

@@ -249,10 +249,15 @@ def stages_command():
     """List the stages a pipeline YAML can use, in the order of the stage list."""
     from .stages import STAGES
 
-    result = table("stages", ["stage", "needs", "adds to kept rows", "evidence on removed rows", "what it does"])
+    result = table("stages", ["stage", "needs", "adds to kept rows", "rewrites", "evidence on removed rows", "what it does"])
     for spec in STAGES:
         result.add_row(
-            spec.name, ", ".join(spec.requires), ", ".join(spec.adds), ", ".join(("reason", "evidence", *spec.evidence)), spec.help
+            spec.name,
+            ", ".join(spec.requires),
+            ", ".join(spec.adds),
+            ", ".join(spec.modifies),
+            ", ".join(("reason", "evidence", *spec.evidence)),
+            spec.help,
         )
     out.print(result)
 
@@ -272,6 +277,39 @@ def export_command(
     for path, rows in written:
         result.add_row(str(path), str(rows))
     out.print(result)
+
+
+@app.command("audit", epilog="Example: acecurate audit curated/math, then acecurate audit curated/math --labels labels.jsonl")
+@friendly_errors
+def audit_command(
+    run_dir: Path = typer.Argument(..., help="A curated run directory."),
+    labels: Optional[Path] = typer.Option(
+        None, "--labels", help="Labels for the drawn sheet (labels.jsonl from the page, or the filled-in sheet)."
+    ),
+    per_reason: int = typer.Option(20, "--per-reason", help="Removed rows drawn for each stage and reason."),
+    kept: int = typer.Option(40, "--kept", help="Kept rows drawn, spread over the sources."),
+    seed: int = typer.Option(0, "--seed"),
+):
+    """Draw a labelling sheet of a run's verdicts (per reason, with evidence); with --labels, precision per reason onto the card."""
+    from .audit import KEPT, draw_sheet, score_labels
+
+    if labels is None:
+        sheet = draw_sheet(run_dir, per_reason=per_reason, kept=kept, seed=seed)
+        result = table(f"audit sheet: {run_dir}", ["verdict", "rows", "sampled"])
+        for stratum, rows in sheet.population.items():
+            result.add_row(stratum, str(rows), str(sum(item["stratum"] == stratum for item in sheet.items)))
+        out.print(result)
+        out.print(f"open {sheet.html} to read and label the verdicts (or fill `label` in {sheet.jsonl})", soft_wrap=True)
+        out.print(f"then: acecurate audit {run_dir} --labels labels.jsonl", soft_wrap=True)
+        return
+    rows = score_labels(run_dir, labels)
+    result = table(f"verdict precision: {run_dir}", ["verdict", "rows", "labelled", "right", "precision", "95% interval"])
+    for r in rows:
+        shown = (f"{r['precision']:.0%}", f"{r['ci95'][0]:.0%} - {r['ci95'][1]:.0%}") if r["labelled"] else ("-", "-")
+        name = "kept (rightly kept)" if r["stratum"] == KEPT else r["stratum"]
+        result.add_row(name, str(r["rows"]), str(r["labelled"]), str(r["right"]), *shown)
+    out.print(result)
+    out.print(f"precision written to {run_dir / 'audit' / 'precision.json'} and the data card {run_dir / 'README.md'}", soft_wrap=True)
 
 
 @benchmarks_app.command("build", epilog="Example: acecurate benchmarks build --data ../shared/data/benchmarks")

@@ -150,8 +150,9 @@ def check_columns(pipeline: PipelineConfig, columns: set[str]) -> None:
 
 
 def check_result(spec: Stage, frame, result: StageResult) -> None:
-    """A stage keeps its promises: no row lost, kept rows gain the declared columns, removed rows carry a reason, its
-    evidence and the declared evidence columns."""
+    """A stage keeps its promises: no row lost, kept rows gain the declared columns and keep every other column as it
+    came (unless the stage declares it in `modifies`), removed rows carry a reason, its evidence and the declared
+    evidence columns."""
     if len(result.kept) + len(result.removed) != len(frame):
         raise AcecurateError(f"stage {spec.name} lost rows: {len(frame)} in, {len(result.kept)} kept + {len(result.removed)} removed")
     missing = [c for c in spec.adds if c not in result.kept.columns]
@@ -160,6 +161,15 @@ def check_result(spec: Stage, frame, result: StageResult) -> None:
     undeclared = [c for c in result.kept.columns if c not in frame.columns and c not in spec.adds]
     if undeclared:
         raise AcecurateError(f"stage {spec.name} added undeclared kept-row column(s) {undeclared}")
+    if len(result.kept):
+        before = frame.loc[result.kept.index]
+        rewritten = [
+            c
+            for c in frame.columns
+            if c in result.kept.columns and c not in spec.modifies and c not in spec.adds and not result.kept[c].equals(before[c])
+        ]
+        if rewritten:
+            raise AcecurateError(f"stage {spec.name} rewrote column(s) {rewritten} of kept rows without declaring them (modifies=)")
     needed = ["reason", "evidence", *spec.evidence]
     if len(result.removed):
         absent = [c for c in needed if c not in result.removed.columns]
@@ -320,7 +330,7 @@ def run_pipeline(
         removed_path,
         None,
         dict(Counter(loaded.frame["source"])),
-        list(loaded.warnings) + source_warnings(summaries),
+        list(loaded.warnings) + source_warnings(summaries) + unverified_warnings(dataset),
     )
     if write_card:
         from .card import write_card as make_card
@@ -339,6 +349,21 @@ def detect_domain(frame, inputs: list[str]) -> str:
         f"{', '.join(inputs)}: {counts['math']} math rows and {counts['code']} code rows (rows with tests); "
         "say which to keep with --domain math or --domain code"
     )
+
+
+def unverified_warnings(dataset) -> list[str]:
+    """Rows whose tests nothing has checked reach the dataset only when no model verified them: say so, per source."""
+    if "tests_verified" not in dataset or not len(dataset):
+        return []
+    unverified = dataset[dataset["tests_verified"].eq(False)]
+    if not len(unverified):
+        return []
+    by_source = ", ".join(f"{s}={n}" for s, n in Counter(unverified["source"]).most_common())
+    return [
+        f"{len(unverified)} rows have tests that no reference solution or sampled model has passed ({by_source}); give the "
+        "difficulty stage a model to verify them (--set difficulty.sampler.model=...), or set "
+        "validate-tests.require_reference: true to drop them"
+    ]
 
 
 def source_warnings(stages: list[StageSummary], share: float = 0.9) -> list[str]:

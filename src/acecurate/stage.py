@@ -1,7 +1,8 @@
 """The stage contract, below every stage: a stage is a plain function `(frame, config, ctx) -> StageResult` (rows in,
 kept and removed rows out, each removed row with a `reason` code and its `evidence`), wrapped by `@stage` with the
-columns it needs, the columns its kept rows gain, and the evidence columns its removed rows carry. The runner
-(`pipeline.py`) checks all three; the explicit list of stages is `acecurate.stages.STAGES`.
+columns it needs, the columns its kept rows gain, the existing columns it may rewrite, and the evidence columns its
+removed rows carry. The runner (`pipeline.py`) checks all four; the explicit list of stages is
+`acecurate.stages.STAGES`.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class Stage:
     requires: tuple[str, ...]  # columns the input rows must have
     adds: dict[str, str]  # columns the kept rows gain -> Arrow type name ("int64", "double", "string", "bool")
     evidence: tuple[str, ...]  # columns removed rows carry besides `reason` and `evidence`
+    modifies: tuple[str, ...]  # existing columns whose values the stage may rewrite on kept rows (every other stays as it came)
     help: str  # the docstring's first line
     example: str  # one command line, shown in --help
 
@@ -69,6 +71,7 @@ def stage(
     requires: tuple[str, ...],
     adds: dict[str, str] | None = None,
     evidence: tuple[str, ...] = (),
+    modifies: tuple[str, ...] = (),
     example: str = "",
 ):
     """Declare a stage function: `@stage("dedup", DedupConfig, requires=("id", "problem"))`."""
@@ -81,6 +84,7 @@ def stage(
             tuple(requires),
             dict(adds or {}),
             tuple(evidence),
+            tuple(modifies),
             next(iter((fn.__doc__ or "").strip().splitlines()), ""),
             example,
         )

@@ -15,36 +15,75 @@ from dataclasses import dataclass
 import numpy as np
 
 # Bump when normalize() or tokenize() change: shipped fingerprints record it, and stale ones are rejected.
-NORMALIZER_VERSION = 3
+NORMALIZER_VERSION = 4
 
 # All normalisation runs as vectorised RE2 passes over Arrow string arrays (one C loop per pass over the whole
-# corpus). Single texts go through the same code, so a text always tokenises the same way alone and in bulk.
-# One RE2 pass: \text{...} and friends keep their content (group 1), \dfrac and \tfrac become frac (group 2), and
-# sizing, spacing and `$` disappear.
-_LATEX_NOISE = (
-    r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}|\\[dt]?(frac)"
-    r"|\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big|displaystyle|textstyle|limits|quad|qquad)\b|\\[,;:! ]|~|\$",
-    r" \1\2 ",
+# corpus), after NFKC and lower-casing. Single texts go through the same code, so a text always tokenises the same
+# way alone and in bulk. The patterns are also valid Python `re` patterns (the reference implementation in
+# benchmarks/dedup_decontam.py and the tests use them with `re`). Order matters.
+# Characters NFKC leaves alone that have a LaTeX or ASCII spelling (only run on text that is not pure ASCII).
+UNICODE_PASSES = (
+    ("\u2264|\u2a7d", " <= "),
+    ("\u2265|\u2a7e", " >= "),
+    ("\u2260", " != "),
+    ("\u00d7", " times "),
+    ("\u00f7", " div "),
+    ("\u00b7|\u22c5", " cdot "),
+    ("\u2212|\u2013|\u2014", "-"),
+    ("\u00b0", " ^ circ "),
+    ("\u03c0", " pi "),
+    ("\u221a", " sqrt "),
+    ("\u221e", " infty "),
+)
+TEXT_PASSES = (
+    # Thousands separators: 24,\!000 and 10{,}000 are 24000 and 10000.
+    (r"(\d)(?:,\\!|\{,\})(\d)", r"\1\2"),
+    # \frac12 is \frac{1}{2} (braces are dropped below, so the digits must be split here).
+    (r"\\[dt]?frac\s*(\d)\s*(\d)", r" frac \1 \2 "),
+    # \text{...} and friends keep their content (group 1), \dfrac and \tfrac become frac (group 2); sizing,
+    # spacing, `$`, display-math brackets \[ \] \( \) and empty sub/superscripts (`$m_{}$` padding) disappear.
+    (
+        r"\\(?:text|textbf|textit|textrm|textsf|textnormal|mathrm|mathbf|mathit|mathsf|mbox|hbox|operatorname|emph)"
+        r"\s*\{([^{}]*)\}|\\[dt]?(frac)"
+        r"|\\(?:left|right|biggl|biggr|bigg|bigl|bigr|big|displaystyle|textstyle|scriptstyle|limits|nolimits|quad|qquad|it|bf|rm)\b"
+        r"|\\[,;:! ]|~|\$|\\[\[\]()]|[_^]\s*\{\s*\}",
+        r" \1\2 ",
+    ),
+    # One spelling per relation: \le, \leq, \leqslant are <=; \ge... are >=; \ne, \neq, \not= are !=.
+    (r"\\le(?:q|qslant)?\b", " <= "),
+    (r"\\ge(?:q|qslant)?\b", " >= "),
+    (r"\\neq?\b|\\not\s*=", " != "),
+    (r"\\[lc]?dots[bc]?\b|\.\.\.", " dots "),
+    (r"\^\s*\\circ\b|\^\s*\{\s*\\circ\s*\}", " ^ circ "),
+    (r"-{2,}", "-"),  # -- and --- are dashes, like -
 )
 _SPACE_AROUND_SYMBOL = (r"\s*([^\p{L}\p{N}_\s])\s*", r"\1")
 _SPACE = (r"\s+", " ")
 
 
-def _token_text_many(texts):
-    """The normalisation steps that change word tokens (spacing around symbols does not), as an Arrow array."""
+# Matching view: drawings, fenced (starter) code, and a code statement's examples and constraints (from the first
+# "Example 1:", "Sample Input" or "Constraints" line on: copies of one problem differ in them) are left out.
+MATCH_VIEW_DROP = r"(?s)\[asy\].*?\[/asy\]|```.*?```|(?m:^[ \t]*(?:example 1:|sample input|constraints:?[ \t]*$)).*"
+
+
+def _token_text_many(texts, match_view: bool = False):
+    """The normalisation steps that change tokens (spacing around symbols does not), as an Arrow array."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     array = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(list(texts), type=pa.large_string())
     array = array.fill_null("")
-    if not pc.all(pc.string_is_ascii(array)).as_py():  # NFKC changes nothing in ASCII text, and costs most
+    ascii_only = pc.all(pc.string_is_ascii(array)).as_py() is not False
+    if not ascii_only:  # NFKC changes nothing in ASCII text, and costs most
         array = pc.utf8_normalize(array, form="NFKC")
-    array = (
-        pc.ascii_lower(array)
-        if array.type in (pa.string(), pa.large_string()) and pc.all(pc.string_is_ascii(array)).as_py()
-        else pc.utf8_lower(array)
-    )
-    return pc.replace_substring_regex(array, pattern=_LATEX_NOISE[0], replacement=_LATEX_NOISE[1])
+        for pattern, replacement in UNICODE_PASSES:
+            array = pc.replace_substring_regex(array, pattern=pattern, replacement=replacement)
+    array = pc.ascii_lower(array) if ascii_only and array.type in (pa.string(), pa.large_string()) else pc.utf8_lower(array)
+    if match_view:
+        array = pc.replace_substring_regex(array, pattern=MATCH_VIEW_DROP, replacement=" ")
+    for pattern, replacement in TEXT_PASSES:
+        array = pc.replace_substring_regex(array, pattern=pattern, replacement=replacement)
+    return array
 
 
 def normalize_many(texts, workers: int = 1, chunk_rows: int = 50_000) -> list[str]:
@@ -69,25 +108,44 @@ def _normalize_chunk(texts) -> list[str]:
 
 
 def normalize(text: str) -> str:
-    """Meaning-preserving canonical form: NFKC, lower case, no `$`, no LaTeX spacing or sizing, no spaces around
-    symbols ("2x = 4" is "2x=4"), single spaces. Digits are kept as they are: "x=12" and "x=13" stay different."""
+    """Meaning-preserving canonical form: NFKC, lower case, no `$`, no LaTeX spacing, sizing or empty sub/superscripts,
+    one spelling of <=, >=, != and dots, no spaces around symbols ("2x = 4" is "2x=4"), single spaces. Digits are kept
+    as they are: "x=12" and "x=13" stay different."""
     return normalize_many([text])[0]
 
 
-def tokenize(text: str) -> list[str]:
-    """Word tokens of the normalised text: runs of ASCII letters, digits, `_` and non-ASCII characters (so "été" and
-    "中文" are words); punctuation, spaces and LaTeX braces separate them."""
-    return [t for t in _SPLIT.split(_token_text_many([text]).to_pylist()[0]) if t]
+def tokenize(text: str, match_view: bool = False) -> list[str]:
+    """Tokens of the normalised text: runs of letters (ASCII letters and any non-ASCII character), runs of digits,
+    and each operator symbol (`+ - * / = < > ( ) [ ] | ^ ! % '`) alone, so "(2n+1)" and "(2n-1)" differ and "15a"
+    is "15 a". Spaces, punctuation, `_`, braces, backslashes and `$` only separate tokens, so `a_{1}` is `a_1`.
+
+    `match_view` is how decontamination compares a row with a benchmark item: `[asy]` drawing code, fenced code
+    (starter code) and a code statement's examples and constraints are left out (a redrawn figure or new examples make
+    no new problem) and two-letter words are split (`Ax` and `A x` are one product)."""
+    return tokenize_many([text], match_view)[0]
 
 
-# A byte is part of a word when it is an ASCII letter, digit or `_`, or any byte of a non-ASCII character. The byte
-# table drives bulk tokenisation (tokenize_corpus); the regex for single texts (tokenize) is built from the same
-# table, so the two cannot disagree.
-_WORD_BYTE = np.zeros(256, dtype=bool)
-for _lo, _hi in ((ord("0"), ord("9")), (ord("A"), ord("Z")), (ord("a"), ord("z")), (0x80, 0xFF)):
-    _WORD_BYTE[_lo : _hi + 1] = True
-_WORD_BYTE[ord("_")] = True
-_SPLIT = re.compile("[" + "".join(re.escape(chr(b)) for b in range(128) if not _WORD_BYTE[b]) + "]+")
+def tokenize_many(texts, match_view: bool = False) -> list[list[str]]:
+    """tokenize() for many texts: one vectorised normalisation, then the token regex per text."""
+    normalised = _token_text_many(list(texts), match_view).to_pylist() if len(texts) else []
+    tokens = [_TOKEN.findall(text) for text in normalised]
+    if match_view:
+        tokens = [[p for t in row for p in ((t[0], t[1]) if len(t) == 2 and t.isascii() and t.isalpha() else (t,))] for row in tokens]
+    return tokens
+
+
+# Byte classes drive bulk tokenisation (tokenize_corpus); the regex for single texts (tokenize) is built from the
+# same table, so the two cannot disagree. A token is a run of one class (letters or digits), or one symbol byte.
+_SEPARATOR, _LETTER, _DIGIT, _SYMBOL = 0, 1, 2, 3
+SYMBOLS = "+-*/=<>()[]|^!%'"
+_BYTE_CLASS = np.zeros(256, dtype=np.int8)
+_BYTE_CLASS[ord("a") : ord("z") + 1] = _LETTER
+_BYTE_CLASS[ord("A") : ord("Z") + 1] = _LETTER
+_BYTE_CLASS[0x80:] = _LETTER  # every byte of a non-ASCII character
+_BYTE_CLASS[ord("0") : ord("9") + 1] = _DIGIT
+for _symbol in SYMBOLS:
+    _BYTE_CLASS[ord(_symbol)] = _SYMBOL
+_TOKEN = re.compile("[A-Za-z\u0080-\U0010ffff]+|[0-9]+|[" + re.escape(SYMBOLS) + "]")
 
 
 def hash_strings(strings: list[str]) -> np.ndarray:
@@ -105,6 +163,7 @@ class TokenizedCorpus:
 
     hashes: np.ndarray  # uint64
     offsets: np.ndarray  # int64, len = n_texts + 1
+    numeric: np.ndarray  # bool per token: a run of digits (decontamination masks numbers to find templates)
 
     @property
     def lengths(self) -> np.ndarray:
@@ -118,7 +177,7 @@ class TokenizedCorpus:
         offsets = np.zeros(len(rows) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         take = np.concatenate([np.arange(self.offsets[r], self.offsets[r + 1]) for r in rows]) if len(rows) else np.zeros(0, np.int64)
-        return TokenizedCorpus(self.hashes[take], offsets)
+        return TokenizedCorpus(self.hashes[take], offsets, self.numeric[take])
 
 
 _BYTE_BASE = np.uint64(0x100000001B3)
@@ -150,46 +209,57 @@ def _powers(n: int, base: np.uint64 = _BYTE_BASE) -> tuple[np.ndarray, np.ndarra
     return cached
 
 
-def _tokenize_chunk(array) -> tuple[np.ndarray, np.ndarray]:
-    """(token hashes, tokens per text) for one Arrow large_string array, straight from its byte buffer: word bytes are
-    found with a lookup table, and each token's polynomial hash comes from prefix sums, all in numpy."""
+def _tokenize_chunk(array, split_pairs: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(token hashes, numeric flags, tokens per text) for one Arrow large_string array, straight from its byte buffer:
+    byte classes come from a lookup table, a token starts where the class changes (or at every symbol byte), and each
+    token's polynomial hash comes from prefix sums, all in numpy."""
     offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1]
     data = (
         np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]] if offsets[-1] > offsets[0] else np.zeros(0, np.uint8)
     )
     offsets = offsets - offsets[0]
-    word = _WORD_BYTE[data]
+    kind = _BYTE_CLASS[data]
     row_start = np.zeros(len(data) + 1, dtype=bool)
     row_start[offsets] = True
-    previous_word = np.r_[False, word[:-1]] & ~row_start[:-1]
-    next_word = np.r_[word[1:], False] & ~row_start[1:]
-    starts = np.flatnonzero(word & ~previous_word)
-    ends = np.flatnonzero(word & ~next_word) + 1
+    inside = kind != _SEPARATOR
+    same_as_previous = np.r_[False, kind[1:] == kind[:-1]] & ~row_start[:-1] & (kind != _SYMBOL)
+    same_as_next = np.r_[kind[1:] == kind[:-1], False] & ~row_start[1:] & (kind != _SYMBOL)
+    starts = np.flatnonzero(inside & ~same_as_previous)
+    ends = np.flatnonzero(inside & ~same_as_next) + 1
+    if split_pairs:  # two ASCII letters become two tokens
+        pair = (
+            (ends - starts == 2) & (kind[starts] == _LETTER) & (data[starts] < 0x80) & (data[np.minimum(starts + 1, len(data) - 1)] < 0x80)
+        )
+        starts = np.sort(np.concatenate([starts, starts[pair] + 1]))
+        ends = np.sort(np.concatenate([ends, ends[pair] - 1]))
     powers, inverse = _powers(len(data) + 1, _BYTE_BASE)
     with np.errstate(over="ignore"):
         prefix = np.zeros(len(data) + 1, dtype=np.uint64)
         np.cumsum((data.astype(np.uint64) + np.uint64(1)) * powers[: len(data)], out=prefix[1:])
         hashes = _mix((prefix[ends] - prefix[starts]) * inverse[starts] + (ends - starts).astype(np.uint64))
     owners = np.searchsorted(offsets, starts, side="right") - 1
-    return hashes, np.bincount(owners, minlength=len(array))
+    return hashes, kind[starts] == _DIGIT, np.bincount(owners, minlength=len(array))
 
 
-def tokenize_corpus(texts, chunk_rows: int = 20_000) -> TokenizedCorpus:
+def tokenize_corpus(texts, chunk_rows: int = 20_000, match_view: bool = False) -> TokenizedCorpus:
     """Token hashes of every text, vectorised over the corpus in chunks (memory stays bounded at 10^6 rows). Equal
-    tokens get equal hashes in any text, alone or in bulk."""
+    tokens get equal hashes in any text, alone or in bulk. `match_view`: as in `tokenize`."""
     texts = list(texts)
-    parts, counts = [], []
+    parts, numeric, counts = [], [], []
     for begin in range(0, len(texts), chunk_rows):
-        array = _token_text_many(texts[begin : begin + chunk_rows])
+        array = _token_text_many(texts[begin : begin + chunk_rows], match_view)
         if hasattr(array, "combine_chunks"):
             array = array.combine_chunks()
-        hashes, per_text = _tokenize_chunk(array)
+        hashes, digits, per_text = _tokenize_chunk(array, match_view)
         parts.append(hashes)
+        numeric.append(digits)
         counts.append(per_text)
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     if counts:
         np.cumsum(np.concatenate(counts), out=offsets[1:])
-    return TokenizedCorpus(np.concatenate(parts) if parts else np.zeros(0, np.uint64), offsets)
+    return TokenizedCorpus(
+        np.concatenate(parts) if parts else np.zeros(0, np.uint64), offsets, np.concatenate(numeric) if numeric else np.zeros(0, bool)
+    )
 
 
 # Odd 64-bit multiplier for the polynomial combination of token hashes (arithmetic wraps mod 2^64).
@@ -256,6 +326,39 @@ def shingle_corpus(corpus: TokenizedCorpus, n: int) -> Shingles:
         np.concatenate([full.start, np.zeros(len(short_ids), np.int64)]),
         len(corpus),
     )
+
+
+_FRAC = re.compile(r"\\[dt]?frac\s*\{")
+
+
+def fractions_as_slashes(text: str) -> str:
+    """`\\frac{A}{B}` and `{A \\over B}` written as `{A}/{B}` (braces balanced), so `\\tfrac{2}{\\sqrt3}` reads like
+    `2/\\sqrt3`. For comparing two statements or an answer with an option; a fraction it cannot parse stays as it was."""
+    text = re.sub(r"\\over\b", "/", text)
+    out, position = [], 0
+    while (match := _FRAC.search(text, position)) is not None:
+        parts, cursor = [], match.end() - 1
+        for _ in range(2):
+            depth, start = 0, cursor
+            for k in range(cursor, len(text)):
+                depth += {"{": 1, "}": -1}.get(text[k], 0)
+                if depth == 0:
+                    parts.append(text[start + 1 : k])
+                    cursor = k + 1
+                    break
+            else:
+                break
+            while cursor < len(text) and text[cursor] == " ":
+                cursor += 1
+            if len(parts) == 1 and (cursor >= len(text) or text[cursor] != "{"):
+                break
+        if len(parts) != 2:
+            out.append(text[position : match.end()])
+            position = match.end()
+            continue
+        out.append(text[position : match.start()] + "{" + fractions_as_slashes(parts[0]) + "}/{" + fractions_as_slashes(parts[1]) + "}")
+        position = cursor
+    return "".join(out) + text[position:]
 
 
 _BOX = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])\s*")

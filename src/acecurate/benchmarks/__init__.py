@@ -1,7 +1,12 @@
-"""Benchmark fingerprints: for each benchmark item, its sequence of normalised-token hashes.
+"""Benchmark fingerprints: for each benchmark item, its sequence of normalised-token hashes in the matching view of
+`text.tokenize` (with which tokens are numbers), the hashes of the words of its question, its date, and the start of
+its text with its answer.
 
-The package ships fingerprints, not benchmark texts. Any n-gram size can be matched from token hashes, so one
-fingerprint file serves math (n=9) and code (n=14). `acecurate benchmarks build` rebuilds them from the source files.
+The package ships fingerprints, not whole benchmark texts: the snippet (the first 300 characters) is there so that a
+match can be judged from its evidence. Any n-gram size can be matched from token hashes, so one fingerprint file
+serves math (n=9) and code (n=14). A benchmark may have an evaluation window (LiveCodeBench v5: 2024-08-01 to
+2025-02-01): items dated outside it are not targets. `acecurate benchmarks build` rebuilds the fingerprints from the
+source files.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import numpy as np
 from ..errors import AcecurateError, InputError
 from ..io import atomic_write_bytes, read_records
 from ..records import ALIASES
-from ..text import NORMALIZER_VERSION, TokenizedCorpus, tokenize_corpus
+from ..text import NORMALIZER_VERSION, TokenizedCorpus, last_boxed, snippet, tokenize, tokenize_corpus
 
 FINGERPRINT_DIR = Path(__file__).parent / "fingerprints"
 
@@ -28,23 +33,30 @@ class BenchmarkSource:
     text_field: str
     id_field: str | None
     description: str
+    answer_field: str | None = None  # shown beside a match, so a user can tell a copy from a template
+    date: str | None = None  # the date of every item (a contest held on one day)
+    dates_from: tuple[str, str, str] | None = None  # (file, key field, date field): per-item dates joined on the id
+    window: tuple[str, str] | None = None  # default evaluation window: items dated outside it are not targets
 
 
+LIVECODEBENCH_DATES = ("livecodebench_index.jsonl", "question_title", "contest_date")
 SHIPPED = [
-    BenchmarkSource("aime24", "aime24.jsonl", "math", "problem", "id", "AIME 2024 (30)"),
-    BenchmarkSource("aime25", "aime25.jsonl", "math", "problem", None, "AIME 2025 (30)"),
-    BenchmarkSource("amc23", "amc23.jsonl", "math", "problem", "id", "AMC 2023 (40)"),
-    BenchmarkSource("math500", "math500.jsonl", "math", "problem", "unique_id", "MATH-500"),
-    BenchmarkSource("minerva_math", "minerva_math.jsonl", "math", "problem", "idx", "Minerva Math (272)"),
-    BenchmarkSource("olympiadbench", "olympiadbench.jsonl", "math", "question", "id", "OlympiadBench (675)"),
-    BenchmarkSource("hmmt25_feb", "hmmt25_feb.jsonl", "math", "problem", None, "HMMT February 2025 (30)"),
+    BenchmarkSource("aime24", "aime24.jsonl", "math", "problem", "id", "AIME 2024 (30)", "answer", "2024-02-01"),
+    BenchmarkSource("aime25", "aime25.jsonl", "math", "problem", None, "AIME 2025 (30)", "answer", "2025-02-06"),
+    BenchmarkSource("amc23", "amc23.jsonl", "math", "problem", "id", "AMC 2023 (40)", "answer", "2023-11-08"),
+    BenchmarkSource("math500", "math500.jsonl", "math", "problem", "unique_id", "MATH-500", "answer", "2021-03-05"),
+    BenchmarkSource("minerva_math", "minerva_math.jsonl", "math", "problem", "idx", "Minerva Math (272)", "solution", "2022-06-29"),
+    BenchmarkSource("olympiadbench", "olympiadbench.jsonl", "math", "question", "id", "OlympiadBench (675)", "final_answer", "2024-02-21"),
+    BenchmarkSource("hmmt25_feb", "hmmt25_feb.jsonl", "math", "problem", None, "HMMT February 2025 (30)", "answer", "2025-02-15"),
     BenchmarkSource(
         "livecodebench_v5",
         "livecodebench_v5_statements.json",
         "code",
         "problem",
         "problem_title",
-        "LiveCodeBench v5 problem statements (879)",
+        "LiveCodeBench statements (879, 2023-05 to 2025-01), targets dated 2024-08-01 to 2025-02-01 (v5)",
+        dates_from=LIVECODEBENCH_DATES,
+        window=("2024-08-01", "2025-02-01"),
     ),
     BenchmarkSource("mbppplus", "mbppplus.jsonl", "code", "prompt", "task_id", "MBPP+ (378)"),
 ]
@@ -57,28 +69,130 @@ class Fingerprint:
     description: str
     ids: list[str]
     corpus: TokenizedCorpus
+    dates: list[str]  # ISO date per item, "" when unknown
+    snippets: list[str]  # the start of each item's text and its answer, for the evidence of a match
+    questions: np.ndarray  # (items, QUESTION_TOKENS) uint64: hashes of the words of each item's question, 0-padded
+    window: tuple[str, str] | None = None  # items dated outside [start, end) are not targets
+
+    def in_window(self, window: tuple[str, str] | None) -> np.ndarray:
+        """Which items are targets under `window` (items without a date always are)."""
+        if window is None:
+            return np.ones(len(self.ids), dtype=bool)
+        start, end = window
+        return np.array([not d or start <= d[:10] < end for d in self.dates], dtype=bool)
+
+
+SNIPPET_CHARS = 300
+QUESTION_TOKENS = 8
+# Words that say nothing about what a question asks for.
+_PLAIN_WORDS = frozenset(
+    [
+        "the",
+        "and",
+        "for",
+        "that",
+        "with",
+        "what",
+        "which",
+        "find",
+        "compute",
+        "determine",
+        "evaluate",
+        "calculate",
+        "value",
+        "values",
+        "then",
+        "this",
+        "these",
+        "those",
+        "its",
+        "your",
+        "answer",
+        "express",
+        "enter",
+        "form",
+        "give",
+        "write",
+        "are",
+        "was",
+        "were",
+        "is",
+        "be",
+        "can",
+        "may",
+        "how",
+        "many",
+        "much",
+        "there",
+        "where",
+        "when",
+        "let",
+    ]
+)
+
+
+def question_hashes(text: str) -> np.ndarray:
+    """Hashes of the distinct telling words (3+ letters, not plain words) and numbers among the last 12 tokens of an
+    item: what it asks for. A row that copies the item asks for the same thing."""
+    words = [t for t in tokenize(text, match_view=True)[-12:] if (t.isdigit() or len(t) >= 3) and t not in _PLAIN_WORDS]
+    hashes = (
+        tokenize_corpus([" ".join(dict.fromkeys(words))], match_view=True).hashes[:QUESTION_TOKENS] if words else np.zeros(0, np.uint64)
+    )
+    return np.pad(hashes, (0, QUESTION_TOKENS - len(hashes)))
+
+
+def _item_snippet(text: str, answer) -> str:
+    shown = snippet(text, SNIPPET_CHARS)
+    if answer in (None, "", "None"):
+        return shown
+    if isinstance(answer, str) and "\\boxed" in answer:
+        answer = last_boxed(answer) or answer
+    return f"{shown} [answer: {snippet(answer, 80)}]"
 
 
 def _fingerprint_from_records(
-    name: str, domain: str, description: str, records: list[dict], text_field: str | None, id_field: str | None, path
+    name: str,
+    domain: str,
+    description: str,
+    records: list[dict],
+    text_field: str | None,
+    id_field: str | None,
+    path,
+    answer_field: str | None = None,
+    dates: dict[str, list[str]] | None = None,
+    date: str | None = None,
+    window: tuple[str, str] | None = None,
 ) -> Fingerprint:
     text_field = text_field or next((k for k in ALIASES["problem"] if k in records[0]), None)
     if text_field is None:
         raise InputError(path, f"no problem text column (looked for {', '.join(ALIASES['problem'])}); columns are: {', '.join(records[0])}")
-    texts, ids = [], []
+    answer_field = answer_field or next((k for k in ALIASES["answer"] if k in records[0]), None)
+    date_field = next((k for k in ALIASES["contest_date"] if k in records[0]), None)
+    texts, ids, item_dates, snippets, questions = [], [], [], [], []
+    keys = [str(r[id_field]) if id_field and r.get(id_field) is not None else str(i) for i, r in enumerate(records)]
+    joined = resolve_dates(keys, dates) if dates else {}
     for index, record in enumerate(records):
         text = record.get(text_field)
         if not isinstance(text, str):
-            raise InputError(path, f"expected text, got {type(text).__name__}", row=index, column=text_field)
+            raise InputError(path, f"expected text, got {type(text).__name__}", row=index + 1, column=text_field)
         texts.append(text)
-        ids.append(str(record[id_field]) if id_field and record.get(id_field) is not None else str(index))
-    return Fingerprint(name, domain, description, ids, tokenize_corpus(texts))
+        item_id = str(record[id_field]) if id_field and record.get(id_field) is not None else str(index)
+        ids.append(item_id)
+        own_date = str(record.get(date_field) or "") if date_field else ""
+        item_dates.append((joined.get(index) or own_date or date or "")[:10])
+        snippets.append(_item_snippet(text, record.get(answer_field) if answer_field else None))
+        questions.append(question_hashes(text))
+    questions_array = np.stack(questions) if questions else np.zeros((0, QUESTION_TOKENS), np.uint64)
+    return Fingerprint(
+        name, domain, description, ids, tokenize_corpus(texts, match_view=True), item_dates, snippets, questions_array, window
+    )
 
 
 def fingerprint_file(
     path: str | Path, domain: str, name: str | None = None, text_field: str | None = None, id_field: str | None = None
 ) -> Fingerprint:
-    """A user's own benchmark file (any format `read_records` reads), fingerprinted on the fly."""
+    """A user's own benchmark file (any format `read_records` reads), fingerprinted on the fly. A `contest_date` (or
+    `date`) column gives item dates."""
     path = Path(path)
     records = read_records(path)
     if id_field is None:
@@ -95,10 +209,19 @@ def save_fingerprint(fp: Fingerprint, directory: Path = FINGERPRINT_DIR) -> Path
         "description": fp.description,
         "items": len(fp.ids),
         "normalizer_version": NORMALIZER_VERSION,
+        "window": list(fp.window) if fp.window else None,
     }
     buffer = io.BytesIO()
     np.savez_compressed(
-        buffer, token_hashes=fp.corpus.hashes, offsets=fp.corpus.offsets, ids=np.array(fp.ids, dtype=str), meta=np.array(json.dumps(meta))
+        buffer,
+        token_hashes=fp.corpus.hashes,
+        offsets=fp.corpus.offsets,
+        numeric=np.packbits(fp.corpus.numeric),
+        ids=np.array(fp.ids, dtype=str),
+        dates=np.array(fp.dates, dtype=str),
+        snippets=np.array(fp.snippets, dtype=str),
+        questions=fp.questions,
+        meta=np.array(json.dumps(meta)),
     )
     path = directory / f"{fp.name}.npz"
     atomic_write_bytes(path, buffer.getvalue())
@@ -118,12 +241,63 @@ def load_fingerprint(name: str, directory: Path = FINGERPRINT_DIR) -> Fingerprin
                 f"{path} was built with normaliser version {meta['normalizer_version']}, this is "
                 f"{NORMALIZER_VERSION}: rebuild it with `acecurate benchmarks build`"
             )
-        corpus = TokenizedCorpus(data["token_hashes"].astype(np.uint64), data["offsets"].astype(np.int64))
-        return Fingerprint(meta["name"], meta["domain"], meta["description"], [str(i) for i in data["ids"]], corpus)
+        hashes = data["token_hashes"].astype(np.uint64)
+        numeric = np.unpackbits(data["numeric"], count=len(hashes)).astype(bool)
+        corpus = TokenizedCorpus(hashes, data["offsets"].astype(np.int64), numeric)
+        window = tuple(meta["window"]) if meta.get("window") else None
+        return Fingerprint(
+            meta["name"],
+            meta["domain"],
+            meta["description"],
+            [str(i) for i in data["ids"]],
+            corpus,
+            [str(d) for d in data["dates"]],
+            [str(s) for s in data["snippets"]],
+            data["questions"].astype(np.uint64),
+            window,
+        )
 
 
 def shipped_names(domain: str | None = None) -> list[str]:
     return [s.name for s in SHIPPED if domain in (None, s.domain) and (FINGERPRINT_DIR / f"{s.name}.npz").exists()]
+
+
+def _joined_dates(data_dir: Path, spec: tuple[str, str, str]) -> dict[str, list[str]]:
+    """Candidate dates per key from a date index (a key such as a title may name several problems)."""
+    file, key_field, date_field = spec
+    path = data_dir / file
+    if not path.exists():
+        raise AcecurateError(f"{path}: date index missing (it gives each item's date)")
+    candidates: dict[str, list[str]] = {}
+    for record in read_records(path):
+        if record.get(date_field):
+            candidates.setdefault(str(record.get(key_field)), []).append(str(record[date_field])[:10])
+    return candidates
+
+
+def resolve_dates(keys: list[str], candidates: dict[str, list[str]], reach: int = 3) -> dict[int, str]:
+    """One date per item. A key with several candidate dates (LiveCodeBench has four titles shared by two or three
+    problems) takes the candidate nearest to the date of its nearest unambiguous neighbour in the file, whose items
+    come contest by contest; without one within `reach`, the earliest."""
+    from datetime import date
+
+    def day(text: str) -> int:
+        return date.fromisoformat(text).toordinal()
+
+    def unambiguous(k: int) -> str | None:
+        options = set(candidates.get(keys[k], [])) if 0 <= k < len(keys) else set()
+        return options.pop() if len(options) == 1 else None
+
+    resolved = {}
+    for position, key in enumerate(keys):
+        options = sorted(set(candidates.get(key, [])))
+        if len(options) <= 1:
+            if options:
+                resolved[position] = options[0]
+            continue
+        neighbour = next((d for step in range(1, reach + 1) for k in (position - step, position + step) if (d := unambiguous(k))), None)
+        resolved[position] = min(options, key=lambda d: abs(day(d) - day(neighbour))) if neighbour else options[0]
+    return resolved
 
 
 def build_shipped(data_dir: str | Path, out_dir: Path = FINGERPRINT_DIR) -> list[tuple[str, int, Path]]:
@@ -135,7 +309,17 @@ def build_shipped(data_dir: str | Path, out_dir: Path = FINGERPRINT_DIR) -> list
         if not path.exists():
             raise AcecurateError(f"{path}: benchmark file missing (expected for '{source.name}')")
         fp = _fingerprint_from_records(
-            source.name, source.domain, source.description, read_records(path), source.text_field, source.id_field, path
+            source.name,
+            source.domain,
+            source.description,
+            read_records(path),
+            source.text_field,
+            source.id_field,
+            path,
+            source.answer_field,
+            _joined_dates(data_dir, source.dates_from) if source.dates_from else None,
+            source.date,
+            source.window,
         )
         built.append((source.name, len(fp.ids), save_fingerprint(fp, out_dir)))
     return built

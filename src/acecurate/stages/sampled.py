@@ -1,5 +1,6 @@
-"""Stages that sample a reference model: `difficulty` (pass-rate band), `majority-check` (majority answer matches the
-gold answer) and `response-length` (drop problems whose correct answers are short).
+"""Stages that sample a reference model: `difficulty` (pass-rate band; it also verifies code tests that no reference
+solution checked), `majority-check` (majority answer matches the gold answer) and `response-length` (drop problems
+whose correct answers are short).
 
 Every sample is graded by the same graders the trainer uses and stored as soon as it is graded, so a killed run resumes
 without regenerating anything. Without a model the stages pass every row through and say that they were skipped.
@@ -103,6 +104,7 @@ DIFFICULTY_COLUMNS = {
     DifficultyConfig,
     requires=("problem", "domain"),
     adds=DIFFICULTY_COLUMNS,
+    modifies=("tests_verified",),
     example="acecurate difficulty curated/code/data/train.parquet --set sampler.model=deepseek-ai/DeepSeek-R1-Distill-Qwen-7B --out runs/difficulty",
 )
 def difficulty(frame, config: DifficultyConfig, ctx) -> StageResult:
@@ -124,6 +126,16 @@ def difficulty(frame, config: DifficultyConfig, ctx) -> StageResult:
     counts = frame["pass_count"].to_numpy()
     reason = np.where(counts < low, "too_hard", np.where(counts > high, "too_easy", None)).astype(object)
     evidence = [f"passed {c} of {n} samples (kept band {low}-{high})" for c, n in zip(counts, frame["n_samples"])]
+    if "tests_verified" in frame:
+        # Tests no reference solution checked are satisfiable once a sample passes them; with no passing sample they
+        # may be wrong, so the problem goes whatever the band.
+        unverified = frame["tests_verified"].eq(False).to_numpy()
+        failed = unverified & (counts == 0)
+        reason[failed] = "unverified_tests"
+        for r in np.flatnonzero(failed):
+            evidence[r] = f"no reference solution checked the tests and none of {frame['n_samples'].iat[r]} samples passed them"
+        frame.loc[unverified & (counts > 0), "tests_verified"] = True
+        stats["tests_verified_by_samples"] = int(np.count_nonzero(unverified & (counts > 0)))
     _histogram(counts, config.n, config.keep, ctx.stage_dir / "pass_counts.png")
     truncated_share = float(frame["truncated_count"].sum() / max(frame["n_samples"].sum(), 1))
     stats.update(

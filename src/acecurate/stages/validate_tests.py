@@ -1,10 +1,16 @@
 """`validate-tests`: run each problem's reference solutions against its tests, twice, in the sandbox, and drop
-problems whose tests cannot be trusted."""
+problems whose tests cannot be trusted.
+
+A problem without a reference solution (whole sources ship none), or whose references fail only because the judge
+environment lacks a module they import, is kept with `tests_verified: false`: the `difficulty` stage verifies it later
+(tests that a sampled model passes at least once are satisfiable) or removes it (`unverified_tests`). Set
+`require_reference: true` to remove such problems here instead (`no_reference`)."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +39,9 @@ class ValidateTestsConfig:
     max_time_fraction: float = setting(0.5, "A reference needing more than this share of the limit makes the problem too slow.")
     min_tests: int = setting(1, "Problems with fewer tests are removed (too_few_tests).")
     max_references: int = setting(3, "References tried per problem (the first that passes twice is enough).")
-    require_reference: bool = setting(True, "Remove problems without a reference solution (no_reference).")
+    require_reference: bool = setting(
+        False, "Remove problems without a reference solution (no_reference) instead of keeping them with tests_verified false."
+    )
 
 
 def _trivial_programs(tests: dict) -> list[str]:
@@ -45,12 +53,21 @@ def _trivial_programs(tests: dict) -> list[str]:
     return TRIVIAL_PROGRAMS["stdin"]
 
 
+_MISSING_MODULE = re.compile(r"\b(?:ModuleNotFoundError|ImportError): (?:No module named )?'?([\w.]+)'?")
+
+
+def _last_error_line(result) -> str:
+    failing = next((t for t in result.tests if t.verdict != "passed"), None)
+    lines = failing.stderr.strip().splitlines() if failing is not None and failing.stderr else []
+    return lines[-1][:160] if lines else ""
+
+
 def _run_summary(result) -> str:
     """One run of a reference in a few words: its verdict, the slowest test, and why the first failing test failed."""
     failing = next((t for t in result.tests if t.verdict != "passed"), None)
     why = ""
     if failing is not None:
-        last_error = failing.stderr.strip().splitlines()[-1][:120] if failing.stderr.strip() else ""
+        last_error = _last_error_line(result)
         diff = failing.difference
         why = f" at test {failing.index}" + (
             f": expected {diff['expected']!r}, got {diff['got']!r}" if diff else f": {last_error}" if last_error else ""
@@ -58,6 +75,20 @@ def _run_summary(result) -> str:
     elif result.detail:
         why = f": {result.detail[:120]}"
     return f"{result.verdict}{why} (max {result.max_time_s:.2f} s)"
+
+
+def missing_module(pairs) -> str | None:
+    """The module every failing reference run lacked (the judge environment's fault, not the problem's), or None."""
+    modules = set()
+    for a, b in pairs:
+        for run in (a, b):
+            if run.passed:
+                return None
+            found = _MISSING_MODULE.search(_last_error_line(run))
+            if not found:
+                return None
+            modules.add(found.group(1))
+    return ", ".join(sorted(modules)) or None
 
 
 def reference_verdict(pairs, config: ValidateTestsConfig) -> tuple[str | None, str, float]:
@@ -89,12 +120,13 @@ def reference_verdict(pairs, config: ValidateTestsConfig) -> tuple[str | None, s
     "validate-tests",
     ValidateTestsConfig,
     requires=("tests", "solutions"),
-    adds={"reference_time_s": "double", "suggested_time_limit_s": "double"},
+    adds={"reference_time_s": "double", "suggested_time_limit_s": "double", "tests_verified": "bool"},
     evidence=("reference_runs",),
     example="acecurate validate-tests dumps/leetcode.json --time-limit-s 6 --workers 8 --out runs/tests",
 )
 def validate_tests(frame, config: ValidateTestsConfig, ctx) -> StageResult:
-    """Drop code problems whose tests no reference passes, are flaky, pass a trivial program, are too few, or are too slow."""
+    """Drop code problems whose tests no reference passes, are flaky, pass a trivial program, are too few, or are too slow;
+    keep problems without a usable reference as unverified (`tests_verified` false)."""
     limits = Limits(time_s=config.time_limit_s, cpu_s=max(1, math.ceil(config.time_limit_s)), memory_mb=config.memory_mb)
     reasons: list[str | None] = [None] * len(frame)
     evidence: list[str | None] = [None] * len(frame)
@@ -105,9 +137,8 @@ def validate_tests(frame, config: ValidateTestsConfig, ctx) -> StageResult:
         if (count := test_count(tests_json)) < config.min_tests:
             reasons[row], evidence[row] = "too_few_tests", f"{count} test(s) (min {config.min_tests})"
             continue
-        if not refs:
-            if config.require_reference:
-                reasons[row], evidence[row] = "no_reference", "no reference solution to check the tests with"
+        if not refs and config.require_reference:
+            reasons[row], evidence[row] = "no_reference", "no reference solution to check the tests with"
             continue
         for ref in refs[: config.max_references]:
             for attempt in range(2):  # twice, to catch flaky tests
@@ -135,19 +166,36 @@ def validate_tests(frame, config: ValidateTestsConfig, ctx) -> StageResult:
     for (row, kind), result in zip(owners, results):
         by_row.setdefault(row, {"reference": [], "trivial": []})[kind].append(result)
     ref_time = np.full(len(frame), np.nan)
+    verified = np.zeros(len(frame), dtype=bool)
     runs_text: list[str | None] = [None] * len(frame)
+    lacking_module: set[int] = set()
     for row, runs in by_row.items():
         refs = runs["reference"]
         pairs = [(refs[i], refs[i + 1]) for i in range(0, len(refs), 2)]
-        reasons[row], evidence[row], ref_time[row] = reference_verdict(pairs, config)
-        runs_text[row] = evidence[row]
+        if pairs:
+            reasons[row], evidence[row], ref_time[row] = reference_verdict(pairs, config)
+            runs_text[row] = evidence[row]
+            verified[row] = reasons[row] is None
+            if reasons[row] == "no_passing_reference" and missing_module(pairs) and not config.require_reference:
+                reasons[row], evidence[row] = None, None  # the environment lacks a module: kept unverified
+                lacking_module.add(row)
         if reasons[row] is None and any(r.passed for r in runs["trivial"]):
             reasons[row], evidence[row] = "trivial_program_passes", "a program that prints nothing (or returns None) passes every test"
     frame = frame.copy()
     frame["reference_time_s"] = np.round(ref_time, 4)
     # Suggested limit: 3x the slowest reference test, at least 1 s, rounded up to a tenth.
     frame["suggested_time_limit_s"] = np.where(np.isnan(ref_time), np.nan, np.maximum(1.0, np.ceil(ref_time * 30) / 10))
+    frame["tests_verified"] = verified
     frame["reference_runs"] = runs_text
-    result = split_by_reason(frame, reasons, evidence, stats={"sandbox_runs": len(jobs)})
+    kept_unverified = [r for r in range(len(frame)) if reasons[r] is None and not verified[r]]
+    unverified = {"missing module": sum(r in lacking_module for r in kept_unverified)}
+    unverified["no reference"] = len(kept_unverified) - unverified["missing module"]
+    result = split_by_reason(frame, reasons, evidence, stats={"sandbox_runs": len(jobs), "kept_unverified": unverified})
     result.kept = result.kept.drop(columns=["reference_runs"])
+    if kept_unverified:
+        result.report["unverified tests"] = (
+            f"{len(kept_unverified)} problems kept with `tests_verified: false` ({unverified['no reference']} without a reference "
+            f"solution, {unverified['missing module']} whose references need a module the judge environment lacks); the "
+            "`difficulty` stage verifies them with a sampled model"
+        )
     return result
