@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from acecurate.errors import AcecurateError
 from acecurate.sandbox import Limits, run_solution
 from acecurate.sandbox.compare import compare_stdout, values_equal
 from acecurate.sandbox.executor import SLOTS_PER_PROCESS, sandbox_uid
@@ -50,7 +51,8 @@ def sandbox_processes() -> list[str]:
             "import os, signal\nos.killpg(os.getpgid(os.getppid()), signal.SIGKILL)\nprint(7)",
             "runtime_error",
         ),
-        ("kill the runner", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nimport time\ntime.sleep(1)", "runtime_error"),
+        # The runner is the sandbox's PID 1, which no process inside can signal: the program's own (empty) output is judged.
+        ("kill the runner", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nimport time\ntime.sleep(1)", "wrong_answer"),
         ("exit code", "import sys\nprint(7)\nsys.exit(3)", "runtime_error"),
         ("exception", "raise ValueError('boom')", "runtime_error"),
         ("exit() builtin after the answer", "print(7)\nexit()", "passed"),
@@ -102,7 +104,8 @@ def test_no_host_secrets_visible(tmp_path):
     # Only system directories are mounted: not the host's home, this project, or the data.
     listing = stdin_case("import os\nprint(','.join(sorted(os.listdir('/'))))", output="-")
     seen = set(listing.tests[0].difference["got"].split(","))
-    assert seen <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "proc", "tmp", "usr", "sbin"}, seen
+    # (opt: the read-only judge environment; run: the sandbox cgroup's OOM counter, read-only)
+    assert seen <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "proc", "tmp", "usr", "sbin", "opt", "run"}, seen
 
 
 FUNCTIONAL = {"format": "functional", "fn_name": "solve", "cases": [{"input": "2\n3", "output": "5"}, {"input": "1\n1", "output": "2"}]}
@@ -154,11 +157,14 @@ def test_assert_suites_become_data_and_os_exit_cannot_pass():
 
 
 def test_inline_assert_suite_needs_the_marker():
-    # Not expressible as data (a helper call in the expected value): the check runs in place.
+    # Not expressible as data (a helper call in the expected value): refused, unless the caller allows running the
+    # check in place; then its completion must be proven by the per-job marker.
     check = {"format": "assert", "check": "def check(candidate):\n    assert candidate(2) == abs(-4)\n\ncheck(double)"}
-    assert run_solution("def double(x):\n    return 2 * x", check, FAST).verdict == "passed"
-    assert run_solution("import os\nos._exit(0)", check, FAST).verdict == "runtime_error"
-    assert run_solution("def double(x):\n    return 5", check, FAST).verdict == "runtime_error"  # AssertionError
+    with pytest.raises(AcecurateError, match="untrusted_suite"):
+        run_solution("def double(x):\n    return 2 * x", check, FAST)
+    assert run_solution("def double(x):\n    return 2 * x", check, FAST, allow_inline_asserts=True).verdict == "passed"
+    assert run_solution("import os\nos._exit(0)", check, FAST, allow_inline_asserts=True).verdict == "runtime_error"
+    assert run_solution("def double(x):\n    return 5", check, FAST, allow_inline_asserts=True).verdict == "runtime_error"  # AssertionError
 
 
 def test_early_stop_and_first_difference():

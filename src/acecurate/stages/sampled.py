@@ -31,16 +31,28 @@ class SamplerConfig:
     max_tokens: int = 32768
     seed: int = 0
     options: dict = setting(factory=dict, help="Backend options: base_url, concurrency, tensor_parallel_size, device, ...")
+    allow_inline_asserts: bool = setting(
+        False, "Grade assert suites that cannot be turned into data by running them in place (their expected values enter the sandbox)."
+    )
 
     def settings(self) -> SamplingSettings:
         return SamplingSettings(self.temperature, self.top_p, self.max_tokens, self.seed)
 
 
-def grade_completions(domain: str, completions, gold: str | None, tests: str | None, workers: int, math_grader):
+def grade_completions(
+    domain: str, completions, gold: str | None, tests: str | None, workers: int, math_grader, allow_inline_asserts: bool = False
+):
     """(status, correct, extracted) per completion of one prompt. Truncated completions count as failures."""
     live = [i for i, c in enumerate(completions) if c.finish_reason != "length"]
+    texts = [completions[i].text for i in live]
     graded = grade_responses(
-        [domain] * len(live), [completions[i].text for i in live], [gold] * len(live), [tests] * len(live), math_grader, workers
+        [domain] * len(live),
+        texts,
+        [gold] * len(live),
+        [tests] * len(live),
+        math_grader,
+        workers,
+        allow_inline_asserts=allow_inline_asserts,
     )
     results: list = [("truncated", False, None)] * len(completions)
     for i, result in zip(live, graded):
@@ -74,6 +86,7 @@ def collect_samples(frame, sampler: SamplerConfig, n: int, ctx):
                     frame["tests"].iat[row] if "tests" in frame else None,
                     ctx.workers,
                     math_grader,
+                    sampler.allow_inline_asserts,
                 )
                 store.add(
                     [

@@ -249,7 +249,10 @@ def run(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/tr
         model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.bfloat16 if args.bf16 else torch.float32)
         start_digest = weights_digest(model)
         reward = make_reward(
-            RolloutLog(p.directory / "rollouts.jsonl"), p.stage.max_response_tokens, workers=recipe.reward_workers or os.cpu_count() or 1
+            RolloutLog(p.directory / "rollouts.jsonl"),
+            p.stage.max_response_tokens,
+            workers=recipe.reward_workers or os.cpu_count() or 1,
+            allow_inline_asserts=recipe.allow_inline_asserts,
         )
         checkpoints = sorted(p.directory.glob("checkpoints/checkpoint-*"), key=lambda c: int(c.name.split("-")[1]))
         write_json(

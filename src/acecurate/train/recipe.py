@@ -68,6 +68,9 @@ class Recipe:
     # Processes grading rewards (math workers, concurrent sandboxes); None means every core of the machine. A code
     # stage grades prompts x rollouts (1,024-2,048) completions per step, so this sets the reward time.
     reward_workers: int | None = None
+    # Code rows whose assert suite cannot be turned into data are refused unless this is on: run in place, their
+    # expected values enter the sandbox, where the policy's code can read or fake them (validate-tests removes them).
+    allow_inline_asserts: bool = False
 
 
 def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:

@@ -37,7 +37,7 @@ class RolloutLog:
             handle.flush()
 
 
-def make_reward(log: RolloutLog, max_completion_length: int, workers: int):
+def make_reward(log: RolloutLog, max_completion_length: int, workers: int, allow_inline_asserts: bool = False):
     """The AceReason reward for a stage: math rows by the math grader, code rows by the sandbox (early stop on).
 
     It is async, so TRL runs it on its event-loop thread; the grading itself runs in worker processes and sandboxes,
@@ -46,7 +46,8 @@ def make_reward(log: RolloutLog, max_completion_length: int, workers: int):
 
     def grade(completions, domain, answer, tests, prompt_id, completion_ids=None, step=None):
         texts = [completion_text(c) for c in completions]
-        rewards = [1.0 if correct else 0.0 for _, correct, _ in grade_responses(domain, texts, answer, tests, grader, workers)]
+        graded = grade_responses(domain, texts, answer, tests, grader, workers, allow_inline_asserts=allow_inline_asserts)
+        rewards = [1.0 if correct else 0.0 for _, correct, _ in graded]
         lengths = [len(ids) for ids in completion_ids] if completion_ids is not None else [None] * len(texts)
         log.write(
             [

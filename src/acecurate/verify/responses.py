@@ -15,16 +15,20 @@ def extract_code(response: str) -> str | None:
     return blocks[-1] if blocks else None
 
 
-def grade_responses(domains, texts, golds, tests, math_grader, workers: int = 2) -> list[tuple[str, bool, str | None]]:
+def grade_responses(
+    domains, texts, golds, tests, math_grader, workers: int = 2, *, allow_inline_asserts: bool = False
+) -> list[tuple[str, bool, str | None]]:
     """(status, correct, extracted) per response: math by the math grader, code by the sandbox with early stop.
 
-    A sandbox infrastructure fault is retried by the sandbox and raised if it persists: never scored as a failure."""
+    A sandbox infrastructure fault is retried by the sandbox and raised if it persists: never scored as a failure. No
+    response can cause one. Assert suites that cannot be data are refused unless `allow_inline_asserts`."""
     from ..sandbox import grade_many
 
     results: list = [None] * len(texts)
     math_rows = [i for i, d in enumerate(domains) if d == "math"]
-    for i, g in zip(math_rows, math_grader.grade_many([(texts[i], golds[i]) for i in math_rows])):
-        results[i] = (g.status, g.correct, g.extracted)
+    if math_rows:
+        for i, g in zip(math_rows, math_grader.grade_many([(texts[i], golds[i]) for i in math_rows])):
+            results[i] = (g.status, g.correct, g.extracted)
     runnable = []
     for i, domain in enumerate(domains):
         if domain == "code":
@@ -33,7 +37,10 @@ def grade_responses(domains, texts, golds, tests, math_grader, workers: int = 2)
                 results[i] = ("no_code", False, None)
             else:
                 runnable.append((i, code))
-    for (i, _), result in zip(runnable, grade_many([(code, tests[i]) for i, code in runnable], workers=workers, early_stop=True)):
+    graded = grade_many(
+        [(code, tests[i]) for i, code in runnable], workers=workers, early_stop=True, allow_inline_asserts=allow_inline_asserts
+    )
+    for (i, _), result in zip(runnable, graded):
         if result.verdict == "sandbox_error":
             raise AcecurateError(f"the sandbox failed on a response after retries: {result.detail}")
         results[i] = (result.verdict, result.passed, None)
