@@ -647,3 +647,28 @@ def test_judge_env_packages_import_and_verdicts_name_it():
 def test_judge_env_is_read_only():
     code = "import numpy, os\ntry:\n    open(os.path.join(os.path.dirname(numpy.__file__), 'x.py'), 'w')\n    print('wrote')\nexcept OSError:\n    print('refused')"
     assert printed(stdin_run(code, output="-")) == "refused"
+
+
+# Without cgroups --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_without_cgroups_it_says_so_once_and_limits_each_process():
+    # A machine without delegated cgroups (forced here): one clear warning for the whole process, then per-process
+    # limits still stop a memory bomb and a fork bomb, and an honest program still passes.
+    script = textwrap.dedent(
+        """
+        import warnings
+        from acecurate.sandbox import Limits, run_solution
+        warnings.simplefilter("default")
+        tests = {"format": "stdin", "cases": [{"input": "", "output": "7"}]}
+        limits = Limits(time_s=2, cpu_s=2, memory_mb=256)
+        bomb = "import os\\nwhile True:\\n    try:\\n        os.fork()\\n    except OSError:\\n        pass"
+        for code in ["x = bytearray(10**9)\\nprint(7)", bomb, "print(7)", "print(7)"]:
+            print(run_solution(code, tests, limits).verdict)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "ACECURATE_SANDBOX_CGROUPS": "off"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["memory_limit", "time_limit", "passed", "passed"], out
+    assert out.stderr.count("no cgroup per sandbox (turned off by ACECURATE_SANDBOX_CGROUPS)") == 1, out.stderr

@@ -71,6 +71,12 @@ def _write(path: Path, text: str) -> None:
 _held: list[int] = []  # descriptors of our parent cgroups, flocked (shared) for this process's lifetime
 
 
+def _cores() -> int:
+    """The weight of our parent cgroup, in processes: all our sandboxes together weigh as much as one process per
+    core (so that grading is not starved by the machine's other processes), each sandbox an equal part of that."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _make_parent(base: Path) -> Path:
     """This process's parent cgroup under `base`, held with a shared flock so that other processes know it is alive
     (a pid cannot tell: another PID namespace may share the cgroup tree)."""
@@ -125,6 +131,7 @@ def _try_v2(mounts, own) -> CgroupSupport | str:
             _sweep(base)
             parent = _make_parent(base)
             _write(parent / "cgroup.subtree_control", wanted)
+            _write(parent / "cpu.weight", str(min(10_000, 100 * _cores())))
             return CgroupSupport(True, 2, parents={"": parent})
         except OSError as exc:
             problems.append(f"{base}: {exc.strerror or exc}")
@@ -143,6 +150,8 @@ def _try_v1(mounts, own) -> CgroupSupport | str:
         try:
             _sweep(base)
             parents[controller] = _make_parent(base)
+            if controller == "cpu":
+                _write(parents[controller] / "cpu.shares", str(1024 * _cores()))
         except OSError as exc:
             return f"cgroup v1: cannot create a cgroup under {base} ({exc.strerror or exc})"
     return CgroupSupport(True, 1, parents=parents)
@@ -150,7 +159,10 @@ def _try_v1(mounts, own) -> CgroupSupport | str:
 
 @functools.cache
 def cgroup_support() -> CgroupSupport:
-    """Whether this process can make a cgroup per sandbox, and where. Computed once."""
+    """Whether this process can make a cgroup per sandbox, and where. Computed once. ACECURATE_SANDBOX_CGROUPS=off
+    turns them off (per-process rlimits instead)."""
+    if os.environ.get("ACECURATE_SANDBOX_CGROUPS", "").lower() in ("0", "off", "no", "false"):
+        return CgroupSupport(False, reason="turned off by ACECURATE_SANDBOX_CGROUPS")
     mounts, own = _mounts(), _own_paths()
     reasons = []
     for attempt in (_try_v2, _try_v1):
