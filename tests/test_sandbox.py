@@ -187,6 +187,12 @@ def test_comparison_rules():
     assert compare_stdout("1\n2\n3", "1\n2") is not None  # no prefix acceptance
     assert compare_stdout("3 1 2", "1 2 3") is not None  # no set acceptance
     assert not values_equal(1, True) and values_equal([1, [2.0]], [1, [2.0000000001]])
+    # The judge's rules for return values: integers exact (a float only if exactly equal), tolerance for floats only.
+    assert values_equal(5, 5.0) and not values_equal(1000000007, 1e9) and not values_equal(10**18 + 1, 1e18)
+    assert values_equal(float("inf"), float("inf")) and not values_equal(float("inf"), float("-inf"))
+    assert values_equal(float("nan"), float("nan")) and not values_equal(0.5, float("nan"))
+    assert values_equal([1, 2, 2], [2, 1, 2], unordered=True) and not values_equal([1, 2, 2], [1, 1, 2], unordered=True)
+    assert not values_equal([[1, 2]], [[2, 1]], unordered=True)  # only the top-level list is a multiset
 
 
 def test_compile_error():

@@ -236,6 +236,9 @@ def functional(fn_name, *pairs, compare=None):
         ("float('nan')", "0.5", "wrong_answer"),
         ("0.3333334", "0.333333", "passed"),  # the tolerance where the expected value is a float
         ("1", "1.0000001", "passed"),
+        ("10 ** 400", "Infinity", "wrong_answer"),  # an integer is never inf, however large (Python agrees)
+        ("10 ** 400", "1.5", "wrong_answer"),
+        ("-10 ** 5000", "-Infinity", "wrong_answer"),
     ],
 )
 def test_3_integers_compare_exactly_and_floats_within_tolerance(returned, expected, verdict):
@@ -284,7 +287,7 @@ def test_4_huge_integers_stay_digit_strings():
 
 
 HOSTILE_EVENTS = [
-    # (what a compromised runner writes after a correct start, the verdict of test 0)
+    # (what a compromised runner writes after a correct hello and ready, the verdict of test 0)
     (
         '{"event": "result", "index": 999, "limit": null, "exit_code": 0, "signal": null, "time_s": 0.1, "cpu_s": 0.1, '
         '"max_rss_kb": 1, "oom_kills": 0, "stdout": 0, "stderr": 0, "result": 0}\n',
@@ -317,7 +320,7 @@ def test_4_the_parent_validates_every_event(forged, verdict, tmp_path):
     script = tmp_path / "runner.py"
     script.write_text(
         "import sys\nsys.stdin.buffer.read()\nw = sys.stdout.write\n"
-        'w(\'{"event": "hello"}\\n{"event": "ready"}\\n{"event": "start", "index": 0}\\n\')\n'
+        'w(\'{"event": "hello"}\\n{"event": "ready"}\\n\')\n'
         f"w({forged!r})\nsys.stdout.flush()\n"
     )
     tests = {"format": "stdin", "cases": [{"input": "", "output": "7"}, {"input": "", "output": "7"}]}
@@ -672,3 +675,54 @@ def test_without_cgroups_it_says_so_once_and_limits_each_process():
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["memory_limit", "time_limit", "passed", "passed"], out
     assert out.stderr.count("no cgroup per sandbox (turned off by ACECURATE_SANDBOX_CGROUPS)") == 1, out.stderr
+
+
+def test_own_no_work_carries_over_between_tests():
+    # A slow program that spreads its work over the tests through files: each test must start from nothing.
+    code = """
+        import os
+        os.makedirs("/tmp/cache/deep", exist_ok=True)
+        seen = sorted(os.listdir("/tmp/cache/deep")) + sorted(os.listdir("/dev/shm"))
+        open(f"/tmp/cache/deep/{input()}", "w").close()
+        open("/dev/shm/x", "w").close()
+        os.chmod("/tmp/cache", 0o500)
+        print(len(seen))
+    """
+    result = stdin_run(code, output="0", inputs=("a\n", "b\n", "c\n"))
+    assert [t.verdict for t in result.tests] == ["passed"] * 3, result
+
+
+@pytest.mark.parametrize(
+    "name, attack, verdict",
+    [
+        (
+            "the answer, then the process stops itself before exiting",
+            "import os, signal, sys\nprint(7)\nsys.stdout.flush()\nos.kill(os.getpid(), signal.SIGSTOP)",
+            "time_limit",
+        ),
+        (
+            "a fresh interpreter exec'd to shed the CPU limit",
+            "import os, sys\nos.execv(sys.executable, [sys.executable, '-c', 'while True: pass'])",
+            "time_limit",
+        ),
+        (
+            "a child made a subreaper to hide a spinning descendant from the kill",
+            "import ctypes, os, time\nctypes.CDLL(None).prctl(36, 1, 0, 0, 0)\nif os.fork() == 0:\n    os.setsid()\n"
+            "    while True:\n        pass\ntime.sleep(0.2)\nprint(7)",
+            "passed",  # an honest answer; what matters is that the spinner is gone by the next test
+        ),
+        ("unbounded recursion", "import sys\nsys.setrecursionlimit(10**7)\ndef f(n):\n    return f(n + 1)\nf(0)", "memory_limit"),
+        (
+            "its own process group killed after the answer",
+            "import os, signal\nprint(7, flush=True)\nos.killpg(0, signal.SIGKILL)",
+            "runtime_error",
+        ),
+    ],
+)
+def test_own_more_escapes_from_the_limits(name, attack, verdict):
+    # Test 1 attacks; test 2 of the same sandbox counts the processes it can see besides the runner and itself.
+    census = "import os\nprint(sum(1 for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, os.getpid())))"
+    code = "if input() == 'attack':\n" + textwrap.indent(attack, "    ") + "\nelse:\n" + textwrap.indent(census, "    ") + "\n"
+    tests = {"format": "stdin", "cases": [{"input": "attack\n", "output": "7"}, {"input": "census\n", "output": "0"}]}
+    result = run_solution(code, tests, Limits(time_s=2, cpu_s=1, memory_mb=512))
+    assert [t.verdict for t in result.tests] == [verdict, "passed"], (name, result)

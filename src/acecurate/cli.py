@@ -358,6 +358,7 @@ def verify_code(
     out.print(per_test)
     if result.detail:
         out.print(result.detail)
+    out.print(f"judge environment: {result.environment}")
     raise typer.Exit(0 if result.passed else 1)
 
 

@@ -157,10 +157,6 @@ def _integers_equal(expected, got) -> bool:
     return _digit_text(expected) == _digit_text(got)
 
 
-def _as_float(value) -> float:
-    return float(value.digits) if isinstance(value, LongInt) else float(value)
-
-
 def values_equal(expected, got, unordered: bool = False) -> bool:
     """The judge's equality of a returned value with the expected one (see the module docstring). `unordered` applies
     to the top-level list only."""
@@ -173,9 +169,13 @@ def values_equal(expected, got, unordered: bool = False) -> bool:
             return math.isfinite(got) and got.is_integer() and _integers_equal(expected, int(got))
         return False
     if isinstance(expected, float):
-        if not (isinstance(got, float) or _is_integer(got)):
+        if _is_integer(got):
+            # An integer is never inf or NaN, and one beyond the float range is near no finite float (as in Python).
+            if not math.isfinite(expected) or isinstance(got, LongInt) or got.bit_length() > 1024:
+                return False
+        elif not isinstance(got, float):
             return False
-        g = _as_float(got)
+        g = float(got)
         if math.isnan(expected) or math.isnan(g):
             return math.isnan(expected) and math.isnan(g)
         if math.isinf(expected) or math.isinf(g):
@@ -198,9 +198,12 @@ def _value_key(value) -> tuple:
         return (0,)
     if isinstance(value, bool):
         return (1, value)
-    if _is_integer(value) or isinstance(value, float):
-        number = _as_float(value) if not isinstance(value, int) else (float(value) if value.bit_length() < 1000 else math.inf)
-        return (2, -math.inf if math.isnan(number) else number)
+    if isinstance(value, float):
+        return (2, -math.inf if math.isnan(value) else value)
+    if _is_integer(value):
+        if isinstance(value, LongInt):
+            return (2, -math.inf if value.digits.startswith("-") else math.inf)
+        return (2, float(value) if value.bit_length() <= 1024 else math.copysign(math.inf, value))
     if isinstance(value, str):
         return (3, value)
     if isinstance(value, (list, tuple)):

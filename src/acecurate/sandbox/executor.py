@@ -42,7 +42,7 @@ STDERR_BYTES = 4096  # kept per test
 HEADER_BYTES = 4096  # the longest event header line the parent reads
 STARTUP_S = 60.0  # bubblewrap and the interpreter starting, on a loaded machine
 COMPILE_S = 20.0  # compiling the solution in the runner
-BETWEEN_TESTS_S = 20.0  # the runner killing and reaping a test's processes and starting the next
+BETWEEN_TESTS_S = 20.0  # the runner killing and reaping a test's processes, emptying /tmp, starting the next
 RESULT_GRACE_S = 5.0  # beyond the time limit, before the parent stops waiting for a result itself
 OOM_EVENTS_IN_SANDBOX = "/run/acecurate/oom_events"  # runner.OOM_EVENTS
 
@@ -396,46 +396,39 @@ class _Malformed(Exception):
     pass
 
 
-_NUMBER = (int, float)
-_OPTIONAL_INT = (int, type(None))
-_EVENTS = {
-    "hello": {},
-    "ready": {},
-    "compile_error": {"message": str},
-    "start": {"index": int},
-    "result": {
-        "index": int,
-        "limit": (str, type(None)),
-        "exit_code": _OPTIONAL_INT,
-        "signal": _OPTIONAL_INT,
-        "time_s": _NUMBER,
-        "cpu_s": _NUMBER,
-        "max_rss_kb": int,
-        "oom_kills": int,
-        "stdout": int,
-        "stderr": int,
-        "result": int,
-    },
+_NONE = type(None)
+_RESULT_FIELDS = {  # field: exact types allowed (so bool is no int); numbers must be finite, and >= 0 but exit_code
+    "index": {int},
+    "limit": {str, _NONE},
+    "exit_code": {int, _NONE},
+    "signal": {int, _NONE},
+    "time_s": {int, float},
+    "cpu_s": {int, float},
+    "max_rss_kb": {int},
+    "oom_kills": {int},
+    "stdout": {int},
+    "stderr": {int},
+    "result": {int},
 }
+_EVENT_FIELDS = {"hello": {"event"}, "ready": {"event"}, "compile_error": {"event", "message"}, "result": {"event", *_RESULT_FIELDS}}
 
 
 def _checked(event) -> dict:
     """The event if it has exactly the fields of its kind, with the right types and sane values."""
-    if not isinstance(event, dict) or event.get("event") not in _EVENTS:
+    if type(event) is not dict or _EVENT_FIELDS.get(event.get("event")) != event.keys():
         raise _Malformed(f"not an event: {str(event)[:100]}")
-    schema = _EVENTS[event["event"]]
-    if set(event) != {"event", *schema}:
-        raise _Malformed(f"{event['event']} event with fields {sorted(event)[:20]}")
-    for key, kinds in schema.items():
-        value = event[key]
-        if isinstance(value, bool) or not isinstance(value, kinds):
-            raise _Malformed(f"{key} is {type(value).__name__}")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise _Malformed(f"{key} is not finite")
-        if isinstance(value, (int, float)) and key not in ("exit_code", "signal") and value < 0:
-            raise _Malformed(f"{key} is negative")
-    if event["event"] == "result" and event["limit"] not in (None, "time_limit", "output_limit"):
-        raise _Malformed(f"limit {event['limit'][:40]!r}")
+    if event["event"] == "compile_error" and type(event["message"]) is not str:
+        raise _Malformed("compile_error without a message")
+    if event["event"] == "result":
+        for key, kinds in _RESULT_FIELDS.items():
+            value = event[key]
+            kind = type(value)
+            if kind not in kinds:
+                raise _Malformed(f"{key} is {kind.__name__}")
+            if (kind is float and not math.isfinite(value)) or (kind in (int, float) and value < 0 and key != "exit_code"):
+                raise _Malformed(f"{key} is {value}")
+        if event["limit"] not in (None, "time_limit", "output_limit"):
+            raise _Malformed(f"limit {event['limit'][:40]!r}")
     return event
 
 
@@ -445,63 +438,74 @@ class _Channel:
 
     def __init__(self, process: subprocess.Popen, job: bytes):
         self.process = process
-        self.out, self.err = process.stdout.fileno(), process.stderr.fileno()
-        self.inp = process.stdin.fileno()
-        os.set_blocking(self.inp, False)
+        self.out, self.err, self.inp = process.stdout.fileno(), process.stderr.fileno(), process.stdin.fileno()
+        for fd in (self.out, self.err, self.inp):
+            os.set_blocking(fd, False)
+        self.poller = select.poll()
+        self.poller.register(self.out, select.POLLIN)
+        self.poller.register(self.err, select.POLLIN)
         self.pending = memoryview(job)
         self.buffer = bytearray()
         self.stderr = bytearray()
         self.eof = False
-        self.readers = [self.out, self.err]
         self._input_done = False
-        if not self.pending:
+        if self.pending:
+            self.poller.register(self.inp, select.POLLOUT)
+        else:
             self._close_input()
 
     def _close_input(self) -> None:
         if not self._input_done:
             self._input_done = True
+            with contextlib.suppress(KeyError):
+                self.poller.unregister(self.inp)
             with contextlib.suppress(OSError):
                 self.process.stdin.close()
 
+    def _read_out(self) -> bool:
+        """Whatever the runner has written (64 KiB at a time: a larger read allocates that much every time)."""
+        try:
+            chunk = os.read(self.out, 1 << 16)
+        except BlockingIOError:
+            return False
+        if chunk:
+            self.buffer += chunk
+        else:
+            self.eof = True
+        return True
+
     def _fill(self, deadline: float) -> None:
+        if self._input_done and self._read_out():  # the common case: the event is already there
+            return
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _Timeout
-            writers = [] if self._input_done else [self.inp]
-            readable, writable, _ = select.select(self.readers, writers, [], remaining)
-            if writable:
-                try:
-                    sent = os.write(self.inp, self.pending[: 1 << 20])
-                    self.pending = self.pending[sent:]
-                except BlockingIOError:
-                    sent = 0
-                except OSError:  # the runner is gone or stopped reading: what it says next tells us why
-                    self.pending = self.pending[:0]
-                if not self.pending:
-                    self._close_input()
-            if self.err in readable:
-                chunk = os.read(self.err, 1 << 16)
-                if chunk:
-                    self.stderr += chunk[: max(0, (64 << 10) - len(self.stderr))]
-                else:
-                    self.readers.remove(self.err)
-            if self.out in readable:
-                chunk = os.read(self.out, 1 << 20)
-                if chunk:
-                    self.buffer += chunk
-                else:
-                    self.eof = True
-                return
-            if not self.readers:
-                self.eof = True
+            for fd, _ in self.poller.poll(remaining * 1000):
+                if fd == self.inp:
+                    try:
+                        self.pending = self.pending[os.write(self.inp, self.pending[: 1 << 20]) :]
+                    except BlockingIOError:
+                        pass
+                    except OSError:  # the runner is gone or stopped reading: what it says next tells us why
+                        self.pending = self.pending[:0]
+                    if not self.pending:
+                        self._close_input()
+                elif fd == self.err:
+                    with contextlib.suppress(BlockingIOError):
+                        chunk = os.read(self.err, 1 << 16)
+                        if chunk:
+                            self.stderr += chunk[: max(0, (64 << 10) - len(self.stderr))]
+                        else:
+                            self.poller.unregister(self.err)
+            if self._read_out():
                 return
 
     def event(self, deadline: float) -> dict:
         while True:
             end = self.buffer.find(b"\n", 0, HEADER_BYTES + 1)
             if end >= 0:
-                line = bytes(self.buffer[:end])
+                line = self.buffer[:end].decode("utf-8", "replace")
                 del self.buffer[: end + 1]
                 try:
                     event = json.loads(line)
@@ -617,10 +621,7 @@ def _one_test(channel: _Channel, index: int, expected, fmt: str, limits: Limits,
     """Test `index`'s verdict, and whether the stream can still be read. A result that cannot be read makes this test
     fail and ends the run: nothing the stream holds escapes as an exception."""
     try:
-        start = channel.event(time.monotonic() + BETWEEN_TESTS_S)
-        if start["event"] != "start" or start["index"] != index:
-            raise _Malformed(f"expected start of test {index}, got {start['event']} {start.get('index')}")
-        event = channel.event(time.monotonic() + limits.time_s + RESULT_GRACE_S)
+        event = channel.event(time.monotonic() + BETWEEN_TESTS_S + limits.time_s + RESULT_GRACE_S)
         if event["event"] != "result" or event["index"] != index:
             raise _Malformed(f"expected the result of test {index}, got {event['event']} {event.get('index')}")
         caps = {"stdout": limits.output_bytes, "stderr": STDERR_BYTES, "result": limits.output_bytes}
