@@ -214,6 +214,9 @@ def test_huge_integer_results_compare_exactly():
     tests = {"format": "functional", "fn_name": "big", "cases": [{"input": "5000", "output": "1" + "0" * 5000}]}
     assert run_solution("def big(n):\n    return 10 ** n", tests, FAST).verdict == "passed"
     assert run_solution("def big(n):\n    return 10 ** n + 1", tests, FAST).verdict == "wrong_answer"
+    # A huge integer argument reaches the solution as an int.
+    plus_one = {"format": "functional", "fn_name": "inc", "cases": [{"input": "9" * 5000, "output": "1" + "0" * 5000}]}
+    assert run_solution("import sys\nsys.set_int_max_str_digits(0)\ndef inc(n):\n    return n + 1", plus_one, FAST).verdict == "passed"
 
 
 def test_unsafe_mode_runs_the_same_runner_without_bubblewrap():

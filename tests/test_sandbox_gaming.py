@@ -711,7 +711,11 @@ def test_own_no_work_carries_over_between_tests():
             "    while True:\n        pass\ntime.sleep(0.2)\nprint(7)",
             "passed",  # an honest answer; what matters is that the spinner is gone by the next test
         ),
-        ("unbounded recursion", "import sys\nsys.setrecursionlimit(10**7)\ndef f(n):\n    return f(n + 1)\nf(0)", "memory_limit"),
+        (
+            "a fork bomb of processes in new sessions",
+            "import os\nwhile True:\n    try:\n        if os.fork() == 0:\n            os.setsid()\n    except OSError:\n        pass",
+            "time_limit",
+        ),
         (
             "its own process group killed after the answer",
             "import os, signal\nprint(7, flush=True)\nos.killpg(0, signal.SIGKILL)",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import itertools
 import json
 import math
 import re
@@ -46,8 +47,9 @@ class LongInt:
         return f"{self.digits[:40]}...({len(self.digits.lstrip('-'))} digits)"
 
 
-def _tokens_with_lines(text: str) -> list[tuple[str, int]]:
-    return [(token, number) for number, line in enumerate(text.splitlines(), start=1) for token in line.split()]
+def _tokens_with_lines(text: str):
+    """(token, 1-based line) pairs, lazily: an 8 MB output of one-character tokens would be millions of tuples."""
+    return ((token, number) for number, line in enumerate(text.splitlines(), start=1) for token in line.split())
 
 
 def _token_equal(expected: str, got: str, yes_no_case_insensitive: bool) -> bool:
@@ -74,14 +76,15 @@ def compare_stdout(expected: str, got: str, yes_no_case_insensitive: bool = Fals
     non-blank lines are a multiset (each line still token by token)."""
     if unordered:
         return _compare_lines_unordered(expected, got, yes_no_case_insensitive)
-    exp, out = _tokens_with_lines(expected), _tokens_with_lines(got)
-    for i in range(max(len(exp), len(out))):
-        if i >= len(exp):
-            return Difference(exp[-1][1] if exp else 1, "<end of output>", out[i][0][:80])
-        if i >= len(out):
-            return Difference(exp[i][1], exp[i][0][:80], "<end of output>")
-        if not _token_equal(exp[i][0], out[i][0], yes_no_case_insensitive):
-            return Difference(exp[i][1], exp[i][0][:80], out[i][0][:80])
+    last_line = 1
+    for e, g in itertools.zip_longest(_tokens_with_lines(expected), _tokens_with_lines(got)):
+        if e is None:
+            return Difference(last_line, "<end of output>", g[0][:80])
+        if g is None:
+            return Difference(e[1], e[0][:80], "<end of output>")
+        if not _token_equal(e[0], g[0], yes_no_case_insensitive):
+            return Difference(e[1], e[0][:80], g[0][:80])
+        last_line = e[1]
     return None
 
 
@@ -90,9 +93,11 @@ def _compare_lines_unordered(expected: str, got: str, yes_no: bool) -> Differenc
         numbered = [(n, line.split()) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
         return sorted(numbered, key=lambda item: [_token_key(t) for t in item[1]])
 
-    exp, out = lines(expected), lines(got)
-    if len(exp) != len(out):
-        return Difference(exp[-1][0] if exp else 1, f"{len(exp)} lines", f"{len(out)} lines")
+    counted = sum(1 for line in got.splitlines() if line.strip())  # before sorting anything the program wrote
+    exp = lines(expected)
+    if len(exp) != counted:
+        return Difference(exp[-1][0] if exp else 1, f"{len(exp)} lines", f"{counted} lines")
+    out = lines(got)
     for (number, e), (_, g) in zip(exp, out):
         if len(e) != len(g) or not all(_token_equal(a, b, yes_no) for a, b in zip(e, g)):
             return Difference(number, " ".join(e)[:80], " ".join(g)[:80])
@@ -125,8 +130,21 @@ def _parse_int(digits: str):
 
 
 def loads(text: str | bytes):
-    """json.loads that keeps integers longer than LONG_INTEGER_DIGITS as digit strings (LongInt)."""
+    """json.loads that keeps integers longer than LONG_INTEGER_DIGITS as digit strings (LongInt): for what a program
+    wrote."""
     return json.loads(text, parse_int=_parse_int)
+
+
+def _exact_int(digits: str) -> int:
+    if len(digits) <= LONG_INTEGER_DIGITS:
+        return int(digits)
+    with _unlimited_int_digits():
+        return int(digits)
+
+
+def loads_test_data(text: str):
+    """json.loads for the tests themselves (arguments sent into the sandbox): every integer a real int."""
+    return json.loads(text, parse_int=_exact_int)
 
 
 def parse_expected_value(text: str):

@@ -31,7 +31,7 @@ from pathlib import Path
 from ..errors import AcecurateError
 from .asserts import assert_cases, untrusted_reason
 from .cgroups import SandboxCgroup, cgroup_support
-from .compare import COMPARE_MODES, as_json_data, compare_stdout, compare_values, loads, parse_expected_value
+from .compare import COMPARE_MODES, as_json_data, compare_stdout, compare_values, loads, loads_test_data, parse_expected_value
 from .judge_env import MOUNT_POINT, environment_id, find_judge_env
 from .seccomp import seccomp_program
 
@@ -198,7 +198,7 @@ def _job(code: str, tests: dict, limits: Limits, allow_inline_asserts: bool, per
         calls = []
         for number, case in enumerate(tests["cases"]):
             try:  # one JSON value per argument, one argument per line
-                calls.append({"args": [loads(line) for line in case["input"].split("\n") if line.strip()], "kwargs": {}})
+                calls.append({"args": [loads_test_data(line) for line in case["input"].split("\n") if line.strip()], "kwargs": {}})
             except ValueError as exc:
                 raise AcecurateError(f"functional test {number}: an argument line is not JSON ({exc})") from None
         return {**base, "format": "functional", "fn_name": tests["fn_name"], "tests": calls}, expected
