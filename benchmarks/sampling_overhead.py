@@ -9,15 +9,15 @@ import json
 import random
 import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
 
-from acecurate.sampling import Completion, SamplingSettings
+from acecurate.sampling import BackendInfo, Completion, SamplingSettings
+from acecurate.sampling.collect import grade_completions, sample_records
 from acecurate.sampling.store import SampleStore
-from acecurate.stages.sampled import grade_completions
 from acecurate.verify.math import MathGrader
 
 REASONING = "Let me think about this step by step. " * 100
+PRE_MADE = BackendInfo("pre-made", "m", "-")
 
 
 def main():
@@ -26,7 +26,7 @@ def main():
     parser.add_argument("--n", type=int, default=16)
     args = parser.parse_args()
     rng = random.Random(0)
-    settings = asdict(SamplingSettings())
+    settings = SamplingSettings()
     with tempfile.TemporaryDirectory() as tmp:
         store = SampleStore(Path(tmp) / "samples.sqlite")
         for domain in ("math", "code"):
@@ -40,34 +40,14 @@ def main():
                             Completion(f"<think>{REASONING}</think> The answer is \\boxed{{{rng.choice([p, p + 1])}}}.", 900, "stop")
                             for _ in range(args.n)
                         ]
-                        grades = grade_completions("math", comps, str(p), None, 2, grader)
+                        [grades] = grade_completions([("math", comps, str(p), None)], 2, grader)
                     else:
                         comps = [
                             Completion(f"</think>\n```python\nprint(int(input()) + {rng.choice([1, 2])})\n```", 300, "stop")
                             for _ in range(args.n)
                         ]
-                        grades = grade_completions("code", comps, None, tests, 2, grader)
-                    store.add(
-                        [
-                            {
-                                "prompt_id": f"{domain}{p}",
-                                "model": "m",
-                                "settings_key": "k",
-                                "sample_index": k,
-                                "row_id": str(p),
-                                "text": c.text,
-                                "tokens": c.tokens,
-                                "finish_reason": c.finish_reason,
-                                "status": g[0],
-                                "correct": int(g[1]),
-                                "extracted": g[2],
-                                "backend": "pre-made",
-                                "revision": "-",
-                                "settings": settings,
-                            }
-                            for k, (c, g) in enumerate(zip(comps, grades))
-                        ]
-                    )
+                        [grades] = grade_completions([("code", comps, None, tests)], 2, grader)
+                    store.add(sample_records(f"{domain}{p}", str(p), "m", settings, 0, comps, grades, PRE_MADE))
             seconds = time.perf_counter() - started
             samples = prompts * args.n
             print(f"{domain}: {samples / seconds:8.0f} samples/s graded and stored ({samples} samples, {seconds:.1f} s, 2 workers)")

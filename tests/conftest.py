@@ -1,10 +1,16 @@
 import json
 import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TERMINAL_WIDTH", "200")  # typer renders --help at this width, so option names are not cut
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -20,3 +26,27 @@ def shared_data() -> Path:
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return path
+
+
+def kill_when_stored(process: subprocess.Popen, db_path: Path, at_least: int, timeout: float = 120) -> int:
+    """kill -9 `process` once its sample store holds `at_least` samples (or it ends, or `timeout` passes); returns
+    how many samples the store held when the kill came."""
+    deadline = time.monotonic() + timeout
+    stored = 0
+    while time.monotonic() < deadline and process.poll() is None:
+        if db_path.exists():
+            try:
+                with sqlite3.connect(db_path) as db:
+                    stored = db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+            except sqlite3.OperationalError:
+                stored = 0
+            if stored >= at_least:
+                break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return stored
+
+
+# Tests that run code in the sandbox skip, with the install hint, where bubblewrap is missing.
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt-get install -y bubblewrap)")

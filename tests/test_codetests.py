@@ -1,7 +1,6 @@
 """validate-tests on hand-written problems (each probing one reason) and the shared code dumps in every layout."""
 
 import json
-import shutil
 
 import pandas as pd
 import pytest
@@ -11,7 +10,9 @@ from acecurate.sandbox import Limits, grade_many
 from acecurate.stage import RunContext
 from acecurate.stages.validate_tests import ValidateTestsConfig, validate_tests
 
-pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt-get install -y bubblewrap)")
+from .conftest import needs_bwrap
+
+pytestmark = needs_bwrap
 
 
 def stdin_tests(*pairs):

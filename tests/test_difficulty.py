@@ -2,11 +2,9 @@
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +16,7 @@ pytest.importorskip("transformers", reason="needs acecurate[train] (torch, trans
 
 from acecurate.pipeline import pipeline_from_dict, run_pipeline
 
-from .conftest import write_jsonl
+from .conftest import kill_when_stored, needs_bwrap, write_jsonl
 from .tiny_model import build_tiny_model
 
 pytestmark = pytest.mark.slow
@@ -50,6 +48,7 @@ def store_pass_counts(run: Path) -> dict[str, int]:
         return dict(db.execute("SELECT row_id, SUM(correct) FROM samples GROUP BY prompt_id").fetchall())
 
 
+@needs_bwrap  # its code rows run in the sandbox
 def test_math_and_code_difficulty_end_to_end(tiny_model, tmp_path):
     math_rows = [{"id": f"m{i}", "problem": f"Compute {i} plus {4 - i}.", "answer": "4"} for i in range(5)]
     math_rows += [{"id": f"f{i}", "problem": f"Compute {i} plus {5 - i}.", "answer": "5"} for i in range(3)]
@@ -93,20 +92,7 @@ def test_killed_run_resumes_without_regenerating(tiny_model, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db_path = run / "cache/samples.sqlite"
-    deadline = time.monotonic() + 120
-    stored = 0
-    while time.monotonic() < deadline and process.poll() is None:
-        if db_path.exists():
-            try:
-                with sqlite3.connect(db_path) as db:
-                    stored = db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
-            except sqlite3.OperationalError:
-                stored = 0
-            if stored >= 80:
-                break
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    stored = kill_when_stored(process, db_path, 80)
     assert 0 < stored < 8 * 80, f"kill came at {stored} samples"
     with sqlite3.connect(db_path) as db:
         before = {(p, i): t for p, i, t in db.execute("SELECT prompt_id, sample_index, text FROM samples")}
@@ -142,6 +128,10 @@ def test_majority_check_and_response_length_read_the_same_samples(tiny_model, tm
     _, majority, length = summary.stages
     assert majority.stats["samples_generated"] == 24
     assert length.stats["samples_generated"] == 0 and length.stats["samples_reused"] == 4 * majority.kept  # same model and settings
+    # The card names the model each sampling stage used (read from the stage's report, not its private stats).
+    card = (tmp_path / "run/README.md").read_text()
+    assert f"**01-majority-check**\n\n- model: {tiny_model} (transformers;" in card
+    assert f"**02-response-length**\n\n- model: {tiny_model} (transformers;" in card
     removed = pd.read_parquet(tmp_path / "run/removed.parquet")
     rollouts = pd.read_parquet(tmp_path / "run/01-majority-check/rollouts.parquet")
     for _, row in removed[removed["removed_by"] == "majority-check"].iterrows():

@@ -1,10 +1,5 @@
 """The openai backend against a real HTTP server on loopback that serves the tiny model: concurrency, 429, 500, timeout."""
 
-import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 pytest.importorskip("torch", reason="needs acecurate[train] (torch, transformers)")
@@ -14,72 +9,7 @@ from acecurate.errors import AcecurateError
 from acecurate.sampling import Request, SamplingSettings, make_backend, prompt_id
 
 from .tiny_model import build_tiny_model
-
-
-class TinyServer:
-    """OpenAI-compatible /v1/chat/completions over the tiny model, misbehaving once on request for some prompts."""
-
-    def __init__(self, model_dir):
-        self.backend = make_backend("transformers", str(model_dir))
-        self.lock = threading.Lock()
-        self.inflight = self.max_inflight = 0
-        self.seen: dict[str, int] = {}
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                prompt = body["messages"][-1]["content"]
-                with server.lock:
-                    server.inflight += 1
-                    server.max_inflight = max(server.max_inflight, server.inflight)
-                    attempt = server.seen[prompt] = server.seen.get(prompt, 0) + 1
-                try:
-                    time.sleep(0.05)  # let concurrent requests overlap
-                    if "RATE" in prompt and attempt == 1:
-                        return self._send(429, {"error": "rate limited"}, {"Retry-After": "0.1"})
-                    if "FAIL" in prompt and attempt == 1:
-                        return self._send(500, {"error": "boom"})
-                    if "SLOW" in prompt and attempt == 1:
-                        time.sleep(1.5)  # beyond the client's timeout
-                    settings = SamplingSettings(body["temperature"], body["top_p"], body["max_tokens"], body["seed"])
-                    with server.lock:
-                        _, completions = next(server.backend.generate([Request(prompt_id(prompt), prompt, body.get("n", 1))], settings))
-                    choices = [
-                        {
-                            "index": i,
-                            "message": {"role": "assistant", "content": c.text},
-                            "finish_reason": c.finish_reason,
-                            "completion_tokens": c.tokens,
-                        }
-                        for i, c in enumerate(completions)
-                    ]
-                    self._send(200, {"choices": choices, "usage": {"completion_tokens": sum(c.tokens for c in completions)}})
-                finally:
-                    with server.lock:
-                        server.inflight -= 1
-
-            def _send(self, status, payload, headers=None):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+from .tiny_server import TinyServer
 
 
 @pytest.fixture(scope="module")

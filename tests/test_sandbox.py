@@ -2,7 +2,6 @@
 outlives its test. Uses the real bubblewrap."""
 
 import os
-import shutil
 import subprocess
 import time
 
@@ -13,7 +12,9 @@ from acecurate.sandbox import Limits, run_solution
 from acecurate.sandbox.compare import compare_stdout, values_equal
 from acecurate.sandbox.executor import SLOTS_PER_PROCESS, sandbox_uid
 
-pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt-get install -y bubblewrap)")
+from .conftest import needs_bwrap
+
+pytestmark = needs_bwrap
 
 FAST = Limits(time_s=2.0, cpu_s=2, memory_mb=512)
 ECHO = {"format": "stdin", "cases": [{"input": "7\n", "output": "7\n"}]}

@@ -16,7 +16,7 @@ from acecurate.sandbox import run_solution
 from acecurate.train import load_recipe, plan
 from acecurate.verify.math import grade
 
-from .conftest import REPO, write_jsonl
+from .conftest import REPO, needs_bwrap, write_jsonl
 from .tiny_model import build_tiny_model
 
 runner = CliRunner()
@@ -27,6 +27,20 @@ def curated(tmp_path, domain, rows):
     out = tmp_path / f"curated-{domain}"
     run_pipeline(pipeline_from_dict({"name": domain, "domain": domain, "stages": [{"dedup": {}}]}, "t"), [str(src)], out, write_card=False)
     return out
+
+
+def tiny_recipe(path, model, stages: list[dict], **extra):
+    """A recipe for the tiny model on CPU: small batches, no vLLM."""
+    recipe = {
+        "model": str(model),
+        "per_device_batch_size": 4,
+        "bf16": False,
+        "generation": {"use_vllm": False, "vllm_importance_sampling_correction": False},
+        "stages": stages,
+        **extra,
+    }
+    path.write_text(yaml.safe_dump(recipe))
+    return path
 
 
 def test_dry_run_prints_the_papers_plan(tmp_path):
@@ -54,6 +68,7 @@ def test_dry_run_prints_the_papers_plan(tmp_path):
     assert "importance-sampling correction on" in " ".join(result.output.split())
 
 
+@needs_bwrap  # its code rows run in the sandbox
 def test_two_domain_recipe_trains_filters_and_resumes(tmp_path):
     model = build_tiny_model(tmp_path / "tiny")
     math_dir = curated(tmp_path, "math", [{"problem": f"Compute {i} plus {4 - i}.", "answer": "4"} for i in range(6)])
@@ -66,23 +81,12 @@ def test_two_domain_recipe_trains_filters_and_resumes(tmp_path):
         ],
     )
     small = {"rollouts": 2, "prompts_per_batch": 2, "max_response_tokens": 24, "temperature": 1.0, "learning_rate": 1e-3}
-    recipe_path = tmp_path / "recipe.yaml"
-    recipe_path.write_text(
-        yaml.safe_dump(
-            {
-                "model": str(model),
-                "per_device_batch_size": 4,
-                "save_steps": 1,
-                "bf16": False,
-                "generation": {"use_vllm": False, "vllm_importance_sampling_correction": False},
-                "stages": [
-                    {"name": "math-a", "domain": "math", "steps": 2, **small},
-                    {"name": "math-b", "domain": "math", "steps": 1, "easy_filter": {"max_solved": 0, "out_of": 2}, **small},
-                    {"name": "code", "domain": "code", "steps": 2, **small},
-                ],
-            }
-        )
-    )
+    stages = [
+        {"name": "math-a", "domain": "math", "steps": 2, **small},
+        {"name": "math-b", "domain": "math", "steps": 1, "easy_filter": {"max_solved": 0, "out_of": 2}, **small},
+        {"name": "code", "domain": "code", "steps": 2, **small},
+    ]
+    recipe_path = tiny_recipe(tmp_path / "recipe.yaml", model, stages, save_steps=1)
     out = tmp_path / "run"
     command = ["train", "--recipe", str(recipe_path), "--math", str(math_dir), "--code", str(code_dir), "--out", str(out)]
     wide = {"COLUMNS": "200"}
@@ -128,3 +132,40 @@ def test_two_domain_recipe_trains_filters_and_resumes(tmp_path):
     assert resumed.exit_code == 0, resumed.output
     assert json.loads((dirs[2] / "stage.json").read_text())["resumed_from"] == "checkpoint-1"
     assert json.loads((dirs[2] / "done.json").read_text())["steps"] == 2
+
+
+def test_recipe_eval_runs_after_each_stage_and_is_logged(tmp_path):
+    model = build_tiny_model(tmp_path / "tiny")
+    math_dir = curated(tmp_path, "math", [{"problem": f"Compute {i} plus {4 - i}.", "answer": "4"} for i in range(4)])
+    bench = write_jsonl(tmp_path / "held-out.jsonl", [{"id": f"h{i}", "problem": f"Add {i} and {4 - i}.", "answer": "4"} for i in range(3)])
+    small = {"rollouts": 2, "prompts_per_batch": 2, "max_response_tokens": 16, "temperature": 1.0, "learning_rate": 1e-3}
+    recipe_path = tiny_recipe(
+        tmp_path / "recipe.yaml",
+        model,
+        [{"name": "math-a", "domain": "math", "steps": 1, **small}, {"name": "math-b", "domain": "math", "steps": 1, **small}],
+        eval={"bench_files": [str(bench)], "samples": 2, "sampler": {"backend": "transformers", "max_tokens": 16}},
+    )
+    out = tmp_path / "run"
+    command = ["train", "--recipe", str(recipe_path), "--math", str(math_dir), "--out", str(out)]
+    wide = {"COLUMNS": "200"}
+    dry = runner.invoke(app, [*command, "--dry-run"], env=wide)
+    assert dry.exit_code == 0 and "after each stage: eval on " in dry.output and "2 samples per problem" in dry.output, dry.output
+    result = runner.invoke(app, command, env=wide)
+    assert result.exit_code == 0, result.output
+    for stage in ("00-math-a", "01-math-b"):
+        results = json.loads((out / stage / "eval/results.json").read_text())
+        assert results["model"] == str(out / stage / "final")  # the stage's own final weights
+        lines = [json.loads(line) for line in (out / stage / "metrics.jsonl").read_text().splitlines()]
+        evals = [line for line in lines if "eval" in line]
+        assert len(evals) == 1 and evals[0]["step"] == 1
+        scores = results["benchmarks"]["held-out"]["scores"]
+        assert evals[0]["eval"]["held-out"] == {"avg": scores["avg"], "se": scores["se"], "k": 2, "truncated": scores["truncated"]}
+        assert any("reward" in line for line in lines)  # beside the training metrics
+    assert "math-a eval after step 1: held-out avg@2" in " ".join(result.output.split())
+    # A stage killed during its eval: the rerun evaluates it again (from the stored samples) without training it again.
+    (out / "01-math-b/eval/results.json").unlink()
+    again = runner.invoke(app, command, env=wide)
+    assert again.exit_code == 0 and again.output.count("already finished") == 2, again.output
+    rerun = json.loads((out / "01-math-b/eval/results.json").read_text())
+    assert rerun["samples_generated"] == 0 and rerun["samples_reused"] == 6
+    assert len([line for line in (out / "00-math-a/metrics.jsonl").read_text().splitlines() if '"eval"' in line]) == 1

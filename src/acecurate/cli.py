@@ -17,6 +17,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import AcecurateError
@@ -29,9 +30,14 @@ app = typer.Typer(
 benchmarks_app = typer.Typer(help="Benchmark fingerprints used by decontamination.", no_args_is_help=True)
 verify_app = typer.Typer(help="Grade one response and explain the verdict.", no_args_is_help=True)
 sandbox_app = typer.Typer(help="The code sandbox's judge environment.", no_args_is_help=True)
+eval_app = typer.Typer(
+    help="Measure a model on the paper's benchmarks with the paper's protocol and graders, and compare runs.",
+    no_args_is_help=True,
+)
 app.add_typer(benchmarks_app, name="benchmarks")
 app.add_typer(verify_app, name="verify")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(eval_app, name="eval")
 # Off a terminal (CI, Slurm logs, `| tee`) nothing is cut: tables and messages are as wide as they need to be.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 100_000)
 out = Console(width=None if sys.stdout.isatty() else 100_000)
@@ -45,7 +51,8 @@ def friendly_errors(fn):
         try:
             return fn(*args, **kwargs)
         except AcecurateError as exc:
-            console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            # escaped: messages hold brackets that are not markup, such as pip install 'acecurate[vllm]'
+            console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper
@@ -428,6 +435,14 @@ def train_command(
             else ""
         )
     )
+    if loaded.eval is not None:
+        e = loaded.eval
+        out.print(
+            f"after each stage: eval on {', '.join(e.benchmarks + e.bench_files)} "
+            f"({f'{e.samples} samples' if e.samples else 'the paper samples'} per problem, at most {e.sampler.max_tokens:,} tokens, "
+            f"backend {e.sampler.backend}) -> NN-stage/eval/, logged in NN-stage/metrics.jsonl",
+            soft_wrap=True,
+        )
     if dry_run:
         return
     results = train.run(loaded, math_dir, code_dir, out_dir, console=out)
@@ -442,6 +457,161 @@ def train_command(
             "already finished" if r.get("skipped") else "",
         )
     out.print(summary)
+
+
+def _percent_with_se(score: dict | None) -> str:
+    if score is None:
+        return "-"
+    se = f" ± {100 * score['se']:.1f}" if score.get("se") is not None else ""
+    return f"{100 * score['avg']:.1f}{se} (avg@{score.get('samples_per_problem', score.get('k'))})"
+
+
+def _print_eval(results: dict, out_dir: Path) -> None:
+    reference = results.get("reference") or {}
+    columns = ["benchmark", "problems", "score", "pass@k", "maj@k", "truncated", "median tokens"]
+    result = table(f"acecurate eval: {results['model']}", columns + ([f"paper ({reference['model']})"] if reference else []))
+    for name, bench in results["benchmarks"].items():
+        groups = [(name, bench["scores"]), *((f"  {level}", s) for level, s in bench["scores"].get("by_difficulty", {}).items())]
+        for label, s in groups:
+            k = s["samples_per_problem"]
+            row = [
+                label,
+                str(s["problems"]),
+                _percent_with_se(s),
+                f"{100 * s['pass_at_k'][str(k)]:.1f} (pass@{k})",
+                f"{100 * s['maj_at_k']:.1f}" if "maj_at_k" in s else "-",
+                f"{100 * s['truncated']:.1f}%",
+                f"{s['tokens']['p50']:.0f}" if s["tokens"]["known"] else "-",
+            ]
+            if reference:
+                paper = reference["scores"].get(name) if label == name else None
+                row.append(f"{paper:.1f}" if paper is not None else "-")
+            result.add_row(*row)
+    out.print(result)
+    for bench in results["benchmarks"].values():
+        for note in bench["notes"]:
+            out.print(f"[yellow]note[/]: {escape(note)}", soft_wrap=True)
+    out.print(f"{results['samples_generated']} samples generated, {results['samples_reused']} reused from the store")
+    out.print(f"report -> {out_dir / 'README.md'}; per problem -> {out_dir / 'per_problem.parquet'}", soft_wrap=True)
+
+
+@eval_app.callback(
+    invoke_without_command=True,
+    epilog="Examples: acecurate eval --model deepseek-ai/DeepSeek-R1-Distill-Qwen-7B --bench aime24,lcb-v5 --out runs/eval/r1-7b; "
+    "acecurate eval --model M --backend openai --set sampler.options.base_url=http://host:8000/v1 --bench aime25 --out runs/eval/m; "
+    "acecurate eval compare runs/eval/r1-7b runs/eval/ace7b",
+)
+@friendly_errors
+def eval_command(
+    ctx: typer.Context,
+    model: Optional[str] = typer.Option(
+        None, "--model", "-m", help="A hub id, a local path (a train stage's final/), or the name an OpenAI-compatible server serves."
+    ),
+    bench: Optional[str] = typer.Option(
+        None, "--bench", "-b", help="Benchmarks, comma-separated (acecurate eval list). Default: aime24,aime25,lcb-v5,lcb-v6."
+    ),
+    bench_files: List[str] = typer.Option(
+        [], "--bench-file", help="A benchmark from a file: [NAME=]FILE (any format filter reads, or LiveCodeBench's). Repeatable."
+    ),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (rerunning resumes)."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="vllm (default), openai or transformers."),
+    samples: Optional[int] = typer.Option(
+        None, "--samples", "-k", help="Samples per problem for every benchmark (default: the paper's, 64 for AIME, 8 for LiveCodeBench)."
+    ),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N problems of each benchmark."),
+    data_dir: Optional[Path] = typer.Option(
+        None, "--data-dir", help="Folder with benchmark files (aime24.jsonl, livecodebench.jsonl, ...), read before the hub."
+    ),
+    reference: Optional[str] = typer.Option(
+        None, "--reference", help="Show the paper's numbers of this model (default: recognised from --model)."
+    ),
+    overrides: List[str] = typer.Option(
+        [], "--set", help="Any setting: KEY=VALUE, e.g. sampler.max_tokens=16384, sampler.options.base_url=URL. Repeatable."
+    ),
+    workers: Optional[int] = WorkersOption,
+):
+    """Evaluate a model: avg@k with its standard error, pass@k, maj@k, truncation, lengths; results.json, per_problem.parquet, README.md."""
+    from .eval import eval_config, hide_secrets, run_eval
+
+    given = [model, bench, bench_files, out_dir, backend, samples, limit, data_dir, reference, overrides, workers]
+    if ctx.invoked_subcommand is not None:
+        if any(v not in (None, []) for v in given):
+            raise AcecurateError(f"the options of `acecurate eval` go with --model, not with `eval {ctx.invoked_subcommand}`")
+        return
+    if not model or out_dir is None:
+        raise AcecurateError("give --model and --out (for example: acecurate eval --model PATH --bench aime24 --out runs/eval/NAME)")
+    values: dict = {"sampler": {"model": model, **({"backend": backend} if backend else {})}, "bench_files": list(bench_files)}
+    if bench is not None:
+        values["benchmarks"] = [b.strip() for b in bench.split(",") if b.strip()]
+    values.update({k: v for k, v in (("samples", samples), ("limit", limit), ("reference", reference)) if v is not None})
+    if data_dir is not None:
+        values["data_dir"] = str(data_dir)
+    config = eval_config(values, overrides, "acecurate eval")
+    command = "acecurate " + " ".join(shlex.quote(a) for a in hide_secrets(sys.argv[1:]))
+    with progress_display() as progress:
+        results = run_eval(config, out_dir, workers=workers or default_workers(), progress=progress, command=command)
+    _print_eval(results, out_dir)
+
+
+@eval_app.command("compare", epilog="Example: acecurate eval compare runs/eval/r1-distill-7b runs/eval/ace7b")
+@friendly_errors
+def eval_compare(
+    runs: List[Path] = typer.Argument(..., help="Finished eval run directories; the first is the baseline."),
+    show: int = typer.Option(20, "--show", help="Problems listed per benchmark in the solved-by-one view."),
+):
+    """Runs side by side, each later run's difference to the first (with its standard error), and problems solved by one only."""
+    from .eval.report import SOLVED, compare_runs
+
+    comparison = compare_runs(runs)
+    labels = [Path(r["directory"]).name for r in comparison["runs"]]
+    columns = ["benchmark", *labels]
+    for label in labels[1:]:
+        columns += [f"{label} - {labels[0]}", "se", "beyond se"]
+    result = table("acecurate eval compare (percent; se of the paired difference over shared problems)", columns)
+    for bench in comparison["benchmarks"].values():
+        row = [bench["title"], *(_percent_with_se(r) for r in bench["runs"])]
+        for d in bench["differences"]:
+            if d is None or d["difference"] is None:
+                row += ["-", "-", "-"]
+                continue
+            shared = "" if not (d["only_in_a"] or d["only_in_b"]) else f" ({d['shared_problems']} shared problems)"
+            row += [
+                f"{100 * d['difference']:+.1f}{shared}",
+                f"{100 * d['se']:.1f}" if d["se"] is not None else "-",
+                "yes" if d["beyond_se"] else "no",
+            ]
+        result.add_row(*row)
+    out.print(result)
+    for bench in comparison["benchmarks"].values():
+        for label, solved in zip(labels[1:], bench["solved"]):
+            if solved is None:
+                continue
+            for who, items in ((f"{labels[0]} only", solved["first_only"]), (f"{label} only", solved["other_only"])):
+                shown = ", ".join(f"{item} ({100 * a:.0f}% -> {100 * b:.0f}%)" for item, a, b in items[:show])
+                more = f", and {len(items) - show} more" if len(items) > show else ""
+                out.print(
+                    escape(f"{bench['title']}: solved by {who} ({len(items)}): {shown or '-'}{more}"), soft_wrap=True, highlight=False
+                )
+    out.print(f"solved: at least {SOLVED:.0%} of a problem's samples correct; rates are {labels[0]} -> the other run", soft_wrap=True)
+
+
+@eval_app.command("list", epilog="Example: acecurate eval list")
+def eval_list():
+    """The registered benchmarks: source, grader, date window and the paper's samples per problem."""
+    from .eval.benchmarks import REGISTRY
+
+    result = table("benchmarks for acecurate eval", ["benchmark", "title", "grader", "samples", "hub", "local file (--data-dir)", "window"])
+    for spec in REGISTRY.values():
+        result.add_row(
+            spec.name,
+            spec.title,
+            spec.domain,
+            str(spec.samples),
+            spec.hub_id,
+            " or ".join(spec.local),
+            " to ".join(spec.window) if spec.window else "-",
+        )
+    out.print(result)
 
 
 def main():  # pragma: no cover - console entry point

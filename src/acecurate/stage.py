@@ -75,7 +75,14 @@ def stage(
 
     def wrap(fn) -> Stage:
         return Stage(
-            name, config_cls, fn, tuple(requires), dict(adds or {}), tuple(evidence), (fn.__doc__ or "").strip().splitlines()[0], example
+            name,
+            config_cls,
+            fn,
+            tuple(requires),
+            dict(adds or {}),
+            tuple(evidence),
+            next(iter((fn.__doc__ or "").strip().splitlines()), ""),
+            example,
         )
 
     return wrap

@@ -7,7 +7,7 @@ import asyncio
 import random
 
 from ..errors import AcecurateError
-from . import BackendInfo, Completion, Request, SamplingSettings
+from .protocol import BackendInfo, Completion, Request, SamplingSettings
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
 
@@ -67,15 +67,19 @@ class OpenAIBackend:
         }
         async with semaphore:
             if self.supports_n:
-                choices = (await self._post(client, {**base, "n": request.n}))["choices"]
+                responses = [await self._post(client, {**base, "n": request.n})]
             else:
-                choices = [c for i in range(request.n) for c in (await self._post(client, {**base, "seed": base["seed"] + i}))["choices"]]
+                responses = [await self._post(client, {**base, "seed": base["seed"] + i}) for i in range(request.n)]
         completions = []
-        for choice in sorted(choices, key=lambda c: c.get("index", 0)):
-            tokens = choice.get("completion_tokens") or (choice.get("usage") or {}).get("completion_tokens")
-            completions.append(
-                Completion(choice["message"]["content"] or "", tokens, "length" if choice.get("finish_reason") == "length" else "stop")
-            )
+        for response in responses:
+            choices = sorted(response["choices"], key=lambda c: c.get("index", 0))
+            # Servers report usage per response: it is the sample's own length only when the response holds one choice.
+            usage = (response.get("usage") or {}).get("completion_tokens") if len(choices) == 1 else None
+            for choice in choices:
+                tokens = choice.get("completion_tokens") or (choice.get("usage") or {}).get("completion_tokens") or usage
+                completions.append(
+                    Completion(choice["message"]["content"] or "", tokens, "length" if choice.get("finish_reason") == "length" else "stop")
+                )
         return request, completions
 
     def generate(self, requests: list[Request], settings: SamplingSettings):

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 from ..errors import missing_extra
-from . import BackendInfo, Completion, Request, SamplingSettings, request_seed
+from .protocol import BackendInfo, Completion, Request, SamplingSettings, request_seed
 
 
 def files_hash(model_dir: str) -> str:

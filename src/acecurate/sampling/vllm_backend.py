@@ -1,11 +1,12 @@
 """Offline vLLM: `LLM.generate` with `SamplingParams(n=k)`, so each prompt is prefilled once for its k samples.
 
-Needs a GPU and `pip install 'acecurate[vllm]'`. Request building is plain code, tested without vLLM."""
+Needs a GPU and `pip install 'acecurate[vllm]'`. Everything but the engine is plain code (`generate_batches` takes the
+engine's `generate` and the SamplingParams class as arguments), so it is tested without vLLM."""
 
 from __future__ import annotations
 
-from ..errors import missing_extra
-from . import BackendInfo, Completion, Request, SamplingSettings, request_seed
+from ..errors import AcecurateError, missing_extra
+from .protocol import BackendInfo, Completion, Request, SamplingSettings, request_seed
 
 
 def sampling_params_kwargs(settings: SamplingSettings, n: int, request_seed: int) -> dict:
@@ -56,14 +57,29 @@ class VLLMBackend:
         )
 
     def generate(self, requests: list[Request], settings: SamplingSettings):
+        """Yields (request, completions) per prompt, `batch_prompts` prompts per `LLM.generate` call."""
         from vllm import SamplingParams
 
-        for start in range(0, len(requests), self.batch_prompts):
-            batch = requests[start : start + self.batch_prompts]
-            params = [SamplingParams(**sampling_params_kwargs(settings, r.n, request_seed(settings, r))) for r in batch]
-            outputs = self.llm.generate(build_prompts(self.tokenizer, batch), params)
-            for request, output in zip(batch, outputs):
-                yield (
-                    request,
-                    [Completion(o.text, len(o.token_ids), "length" if o.finish_reason == "length" else "stop") for o in output.outputs],
-                )
+        yield from generate_batches(self.llm.generate, self.tokenizer, requests, settings, self.batch_prompts, SamplingParams)
+
+
+def completions_of(output) -> list[Completion]:
+    """A vLLM RequestOutput's samples: text, generated token count, and "length" when cut at max_tokens."""
+    return [Completion(o.text, len(o.token_ids), "length" if o.finish_reason == "length" else "stop") for o in output.outputs]
+
+
+def generate_batches(llm_generate, tokenizer, requests: list[Request], settings: SamplingSettings, batch_prompts: int, params_class):
+    """The vLLM backend's loop: chat-templated prompts and one SamplingParams per request (its n, and a seed per
+    prompt and resume point), `batch_prompts` prompts per `llm_generate(prompts, params)` call; outputs come back in
+    prompt order, as `LLM.generate` returns them."""
+    for start in range(0, len(requests), batch_prompts):
+        batch = requests[start : start + batch_prompts]
+        params = [params_class(**sampling_params_kwargs(settings, r.n, request_seed(settings, r))) for r in batch]
+        outputs = llm_generate(build_prompts(tokenizer, batch), params)
+        if len(outputs) != len(batch):
+            raise AcecurateError(f"vLLM returned {len(outputs)} outputs for {len(batch)} prompts")
+        for request, output in zip(batch, outputs):
+            completions = completions_of(output)
+            if len(completions) != request.n:
+                raise AcecurateError(f"vLLM returned {len(completions)} samples for a prompt that asked for {request.n}")
+            yield request, completions

@@ -9,123 +9,34 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..config import setting
 from ..io import save_figure, write_parquet
-from ..sampling import Request, SamplingSettings, build_prompt, make_backend, prompt_id
+from ..sampling.collect import SamplerConfig, collect, majority_votes
 from ..sampling.store import SampleStore
 from ..stage import StageResult, skipped_result, split_by_reason, stage
-from ..verify.math import vote_key
-from ..verify.responses import grade_responses
-
-
-@dataclass
-class SamplerConfig:
-    model: str | None = setting(None, "A hub id or local path; without one the stage is skipped.")
-    backend: str = setting("vllm", "vllm, openai or transformers.")
-    temperature: float = 0.6
-    top_p: float = 0.95
-    max_tokens: int = 32768
-    seed: int = 0
-    options: dict = setting(factory=dict, help="Backend options: base_url, concurrency, tensor_parallel_size, device, ...")
-    allow_inline_asserts: bool = setting(
-        False, "Grade assert suites that cannot be turned into data by running them in place (their expected values enter the sandbox)."
-    )
-
-    def settings(self) -> SamplingSettings:
-        return SamplingSettings(self.temperature, self.top_p, self.max_tokens, self.seed)
-
-
-def grade_completions(
-    domain: str, completions, gold: str | None, tests: str | None, workers: int, math_grader, allow_inline_asserts: bool = False
-):
-    """(status, correct, extracted) per completion of one prompt. Truncated completions count as failures."""
-    live = [i for i, c in enumerate(completions) if c.finish_reason != "length"]
-    texts = [completions[i].text for i in live]
-    graded = grade_responses(
-        [domain] * len(live),
-        texts,
-        [gold] * len(live),
-        [tests] * len(live),
-        math_grader,
-        workers,
-        allow_inline_asserts=allow_inline_asserts,
-    )
-    results: list = [("truncated", False, None)] * len(completions)
-    for i, result in zip(live, graded):
-        results[i] = result
-    return results
 
 
 def collect_samples(frame, sampler: SamplerConfig, n: int, ctx):
-    """n graded samples per row from `sampler`, generating only what the store does not have yet."""
-    from ..verify.math import MathGrader
-
+    """n graded samples per row from `sampler` (see sampling.collect), in the run's store; the samples used are also
+    written to the stage's rollouts.parquet."""
     store = SampleStore(ctx.run_dir / "cache" / "samples.sqlite")
-    settings = sampler.settings()
-    prompts = [build_prompt(d, p, s) for d, p, s in zip(frame["domain"], frame["problem"], frame.get("starter_code", [None] * len(frame)))]
-    ids = [prompt_id(p) for p in prompts]
-    have = store.counts(sampler.model, settings.key())
-    rows_of: dict[str, int] = {}
-    for row, pid in enumerate(ids):
-        rows_of.setdefault(pid, row)
-    requests = [Request(pid, prompts[row], n - have.get(pid, 0), have.get(pid, 0)) for pid, row in rows_of.items() if have.get(pid, 0) < n]
-    generated = 0
-    if requests:
-        backend = make_backend(sampler.backend, sampler.model, **sampler.options)
-        with MathGrader(workers=ctx.workers) as math_grader, ctx.task("sample and grade", len(requests)) as task:
-            for request, completions in backend.generate(requests, settings):
-                row = rows_of[request.prompt_id]
-                grades = grade_completions(
-                    frame["domain"].iat[row],
-                    completions,
-                    frame["answer"].iat[row] if "answer" in frame else None,
-                    frame["tests"].iat[row] if "tests" in frame else None,
-                    ctx.workers,
-                    math_grader,
-                    sampler.allow_inline_asserts,
-                )
-                store.add(
-                    [
-                        {
-                            "prompt_id": request.prompt_id,
-                            "model": sampler.model,
-                            "settings_key": settings.key(),
-                            "sample_index": request.first_index + k,
-                            "row_id": frame["id"].iat[row],
-                            "text": c.text,
-                            "tokens": c.tokens,
-                            "finish_reason": c.finish_reason,
-                            "status": g[0],
-                            "correct": int(g[1]),
-                            "extracted": g[2],
-                            "backend": backend.info.backend,
-                            "revision": backend.info.revision,
-                            "settings": asdict(settings),
-                        }
-                        for k, (c, g) in enumerate(zip(completions, grades))
-                    ]
-                )
-                generated += len(completions)
-                task.advance(1)
-    samples = store.samples(sampler.model, settings.key(), list(rows_of))
-    samples = samples[samples["sample_index"] < n]
-    write_parquet(ctx.stage_dir / "rollouts.parquet", samples)
-    store.close()
-    return (
-        ids,
-        samples,
-        {
-            "samples_generated": generated,
-            "samples_reused": int(sum(min(have.get(p, 0), n) for p in rows_of)),
-            "model": sampler.model,
-            "backend": sampler.backend,
-            "settings": asdict(settings),
-        },
-    )
+    try:
+        collected = collect(frame, sampler, n, store, workers=ctx.workers, progress=ctx)
+    finally:
+        store.close()
+    write_parquet(ctx.stage_dir / "rollouts.parquet", collected.samples)
+    stats = {
+        "samples_generated": collected.generated,
+        "samples_reused": collected.reused,
+        "model": sampler.model,
+        "backend": sampler.backend,
+        "settings": collected.settings,
+    }
+    return collected.prompt_ids, collected.samples, stats
 
 
 def _skipped(frame, spec_name: str, adds: dict[str, str]) -> StageResult:
@@ -248,16 +159,10 @@ def majority_check(frame, config: MajorityCheckConfig, ctx) -> StageResult:
     if not config.sampler.model:
         return _skipped(frame, "majority-check", MAJORITY_COLUMNS)
     ids, samples, stats = collect_samples(frame, config.sampler, config.k, ctx)
-    majority, votes, correct = {}, {}, {}
-    for pid, group in samples.groupby("prompt_id"):
-        answered = group[group["extracted"].notna()]
-        if answered.empty:
-            majority[pid], votes[pid], correct[pid] = None, 0, False
-            continue
-        keys = answered["extracted"].map(vote_key)
-        winner, count = Counter(keys).most_common(1)[0]
-        chosen = answered[keys == winner]
-        majority[pid], votes[pid], correct[pid] = chosen["extracted"].iat[0], int(count), bool(chosen["correct"].iat[0])
+    voted = majority_votes(samples)
+    majority = {p: v[0] for p, v in voted.items()}
+    votes = {p: v[1] for p, v in voted.items()}
+    correct = {p: v[2] for p, v in voted.items()}
     frame = frame.copy()
     frame["majority_answer"] = [majority.get(p) for p in ids]
     frame["majority_votes"] = [votes.get(p, 0) for p in ids]

@@ -15,6 +15,7 @@ from ..records import test_count
 from ..sandbox import Limits
 from ..sandbox.asserts import untrusted_reason
 from ..sandbox.cache import ExecutionCache, grade_many_cached
+from ..sandbox.judge_env import environment_id
 from ..stage import StageResult, split_by_reason, stage
 
 TRIVIAL_PROGRAMS = {
@@ -52,10 +53,18 @@ def _trivial_programs(tests: dict) -> list[str]:
 
 
 def _run_summary(result) -> str:
-    """One run of a reference in a few words: its verdict, the slowest test, and the first failing test."""
+    """One run of a reference in a few words: its verdict, the slowest test, and why the first failing test failed."""
     failing = next((t for t in result.tests if t.verdict != "passed"), None)
-    where = f" at test {failing.index}" if failing is not None else ""
-    return f"{result.verdict}{where} (max {result.max_time_s:.2f} s)"
+    why = ""
+    if failing is not None:
+        last_error = failing.stderr.strip().splitlines()[-1][:120] if failing.stderr.strip() else ""
+        diff = failing.difference
+        why = f" at test {failing.index}" + (
+            f": expected {diff['expected']!r}, got {diff['got']!r}" if diff else f": {last_error}" if last_error else ""
+        )
+    elif result.detail:
+        why = f": {result.detail[:120]}"
+    return f"{result.verdict}{why} (max {result.max_time_s:.2f} s)"
 
 
 def reference_verdict(pairs, config: ValidateTestsConfig) -> tuple[str | None, str, float]:
@@ -156,6 +165,6 @@ def validate_tests(frame, config: ValidateTestsConfig, ctx) -> StageResult:
     # Suggested limit: 3x the slowest reference test, at least 1 s, rounded up to a tenth.
     frame["suggested_time_limit_s"] = np.where(np.isnan(ref_time), np.nan, np.maximum(1.0, np.ceil(ref_time * 30) / 10))
     frame["reference_runs"] = runs_text
-    result = split_by_reason(frame, reasons, evidence, stats={"sandbox_runs": len(jobs)})
+    result = split_by_reason(frame, reasons, evidence, stats={"sandbox_runs": len(jobs), "judge_environment": environment_id()})
     result.kept = result.kept.drop(columns=["reference_runs"])
     return result

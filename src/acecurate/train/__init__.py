@@ -219,12 +219,19 @@ def run(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/tr
     out = Path(out)
     plans = plan(recipe, math_dir, code_dir, out, on_gpu)
     data = {"math": load_curated(math_dir, "math"), "code": load_curated(code_dir, "code")}
+    if recipe.eval is not None:
+        from ..eval import load_benchmarks
+
+        load_benchmarks(recipe.eval)  # a benchmark that cannot be read stops the run now, not after a stage of training
     model_path, results, last_dir_of_domain = recipe.model, [], {}
     for p in plans:
         done = p.directory / "done.json"
         if done.exists():
-            results.append({**json.loads(done.read_text()), "skipped": True})
+            finished = json.loads(done.read_text())
             model_path = str(p.directory / "final")
+            if recipe.eval is not None and not (p.directory / "eval" / "results.json").exists():
+                finished["eval"] = evaluate_stage(recipe, p, model_path, finished["steps"], console)  # killed during its eval
+            results.append({**finished, "skipped": True})
             last_dir_of_domain[p.stage.domain] = p.directory
             continue
         frame = data[p.stage.domain]
@@ -294,7 +301,58 @@ def run(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/tr
             "resumed_from": checkpoints[-1].name if checkpoints else None,
         }
         write_json(done, summary)  # written last: the stage is finished only when this exists
+        del trainer, model
+        if recipe.eval is not None:
+            _free_accelerator_memory(torch)
+            summary["eval"] = evaluate_stage(recipe, p, str(final), summary["steps"], console)
         results.append(summary)
         model_path = str(final)
         last_dir_of_domain[p.stage.domain] = p.directory
     return results
+
+
+def _free_accelerator_memory(torch) -> None:
+    """Release what the finished trainer held, so that the stage's evaluation can start its own engine."""
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def evaluate_stage(recipe: Recipe, p: StagePlan, model_path: str, step: int, console=None) -> dict | None:
+    """The recipe's `eval:` on a finished stage's model, in NN-stage/eval/ (resumable like any eval), logged as one
+    line {"step", "eval": {benchmark: {avg, se, k, truncated}}} in the stage's metrics.jsonl. Only the main process
+    evaluates; the others wait for it."""
+    from dataclasses import replace
+
+    from accelerate import PartialState
+
+    from ..eval import run_eval
+
+    state = PartialState()
+    scores = None
+    if state.is_main_process:
+        config = replace(recipe.eval, sampler=replace(recipe.eval.sampler, model=model_path))
+        results = run_eval(
+            config,
+            p.directory / "eval",
+            workers=recipe.reward_workers or os.cpu_count() or 1,
+            command=f"acecurate train: after stage {p.stage.name}",
+        )
+        scores = {
+            name: {
+                "avg": b["scores"]["avg"],
+                "se": b["scores"]["se"],
+                "k": b["scores"]["samples_per_problem"],
+                "truncated": b["scores"]["truncated"],
+            }
+            for name, b in results["benchmarks"].items()
+        }
+        with (p.directory / "metrics.jsonl").open("a") as handle:
+            handle.write(json.dumps({"step": step, "eval": scores}) + "\n")
+        if console is not None:
+            shown = "  ".join(f"{name} avg@{s['k']} {100 * s['avg']:.1f}" for name, s in scores.items())
+            console.print(f"[bold]{p.stage.name}[/] eval after step {step}: {shown}")
+    state.wait_for_everyone()
+    return scores

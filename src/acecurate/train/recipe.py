@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..config import build_dataclass, deep_merge, load_yaml, parse_overrides
 from ..errors import ConfigError
+from ..eval import EvalConfig
 
 
 @dataclass
@@ -71,6 +72,9 @@ class Recipe:
     # Code rows whose assert suite cannot be turned into data are refused unless this is on: run in place, their
     # expected values enter the sandbox, where the policy's code can read or fake them (validate-tests removes them).
     allow_inline_asserts: bool = False
+    # An evaluation after each stage on the stage's final model, logged in the stage's metrics.jsonl (the paper tracks
+    # AIME after each stage): the `acecurate eval` settings, usually fewer benchmarks, samples and tokens.
+    eval: EvalConfig | None = None
 
 
 def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
