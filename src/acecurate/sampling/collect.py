@@ -118,7 +118,8 @@ def collect(
     from ..verify.math import MathGrader
 
     progress = progress or NullProgress()
-    grading = {"allow_inline_asserts": sampler.allow_inline_asserts, **(grading or {})}
+    if sampler.allow_inline_asserts:  # recorded with the samples' settings, like every grading option
+        grading = {"allow_inline_asserts": True, **(grading or {})}
     settings = sampler.settings()
     counts = [n] * len(frame) if isinstance(n, int) else [int(k) for k in n]
     prompts = [build_prompt(d, p, s) for d, p, s in zip(frame["domain"], frame["problem"], _column(frame, "starter_code"))]

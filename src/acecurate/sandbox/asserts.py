@@ -16,7 +16,7 @@ import functools
 import math
 from dataclasses import dataclass, field
 
-from . import runner
+from .runner import HELPERS, node_values
 
 BUILDERS = {"list_node": "list", "tree_node": "tree"}
 SAME = {"is_same_list": "list", "is_same_tree": "tree"}
@@ -191,11 +191,11 @@ def untrusted_reason(check_source: str) -> str | None:
 def _helpers() -> dict:
     """The sandbox's own list_node/tree_node helpers (our code, not the solution's), to build expected structures."""
     namespace = {"deque": collections.deque}
-    exec(compile(runner.HELPERS, "<helpers>", "exec"), namespace)
+    exec(compile(HELPERS, "<helpers>", "exec"), namespace)
     return namespace
 
 
 def level_order(values: list) -> list:
     """LeetCode's level order of the tree that tree_node(values) builds, by the same walk the sandbox makes over a
     returned tree, so that equal trees give equal lists (children of missing nodes absent, trailing Nones dropped)."""
-    return runner.node_values(_helpers()["tree_node"](values), "tree")
+    return node_values(_helpers()["tree_node"](values), "tree")

@@ -19,7 +19,6 @@ import select
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import warnings
@@ -32,7 +31,7 @@ from ..errors import AcecurateError
 from .asserts import assert_cases, untrusted_reason
 from .cgroups import SandboxCgroup, cgroup_support
 from .compare import COMPARE_MODES, as_json_data, compare_stdout, compare_values, loads, loads_test_data, parse_expected_value
-from .judge_env import MOUNT_POINT, environment_id, find_judge_env
+from .judge_env import MOUNT_POINT, environment_id, find_judge_env, sandbox_python
 from .seccomp import seccomp_program
 
 VERDICTS = ("passed", "wrong_answer", "runtime_error", "time_limit", "memory_limit", "output_limit", "compile_error", "sandbox_error")
@@ -108,14 +107,6 @@ def find_bwrap() -> str:
             "sudo apt-get install -y bubblewrap (Debian/Ubuntu) or sudo dnf install bubblewrap"
         )
     return path
-
-
-def sandbox_python() -> str:
-    """An interpreter the unprivileged sandbox user can read: the system Python, else ours."""
-    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3", sys.executable):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    raise AcecurateError("no python3 found for the sandbox")
 
 
 @cache

@@ -67,21 +67,23 @@ def judge_env_dir(python: str) -> Path:
     return cache_root() / f"judge-env-{tag}-{digest}"
 
 
-def _default_python() -> str:
-    from .executor import sandbox_python  # the executor owns the choice of interpreter
-
-    return sandbox_python()
+def sandbox_python() -> str:
+    """The interpreter of the sandbox, one the unprivileged sandbox user can read: the system Python, else ours."""
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3", sys.executable):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise AcecurateError("no python3 found for the sandbox")
 
 
 def find_judge_env(python: str | None = None) -> Path | None:
     """The built environment for the sandbox's interpreter, or None if `acecurate sandbox setup` has not run."""
-    path = judge_env_dir(python or _default_python())
+    path = judge_env_dir(python or sandbox_python())
     return path if (path / ".complete").is_file() else None
 
 
 def environment_id(python: str | None = None) -> str:
     """What each verdict records as the environment that ran it."""
-    python = python or _default_python()
+    python = python or sandbox_python()
     env = find_judge_env(python)
     if env is not None:
         return env.name
@@ -109,7 +111,7 @@ def _set_read_only(root: Path, writable: bool = False) -> None:
 def setup_judge_env(python: str | None = None, *, force: bool = False, echo=print) -> Path:
     """Install the pinned packages for the sandbox's interpreter (from PyPI, wheels only), compile them with that
     interpreter, and make the directory read-only. Does nothing if it is already built, unless `force`."""
-    python = python or _default_python()
+    python = python or sandbox_python()
     target = judge_env_dir(python)
     _check_reachable(target.parent)
     if find_judge_env(python) is not None and not force:
