@@ -724,8 +724,8 @@ def test_own_no_work_carries_over_between_tests():
     ],
 )
 def test_own_more_escapes_from_the_limits(name, attack, verdict):
-    # Test 1 attacks; test 2 of the same sandbox counts the processes it can see besides the runner and itself.
-    census = "import os\nprint(sum(1 for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, os.getpid())))"
+    # Test 1 attacks; test 2 of the same sandbox counts the processes it can see besides itself, its runner and PID 1.
+    census = "import os\nprint(sum(1 for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, os.getppid(), os.getpid())))"
     code = "if input() == 'attack':\n" + textwrap.indent(attack, "    ") + "\nelse:\n" + textwrap.indent(census, "    ") + "\n"
     tests = {"format": "stdin", "cases": [{"input": "attack\n", "output": "7"}, {"input": "census\n", "output": "0"}]}
     result = run_solution(code, tests, Limits(time_s=2, cpu_s=1, memory_mb=512))
