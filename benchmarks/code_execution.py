@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 from acecurate.records import load_inputs
 from acecurate.sandbox import Limits, grade_many
 from acecurate.sandbox.asserts import assert_cases
+from acecurate.sandbox.cgroups import cgroup_support
 from acecurate.sandbox.compare import compare_stdout
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -92,7 +94,8 @@ def main():
     for code, tests_json in zip(frame["solutions"].str[0], frame["tests"]):
         tests = json.loads(tests_json)
         converted = assert_cases(tests["check"])
-        if converted:
+        # Plain-argument suites only: the baselines below cannot build linked lists and trees.
+        if converted and not any(c.builds or c.returns for c in converted[0]):
             suites.append((code, tests, *converted))
         if len(suites) == args.problems:
             break
@@ -147,6 +150,26 @@ def main():
         in_process_stdin(STDIN_PROGRAM, tests)
     inproc = time.perf_counter() - t
     print(f"  in-process (LiveCodeBench way), 1 core, no isolation: {n / inproc:8.0f} tests/s")
+
+    # What one sandbox costs to set up and tear down: one-test solutions, one at a time.
+    one = {"format": "stdin", "cases": [{"input": "7\n", "output": "7\n"}]}
+    print("start-up per solution (one-test solutions, 1 at a time)")
+    for name, cgroups_off in (("sandboxed", False), ("sandboxed, cgroups off", True)):
+        os.environ["ACECURATE_SANDBOX_CGROUPS"] = "off" if cgroups_off else ""
+        cgroup_support.cache_clear()
+        grade_many([("print(input())", one)], workers=1, limits=limits)  # warm
+        t, cpu = time.perf_counter(), _cpu_seconds()
+        grade_many([("print(input())", one)] * 40, workers=1, limits=limits)
+        print(f"  {name + ':':31s}{(time.perf_counter() - t) / 40 * 1000:8.1f} ms wall, {(_cpu_seconds() - cpu) / 40 * 1000:5.1f} ms CPU")
+    t = time.perf_counter()
+    naive_stdin("print(input())", {"cases": one["cases"] * 40})
+    print(f"  naive subprocess per solution: {(time.perf_counter() - t) / 40 * 1000:8.1f} ms wall")
+
+
+def _cpu_seconds() -> float:
+    """CPU of this process and of every child it has reaped (the sandboxes: bubblewrap reaps what it ran)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from acecurate.records import load_inputs
 from acecurate.sandbox import Limits, grade_many
-from acecurate.sandbox.asserts import assert_cases
+from acecurate.sandbox.asserts import untrusted_reason
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SWAPS = {
@@ -74,22 +74,32 @@ def main():
     frame = load_inputs([str(DATA / "raw/rllm_leetcode.json")]).frame
     rows = frame.head(args.limit) if args.limit else frame
     jobs = [(sols[0], tests) for sols, tests in zip(rows["solutions"], rows["tests"])]
-    as_data = sum(assert_cases(json.loads(t)["check"]) is not None for _, t in jobs)
-    print(f"{len(jobs)} problems; {as_data} assert suites run as data, {len(jobs) - as_data} run in place")
+    not_data = [i for i, (_, t) in enumerate(jobs) if untrusted_reason(json.loads(t)["check"])]
+    print(
+        f"{len(jobs)} problems; {len(jobs) - len(not_data)} assert suites run as data, {len(not_data)} are not data "
+        "(validate-tests removes those as untrusted_suite; here they run in place)"
+    )
     limits = Limits(time_s=6.0, cpu_s=6)
     started = time.perf_counter()
-    results = grade_many(jobs, workers=args.workers, limits=limits)
+    results = grade_many(jobs, workers=args.workers, limits=limits, allow_inline_asserts=True)
     seconds = time.perf_counter() - started
     tests_run = sum(len(r.tests) for r in results)
     verdicts = Counter(r.verdict for r in results)
     print(
         f"references: {verdicts['passed']} of {len(results)} pass ({100 * verdicts['passed'] / len(results):.1f}%); "
-        f"by verdict: {dict(verdicts)}; {tests_run} tests in {seconds:.1f} s"
+        f"by verdict: {dict(verdicts)}; {tests_run} tests in {seconds:.1f} s; environment {results[0].environment}"
     )
-    for _job, r in zip(jobs, results):
+    for row, r in enumerate(results):
         if not r.passed:
             failing = next((t for t in r.tests if t.verdict != "passed"), None)
-            print(f"  {r.verdict}: {(failing.stderr.strip().splitlines() or [''])[-1][:100] if failing else r.detail[:100]}")
+            why = r.detail[:100]
+            if failing is not None:
+                why = f"test {failing.index}: " + (
+                    f"expected {failing.difference['expected']}, got {failing.difference['got']}"
+                    if failing.difference
+                    else (failing.stderr.strip().splitlines() or [""])[-1][:100]
+                )
+            print(f"  row {row + 1} ({rows['id'].iat[row]}): {r.verdict}: {why}")
 
     mutants = []
     for i, ((code, tests), r) in enumerate(zip(jobs, results)):

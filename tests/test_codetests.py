@@ -19,6 +19,11 @@ def stdin_tests(*pairs):
     return json.dumps({"format": "stdin", "cases": [{"input": i, "output": o} for i, o in pairs]})
 
 
+UNTRUSTED_CHECK = "def check(candidate):\n    for x in range(3):\n        assert candidate(x) == 2 * x\n\ncheck(double)\n"
+TREE_CHECK = (
+    "def check(candidate):\n    assert is_same_tree(candidate(root=tree_node([1, 2, 3])), tree_node([1, 3, 2]))\n"
+    "    assert is_same_tree(candidate(root=tree_node([1, None, 2])), tree_node([1, 2]))\n\ncheck(Solution().mirror)\n"
+)
 ROWS = [
     # good: the reference passes twice, a silent program fails
     {"id": "good", "tests": stdin_tests(("1\n", "2\n"), ("5\n", "6\n")), "solutions": ["print(int(input()) + 1)"]},
@@ -48,6 +53,20 @@ ROWS = [
         "tests": json.dumps({"format": "functional", "fn_name": "f", "cases": [{"input": "1", "output": "null"}]}),
         "solutions": ["def f(x):\n    return None"],
     },
+    # an assert suite that is not data (a loop): its expected values would enter the sandbox
+    {
+        "id": "untrusted",
+        "tests": json.dumps({"format": "assert", "check": UNTRUSTED_CHECK}),
+        "solutions": ["def double(x):\n    return 2 * x"],
+    },
+    # a LeetCode tree suite: data (tree_node arguments, is_same_tree), so it runs and is kept
+    {
+        "id": "tree",
+        "tests": json.dumps({"format": "assert", "check": TREE_CHECK}),
+        "solutions": [
+            "class Solution:\n    def mirror(self, root):\n        if root:\n            root.left, root.right = self.mirror(root.right), self.mirror(root.left)\n        return root"
+        ],
+    },
 ]
 
 
@@ -64,8 +83,9 @@ def test_validate_tests_reasons(tmp_path):
         "notests": "too_few_tests",
         "slow": "slow_reference",
         "none-passes": "trivial_program_passes",
+        "untrusted": "untrusted_suite",
     }
-    assert dict(zip(result.kept["id"], result.kept["tests_verified"])) == {"good": True, "noref": False, "nomodule": False}
+    assert dict(zip(result.kept["id"], result.kept["tests_verified"])) == {"good": True, "noref": False, "nomodule": False, "tree": True}
     good = result.kept.iloc[0]
     assert good["id"] == "good" and good["reference_time_s"] < 1 and good["suggested_time_limit_s"] >= 1
     assert result.stats["kept_unverified"] == {"no reference": 1, "missing module": 1} and "unverified tests" in result.report
@@ -81,6 +101,13 @@ def test_require_reference_removes_unverifiable_problems(tmp_path):
     removed = result.removed.set_index("id")
     assert removed.at["noref", "reason"] == "no_reference" and removed.at["nomodule", "reason"] == "no_passing_reference"
     assert "ModuleNotFoundError: No module named 'acecurate_no_such_module'" in removed.at["nomodule", "evidence"]
+
+
+def test_untrusted_suites_can_be_kept_on_request(tmp_path):
+    frame = pd.DataFrame([{"problem": r["id"], "domain": "code", **r} for r in ROWS if r["id"] == "untrusted"])
+    ctx = RunContext(tmp_path, tmp_path, "code", 2)
+    result = validate_tests(frame, ValidateTestsConfig(time_limit_s=2.0, keep_untrusted_suites=True), ctx)
+    assert list(result.kept["id"]) == ["untrusted"] and result.removed.empty
 
 
 def test_shared_code_layouts_run(shared_data):

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from acecurate.errors import AcecurateError
 from acecurate.sandbox import Limits, run_solution
 from acecurate.sandbox.compare import compare_stdout, values_equal
 from acecurate.sandbox.executor import SLOTS_PER_PROCESS, sandbox_uid
@@ -51,7 +52,8 @@ def sandbox_processes() -> list[str]:
             "import os, signal\nos.killpg(os.getpgid(os.getppid()), signal.SIGKILL)\nprint(7)",
             "runtime_error",
         ),
-        ("kill the runner", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nimport time\ntime.sleep(1)", "runtime_error"),
+        # The runner is the sandbox's PID 1, which no process inside can signal: the program's own (empty) output is judged.
+        ("kill the runner", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nimport time\ntime.sleep(1)", "wrong_answer"),
         ("exit code", "import sys\nprint(7)\nsys.exit(3)", "runtime_error"),
         ("exception", "raise ValueError('boom')", "runtime_error"),
         ("exit() builtin after the answer", "print(7)\nexit()", "passed"),
@@ -103,7 +105,8 @@ def test_no_host_secrets_visible(tmp_path):
     # Only system directories are mounted: not the host's home, this project, or the data.
     listing = stdin_case("import os\nprint(','.join(sorted(os.listdir('/'))))", output="-")
     seen = set(listing.tests[0].difference["got"].split(","))
-    assert seen <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "proc", "tmp", "usr", "sbin"}, seen
+    # (opt: the read-only judge environment; run: the sandbox cgroup's OOM counter, read-only)
+    assert seen <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "proc", "tmp", "usr", "sbin", "opt", "run"}, seen
 
 
 FUNCTIONAL = {"format": "functional", "fn_name": "solve", "cases": [{"input": "2\n3", "output": "5"}, {"input": "1\n1", "output": "2"}]}
@@ -155,11 +158,14 @@ def test_assert_suites_become_data_and_os_exit_cannot_pass():
 
 
 def test_inline_assert_suite_needs_the_marker():
-    # Not expressible as data (a helper call in the expected value): the check runs in place.
+    # Not expressible as data (a helper call in the expected value): refused, unless the caller allows running the
+    # check in place; then its completion must be proven by the per-job marker.
     check = {"format": "assert", "check": "def check(candidate):\n    assert candidate(2) == abs(-4)\n\ncheck(double)"}
-    assert run_solution("def double(x):\n    return 2 * x", check, FAST).verdict == "passed"
-    assert run_solution("import os\nos._exit(0)", check, FAST).verdict == "runtime_error"
-    assert run_solution("def double(x):\n    return 5", check, FAST).verdict == "runtime_error"  # AssertionError
+    with pytest.raises(AcecurateError, match="untrusted_suite"):
+        run_solution("def double(x):\n    return 2 * x", check, FAST)
+    assert run_solution("def double(x):\n    return 2 * x", check, FAST, allow_inline_asserts=True).verdict == "passed"
+    assert run_solution("import os\nos._exit(0)", check, FAST, allow_inline_asserts=True).verdict == "runtime_error"
+    assert run_solution("def double(x):\n    return 5", check, FAST, allow_inline_asserts=True).verdict == "runtime_error"  # AssertionError
 
 
 def test_early_stop_and_first_difference():
@@ -182,6 +188,12 @@ def test_comparison_rules():
     assert compare_stdout("1\n2\n3", "1\n2") is not None  # no prefix acceptance
     assert compare_stdout("3 1 2", "1 2 3") is not None  # no set acceptance
     assert not values_equal(1, True) and values_equal([1, [2.0]], [1, [2.0000000001]])
+    # The judge's rules for return values: integers exact (a float only if exactly equal), tolerance for floats only.
+    assert values_equal(5, 5.0) and not values_equal(1000000007, 1e9) and not values_equal(10**18 + 1, 1e18)
+    assert values_equal(float("inf"), float("inf")) and not values_equal(float("inf"), float("-inf"))
+    assert values_equal(float("nan"), float("nan")) and not values_equal(0.5, float("nan"))
+    assert values_equal([1, 2, 2], [2, 1, 2], unordered=True) and not values_equal([1, 2, 2], [1, 1, 2], unordered=True)
+    assert not values_equal([[1, 2]], [[2, 1]], unordered=True)  # only the top-level list is a multiset
 
 
 def test_compile_error():
@@ -203,6 +215,9 @@ def test_huge_integer_results_compare_exactly():
     tests = {"format": "functional", "fn_name": "big", "cases": [{"input": "5000", "output": "1" + "0" * 5000}]}
     assert run_solution("def big(n):\n    return 10 ** n", tests, FAST).verdict == "passed"
     assert run_solution("def big(n):\n    return 10 ** n + 1", tests, FAST).verdict == "wrong_answer"
+    # A huge integer argument reaches the solution as an int.
+    plus_one = {"format": "functional", "fn_name": "inc", "cases": [{"input": "9" * 5000, "output": "1" + "0" * 5000}]}
+    assert run_solution("import sys\nsys.set_int_max_str_digits(0)\ndef inc(n):\n    return n + 1", plus_one, FAST).verdict == "passed"
 
 
 def test_unsafe_mode_runs_the_same_runner_without_bubblewrap():

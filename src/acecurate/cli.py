@@ -29,12 +29,14 @@ app = typer.Typer(
 )
 benchmarks_app = typer.Typer(help="Benchmark fingerprints used by decontamination.", no_args_is_help=True)
 verify_app = typer.Typer(help="Grade one response and explain the verdict.", no_args_is_help=True)
+sandbox_app = typer.Typer(help="The code sandbox's judge environment.", no_args_is_help=True)
 eval_app = typer.Typer(
     help="Measure a model on the paper's benchmarks with the paper's protocol and graders, and compare runs.",
     no_args_is_help=True,
 )
 app.add_typer(benchmarks_app, name="benchmarks")
 app.add_typer(verify_app, name="verify")
+app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(eval_app, name="eval")
 # Off a terminal (CI, Slurm logs, `| tee`) nothing is cut: tables and messages are as wide as they need to be.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 100_000)
@@ -408,7 +410,18 @@ def verify_code(
     out.print(per_test)
     if result.detail:
         out.print(result.detail)
+    out.print(f"judge environment: {result.environment}")
     raise typer.Exit(0 if result.passed else 1)
+
+
+@sandbox_app.command("setup", epilog="Example: acecurate sandbox setup")
+@friendly_errors
+def sandbox_setup(force: bool = typer.Option(False, "--force", help="Rebuild even if it is already built.")):
+    """Build the judge environment once: pinned numpy and sortedcontainers for the sandbox's Python, from PyPI,
+    into a read-only directory of the user's cache that every sandbox mounts."""
+    from .sandbox.judge_env import setup_judge_env
+
+    setup_judge_env(force=force, echo=out.print)
 
 
 @app.command(

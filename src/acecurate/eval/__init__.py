@@ -105,6 +105,7 @@ def load_benchmarks(config: EvalConfig) -> list[Benchmark]:
 def protocol(config: EvalConfig, benches: list[Benchmark]) -> dict:
     """Everything that decides the numbers, as recorded in eval.json and results.json."""
     from ..sandbox import Limits
+    from ..sandbox.judge_env import environment_id
 
     return {
         "model": config.sampler.model,
@@ -122,6 +123,7 @@ def protocol(config: EvalConfig, benches: list[Benchmark]) -> dict:
             "code": "the last ```python block after </think>, run on every test in the bubblewrap sandbox (the reward grader)",
             "require_think_close": config.sampler.require_think_close,
             "code_limits_per_test": asdict(Limits()),
+            "judge_environment": environment_id(),
             "truncated": "a sample cut at max_tokens counts as wrong",
         },
         "benchmarks": {

@@ -35,6 +35,9 @@ class SamplerConfig:
         "R1-style models: a response without </think> never finished its reasoning and has no final answer. "
         "Off for models that do not think in tags (then a response with neither tag is graded whole).",
     )
+    allow_inline_asserts: bool = setting(
+        False, "Grade assert suites that cannot be turned into data by running them in place (their expected values enter the sandbox)."
+    )
 
     def settings(self) -> SamplingSettings:
         return SamplingSettings(self.temperature, self.top_p, self.max_tokens, self.seed)
@@ -153,6 +156,8 @@ def collect(
 
     progress = progress or NullProgress()
     grading = {"require_think_close": sampler.require_think_close, **(grading or {})}
+    if sampler.allow_inline_asserts:  # recorded with the samples' settings, like every grading option
+        grading = {"allow_inline_asserts": True, **grading}
     settings = sampler.settings()
     counts = [n] * len(frame) if isinstance(n, int) else [int(k) for k in n]
     prompts = [build_prompt(d, p, s) for d, p, s in zip(frame["domain"], frame["problem"], _column(frame, "starter_code"))]

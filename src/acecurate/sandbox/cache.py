@@ -1,6 +1,7 @@
 """The execution cache: one SQLite file in the run directory holding every finished sandbox result, keyed by a hash
-of the code, the tests, the limits and a caller's label (such as the attempt number), so a stage killed half-way
-re-executes nothing that had finished."""
+of the code, the tests, the limits, the grading options, the judge environment, the executor's version and a caller's
+label (such as the attempt number), so a stage killed half-way re-executes nothing that had finished, and a result is
+never reused under other packages or other comparison rules."""
 
 from __future__ import annotations
 
@@ -12,14 +13,19 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .executor import Limits, SolutionResult, grade_many
+from .judge_env import environment_id
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS executions (key TEXT PRIMARY KEY, result TEXT NOT NULL)"
+EXECUTOR_VERSION = "2"  # bump when a verdict for the same inputs can change (isolation, limits, comparison rules)
 
 
-def execution_key(code: str, tests, limits: Limits, label: str = "") -> str:
+def execution_key(code: str, tests, limits: Limits, label: str = "", environment: str = "", options: dict | None = None) -> str:
     tests_text = tests if isinstance(tests, str) else json.dumps(tests, sort_keys=True)
     digest = hashlib.sha256()
-    for part in (code, tests_text, json.dumps(asdict(limits), sort_keys=True), label):
+    context = json.dumps(
+        {"limits": asdict(limits), "options": options or {}, "environment": environment, "version": EXECUTOR_VERSION}, sort_keys=True
+    )
+    for part in (code, tests_text, context, label):
         digest.update(part.encode("utf-8", "surrogatepass"))
         digest.update(b"\0")
     return digest.hexdigest()
@@ -57,7 +63,8 @@ def grade_many_cached(
 ) -> list[SolutionResult]:
     """grade_many for (code, tests, label) jobs, reading finished results from `cache` and storing new ones every
     `chunk` jobs. A `sandbox_error` is never stored: it is an infrastructure fault, to be retried on the next run."""
-    keys = [execution_key(code, tests, limits, label) for code, tests, label in jobs]
+    environment = environment_id()
+    keys = [execution_key(code, tests, limits, label, environment, options) for code, tests, label in jobs]
     results: dict[str, SolutionResult] = cache.get_many(list(dict.fromkeys(keys)))
     if progress and results:
         progress(sum(1 for key in keys if key in results))

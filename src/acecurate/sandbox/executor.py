@@ -1,8 +1,10 @@
-"""Run untrusted solutions in bubblewrap and grade them test by test.
+"""Run untrusted solutions in bubblewrap and grade them test by test (see the package docstring for the design).
 
-One sandbox per solution; inside it the runner forks a fresh child per test. Expected outputs never enter the
-sandbox: the parent reads each test's raw result as it finishes, compares it here, and (with early stop) kills the
-sandbox at the first failure.
+One sandbox per solution; inside it the runner (PID 1 of the sandbox) forks a fresh child per test. The parent here
+starts the sandbox, puts it in its own cgroup, feeds it the job, reads each test's raw result as it finishes under its
+own deadlines, validates it, compares it with the expected value (which never entered the sandbox), and (with early
+stop) kills the sandbox at the first failure. Nothing a solution does can raise out of `run_solution` or make it
+report `sandbox_error`.
 """
 
 from __future__ import annotations
@@ -10,25 +12,38 @@ from __future__ import annotations
 import contextlib
 import json
 import marshal
+import math
 import os
 import secrets
+import select
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
 from ..errors import AcecurateError
-from .asserts import assert_cases
-from .compare import as_json_data, compare_stdout, compare_values, loads, parse_expected_value
+from .asserts import assert_cases, untrusted_reason
+from .cgroups import SandboxCgroup, cgroup_support
+from .compare import COMPARE_MODES, as_json_data, compare_stdout, compare_values, loads, loads_test_data, parse_expected_value
+from .judge_env import MOUNT_POINT, environment_id, find_judge_env, sandbox_python
+from .seccomp import seccomp_program
 
 VERDICTS = ("passed", "wrong_answer", "runtime_error", "time_limit", "memory_limit", "output_limit", "compile_error", "sandbox_error")
 SANDBOX_UID_BASE = 100_000  # when started as root, each concurrent sandbox runs as its own unprivileged uid
 SLOTS_PER_PROCESS = 32
+STDERR_BYTES = 4096  # kept per test
+HEADER_BYTES = 4096  # the longest event header line the parent reads
+STARTUP_S = 60.0  # bubblewrap and the interpreter starting, on a loaded machine
+COMPILE_S = 20.0  # compiling the solution in the runner
+BETWEEN_TESTS_S = 20.0  # the runner killing and reaping a test's processes, emptying /tmp, starting the next
+RESULT_GRACE_S = 5.0  # beyond the time limit, before the parent stops waiting for a result itself
+OOM_EVENTS_IN_SANDBOX = "/run/acecurate/oom_events"  # runner.OOM_EVENTS
 
 
 def sandbox_uid(slot: int) -> int:
@@ -40,11 +55,12 @@ def sandbox_uid(slot: int) -> int:
 @dataclass
 class Limits:
     time_s: float = 4.0  # wall clock per test
-    cpu_s: int = 4  # CPU seconds per test
-    memory_mb: int = 1024  # address space per test process
-    output_bytes: int = 8 << 20
-    processes: int = 16  # processes of the sandbox's uid at once (fork bombs stop here)
-    file_bytes: int = 16 << 20
+    cpu_s: int = 4  # CPU seconds per test, summed over every process the test starts
+    memory_mb: int = 1024  # the whole sandbox with cgroups (processes and their files in /tmp); per process without
+    output_bytes: int = 8 << 20  # stdout, and the returned value, per test
+    processes: int = 16  # processes (and threads) at once
+    file_bytes: int = 16 << 20  # largest file a test may write
+    tmpfs_mb: int = 64  # size of the sandbox's /tmp and /dev/shm each
 
 
 @dataclass
@@ -57,6 +73,7 @@ class TestVerdict:
     signal: int | None = None
     stderr: str = ""
     difference: dict | None = None  # {"line", "expected", "got"} of the first difference
+    cpu_s: float = 0.0
 
 
 @dataclass
@@ -64,6 +81,7 @@ class SolutionResult:
     verdict: str  # passed only if every test passed
     tests: list[TestVerdict] = field(default_factory=list)
     detail: str = ""
+    environment: str = ""  # the judge environment that ran it (judge_env.environment_id)
 
     @property
     def passed(self) -> bool:
@@ -91,22 +109,48 @@ def find_bwrap() -> str:
     return path
 
 
-def sandbox_python() -> str:
-    """An interpreter the unprivileged sandbox user can read: the system Python, else ours."""
-    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3", sys.executable):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    raise AcecurateError("no python3 found for the sandbox")
-
-
-_RUNNER_SOURCE = None
-
-
+@cache
 def _runner_source() -> str:
-    global _RUNNER_SOURCE
-    if _RUNNER_SOURCE is None:
-        _RUNNER_SOURCE = resources.files("acecurate.sandbox").joinpath("runner.py").read_text()
-    return _RUNNER_SOURCE
+    return resources.files("acecurate.sandbox").joinpath("runner.py").read_text()
+
+
+@cache
+def _bwrap_options() -> frozenset[str]:
+    text = subprocess.run([find_bwrap(), "--help"], capture_output=True, text=True).stdout
+    return frozenset(word for word in text.split() if word.startswith("--"))
+
+
+_said: set[str] = set()
+_said_lock = threading.Lock()
+
+
+def _say_once(message: str) -> None:
+    with _said_lock:
+        if message in _said:
+            return
+        _said.add(message)
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+@cache
+def _missing_protections() -> tuple[str, ...]:
+    """What this machine cannot give the sandbox, said once per process."""
+    missing = []
+    support = cgroup_support()
+    if not support.available:
+        missing.append(
+            f"no cgroup per sandbox ({support.reason}): memory is limited per process (RLIMIT_AS) and processes per uid, "
+            "files in /tmp count against no memory limit, and CPU hogs share the machine with other sandboxes"
+        )
+    options = _bwrap_options()
+    for option, what in (("--disable-userns", "nested user namespaces"), ("--size", "the size of /tmp and /dev/shm")):
+        if option not in options:
+            missing.append(f"bubblewrap is too old for {option} ({what} are not limited); bubblewrap 0.8 has it")
+    if seccomp_program() is None:
+        missing.append("no seccomp filter for this architecture")
+    if missing:
+        _say_once("acecurate sandbox: " + "; ".join(missing))
+    return tuple(missing)
 
 
 def _bind_args(python: str) -> list[str]:
@@ -122,52 +166,17 @@ def _bind_args(python: str) -> list[str]:
     return args
 
 
-def bwrap_command(python: str) -> list[str]:
-    return [
-        find_bwrap(),
-        *_bind_args(python),
-        "--unshare-all",  # no network, new PID/IPC/UTS/user/cgroup namespaces
-        "--die-with-parent",
-        "--new-session",
-        "--clearenv",
-        "--cap-drop",
-        "ALL",
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--tmpfs",
-        "/tmp",
-        "--chdir",
-        "/tmp",
-        "--hostname",
-        "sandbox",
-        "--setenv",
-        "PATH",
-        "/usr/bin:/bin",
-        "--setenv",
-        "LANG",
-        "C.UTF-8",
-        "--setenv",
-        "PYTHONHASHSEED",
-        "0",
-        python,
-        "-I",
-        "-S",
-        "-c",
-        _runner_source(),
-    ]
-
-
-def _job(code: str, tests: dict, limits: Limits) -> tuple[dict, list]:
+def _job(code: str, tests: dict, limits: Limits, allow_inline_asserts: bool, per_process_memory: bool) -> tuple[dict, list]:
     """The job sent into the sandbox (inputs only) and the expected outputs kept here."""
     fmt = tests["format"]
+    if tests.get("compare", "exact") not in COMPARE_MODES:
+        raise AcecurateError(f"tests: compare must be one of {', '.join(COMPARE_MODES)}, got {tests.get('compare')!r}")
     base = {
         "code": code,
         "limits": {
             "wall_s": limits.time_s,
-            "cpu_s": int(limits.cpu_s),
-            "memory_bytes": limits.memory_mb << 20,
+            "cpu_s": math.ceil(limits.cpu_s),
+            "memory_bytes": (limits.memory_mb << 20) if per_process_memory else 0,
             "output_bytes": limits.output_bytes,
             "processes": limits.processes,
             "file_bytes": limits.file_bytes,
@@ -180,7 +189,7 @@ def _job(code: str, tests: dict, limits: Limits) -> tuple[dict, list]:
         calls = []
         for number, case in enumerate(tests["cases"]):
             try:  # one JSON value per argument, one argument per line
-                calls.append({"args": [loads(line) for line in case["input"].split("\n") if line.strip()], "kwargs": {}})
+                calls.append({"args": [loads_test_data(line) for line in case["input"].split("\n") if line.strip()], "kwargs": {}})
             except ValueError as exc:
                 raise AcecurateError(f"functional test {number}: an argument line is not JSON ({exc})") from None
         return {**base, "format": "functional", "fn_name": tests["fn_name"], "tests": calls}, expected
@@ -188,9 +197,15 @@ def _job(code: str, tests: dict, limits: Limits) -> tuple[dict, list]:
         converted = assert_cases(tests["check"])
         if converted is not None:
             cases, fn_name = converted
-            job = {**base, "format": "assert_cases", "fn_name": fn_name, "tests": [{"args": c.args, "kwargs": c.kwargs} for c in cases]}
-            return job, [as_json_data(c.expected) for c in cases]
-        # Not expressible as data: the check runs in place, and its completion is proven by a per-job marker.
+            calls = [{"args": c.args, "kwargs": c.kwargs, "builds": c.builds, "returns": c.returns} for c in cases]
+            return {**base, "format": "assert_cases", "fn_name": fn_name, "tests": calls}, [as_json_data(c.expected) for c in cases]
+        if not allow_inline_asserts:
+            raise AcecurateError(
+                f"untrusted_suite: this assert suite cannot be turned into data ({untrusted_reason(tests['check'])}), so its "
+                "expected values would enter the sandbox, where the code under test can read or fake them. validate-tests "
+                "removes such problems; pass allow_inline_asserts=True (keep_untrusted_suites in validate-tests) to run it anyway."
+            )
+        # Run in place, its completion proven by a per-job marker: gameable, which is why it must be asked for.
         marker = secrets.token_hex(16)
         return {**base, "format": "assert_inline", "check": tests["check"], "marker": marker, "tests": [None]}, [marker]
     raise AcecurateError(f"unknown test format {fmt!r}")
@@ -219,43 +234,423 @@ class _SlotPool:
 _slots = _SlotPool()
 
 
-def _verdict_for(raw: dict, expected, fmt: str, limits: Limits, yes_no: bool) -> TestVerdict:
-    verdict = TestVerdict(raw["index"], "passed", raw["time_s"], raw["max_rss_kb"], raw["exit_code"], raw["signal"], raw["stderr"][-1000:])
-    memory_hit = "MemoryError" in raw["stderr"] or raw["max_rss_kb"] * 1024 >= 0.95 * (limits.memory_mb << 20)
+class _InfrastructureError(Exception):
+    """Our side failed (bubblewrap, cgroups, the runner before it touched the solution): sandbox_error."""
+
+
+class _Launch:
+    """A started runner: its process, and how to end it. `kill` ends the runner and everything it started without
+    killing the outer bubblewrap, which then exits by itself and is reaped (no zombies when we are PID 1)."""
+
+    def __init__(self, process: subprocess.Popen, pidfd: int | None = None, cgroup: SandboxCgroup | None = None):
+        self.process, self.pidfd, self.cgroup = process, pidfd, cgroup
+
+    def kill(self) -> None:
+        if self.pidfd is not None:
+            with contextlib.suppress(ProcessLookupError, OSError):
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)  # the sandbox's PID 1: its namespace dies with it
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+    def close(self) -> None:
+        self.kill()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # bubblewrap itself stuck: the last resort
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+        if self.cgroup is not None:
+            self.cgroup.remove()
+
+
+def _popen(command: list[str], user: int | None, pass_fds=(), prefix: list[str] | None = None) -> subprocess.Popen:
+    options = {}
+    if user is not None:
+        setpriv = shutil.which("setpriv")
+        if setpriv:
+            # setpriv drops to the sandbox uid after exec; Popen(user=...) would have to fork our whole (large) process.
+            command = [setpriv, f"--reuid={user}", f"--regid={user}", "--clear-groups", *command]
+        else:
+            options = {"user": user, "group": user, "extra_groups": []}
+    return subprocess.Popen(
+        [*(prefix or []), *command],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        env={"PATH": "/usr/bin:/bin"},
+        pass_fds=pass_fds,
+        **options,
+    )
+
+
+def _read_info(fd: int, process: subprocess.Popen, deadline: float) -> dict:
+    """bubblewrap's --info-fd JSON (the sandbox's PID 1 as a host pid), written before the sandbox runs anything."""
+    data = b""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            raise _InfrastructureError("bubblewrap did not start in time")
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            process.wait()
+            raise _InfrastructureError(f"bubblewrap failed: {process.stderr.read().decode('utf-8', 'replace')[-500:]}")
+        data += chunk
+        with contextlib.suppress(ValueError):
+            return json.loads(data)
+
+
+def _sandbox_command(python: str, limits: Limits, judge_env: Path | None, cgroup, seccomp_fd: int | None, info_w: int, block_r: int):
+    options = _bwrap_options()
+    sized = ["--size", str(limits.tmpfs_mb << 20)] if "--size" in options else []
+    args = [find_bwrap(), *_bind_args(python)]
+    args += ["--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--as-pid-1", "--clearenv"]
+    args += ["--disable-userns"] if "--disable-userns" in options else []
+    args += ["--cap-drop", "ALL", "--proc", "/proc", "--dev", "/dev", *sized, "--tmpfs", "/dev/shm", *sized, "--tmpfs", "/tmp"]
+    if judge_env is not None:
+        args += ["--ro-bind", str(judge_env), MOUNT_POINT]
+    if cgroup is not None:
+        args += ["--ro-bind", str(cgroup.oom_events), OOM_EVENTS_IN_SANDBOX]
+    if seccomp_fd is not None:
+        args += ["--seccomp", str(seccomp_fd)]
+    args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp", "--hostname", "sandbox"]
+    environment = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
+    environment.update(dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1"))
+    for name, value in environment.items():
+        args += ["--setenv", name, value]
+    return [*args, "--info-fd", str(info_w), "--block-fd", str(block_r), python, "-I", "-S", "-c", _runner_source()]
+
+
+def _start_sandbox(python: str, limits: Limits, judge_env: Path | None, user: int | None) -> _Launch:
+    """bubblewrap around the runner, born in the sandbox's cgroup; the sandbox's init is the runner itself
+    (--as-pid-1), held on --block-fd until we hold a pidfd for it."""
+    support = cgroup_support()
+    # Tasks: bubblewrap outside the namespace, the runner, and the test's processes and threads.
+    cgroup = SandboxCgroup(support, limits.memory_mb << 20, limits.processes + 2) if support.available else None
+    info_r, info_w = os.pipe()
+    block_r, block_w = os.pipe()
+    ours, theirs = [info_r, block_w], [info_w, block_r]  # theirs are only for bubblewrap: closed here once it has them
+    try:
+        try:
+            seccomp_fd = None
+            program = seccomp_program()
+            if program is not None:
+                seccomp_fd, seccomp_w = os.pipe()
+                theirs.append(seccomp_fd)
+                os.write(seccomp_w, program)  # a few hundred bytes: fits the pipe
+                os.close(seccomp_w)
+            if cgroup is not None:
+                cgroup.create()
+            command = _sandbox_command(python, limits, judge_env, cgroup, seccomp_fd, info_w, block_r)
+            process = _popen(command, user, pass_fds=theirs, prefix=cgroup.enter_prefix() if cgroup is not None else None)
+        except OSError as exc:
+            if cgroup is not None:
+                cgroup.remove()
+            raise _InfrastructureError(f"could not start the sandbox: {exc}") from None
+        finally:
+            for fd in theirs:
+                os.close(fd)
+        launch = _Launch(process, cgroup=cgroup)
+        try:
+            child = _read_info(info_r, process, time.monotonic() + STARTUP_S)["child-pid"]
+            launch.pidfd = os.pidfd_open(child)  # blocked on --block-fd, so alive: no pid reuse race
+            os.write(block_w, b"1")
+        except (_InfrastructureError, OSError, KeyError, TypeError) as exc:
+            launch.close()
+            raise _InfrastructureError(str(exc)) from None
+        return launch
+    finally:
+        for fd in ours:
+            os.close(fd)
+
+
+# The parent's side of the protocol ----------------------------------------------------------------------------------
+
+
+class _Timeout(Exception):
+    pass
+
+
+class _Ended(Exception):
+    pass
+
+
+class _Malformed(Exception):
+    pass
+
+
+_NONE = type(None)
+_RESULT_FIELDS = {  # field: exact types allowed (so bool is no int); numbers must be finite, and >= 0 but exit_code
+    "index": {int},
+    "limit": {str, _NONE},
+    "exit_code": {int, _NONE},
+    "signal": {int, _NONE},
+    "time_s": {int, float},
+    "cpu_s": {int, float},
+    "max_rss_kb": {int},
+    "oom_kills": {int},
+    "stdout": {int},
+    "stderr": {int},
+    "result": {int},
+}
+_EVENT_FIELDS = {"hello": {"event"}, "ready": {"event"}, "compile_error": {"event", "message"}, "result": {"event", *_RESULT_FIELDS}}
+
+
+def _checked(event) -> dict:
+    """The event if it has exactly the fields of its kind, with the right types and sane values."""
+    if type(event) is not dict or _EVENT_FIELDS.get(event.get("event")) != event.keys():
+        raise _Malformed(f"not an event: {str(event)[:100]}")
+    if event["event"] == "compile_error" and type(event["message"]) is not str:
+        raise _Malformed("compile_error without a message")
+    if event["event"] == "result":
+        for key, kinds in _RESULT_FIELDS.items():
+            value = event[key]
+            kind = type(value)
+            if kind not in kinds:
+                raise _Malformed(f"{key} is {kind.__name__}")
+            if (kind is float and not math.isfinite(value)) or (kind in (int, float) and value < 0 and key != "exit_code"):
+                raise _Malformed(f"{key} is {value}")
+        if event["limit"] not in (None, "time_limit", "output_limit"):
+            raise _Malformed(f"limit {event['limit'][:40]!r}")
+    return event
+
+
+class _Channel:
+    """The runner's stdout, read with deadlines and caps; the job written to its stdin as it reads; its stderr kept
+    (capped) for the message of an infrastructure failure."""
+
+    def __init__(self, process: subprocess.Popen, job: bytes):
+        self.process = process
+        self.out, self.err, self.inp = process.stdout.fileno(), process.stderr.fileno(), process.stdin.fileno()
+        for fd in (self.out, self.err, self.inp):
+            os.set_blocking(fd, False)
+        self.poller = select.poll()
+        self.poller.register(self.out, select.POLLIN)
+        self.poller.register(self.err, select.POLLIN)
+        self.pending = memoryview(job)
+        self.buffer = bytearray()
+        self.stderr = bytearray()
+        self.eof = False
+        self._input_done = False
+        if self.pending:
+            self.poller.register(self.inp, select.POLLOUT)
+        else:
+            self._close_input()
+
+    def _close_input(self) -> None:
+        if not self._input_done:
+            self._input_done = True
+            with contextlib.suppress(KeyError):
+                self.poller.unregister(self.inp)
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+
+    def _read_out(self) -> bool:
+        """Whatever the runner has written (64 KiB at a time: a larger read allocates that much every time)."""
+        try:
+            chunk = os.read(self.out, 1 << 16)
+        except BlockingIOError:
+            return False
+        if chunk:
+            self.buffer += chunk
+        else:
+            self.eof = True
+        return True
+
+    def _fill(self, deadline: float) -> None:
+        if self._input_done and self._read_out():  # the common case: the event is already there
+            return
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Timeout
+            for fd, _ in self.poller.poll(remaining * 1000):
+                if fd == self.inp:
+                    try:
+                        self.pending = self.pending[os.write(self.inp, self.pending[: 1 << 20]) :]
+                    except BlockingIOError:
+                        pass
+                    except OSError:  # the runner is gone or stopped reading: what it says next tells us why
+                        self.pending = self.pending[:0]
+                    if not self.pending:
+                        self._close_input()
+                elif fd == self.err:
+                    with contextlib.suppress(BlockingIOError):
+                        chunk = os.read(self.err, 1 << 16)
+                        if chunk:
+                            self.stderr += chunk[: max(0, (64 << 10) - len(self.stderr))]
+                        else:
+                            self.poller.unregister(self.err)
+            if self._read_out():
+                return
+
+    def event(self, deadline: float) -> dict:
+        while True:
+            end = self.buffer.find(b"\n", 0, HEADER_BYTES + 1)
+            if end >= 0:
+                line = self.buffer[:end].decode("utf-8", "replace")
+                del self.buffer[: end + 1]
+                try:
+                    event = json.loads(line)
+                except (ValueError, RecursionError) as exc:
+                    raise _Malformed(f"unreadable event ({type(exc).__name__})") from None
+                return _checked(event)
+            if len(self.buffer) > HEADER_BYTES:
+                raise _Malformed(f"an event line longer than {HEADER_BYTES} bytes")
+            if self.eof:
+                raise _Ended
+            self._fill(deadline)
+
+    def payload(self, size: int, deadline: float) -> bytes:
+        while len(self.buffer) < size:
+            if self.eof:
+                raise _Ended
+            self._fill(deadline)
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return data
+
+
+def _verdict_for(event: dict, payload: bytes, expected, fmt: str, limits: Limits, options: dict) -> TestVerdict:
+    """One test's verdict from the runner's validated result header, trusting nothing the solution wrote."""
+    stdout = payload[: event["stdout"]].decode("utf-8", "replace")
+    stderr = payload[event["stdout"] : event["stdout"] + event["stderr"]].decode("utf-8", "replace")
+    result = payload[event["stdout"] + event["stderr"] :]
+    verdict = TestVerdict(
+        event["index"], "passed", float(event["time_s"]), event["max_rss_kb"], event["exit_code"], event["signal"], stderr[-1000:],
+        cpu_s=float(event["cpu_s"]),
+    )  # fmt: skip
+    failed = event["signal"] is not None or event["exit_code"] != 0
+    memory_hit = event["oom_kills"] > 0 or (
+        options["per_process_memory"] and ("MemoryError" in stderr or event["max_rss_kb"] * 1024 >= 0.95 * (limits.memory_mb << 20))
+    )
     if (
-        raw["limit"] == "time_limit"
-        or raw["signal"] == signal.SIGXCPU
-        or (raw["signal"] == signal.SIGKILL and raw["cpu_s"] >= limits.cpu_s)
+        event["limit"] == "time_limit"
+        or event["time_s"] > limits.time_s
+        or event["cpu_s"] > limits.cpu_s
+        or event["signal"] == signal.SIGXCPU
     ):
         verdict.verdict = "time_limit"
-    elif raw["limit"] == "output_limit":
+    elif event["limit"] == "output_limit":
         verdict.verdict = "output_limit"
-    elif memory_hit and (raw["exit_code"] != 0 or raw["signal"] is not None):
+    elif memory_hit and (failed or event["oom_kills"] > 0):
         verdict.verdict = "memory_limit"
-    elif raw["signal"] is not None or raw["exit_code"] != 0:
+    elif failed:
         verdict.verdict = "runtime_error"
     elif fmt == "stdin":
-        difference = compare_stdout(expected, raw["stdout"], yes_no)
+        difference = compare_stdout(expected, stdout, options["yes_no"], options["unordered"])
         if difference:
             verdict.verdict, verdict.difference = "wrong_answer", asdict(difference)
     elif fmt == "assert_inline":
         try:
-            ok = loads(raw["result"]).get("asserts_passed") == expected
-        except (ValueError, AttributeError):
+            ok = loads(result).get("asserts_passed") == expected
+        except (ValueError, AttributeError, RecursionError):
             ok = False
         if not ok:
-            verdict.verdict = "runtime_error" if not raw["result"] else "wrong_answer"
+            verdict.verdict = "runtime_error" if not result else "wrong_answer"
     else:
         try:
-            got = loads(raw["result"])["value"]
-        except (ValueError, KeyError, TypeError):
+            got = loads(result)["value"]
+        except (ValueError, KeyError, TypeError, RecursionError):
             verdict.verdict = "runtime_error"
             verdict.stderr = (verdict.stderr + "\nno return value (the call exited, or returned something that is not data)")[-1000:]
             return verdict
-        difference = compare_values(expected, got)
+        difference = compare_values(expected, got, options["unordered"])
         if difference:
             verdict.verdict, verdict.difference = "wrong_answer", asdict(difference)
     return verdict
+
+
+def _drive(launch: _Launch, job: dict, expected: list, limits: Limits, options: dict, environment: str) -> SolutionResult:
+    """The parent's side: every failure after the runner said hello is the solution's (compile_error before `ready`,
+    that test's verdict after); only a failure before it is ours (sandbox_error)."""
+    channel = _Channel(launch.process, marshal.dumps(job))
+    results: list[TestVerdict] = []
+    early_stop = options["early_stop"]
+
+    def finish(verdict: str, detail: str = "") -> SolutionResult:
+        return SolutionResult(verdict, results, detail, environment)
+
+    try:
+        try:
+            hello = channel.event(time.monotonic() + STARTUP_S)
+            if hello["event"] != "hello":
+                raise _Malformed(f"{hello['event']} before hello")
+        except (_Timeout, _Ended, _Malformed) as exc:
+            launch.kill()
+            return finish("sandbox_error", f"the sandbox did not start ({type(exc).__name__} {exc}): {_stderr_tail(launch, channel)}")
+        try:
+            ready = channel.event(time.monotonic() + COMPILE_S)
+        except _Timeout:
+            return finish("compile_error", f"compiling took more than {COMPILE_S:g} s")
+        except (_Ended, _Malformed) as exc:
+            return finish("compile_error", f"the runner died while compiling ({type(exc).__name__} {exc})")
+        if ready["event"] == "compile_error":
+            return finish("compile_error", ready["message"])
+        if ready["event"] != "ready":
+            return finish("compile_error", f"unexpected {ready['event']} while compiling")
+        for index in range(len(job["tests"])):
+            verdict, readable = _one_test(channel, index, expected[index], job["format"], limits, options)
+            results.append(verdict)
+            if not readable or (early_stop and verdict.verdict != "passed"):
+                break
+    finally:
+        launch.close()
+    failed = next((r.verdict for r in results if r.verdict != "passed"), None)
+    return finish(failed or "passed")
+
+
+def _one_test(channel: _Channel, index: int, expected, fmt: str, limits: Limits, options: dict) -> tuple[TestVerdict, bool]:
+    """Test `index`'s verdict, and whether the stream can still be read. A result that cannot be read makes this test
+    fail and ends the run: nothing the stream holds escapes as an exception."""
+    try:
+        event = channel.event(time.monotonic() + BETWEEN_TESTS_S + limits.time_s + RESULT_GRACE_S)
+        if event["event"] != "result" or event["index"] != index:
+            raise _Malformed(f"expected the result of test {index}, got {event['event']} {event.get('index')}")
+        caps = {"stdout": limits.output_bytes, "stderr": STDERR_BYTES, "result": limits.output_bytes}
+        if any(event[name] > cap for name, cap in caps.items()):
+            return TestVerdict(index, "output_limit", stderr="the result announced more bytes than the limits allow"), False
+        payload = channel.payload(event["stdout"] + event["stderr"] + event["result"], time.monotonic() + RESULT_GRACE_S)
+    except _Timeout:
+        return TestVerdict(index, "time_limit", limits.time_s, stderr="no result within the time limit (measured by the parent)"), False
+    except _Ended:
+        return TestVerdict(index, "runtime_error", stderr="the sandbox's runner ended during this test"), False
+    except Exception as exc:  # _Malformed, or anything else a hostile stream provokes
+        return TestVerdict(index, "runtime_error", stderr=f"malformed result: {type(exc).__name__}: {str(exc)[:200]}"), False
+    try:
+        return _verdict_for(event, payload, expected, fmt, limits, options), True
+    except Exception as exc:  # a result that breaks the comparison (too deep, ...) fails this test only
+        return TestVerdict(
+            index, "runtime_error", event["time_s"], stderr=f"cannot compare the result: {type(exc).__name__}: {str(exc)[:200]}"
+        ), True
+
+
+def _stderr_tail(launch: _Launch, channel: _Channel) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        os.set_blocking(channel.err, False)
+        with contextlib.suppress(BlockingIOError):
+            channel.stderr += os.read(channel.err, 1 << 16)
+    return channel.stderr.decode("utf-8", "replace")[-500:]
+
+
+def _prepare(code: str, tests: dict | str, limits: Limits, allow_inline_asserts: bool, per_process_memory: bool, **flags):
+    tests = json.loads(tests) if isinstance(tests, str) else tests
+    job, expected = _job(code, tests, limits, allow_inline_asserts, per_process_memory)
+    options = {
+        "early_stop": flags["early_stop"],
+        "yes_no": flags["yes_no_case_insensitive"],
+        "unordered": tests.get("compare") == "unordered",
+        "per_process_memory": per_process_memory,
+    }
+    return job, expected, options
 
 
 def run_solution(
@@ -266,105 +661,49 @@ def run_solution(
     early_stop: bool = False,
     yes_no_case_insensitive: bool = False,
     unsafe_no_sandbox: bool = False,
+    allow_inline_asserts: bool = False,
 ) -> SolutionResult:
     """Run one solution against its tests in a fresh sandbox and return per-test verdicts.
 
-    `unsafe_no_sandbox=True` runs the same runner without bubblewrap (still in a separate process): only for machines
-    where bwrap cannot run, and never for untrusted code."""
+    Raises AcecurateError only for what the caller controls (unreadable tests; an assert suite that cannot be data,
+    unless `allow_inline_asserts`). `unsafe_no_sandbox=True` runs the same runner without bubblewrap (still in a
+    separate process): only for machines where bwrap cannot run, and never for untrusted code."""
     limits = limits or Limits()
-    tests = json.loads(tests) if isinstance(tests, str) else tests
-    job, expected = _job(code, tests, limits)
     python = sandbox_python()
+    cgroups = cgroup_support().available and not unsafe_no_sandbox
+    job, expected, options = _prepare(
+        code, tests, limits, allow_inline_asserts, not cgroups, early_stop=early_stop, yes_no_case_insensitive=yes_no_case_insensitive
+    )
+    judge_env = find_judge_env(python)
+    environment = environment_id(python)
+    job["isolated"] = not unsafe_no_sandbox
+    if unsafe_no_sandbox:
+        job["judge_env"] = str(judge_env) if judge_env else None
+        return _drive(_Launch(_popen([python, "-I", "-S", "-c", _runner_source()], None)), job, expected, limits, options, environment)
+    _missing_protections()
+    if judge_env is None:
+        _say_once("acecurate sandbox: no judge environment (numpy, sortedcontainers); run `acecurate sandbox setup` once")
+    job["judge_env"] = MOUNT_POINT if judge_env else None
     slot = _slots.acquire()
     try:
-        job["isolated"] = not unsafe_no_sandbox
-        if unsafe_no_sandbox:
-            command, user = [python, "-I", "-S", "-c", _runner_source()], None
-        else:
-            command = bwrap_command(python)
-            user = sandbox_uid(slot) if os.geteuid() == 0 else None
-        return _drive(command, user, job, expected, limits, early_stop, yes_no_case_insensitive)
+        try:
+            launch = _start_sandbox(python, limits, judge_env, sandbox_uid(slot) if os.geteuid() == 0 else None)
+        except _InfrastructureError as exc:
+            return SolutionResult("sandbox_error", detail=str(exc), environment=environment)
+        return _drive(launch, job, expected, limits, options, environment)
     finally:
         _slots.release(slot)
 
 
-def _drive(command, user, job, expected, limits: Limits, early_stop: bool, yes_no: bool) -> SolutionResult:
-    options = {}
-    if user is not None:
-        setpriv = shutil.which("setpriv")
-        if setpriv:
-            # setpriv drops to the sandbox uid after exec; Popen(user=...) would have to fork our whole (large) process.
-            command = [setpriv, f"--reuid={user}", f"--regid={user}", "--clear-groups", *command]
-        else:
-            options = {"user": user, "group": user, "extra_groups": []}
-    try:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            env={"PATH": "/usr/bin:/bin"},
-            **options,
-        )
-    except OSError as exc:
-        return SolutionResult("sandbox_error", detail=f"could not start the sandbox: {exc}")
-    overall = time.monotonic() + len(job["tests"]) * (limits.time_s + 1.0) + 10.0
-    timer = threading.Timer(max(overall - time.monotonic(), 1.0), lambda: _kill(process))
-    timer.start()
-    results: list[TestVerdict] = []
-    running = None
-    try:
-        process.stdin.write(marshal.dumps(job))
-        process.stdin.close()
-        for line in process.stdout:
-            event = loads(line)
-            if "compile_error" in event:
-                _kill(process)
-                return SolutionResult("compile_error", detail=event["compile_error"])
-            if "start" in event:
-                running = event["start"]
-                continue
-            if "index" in event:
-                running = None
-                verdict = _verdict_for(event, expected[event["index"]], job["format"], limits, yes_no)
-                results.append(verdict)
-                if early_stop and verdict.verdict != "passed":
-                    _kill(process)
-                    break
-    except (BrokenPipeError, json.JSONDecodeError, ValueError) as exc:
-        _kill(process)
-        return SolutionResult("sandbox_error", results, f"sandbox protocol failure: {exc}")
-    finally:
-        timer.cancel()
-        stderr = _finish(process)
-    if running is not None:
-        # The runner died while the solution's test was running: only the solution can have done that.
-        results.append(TestVerdict(running, "runtime_error", stderr="the sandbox runner was killed during this test"))
-    elif len(results) < len(job["tests"]) and not (early_stop and results and results[-1].verdict != "passed"):
-        return SolutionResult("sandbox_error", results, f"sandbox ended early (exit {process.returncode}): {stderr[-500:]}")
-    failed = next((r.verdict for r in results if r.verdict != "passed"), None)
-    return SolutionResult(failed or "passed", results)
-
-
-def _kill(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            process.kill()
-
-
-def _finish(process: subprocess.Popen) -> str:
-    _kill(process)
-    try:
-        stderr = process.stderr.read().decode("utf-8", "replace")
-    except (OSError, ValueError):
-        stderr = ""
-    process.wait()
-    for stream in (process.stdout, process.stderr):
-        stream.close()
-    return stderr
+def drive_runner(command: list[str], code: str, tests: dict | str, limits: Limits | None = None, **flags) -> SolutionResult:
+    """The parent's side of the protocol against any runner `command`, unsandboxed: for tests of the parent itself
+    (a stand-in for a runner taken over by the code under test). Never for untrusted code."""
+    limits = limits or Limits()
+    job, expected, options = _prepare(
+        code, tests, limits, False, True, early_stop=flags.get("early_stop", False), yes_no_case_insensitive=False
+    )
+    job["isolated"] = False
+    return _drive(_Launch(_popen(command, None)), job, expected, limits, options, "test-runner")
 
 
 def grade_many(

@@ -1,10 +1,19 @@
 """The runner that executes inside the bubblewrap sandbox. Standard library only; started as `python3 -I -S -c SRC`.
 
-It reads one job (code and test inputs, never expected outputs; marshal, written by us) from stdin, compiles the code
-once, then runs each
-test in a fresh forked child with real pipes for stdin/stdout/stderr, resource limits, and its own session. It writes
-one JSON line per event to its stdout: {"ready"} or {"compile_error"}, then {"start": i} and the test's raw result.
-The parent compares outputs; nothing here knows what a correct answer is.
+It is the sandbox's PID 1, so no process of the sandbox can signal it (the kernel drops signals from inside a PID
+namespace to its init unless init handles them, and this one handles none), and it makes itself non-dumpable first,
+so none can trace it or open its memory or descriptors through /proc. It reads one job (code and test inputs, never
+expected outputs; marshal, written by us) from stdin, compiles the code once, then runs each test in a fresh forked
+child with real pipes for stdin/stdout/stderr, rlimits, and its own session. After each test it kills every other
+process of the sandbox and reaps them all, so the CPU time of everything the test started is in RUSAGE_CHILDREN, and
+empties /tmp and /dev/shm, so no test starts with another's work.
+
+Events go to stdout as one JSON header line each, a result header followed by the raw bytes it announces:
+  {"event": "hello"}                     before compiling (a crash after it is the solution's compile_error)
+  {"event": "ready"} | {"event": "compile_error", "message": ...}
+  {"event": "result", "index": i, "limit", "exit_code", "signal", "time_s", "cpu_s", "max_rss_kb", "oom_kills",
+   "stdout": n1, "stderr": n2, "result": n3} then n1 + n2 + n3 bytes
+The parent validates every field and compares outputs; nothing here knows what a correct answer is.
 """
 
 import io
@@ -21,14 +30,16 @@ sys.set_int_max_str_digits(0)  # a huge integer answer is encoded in the test's 
 
 # Taken before any solution code runs, so a solution that patches builtins, json or os cannot change how the harness
 # serialises and reports its result.
-_isinstance, _write, _exit, _sorted, _repr = isinstance, os.write, os._exit, sorted, repr
+_isinstance, _write, _exit, _sorted, _repr, _type = isinstance, os.write, os._exit, sorted, repr, type
 _str, _int_repr, _float_repr, _translate, _join = str, int.__repr__, float.__repr__, str.translate, str.join
 _ESCAPES = {i: "\\u%04x" % i for i in list(range(32)) + list(range(0xD800, 0xE000))}
 _ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\"})
+MAX_NODES = 2_000_000  # a returned linked list or tree longer than this is taken as a cycle
 
 
 def encode(value):
-    """JSON text for JSON-safe data (what to_jsonable returns), without importing json."""
+    """JSON text for JSON-safe data (what to_jsonable returns), without importing json. Non-finite floats are written
+    as Python's json module reads them (Infinity, -Infinity, NaN)."""
     if value is None:
         return "null"
     if value is True:
@@ -38,6 +49,10 @@ def encode(value):
     if _isinstance(value, int):
         return _int_repr(value)
     if _isinstance(value, float):
+        if value != value:
+            return "NaN"
+        if value in (float("inf"), float("-inf")):
+            return "Infinity" if value > 0 else "-Infinity"
         return _float_repr(value)
     if _isinstance(value, str):
         return '"' + _translate(value, _ESCAPES) + '"'
@@ -46,6 +61,7 @@ def encode(value):
     if _isinstance(value, dict):
         return "{" + _join(",", [encode(_str(k)) + ":" + encode(v) for k, v in value.items()]) + "}"
     raise TypeError("not JSON data")
+
 
 # What LeetCode-style solutions and checks assume is already defined: the names of `from M import *` for the modules
 # below, the modules themselves, `inf`, and the linked-list and binary-tree helpers their tests call. The star-import
@@ -128,41 +144,81 @@ def is_same_tree(a, b):
 """
 
 
-def emit(event):
-    sys.stdout.write(encode(event) + "\n")
-    sys.stdout.flush()
+def emit(event, payload=b""):
+    data = (encode(event) + "\n").encode() + payload
+    view = memoryview(data)
+    while view:
+        view = view[_write(1, view) :]
 
 
 def to_jsonable(value, depth=0):
-    """JSON-safe copy of a return value; bool stays bool. Anything else (a rigged object) raises TypeError."""
+    """JSON-safe copy of a return value; bool stays bool; numpy values become their Python values. Anything else (a
+    rigged object) raises TypeError."""
     if depth > 100:
         raise TypeError("nested too deeply")
-    if value is None or _isinstance(value, (bool, int, str)):
+    if value is None or _isinstance(value, (bool, int, float, str)):
         return value
-    if _isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else repr(value)
     if _isinstance(value, (list, tuple)):
         return [to_jsonable(v, depth + 1) for v in value]
     if _isinstance(value, (set, frozenset)):
         return _sorted((to_jsonable(v, depth + 1) for v in value), key=_repr)
     if _isinstance(value, dict):
         return {str(k): to_jsonable(v, depth + 1) for k, v in value.items()}
+    if _type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        return to_jsonable(value.tolist(), depth + 1)  # numpy scalars and arrays, as LeetCode's judge accepts them
     raise TypeError(f"return value of type {type(value).__name__} is not JSON data")
+
+
+def node_values(value, kind):
+    """A returned linked list as its values, or a returned tree in LeetCode's level order (trailing Nones dropped)."""
+    out = []
+    if kind == "list":
+        while value is not None:
+            out.append(to_jsonable(value.val))
+            value = value.next
+            if len(out) > MAX_NODES:
+                raise TypeError("the returned linked list does not end (a cycle?)")
+        return out
+    queue, position = [value], 0
+    while position < len(queue):
+        node = queue[position]
+        position += 1
+        if node is None:
+            out.append(None)
+            continue
+        out.append(to_jsonable(node.val))
+        queue.append(node.left)
+        queue.append(node.right)
+        if len(queue) > MAX_NODES:
+            raise TypeError("the returned tree does not end (a cycle?)")
+    while out and out[-1] is None:
+        out.pop()
+    return out
+
+
+def call_arguments(test, namespace):
+    """The call's arguments, with the linked lists and trees of the test built by the helpers."""
+    args, kwargs = list(test["args"]), dict(test["kwargs"])
+    for where, key, kind in test.get("builds", ()):
+        target = args if where == "args" else kwargs
+        target[key] = namespace["list_node" if kind == "list" else "tree_node"](target[key])
+    return args, kwargs
 
 
 def child(job, code, test, result_fd):
     """Runs in the forked child: limits first, then the solution. Never returns."""
     limits = job["limits"]
+    fmt = job["format"]
     try:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu_s"], limits["cpu_s"] + 1))
-        resource.setrlimit(resource.RLIMIT_AS, (limits["memory_bytes"], limits["memory_bytes"]))
+        if limits["memory_bytes"]:  # per process, only where no cgroup limits the sandbox as a whole
+            resource.setrlimit(resource.RLIMIT_AS, (limits["memory_bytes"], limits["memory_bytes"]))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_bytes"], limits["file_bytes"]))
         resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
         sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)))
         sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)))
         sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)), line_buffering=True)
-        fmt = job["format"]
         namespace = job["namespace"]
         if fmt == "stdin":
             exec(code, namespace)
@@ -175,9 +231,11 @@ def child(job, code, test, result_fd):
                 fn = getattr(namespace["Solution"](), fn_name)
             else:
                 fn = namespace[fn_name]
-            value = fn(*test["args"], **test["kwargs"])
-            payload = encode({"value": to_jsonable(value)})
-        else:  # assert suite run in place: the check code calls the candidate itself
+            args, kwargs = call_arguments(test, namespace)
+            value = fn(*args, **kwargs)
+            returns = test.get("returns")
+            payload = encode({"value": node_values(value, returns) if returns else to_jsonable(value)})
+        else:  # an assert suite run in place (only when the caller allowed it): the check calls the candidate itself
             exec(compile(job["check"], "<check>", "exec"), namespace)
             payload = encode({"asserts_passed": job["marker"]})
         sys.stdout.flush()
@@ -205,27 +263,72 @@ def child(job, code, test, result_fd):
         _exit(1)
 
 
-def kill_strays():
-    """Kill every process of the sandbox's PID namespace but bwrap's init and this runner, so nothing a test started
-    (even in a new session) survives into the next test. Only inside the sandbox's own PID namespace (where bwrap's
-    init is our parent, pid 1): outside one, /proc lists the whole machine."""
-    if not ISOLATED or os.getppid() != 1:
-        return
-    keep = {1, os.getpid()}
-    for _ in range(3):
-        strays = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in keep]
-        if not strays:
-            return
-        for stray in strays:
-            try:
-                os.kill(stray, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+def kill_strays(test_pid):
+    """Kill and reap every process the test started. As the sandbox's PID 1, kill(-1) reaches every other process of
+    the sandbox (even those in new sessions) and every orphan is our child to reap. Outside a sandbox (the unsafe mode)
+    only the test's process group can be killed: kill(-1) there would reach the host."""
+    if not PID1:
         try:
-            while os.waitpid(-1, os.WNOHANG)[0]:
+            os.killpg(test_pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        return
+    while True:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            while os.waitpid(-1, 0):
                 pass
         except ChildProcessError:
+            return
+
+
+def clear_scratch():
+    """Empty /tmp and /dev/shm between tests, so no test inherits work from an earlier one (a judge runs each test
+    afresh). Only in the sandbox, where they are its own tmpfs."""
+    if not PID1:
+        return
+    for root in ("/tmp", "/dev/shm"):
+        remove_tree(root, keep=True)
+
+
+def remove_tree(path, keep=False):
+    try:
+        os.chmod(path, 0o700)  # a test may have taken the permissions away from its own folders
+        entries = list(os.scandir(path))
+    except OSError:
+        entries = []
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                remove_tree(entry.path)
+            else:
+                os.unlink(entry.path)
+        except OSError:
             pass
+    if not keep:
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
+
+
+def oom_kills():
+    """The sandbox cgroup's OOM-kill count (the file is bound read-only into the sandbox), or 0 without one."""
+    if OOM_FD is None:
+        return 0
+    text = os.pread(OOM_FD, 4096, 0).decode()
+    for line in text.splitlines():
+        if line.startswith("oom_kill "):
+            return int(line.split()[1])
+    return 0
+
+
+def children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_test(job, code, index, test):
@@ -235,6 +338,7 @@ def run_test(job, code, index, test):
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     res_r, res_w = os.pipe()
+    cpu_before, oom_before = children_cpu(), oom_kills()
     started = time.monotonic()
     pid = os.fork()
     if pid == 0:
@@ -257,6 +361,7 @@ def run_test(job, code, index, test):
     exited = os.pidfd_open(pid)  # readable once the test's process exits, even if its children hold the pipes
     verdict = None
     deadline = started + limits["wall_s"]
+    ended = None
     while readers:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -264,13 +369,14 @@ def run_test(job, code, index, test):
             break
         r, w, _ = select.select(readers + [exited], writers, [], remaining)
         if exited in r:
+            ended = time.monotonic()
             r = select.select(readers, [], [], 0)[0]  # what is already written; leftover children are killed below
             readers = []
         if w:
             try:
                 sent = os.write(in_w, pending_in[:65536])
                 pending_in = pending_in[sent:]
-            except (BrokenPipeError, OSError):
+            except OSError:
                 pending_in = pending_in[:0]
             if not pending_in:
                 os.close(in_w)
@@ -290,41 +396,75 @@ def run_test(job, code, index, test):
                 verdict = "output_limit"
                 readers = []
                 break
+    elapsed = (ended or time.monotonic()) - started
     try:
-        os.killpg(pid, signal.SIGKILL)  # the test's process group
+        os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
     _, status, usage = os.wait4(pid, 0)
-    kill_strays()
-    elapsed = time.monotonic() - started
+    kill_strays(pid)
+    clear_scratch()
     for fd in list(outputs) + writers + [exited]:
         try:
             os.close(fd)
         except OSError:
             pass
-    return {
+    stdout, stderr, result = (bytes(outputs[fd][: caps[fd]]) for fd in (out_r, err_r, res_r))
+    header = {
+        "event": "result",
         "index": index,
         "limit": verdict,
         "exit_code": os.waitstatus_to_exitcode(status) if not os.WIFSIGNALED(status) else None,
         "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
         "time_s": round(elapsed, 4),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 4),
+        "cpu_s": round(children_cpu() - cpu_before, 4),
         "max_rss_kb": usage.ru_maxrss,
-        "stdout": outputs[out_r][: limits["output_bytes"]].decode("utf-8", "replace"),
-        "stderr": outputs[err_r].decode("utf-8", "replace"),
-        "result": outputs[res_r].decode("utf-8", "replace"),
+        "oom_kills": oom_kills() - oom_before,
+        "stdout": len(stdout),
+        "stderr": len(stderr),
+        "result": len(result),
     }
+    return header, stdout + stderr + result
 
 
-ISOLATED = False  # set from the job: True only when started by bubblewrap in a new PID namespace
+PID1 = False  # True when we are the sandbox's init (bubblewrap --as-pid-1): only then may kill_strays use kill(-1)
+OOM_FD = None
+OOM_EVENTS = "/run/acecurate/oom_events"  # where the executor binds the sandbox cgroup's OOM counter
+
+
+def make_undumpable():
+    """PR_SET_DUMPABLE 0: /proc/1/{mem,fd,environ} and ptrace are closed to the sandbox's other processes. Through
+    _ctypes directly: the ctypes package costs ~2 ms of start-up in every sandbox."""
+    import _ctypes
+
+    class Int(_ctypes._SimpleCData):
+        _type_ = "i"
+
+    class Function(_ctypes.CFuncPtr):
+        _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+        _restype_ = Int
+
+    class Libc:
+        _handle = _ctypes.dlopen(None)
+
+    prctl = Function(("prctl", Libc()))
+    if prctl(4, 0, 0, 0, 0) != 0 or prctl(3, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE 0, then PR_GET_DUMPABLE must say 0
+        raise OSError(_ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
 
 
 def main():
-    global ISOLATED
+    global PID1, OOM_FD
     import builtins
 
     job = marshal.loads(sys.stdin.buffer.read())
-    ISOLATED = bool(job.get("isolated"))
+    if job.get("isolated"):
+        make_undumpable()
+        PID1 = os.getpid() == 1
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # no handler left, so no signal from inside reaches PID 1
+        if os.path.exists(OOM_EVENTS):
+            OOM_FD = os.open(OOM_EVENTS, os.O_RDONLY)
+    if job.get("judge_env"):
+        sys.path.append(job["judge_env"])
     names = dict(builtins.__dict__, exit=sys.exit, quit=sys.exit)  # exit/quit are absent under -S; solutions call them
     if job["format"] != "stdin":
         names = LazyBuiltins(names)
@@ -332,15 +472,16 @@ def main():
     if job["format"] != "stdin":
         exec(compile(HELPERS, "<helpers>", "exec"), namespace)
     job["namespace"] = namespace
+    emit({"event": "hello"})
     try:
         code = compile(job["code"], "<solution>", "exec")
-    except (SyntaxError, ValueError) as exc:
-        emit({"compile_error": f"{type(exc).__name__}: {exc}"})
+    except Exception as exc:  # SyntaxError, ValueError (null bytes), RecursionError, MemoryError, OverflowError, ...
+        emit({"event": "compile_error", "message": f"{type(exc).__name__}: {exc}"[:2000]})
         return
-    emit({"ready": True})
+    emit({"event": "ready"})
     for index, test in enumerate(job["tests"]):
-        emit({"start": index})
-        emit(run_test(job, code, index, test))
+        header, payload = run_test(job, code, index, test)
+        emit(header, payload)
 
 
 if __name__ == "__main__":  # run as `python -c SOURCE` inside the sandbox; importing it runs nothing

@@ -19,7 +19,9 @@ from ..config import setting
 from ..errors import AcecurateError
 from ..records import test_count
 from ..sandbox import Limits
+from ..sandbox.asserts import untrusted_reason
 from ..sandbox.cache import ExecutionCache, grade_many_cached
+from ..sandbox.judge_env import environment_id
 from ..stage import StageResult, split_by_reason, stage
 
 TRIVIAL_PROGRAMS = {
@@ -41,6 +43,11 @@ class ValidateTestsConfig:
     max_references: int = setting(3, "References tried per problem (the first that passes twice is enough).")
     require_reference: bool = setting(
         False, "Remove problems without a reference solution (no_reference) instead of keeping them with tests_verified false."
+    )
+    keep_untrusted_suites: bool = setting(
+        False,
+        "Keep assert suites that cannot be turned into data and run them in place (otherwise removed as untrusted_suite): "
+        "their expected values then enter the sandbox, where the code under test can read or fake them.",
     )
 
 
@@ -125,8 +132,9 @@ def reference_verdict(pairs, config: ValidateTestsConfig) -> tuple[str | None, s
     example="acecurate validate-tests dumps/leetcode.json --time-limit-s 6 --workers 8 --out runs/tests",
 )
 def validate_tests(frame, config: ValidateTestsConfig, ctx) -> StageResult:
-    """Drop code problems whose tests no reference passes, are flaky, pass a trivial program, are too few, or are too slow;
-    keep problems without a usable reference as unverified (`tests_verified` false)."""
+    """Drop code problems whose tests no reference passes, are flaky, pass a trivial program, are too few, are too slow,
+    or are assert suites that cannot be turned into data (untrusted_suite); keep problems without a usable reference
+    as unverified (`tests_verified` false)."""
     limits = Limits(time_s=config.time_limit_s, cpu_s=max(1, math.ceil(config.time_limit_s)), memory_mb=config.memory_mb)
     reasons: list[str | None] = [None] * len(frame)
     evidence: list[str | None] = [None] * len(frame)
@@ -136,6 +144,9 @@ def validate_tests(frame, config: ValidateTestsConfig, ctx) -> StageResult:
         refs = [s for s in (list(solutions) if solutions is not None else []) if isinstance(s, str) and s.strip()]
         if (count := test_count(tests_json)) < config.min_tests:
             reasons[row], evidence[row] = "too_few_tests", f"{count} test(s) (min {config.min_tests})"
+            continue
+        if tests["format"] == "assert" and not config.keep_untrusted_suites and (why := untrusted_reason(tests["check"])):
+            reasons[row], evidence[row] = "untrusted_suite", f"the assert suite cannot be turned into data ({why})"
             continue
         if not refs and config.require_reference:
             reasons[row], evidence[row] = "no_reference", "no reference solution to check the tests with"
@@ -151,7 +162,13 @@ def validate_tests(frame, config: ValidateTestsConfig, ctx) -> StageResult:
     try:
         with ctx.task("run references", len(jobs)) as task:
             results = grade_many_cached(
-                jobs, cache, workers=ctx.workers, limits=limits, progress=task.advance, chunk=max(64, 16 * ctx.workers)
+                jobs,
+                cache,
+                workers=ctx.workers,
+                limits=limits,
+                progress=task.advance,
+                chunk=max(64, 16 * ctx.workers),
+                allow_inline_asserts=config.keep_untrusted_suites,
             )
     finally:
         cache.close()
@@ -190,7 +207,8 @@ def validate_tests(frame, config: ValidateTestsConfig, ctx) -> StageResult:
     kept_unverified = [r for r in range(len(frame)) if reasons[r] is None and not verified[r]]
     unverified = {"missing module": sum(r in lacking_module for r in kept_unverified)}
     unverified["no reference"] = len(kept_unverified) - unverified["missing module"]
-    result = split_by_reason(frame, reasons, evidence, stats={"sandbox_runs": len(jobs), "kept_unverified": unverified})
+    stats = {"sandbox_runs": len(jobs), "kept_unverified": unverified, "judge_environment": environment_id()}
+    result = split_by_reason(frame, reasons, evidence, stats=stats)
     result.kept = result.kept.drop(columns=["reference_runs"])
     if kept_unverified:
         result.report["unverified tests"] = (

@@ -260,6 +260,7 @@ def run(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/tr
             p.stage.max_response_tokens,
             workers=recipe.reward_workers or os.cpu_count() or 1,
             require_think_close=recipe.require_think_close,
+            allow_inline_asserts=recipe.allow_inline_asserts,
         )
         checkpoints = sorted(p.directory.glob("checkpoints/checkpoint-*"), key=lambda c: int(c.name.split("-")[1]))
         write_json(

@@ -73,6 +73,9 @@ class Recipe:
     # finished its reasoning and earns no reward, whatever it boxed on the way. Off for a policy that does not think
     # in tags; then a completion with neither tag is graded whole. Recorded with every reward in rollouts.jsonl.
     require_think_close: bool = True
+    # Code rows whose assert suite cannot be turned into data are refused unless this is on: run in place, their
+    # expected values enter the sandbox, where the policy's code can read or fake them (validate-tests removes them).
+    allow_inline_asserts: bool = False
     # An evaluation after each stage on the stage's final model, logged in the stage's metrics.jsonl (the paper tracks
     # AIME after each stage): the `acecurate eval` settings, usually fewer benchmarks, samples and tokens.
     eval: EvalConfig | None = None

@@ -38,7 +38,9 @@ class RolloutLog:
             handle.flush()
 
 
-def make_reward(log: RolloutLog, max_completion_length: int, workers: int, require_think_close: bool = True):
+def make_reward(
+    log: RolloutLog, max_completion_length: int, workers: int, require_think_close: bool = True, allow_inline_asserts: bool = False
+):
     """The AceReason reward for a stage: math rows by the math grader, code rows by the sandbox (early stop on), both
     reading only the answer part of a completion (`require_think_close`: see `verify.responses.answer_part`).
 
@@ -48,7 +50,9 @@ def make_reward(log: RolloutLog, max_completion_length: int, workers: int, requi
 
     def grade(completions, domain, answer, tests, prompt_id, completion_ids=None, step=None):
         texts = [completion_text(c) for c in completions]
-        verdicts = grade_responses(domain, texts, answer, tests, grader, workers, require_think_close)
+        verdicts = grade_responses(
+            domain, texts, answer, tests, grader, workers, require_think_close, allow_inline_asserts=allow_inline_asserts
+        )
         rewards = [1.0 if v.correct else 0.0 for v in verdicts]
         lengths = [len(ids) for ids in completion_ids] if completion_ids is not None else [None] * len(texts)
         log.write(

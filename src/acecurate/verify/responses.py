@@ -40,18 +40,22 @@ class Verdict(NamedTuple):
     rule: str  # which rule decided a math verdict; the sandbox verdict for code
 
 
-def grade_responses(domains, texts, golds, tests, math_grader, workers: int = 2, require_think_close: bool = True) -> list[Verdict]:
+def grade_responses(
+    domains, texts, golds, tests, math_grader, workers: int = 2, require_think_close: bool = True, *, allow_inline_asserts: bool = False
+) -> list[Verdict]:
     """A verdict per response: math by the math grader, code by the sandbox with early stop. Both read only the
     answer part (`answer_part`, with `require_think_close`).
 
-    A sandbox infrastructure fault is retried by the sandbox and raised if it persists: never scored as a failure."""
+    A sandbox infrastructure fault is retried by the sandbox and raised if it persists: never scored as a failure. No
+    response can cause one. Assert suites that cannot be data are refused unless `allow_inline_asserts`."""
     from ..sandbox import grade_many
 
     results: list = [None] * len(texts)
     math_rows = [i for i, d in enumerate(domains) if d == "math"]
-    pairs = [(texts[i], golds[i]) for i in math_rows]
-    for i, g in zip(math_rows, math_grader.grade_many(pairs, require_think_close=require_think_close)):
-        results[i] = Verdict(g.status, g.correct, g.extracted, g.rule)
+    if math_rows:
+        pairs = [(texts[i], golds[i]) for i in math_rows]
+        for i, g in zip(math_rows, math_grader.grade_many(pairs, require_think_close=require_think_close)):
+            results[i] = Verdict(g.status, g.correct, g.extracted, g.rule)
     runnable = []
     for i, domain in enumerate(domains):
         if domain == "code":
@@ -60,7 +64,10 @@ def grade_responses(domains, texts, golds, tests, math_grader, workers: int = 2,
                 results[i] = Verdict("no_code", False, None, "no_code")
             else:
                 runnable.append((i, code))
-    for (i, _), result in zip(runnable, grade_many([(code, tests[i]) for i, code in runnable], workers=workers, early_stop=True)):
+    graded = grade_many(
+        [(code, tests[i]) for i, code in runnable], workers=workers, early_stop=True, allow_inline_asserts=allow_inline_asserts
+    )
+    for (i, _), result in zip(runnable, graded):
         if result.verdict == "sandbox_error":
             raise AcecurateError(f"the sandbox failed on a response after retries: {result.detail}")
         results[i] = Verdict(result.verdict, result.passed, None, result.verdict)
