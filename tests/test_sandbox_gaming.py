@@ -350,9 +350,9 @@ def test_5_every_compile_failure_is_compile_error(name, code):
 
 def test_5_a_response_cannot_stop_a_reward_batch():
     tests = json.dumps({"format": "stdin", "cases": [{"input": "7\n", "output": "7"}]})
-    texts = ["```python\nprint(" + "+".join(["1"] * 3000) + ")\n```", "```python\nprint(input())\n```"]
+    texts = ["</think>```python\nprint(" + "+".join(["1"] * 3000) + ")\n```", "</think>```python\nprint(input())\n```"]
     graded = grade_responses(["code", "code"], texts, [None, None], [tests, tests], math_grader=None, workers=2)
-    assert [(status, correct) for status, correct, _ in graded] == [("compile_error", False), ("passed", True)]
+    assert [(v.status, v.correct) for v in graded] == [("compile_error", False), ("passed", True)]
 
 
 # 6. Limits per sandbox, not per process ---------------------------------------------------------------------------
