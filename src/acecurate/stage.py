@@ -57,7 +57,7 @@ class Stage:
     adds: dict[str, str]  # columns the kept rows gain -> Arrow type name ("int64", "double", "string", "bool")
     evidence: tuple[str, ...]  # columns removed rows carry besides `reason` and `evidence`
     modifies: tuple[str, ...]  # existing columns whose values the stage may rewrite on kept rows (every other stays as it came)
-    help: str  # the docstring's first line
+    help: str  # the docstring's first paragraph, on one line
     example: str  # one command line, shown in --help
 
     def __call__(self, frame, config, ctx) -> StageResult:
@@ -85,7 +85,7 @@ def stage(
             dict(adds or {}),
             tuple(evidence),
             tuple(modifies),
-            next(iter((fn.__doc__ or "").strip().splitlines()), ""),
+            " ".join((fn.__doc__ or "").strip().split("\n\n")[0].split()),
             example,
         )
 
