@@ -59,6 +59,13 @@ ROWS = [
         "tests": json.dumps({"format": "assert", "check": UNTRUSTED_CHECK}),
         "solutions": ["def double(x):\n    return 2 * x"],
     },
+    # the reference returns the right sequences in another order, and the statement never says "any order" (word
+    # ladder): compared as multisets it passes, so the row stays with compare: unordered
+    {
+        "id": "order",
+        "tests": json.dumps({"format": "functional", "fn_name": "paths", "cases": [{"input": "2", "output": "[[1, 2], [2, 1]]"}]}),
+        "solutions": ["def paths(n):\n    return [[2, 1], [1, 2]]"],
+    },
     # a LeetCode tree suite: data (tree_node arguments, is_same_tree), so it runs and is kept
     {
         "id": "tree",
@@ -85,7 +92,17 @@ def test_validate_tests_reasons(tmp_path):
         "none-passes": "trivial_program_passes",
         "untrusted": "untrusted_suite",
     }
-    assert dict(zip(result.kept["id"], result.kept["tests_verified"])) == {"good": True, "noref": False, "nomodule": False, "tree": True}
+    assert dict(zip(result.kept["id"], result.kept["tests_verified"])) == {
+        "good": True,
+        "noref": False,
+        "nomodule": False,
+        "order": True,
+        "tree": True,
+    }
+    kept = result.kept.set_index("id")
+    assert json.loads(kept.at["order", "tests"])["compare"] == "unordered" and "compare" not in json.loads(kept.at["good", "tests"])
+    assert result.stats["compared_unordered"] == 1 and "any order" in result.report
+    # a reference whose answer is wrong, not reordered, stays removed: "broken" expects 3 where 2 is right
     good = result.kept.iloc[0]
     assert good["id"] == "good" and good["reference_time_s"] < 1 and good["suggested_time_limit_s"] >= 1
     assert result.stats["kept_unverified"] == {"no reference": 1, "missing module": 1} and "unverified tests" in result.report

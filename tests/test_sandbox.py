@@ -233,3 +233,16 @@ def test_unsafe_mode_runs_the_same_runner_without_bubblewrap():
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_one_program_one_verdict_hash_order_is_fixed():
+    # Set and dict iteration over strings follows the hash seed; a random seed per run gave one reference two verdicts
+    # (LeetCode's word ladder: passed in one run, wrong_answer in the next). The sandbox fixes the seed.
+    import subprocess
+    import sys
+
+    expected = subprocess.run(
+        [sys.executable, "-c", "print(hash('word ladder'))"], env={"PYTHONHASHSEED": "0"}, capture_output=True, text=True
+    ).stdout
+    tests = {"format": "stdin", "cases": [{"input": "", "output": expected}]}
+    assert [run_solution("print(hash('word ladder'))", tests).verdict for _ in range(3)] == ["passed"] * 3

@@ -16,7 +16,7 @@ from .executor import Limits, SolutionResult, grade_many
 from .judge_env import environment_id
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS executions (key TEXT PRIMARY KEY, result TEXT NOT NULL)"
-EXECUTOR_VERSION = "2"  # bump when a verdict for the same inputs can change (isolation, limits, comparison rules)
+EXECUTOR_VERSION = "3"  # bump when a verdict for the same inputs can change (isolation, limits, comparison rules)
 
 
 def execution_key(code: str, tests, limits: Limits, label: str = "", environment: str = "", options: dict | None = None) -> str:

@@ -35,6 +35,10 @@ from .judge_env import MOUNT_POINT, environment_id, find_judge_env, sandbox_pyth
 from .seccomp import seccomp_program
 
 VERDICTS = ("passed", "wrong_answer", "runtime_error", "time_limit", "memory_limit", "output_limit", "compile_error", "sandbox_error")
+# The runner's interpreter: no site packages (-S), no user site (-s). Not -I/-E: they ignore PYTHONHASHSEED, and a
+# fixed hash seed makes every run of a program iterate its sets and dicts of strings in the same order, so one
+# program gets one verdict (the environment is ours anyway: bwrap --clearenv, or an explicit env outside it).
+RUNNER_FLAGS = ("-s", "-S")
 SANDBOX_UID_BASE = 100_000  # when started as root, each concurrent sandbox runs as its own unprivileged uid
 SLOTS_PER_PROCESS = 32
 STDERR_BYTES = 4096  # kept per test
@@ -286,7 +290,7 @@ def _popen(command: list[str], user: int | None, pass_fds=(), prefix: list[str] 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
-        env={"PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0"},
         pass_fds=pass_fds,
         **options,
     )
@@ -326,7 +330,7 @@ def _sandbox_command(python: str, limits: Limits, judge_env: Path | None, cgroup
     environment.update(dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1"))
     for name, value in environment.items():
         args += ["--setenv", name, value]
-    return [*args, "--info-fd", str(info_w), "--block-fd", str(block_r), python, "-I", "-S", "-c", _runner_source()]
+    return [*args, "--info-fd", str(info_w), "--block-fd", str(block_r), python, *RUNNER_FLAGS, "-c", _runner_source()]
 
 
 def _start_sandbox(python: str, limits: Limits, judge_env: Path | None, user: int | None) -> _Launch:
@@ -679,7 +683,7 @@ def run_solution(
     job["isolated"] = not unsafe_no_sandbox
     if unsafe_no_sandbox:
         job["judge_env"] = str(judge_env) if judge_env else None
-        return _drive(_Launch(_popen([python, "-I", "-S", "-c", _runner_source()], None)), job, expected, limits, options, environment)
+        return _drive(_Launch(_popen([python, *RUNNER_FLAGS, "-c", _runner_source()], None)), job, expected, limits, options, environment)
     _missing_protections()
     if judge_env is None:
         _say_once("acecurate sandbox: no judge environment (numpy, sortedcontainers); run `acecurate sandbox setup` once")

@@ -128,6 +128,7 @@ def reference_verdict(pairs, config: ValidateTestsConfig) -> tuple[str | None, s
     ValidateTestsConfig,
     requires=("tests", "solutions"),
     adds={"reference_time_s": "double", "suggested_time_limit_s": "double", "tests_verified": "bool"},
+    modifies=("tests",),
     evidence=("reference_runs",),
     example="acecurate validate-tests dumps/leetcode.json --time-limit-s 6 --workers 8 --out runs/tests",
 )
@@ -138,7 +139,7 @@ def validate_tests(frame, config: ValidateTestsConfig, ctx) -> StageResult:
     limits = Limits(time_s=config.time_limit_s, cpu_s=max(1, math.ceil(config.time_limit_s)), memory_mb=config.memory_mb)
     reasons: list[str | None] = [None] * len(frame)
     evidence: list[str | None] = [None] * len(frame)
-    jobs, owners = [], []  # (code, tests, label) and (row, kind) for every sandbox run
+    parsed, references = {}, {}
     for row, (tests_json, solutions) in enumerate(zip(frame["tests"], frame["solutions"])):
         tests = json.loads(tests_json)
         refs = [s for s in (list(solutions) if solutions is not None else []) if isinstance(s, str) and s.strip()]
@@ -151,16 +152,91 @@ def validate_tests(frame, config: ValidateTestsConfig, ctx) -> StageResult:
         if not refs and config.require_reference:
             reasons[row], evidence[row] = "no_reference", "no reference solution to check the tests with"
             continue
-        for ref in refs[: config.max_references]:
+        parsed[row], references[row] = tests, refs[: config.max_references]
+    runs_of = _run_references(parsed, references, config, limits, ctx, "run references")
+    ref_time = np.full(len(frame), np.nan)
+    verified = np.zeros(len(frame), dtype=bool)
+    runs_text: list[str | None] = [None] * len(frame)
+    lacking_module: set[int] = set()
+    for row, runs in runs_of.items():
+        pairs = runs["pairs"]
+        if pairs:
+            reasons[row], evidence[row], ref_time[row] = reference_verdict(pairs, config)
+            runs_text[row] = evidence[row]
+            verified[row] = reasons[row] is None
+            if reasons[row] == "no_passing_reference" and missing_module(pairs) and not config.require_reference:
+                reasons[row], evidence[row] = None, None  # the environment lacks a module: kept unverified
+                lacking_module.add(row)
+        if reasons[row] is None and any(r.passed for r in runs["trivial"]):
+            reasons[row], evidence[row] = "trivial_program_passes", "a program that prints nothing (or returns None) passes every test"
+    # A reference whose only failures are wrong answers may differ from the expected output in order alone: the judge
+    # of such a problem accepts any order though its statement does not say so (LeetCode's word ladder). Compared as
+    # multisets, a reference that then passes twice validates the tests, and the row keeps `"compare": "unordered"`.
+    retry = {
+        row: {**parsed[row], "compare": "unordered"}
+        for row in runs_of
+        if reasons[row] in ("no_passing_reference", "flaky_tests")
+        and parsed[row].get("compare") != "unordered"
+        and only_wrong_answers(runs_of[row]["pairs"])
+    }
+    unordered = []
+    for row, runs in _run_references(retry, references, config, limits, ctx, "rerun references, any order").items():
+        reason, runs_evidence, seconds = reference_verdict(runs["pairs"], config)
+        if reason is None and not any(r.passed for r in runs["trivial"]):
+            reasons[row], evidence[row], ref_time[row], verified[row] = None, None, seconds, True
+            runs_text[row] = f"compared in any order: {runs_evidence}"
+            unordered.append(row)
+    frame = frame.copy()
+    frame["reference_time_s"] = np.round(ref_time, 4)
+    # Suggested limit: 3x the slowest reference test, at least 1 s, rounded up to a tenth.
+    frame["suggested_time_limit_s"] = np.where(np.isnan(ref_time), np.nan, np.maximum(1.0, np.ceil(ref_time * 30) / 10))
+    frame["tests_verified"] = verified
+    frame["reference_runs"] = runs_text
+    for row in unordered:
+        frame.iat[row, frame.columns.get_loc("tests")] = json.dumps(retry[row])
+    kept_unverified = [r for r in range(len(frame)) if reasons[r] is None and not verified[r]]
+    unverified = {"missing module": sum(r in lacking_module for r in kept_unverified)}
+    unverified["no reference"] = len(kept_unverified) - unverified["missing module"]
+    stats = {"kept_unverified": unverified, "compared_unordered": len(unordered), "judge_environment": environment_id()}
+    result = split_by_reason(frame, reasons, evidence, stats=stats)
+    result.kept = result.kept.drop(columns=["reference_runs"])
+    if kept_unverified:
+        result.report["unverified tests"] = (
+            f"{len(kept_unverified)} problems kept with `tests_verified: false` ({unverified['no reference']} without a reference "
+            f"solution, {unverified['missing module']} whose references need a module the judge environment lacks); the "
+            "`difficulty` stage verifies them with a sampled model"
+        )
+    if unordered:
+        result.report["any order"] = (
+            f"{len(unordered)} problems whose references match the expected output only in another order are kept with "
+            '`"compare": "unordered"` in their tests'
+        )
+    return result
+
+
+def only_wrong_answers(pairs) -> bool:
+    """Every failing test of every run is a wrong answer: no crash, no time or memory limit."""
+    failing = [t for a, b in pairs for run in (a, b) for t in run.tests if t.verdict != "passed"]
+    return bool(failing) and all(t.verdict == "wrong_answer" for t in failing)
+
+
+def _run_references(tests_of: dict, references: dict, config: ValidateTestsConfig, limits: Limits, ctx, description: str) -> dict:
+    """Each row's references twice and the trivial programs, in the sandbox, through the execution cache:
+    {row: {"pairs": [(run 1, run 2) per reference], "trivial": [results]}}."""
+    jobs, owners = [], []  # (code, tests, label) and (row, kind) for every sandbox run
+    for row, tests in tests_of.items():
+        for ref in references[row]:
             for attempt in range(2):  # twice, to catch flaky tests
                 jobs.append((ref, tests, f"reference run {attempt}"))
                 owners.append((row, "reference"))
         for program in _trivial_programs(tests):
             jobs.append((program, tests, "trivial"))
             owners.append((row, "trivial"))
+    if not jobs:
+        return {}
     cache = ExecutionCache(ctx.run_dir / "cache" / "executions.sqlite")
     try:
-        with ctx.task("run references", len(jobs)) as task:
+        with ctx.task(description, len(jobs)) as task:
             results = grade_many_cached(
                 jobs,
                 cache,
@@ -179,41 +255,10 @@ def validate_tests(frame, config: ValidateTestsConfig, ctx) -> StageResult:
             f"validate-tests: {len(failures)} sandbox run(s) failed after retries (finished runs are cached; "
             f"rerun to resume); first: {failures[0].detail[:300]}"
         )
-    by_row: dict[int, dict] = {}
+    runs_of: dict[int, dict] = {row: {"references": [], "trivial": []} for row in tests_of}
     for (row, kind), result in zip(owners, results):
-        by_row.setdefault(row, {"reference": [], "trivial": []})[kind].append(result)
-    ref_time = np.full(len(frame), np.nan)
-    verified = np.zeros(len(frame), dtype=bool)
-    runs_text: list[str | None] = [None] * len(frame)
-    lacking_module: set[int] = set()
-    for row, runs in by_row.items():
-        refs = runs["reference"]
-        pairs = [(refs[i], refs[i + 1]) for i in range(0, len(refs), 2)]
-        if pairs:
-            reasons[row], evidence[row], ref_time[row] = reference_verdict(pairs, config)
-            runs_text[row] = evidence[row]
-            verified[row] = reasons[row] is None
-            if reasons[row] == "no_passing_reference" and missing_module(pairs) and not config.require_reference:
-                reasons[row], evidence[row] = None, None  # the environment lacks a module: kept unverified
-                lacking_module.add(row)
-        if reasons[row] is None and any(r.passed for r in runs["trivial"]):
-            reasons[row], evidence[row] = "trivial_program_passes", "a program that prints nothing (or returns None) passes every test"
-    frame = frame.copy()
-    frame["reference_time_s"] = np.round(ref_time, 4)
-    # Suggested limit: 3x the slowest reference test, at least 1 s, rounded up to a tenth.
-    frame["suggested_time_limit_s"] = np.where(np.isnan(ref_time), np.nan, np.maximum(1.0, np.ceil(ref_time * 30) / 10))
-    frame["tests_verified"] = verified
-    frame["reference_runs"] = runs_text
-    kept_unverified = [r for r in range(len(frame)) if reasons[r] is None and not verified[r]]
-    unverified = {"missing module": sum(r in lacking_module for r in kept_unverified)}
-    unverified["no reference"] = len(kept_unverified) - unverified["missing module"]
-    stats = {"sandbox_runs": len(jobs), "kept_unverified": unverified, "judge_environment": environment_id()}
-    result = split_by_reason(frame, reasons, evidence, stats=stats)
-    result.kept = result.kept.drop(columns=["reference_runs"])
-    if kept_unverified:
-        result.report["unverified tests"] = (
-            f"{len(kept_unverified)} problems kept with `tests_verified: false` ({unverified['no reference']} without a reference "
-            f"solution, {unverified['missing module']} whose references need a module the judge environment lacks); the "
-            "`difficulty` stage verifies them with a sampled model"
-        )
-    return result
+        runs_of[row]["references" if kind == "reference" else "trivial"].append(result)
+    for runs in runs_of.values():
+        refs = runs.pop("references")
+        runs["pairs"] = [(refs[i], refs[i + 1]) for i in range(0, len(refs), 2)]
+    return runs_of
