@@ -16,6 +16,7 @@ import functools
 import math
 from dataclasses import dataclass, field
 
+from .compare import unlimited_int_digits
 from .runner import HELPERS, node_values
 
 BUILDERS = {"list_node": "list", "tree_node": "tree"}
@@ -130,6 +131,11 @@ def _case(statement: ast.AST, param: str) -> AssertCase:
 
 
 def _parse(check_source: str) -> tuple[list[AssertCase], str]:
+    with unlimited_int_digits():  # literals over Python's 4,300-digit limit are data too
+        return _parse_suite(check_source)
+
+
+def _parse_suite(check_source: str) -> tuple[list[AssertCase], str]:
     try:
         tree = ast.parse(check_source)
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:

@@ -175,7 +175,7 @@ def cgroup_support() -> CgroupSupport:
 
 
 class SandboxCgroup:
-    """The cgroup(s) of one sandbox. `create` sets the limits; `add` moves a process in; `remove` deletes it after its
+    """The cgroup(s) of one sandbox. `create` sets the limits; `enter_prefix` starts a process inside; `remove` deletes it after its
     processes are gone."""
 
     def __init__(self, support: CgroupSupport, memory_bytes: int, tasks: int):

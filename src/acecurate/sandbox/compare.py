@@ -109,7 +109,7 @@ _digits_users = [0, 0]  # [threads inside, limit to restore]
 
 
 @contextlib.contextmanager
-def _unlimited_int_digits():
+def unlimited_int_digits():
     """Lift Python's int/str digit limit (process-wide) while any thread needs it, and restore it after the last."""
     with _digits_lock:
         if _digits_users[0] == 0:
@@ -138,7 +138,7 @@ def loads(text: str | bytes):
 def _exact_int(digits: str) -> int:
     if len(digits) <= LONG_INTEGER_DIGITS:
         return int(digits)
-    with _unlimited_int_digits():
+    with unlimited_int_digits():
         return int(digits)
 
 
@@ -152,7 +152,7 @@ def parse_expected_value(text: str):
     try:
         return loads(text)
     except (ValueError, TypeError):
-        with _unlimited_int_digits():
+        with unlimited_int_digits():
             return ast.literal_eval(text)
 
 
@@ -163,7 +163,7 @@ def _is_integer(value) -> bool:
 def _digit_text(value) -> str:
     if isinstance(value, LongInt):
         return value.digits
-    with _unlimited_int_digits():  # only for an expected value from the tests themselves
+    with unlimited_int_digits():  # only for an expected value from the tests themselves
         return str(value)
 
 
@@ -235,7 +235,7 @@ def _preview(value) -> str:
     if isinstance(value, LongInt):
         return repr(value)
     try:
-        with _unlimited_int_digits():
+        with unlimited_int_digits():
             return json.dumps(value, default=repr)[:80]
     except (ValueError, TypeError, RecursionError):
         return repr(value)[:80]

@@ -32,6 +32,7 @@ from .asserts import assert_cases, untrusted_reason
 from .cgroups import SandboxCgroup, cgroup_support
 from .compare import COMPARE_MODES, as_json_data, compare_stdout, compare_values, loads, loads_test_data, parse_expected_value
 from .judge_env import MOUNT_POINT, environment_id, find_judge_env, sandbox_python
+from .runner import OOM_EVENTS, STDERR_BYTES
 from .seccomp import seccomp_program
 
 VERDICTS = ("passed", "wrong_answer", "runtime_error", "time_limit", "memory_limit", "output_limit", "compile_error", "sandbox_error")
@@ -41,13 +42,11 @@ VERDICTS = ("passed", "wrong_answer", "runtime_error", "time_limit", "memory_lim
 RUNNER_FLAGS = ("-s", "-S")
 SANDBOX_UID_BASE = 100_000  # when started as root, each concurrent sandbox runs as its own unprivileged uid
 SLOTS_PER_PROCESS = 32
-STDERR_BYTES = 4096  # kept per test
 HEADER_BYTES = 4096  # the longest event header line the parent reads
 STARTUP_S = 60.0  # bubblewrap and the interpreter starting, on a loaded machine
 COMPILE_S = 20.0  # compiling the solution in the runner
 BETWEEN_TESTS_S = 20.0  # the runner killing and reaping a test's processes, emptying /tmp, starting the next
 RESULT_GRACE_S = 5.0  # beyond the time limit, before the parent stops waiting for a result itself
-OOM_EVENTS_IN_SANDBOX = "/run/acecurate/oom_events"  # runner.OOM_EVENTS
 
 
 def sandbox_uid(slot: int) -> int:
@@ -322,7 +321,7 @@ def _sandbox_command(python: str, limits: Limits, judge_env: Path | None, cgroup
     if judge_env is not None:
         args += ["--ro-bind", str(judge_env), MOUNT_POINT]
     if cgroup is not None:
-        args += ["--ro-bind", str(cgroup.oom_events), OOM_EVENTS_IN_SANDBOX]
+        args += ["--ro-bind", str(cgroup.oom_events), OOM_EVENTS]
     if seccomp_fd is not None:
         args += ["--seccomp", str(seccomp_fd)]
     args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp", "--hostname", "sandbox"]
@@ -525,7 +524,6 @@ class _Channel:
 
 def _verdict_for(event: dict, payload: bytes, expected, fmt: str, limits: Limits, options: dict) -> TestVerdict:
     """One test's verdict from the runner's validated result header, trusting nothing the solution wrote."""
-    stdout = payload[: event["stdout"]].decode("utf-8", "replace")
     stderr = payload[event["stdout"] : event["stdout"] + event["stderr"]].decode("utf-8", "replace")
     result = payload[event["stdout"] + event["stderr"] :]
     verdict = TestVerdict(
@@ -550,6 +548,7 @@ def _verdict_for(event: dict, payload: bytes, expected, fmt: str, limits: Limits
     elif failed:
         verdict.verdict = "runtime_error"
     elif fmt == "stdin":
+        stdout = payload[: event["stdout"]].decode("utf-8", "replace")
         difference = compare_stdout(expected, stdout, options["yes_no"], options["unordered"])
         if difference:
             verdict.verdict, verdict.difference = "wrong_answer", asdict(difference)
@@ -590,7 +589,7 @@ def _drive(launch: _Launch, job: dict, expected: list, limits: Limits, options: 
                 raise _Malformed(f"{hello['event']} before hello")
         except (_Timeout, _Ended, _Malformed) as exc:
             launch.kill()
-            return finish("sandbox_error", f"the sandbox did not start ({type(exc).__name__} {exc}): {_stderr_tail(launch, channel)}")
+            return finish("sandbox_error", f"the sandbox did not start ({type(exc).__name__} {exc}): {_stderr_tail(channel)}")
         try:
             ready = channel.event(time.monotonic() + COMPILE_S)
         except _Timeout:
@@ -637,7 +636,7 @@ def _one_test(channel: _Channel, index: int, expected, fmt: str, limits: Limits,
         ), True
 
 
-def _stderr_tail(launch: _Launch, channel: _Channel) -> str:
+def _stderr_tail(channel: _Channel) -> str:
     with contextlib.suppress(OSError, ValueError):
         os.set_blocking(channel.err, False)
         with contextlib.suppress(BlockingIOError):

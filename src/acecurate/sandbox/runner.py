@@ -1,4 +1,4 @@
-"""The runner that executes inside the bubblewrap sandbox. Standard library only; started as `python3 -I -S -c SRC`.
+"""The runner that executes inside the bubblewrap sandbox. Standard library only; started as `python3 -s -S -c SRC`.
 
 It is the sandbox's PID 1, so no process of the sandbox can signal it (the kernel drops signals from inside a PID
 namespace to its init unless init handles them, and this one handles none), and it makes itself non-dumpable first,
@@ -26,7 +26,6 @@ import sys
 import time
 
 # Few imports on purpose: each module costs start-up time in every sandbox (json and traceback alone cost ~10 ms).
-sys.set_int_max_str_digits(0)  # a huge integer answer is encoded in the test's child, under its CPU limit
 
 # Taken before any solution code runs, so a solution that patches builtins, json or os cannot change how the harness
 # serialises and reports its result.
@@ -220,11 +219,10 @@ def child(job, code, test, result_fd):
         sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)))
         sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)), line_buffering=True)
         namespace = job["namespace"]
+        exec(code, namespace)
         if fmt == "stdin":
-            exec(code, namespace)
             sys.stdout.flush()
             _exit(0)
-        exec(code, namespace)
         if fmt == "functional" or fmt == "assert_cases":
             fn_name = job["fn_name"]
             if "Solution" in namespace and isinstance(namespace["Solution"], type):
@@ -352,7 +350,7 @@ def run_test(job, code, index, test):
     for fd in (in_r, out_w, err_w, res_w):
         os.close(fd)
     outputs = {out_r: bytearray(), err_r: bytearray(), res_r: bytearray()}
-    caps = {out_r: limits["output_bytes"], err_r: 4096, res_r: limits["output_bytes"]}
+    caps = {out_r: limits["output_bytes"], err_r: STDERR_BYTES, res_r: limits["output_bytes"]}
     pending_in = memoryview(stdin_data)
     writers = [in_w] if pending_in else []
     if not pending_in:
@@ -430,6 +428,7 @@ def run_test(job, code, index, test):
 PID1 = False  # True when we are the sandbox's init (bubblewrap --as-pid-1): only then may kill_strays use kill(-1)
 OOM_FD = None
 OOM_EVENTS = "/run/acecurate/oom_events"  # where the executor binds the sandbox cgroup's OOM counter
+STDERR_BYTES = 4096  # of each test's stderr, kept and sent to the parent
 
 
 def make_undumpable():
@@ -456,6 +455,7 @@ def main():
     global PID1, OOM_FD
     import builtins
 
+    sys.set_int_max_str_digits(0)  # a huge integer answer is encoded in the test's child, under its CPU limit
     job = marshal.loads(sys.stdin.buffer.read())
     if job.get("isolated"):
         make_undumpable()

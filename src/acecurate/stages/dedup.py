@@ -20,6 +20,7 @@ import numpy as np
 
 from ..config import setting
 from ..sandbox.asserts import assert_cases
+from ..sandbox.compare import unlimited_int_digits
 from ..stage import StageResult, stage
 from ..text import (
     SYMBOLS,
@@ -598,7 +599,10 @@ def _case_table(tests_json) -> dict[str, str]:
     tests = json.loads(tests_json)
     if tests.get("format") == "assert":
         parsed = assert_cases(tests.get("check") or "")
-        cases = [(json.dumps([c.args, c.kwargs], default=str), json.dumps(c.expected, default=str)) for c in parsed[0]] if parsed else []
+        with unlimited_int_digits():  # integer literals over Python's 4,300-digit limit
+            cases = (
+                [(json.dumps([c.args, c.kwargs], default=str), json.dumps(c.expected, default=str)) for c in parsed[0]] if parsed else []
+            )
     else:
         cases = [(str(c.get("input", "")), str(c.get("output", ""))) for c in tests.get("cases", [])]
     return {" ".join(i.split()): " ".join(o.split()) for i, o in cases}
