@@ -5,6 +5,7 @@ Every reader error names the file and the line or row, so a user can open the fi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -143,19 +144,26 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+@contextlib.contextmanager
+def _atomic_target(path: Path):
+    """(fd, temporary path) beside `path`; on success the file is made readable as the umask allows and renamed over
+    `path`, on any error removed, so a crash never leaves a complete-looking file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield fd, tmp
         _readable_by_others(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with _atomic_target(path) as (fd, _), os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -199,17 +207,10 @@ def write_parquet(path: Path, frame, types: dict[str, str] | None = None) -> Non
     """Write a DataFrame as parquet via a temp file and a rename, so a crash never leaves a complete-looking file."""
     import pyarrow.parquet as pq
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     table = arrow_table(frame, types)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
-    os.close(fd)
-    try:
+    with _atomic_target(path) as (fd, tmp):
+        os.close(fd)
         pq.write_table(table, tmp)
-        _readable_by_others(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_parquet(path: Path):

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from . import __version__
 from .config import build_dataclass, deep_merge, load_yaml, parse_overrides
 from .errors import AcecurateError, ConfigError
@@ -52,18 +54,11 @@ class PipelineConfig:
 
 
 def load_pipeline(path: str | Path, overrides: list[str] = ()) -> PipelineConfig:
-    import yaml
-
-    data = load_yaml(path)
-    return pipeline_from_dict(
-        data, str(path), Path(path).read_text(encoding="utf-8") or yaml.safe_dump(data), parse_overrides(list(overrides))
-    )
+    return pipeline_from_dict(load_yaml(path), str(path), Path(path).read_text(encoding="utf-8"), parse_overrides(list(overrides)))
 
 
 def pipeline_from_dict(data: dict, source: str, raw_yaml: str = "", overrides: dict | None = None) -> PipelineConfig:
     """Build and check a pipeline; every problem (unknown keys and stages, wrong types, bad --set) is reported at once."""
-    import yaml
-
     problems: list[str] = []
     overrides = dict(overrides or {})
     for key in data:

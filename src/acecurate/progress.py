@@ -72,11 +72,3 @@ def _line(description: str, done: int, total: int, elapsed: float) -> str:
     rate = done / elapsed if elapsed > 0 else 0.0
     eta = f", about {(total - done) / rate:.0f} s left" if rate > 0 and total > done else ""
     return f"[progress] {description}: {done}/{total}{share} in {elapsed:.0f} s{eta}"
-
-
-def track(progress, iterable, total: int, description: str):
-    """Iterate while advancing a task of `progress` (any of the classes above)."""
-    with progress.task(description, total) as task:
-        for item in iterable:
-            yield item
-            task.advance(1)

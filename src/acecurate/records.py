@@ -122,10 +122,12 @@ def canonical_tests(raw, *, fn_name: str | None = None, starter_code: str | None
     raise ValueError(f"unrecognised test layout ({type(tests).__name__})")
 
 
-def test_count(tests_json: str | None) -> int:
-    if not isinstance(tests_json, str) or not tests_json:
+def test_count(tests: str | dict | None) -> int:
+    """Tests in a tests JSON string, or in the dict it parses to."""
+    if isinstance(tests, str):
+        tests = json.loads(tests) if tests else None
+    if not isinstance(tests, dict):
         return 0
-    tests = json.loads(tests_json)
     if tests.get("format") == "assert":
         return len(re.findall(r"^\s*assert\b", tests.get("check", ""), re.MULTILINE))
     return len(tests.get("cases", []))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .progress import NullProgress, track
+from .progress import NullProgress
 
 
 @dataclass
@@ -108,4 +108,8 @@ class RunContext:
         return self.progress.task(f"{self.stage_dir.name}: {description}" if description else self.stage_dir.name, total)
 
     def track(self, iterable, total: int, description: str = ""):
-        return track(self.progress, iterable, total, f"{self.stage_dir.name}: {description}" if description else self.stage_dir.name)
+        """Iterate while advancing a task."""
+        with self.task(description, total) as task:
+            for item in iterable:
+                yield item
+                task.advance(1)

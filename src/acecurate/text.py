@@ -63,6 +63,7 @@ _SPACE = (r"\s+", " ")
 
 # Matching view: drawings, fenced (starter) code, and a code statement's examples and constraints (from the first
 # "Example 1:", "Sample Input" or "Constraints" line on: copies of one problem differ in them) are left out.
+ASY_BLOCK = re.compile(r"\[asy\].*?\[/asy\]", re.IGNORECASE | re.DOTALL)  # an Asymptote drawing
 MATCH_VIEW_DROP = r"(?s)\[asy\].*?\[/asy\]|```.*?```|(?m:^[ \t]*(?:example 1:|sample input|constraints:?[ \t]*$)).*"
 
 
@@ -277,12 +278,6 @@ class Shingles:
     start: np.ndarray  # int64: position of the shingle's first token within its text
     n_texts: int
 
-    def per_text(self) -> list[np.ndarray]:
-        order = np.argsort(self.owner, kind="stable")
-        bounds = np.searchsorted(self.owner[order], np.arange(self.n_texts + 1))
-        sorted_hashes = self.hashes[order]
-        return [sorted_hashes[bounds[i] : bounds[i + 1]] for i in range(self.n_texts)]
-
 
 def window_hashes(corpus: TokenizedCorpus, n: int, salted: bool = False) -> Shingles:
     """Hashes of every n-token window that lies inside one text. `salted` gives the whole-text shingle form, so a
@@ -367,7 +362,7 @@ _BOX = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])\s*")
 _BARE_ARGUMENT = re.compile(r"([+-]?\d+(?:\.\d+)?|[A-Za-z])(?=\s|$|[.,;:!?$)\]}]|\\[\])])")
 
 
-def _boxes(text: str) -> list[tuple[int, int, str]]:
+def box_spans(text: str) -> list[tuple[int, int, str]]:
     """(start, end, content) of each top-level box, in order; an unbalanced (truncated) box ends the list."""
     found, position = [], 0
     while (match := _BOX.search(text, position)) is not None:
@@ -393,27 +388,22 @@ def _boxes(text: str) -> list[tuple[int, int, str]]:
     return found
 
 
-def box_spans(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, content) of each top-level box, in order (see `boxed_contents`)."""
-    return _boxes(text)
-
-
 def boxed_contents(text: str) -> list[str]:
     """Contents of the top-level \\boxed{...} and \\fbox{...} in text, in order, braces balanced (and `\\boxed 5`).
     An unbalanced box is a truncated one: it and everything after it give nothing."""
-    return [content for _, _, content in _boxes(text)]
+    return [content for _, _, content in box_spans(text)]
 
 
 def unbox(text: str) -> str:
     """The text with every box replaced by its content (inner boxes too)."""
-    boxes = _boxes(text)
+    boxes = box_spans(text)
     while boxes:
         pieces, position = [], 0
         for start, end, content in boxes:
             pieces += [text[position:start], " ", content, " "]
             position = end
         text = "".join(pieces) + text[position:]
-        boxes = _boxes(text)
+        boxes = box_spans(text)
     return text
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import AcecurateError, InputError
 from ..io import atomic_write_bytes, read_records
 from ..records import ALIASES
-from ..text import NORMALIZER_VERSION, TokenizedCorpus, last_boxed, snippet, tokenize, tokenize_corpus
+from ..text import NORMALIZER_VERSION, TokenizedCorpus, last_boxed, snippet, tokenize_corpus, tokenize_many
 
 FINGERPRINT_DIR = Path(__file__).parent / "fingerprints"
 
@@ -131,14 +131,19 @@ _PLAIN_WORDS = frozenset(
 )
 
 
-def question_hashes(text: str) -> np.ndarray:
-    """Hashes of the distinct telling words (3+ letters, not plain words) and numbers among the last 12 tokens of an
-    item: what it asks for. A row that copies the item asks for the same thing."""
-    words = [t for t in tokenize(text, match_view=True)[-12:] if (t.isdigit() or len(t) >= 3) and t not in _PLAIN_WORDS]
-    hashes = (
-        tokenize_corpus([" ".join(dict.fromkeys(words))], match_view=True).hashes[:QUESTION_TOKENS] if words else np.zeros(0, np.uint64)
-    )
-    return np.pad(hashes, (0, QUESTION_TOKENS - len(hashes)))
+def question_hashes(texts: list[str]) -> np.ndarray:
+    """One row per item: hashes of the distinct telling words (3+ letters, not plain words) and numbers among its last
+    12 tokens, zero-padded: what it asks for. A row that copies the item asks for the same thing. Tokenised in bulk."""
+    words = [
+        " ".join(dict.fromkeys(t for t in tokens[-12:] if (t.isdigit() or len(t) >= 3) and t not in _PLAIN_WORDS))
+        for tokens in tokenize_many(texts, match_view=True)
+    ]
+    corpus = tokenize_corpus(words, match_view=True)
+    out = np.zeros((len(texts), QUESTION_TOKENS), np.uint64)
+    for k in range(len(texts)):
+        hashes = corpus.hashes[corpus.offsets[k] : corpus.offsets[k + 1]][:QUESTION_TOKENS]
+        out[k, : len(hashes)] = hashes
+    return out
 
 
 def _item_snippet(text: str, answer) -> str:
@@ -168,23 +173,19 @@ def _fingerprint_from_records(
         raise InputError(path, f"no problem text column (looked for {', '.join(ALIASES['problem'])}); columns are: {', '.join(records[0])}")
     answer_field = answer_field or next((k for k in ALIASES["answer"] if k in records[0]), None)
     date_field = next((k for k in ALIASES["contest_date"] if k in records[0]), None)
-    texts, ids, item_dates, snippets, questions = [], [], [], [], []
-    keys = [str(r[id_field]) if id_field and r.get(id_field) is not None else str(i) for i, r in enumerate(records)]
-    joined = resolve_dates(keys, dates) if dates else {}
+    texts, item_dates, snippets = [], [], []
+    ids = [str(r[id_field]) if id_field and r.get(id_field) is not None else str(i) for i, r in enumerate(records)]
+    joined = resolve_dates(ids, dates) if dates else {}
     for index, record in enumerate(records):
         text = record.get(text_field)
         if not isinstance(text, str):
             raise InputError(path, f"expected text, got {type(text).__name__}", row=index + 1, column=text_field)
         texts.append(text)
-        item_id = str(record[id_field]) if id_field and record.get(id_field) is not None else str(index)
-        ids.append(item_id)
         own_date = str(record.get(date_field) or "") if date_field else ""
         item_dates.append((joined.get(index) or own_date or date or "")[:10])
         snippets.append(_item_snippet(text, record.get(answer_field) if answer_field else None))
-        questions.append(question_hashes(text))
-    questions_array = np.stack(questions) if questions else np.zeros((0, QUESTION_TOKENS), np.uint64)
     return Fingerprint(
-        name, domain, description, ids, tokenize_corpus(texts, match_view=True), item_dates, snippets, questions_array, window
+        name, domain, description, ids, tokenize_corpus(texts, match_view=True), item_dates, snippets, question_hashes(texts), window
     )
 
 

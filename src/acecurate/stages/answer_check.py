@@ -30,8 +30,8 @@ def answer_check(frame, config: AnswerCheckConfig, ctx) -> StageResult:
     reasons: list[str | None] = [None] * len(answers)
     evidence: list[str | None] = [None] * len(answers)
     to_parse = []
-    for i, answer in enumerate(answers):
-        if frame["domain"].iat[i] != "math":
+    for i, (answer, domain) in enumerate(zip(answers, frame["domain"])):
+        if domain != "math":
             continue
         if not answer.strip():
             reasons[i], evidence[i] = "empty_answer", "the gold answer is empty"

@@ -40,7 +40,6 @@ class NgramIndex:
     items: np.ndarray  # int64 item index, aligned with hashes
     ngram_id: np.ndarray  # int64: which distinct n-gram each pair holds (0 .. n_ngrams-1)
     n_ngrams: int
-    item_ngrams: np.ndarray  # distinct non-boilerplate n-grams per item
     item_benchmark: list[str]
     item_id: list[str]
     item_snippet: list[str]
@@ -86,7 +85,6 @@ def build_index(fingerprints: list[Fingerprint], n: int, max_item_frequency: int
         pair_items,
         ngram_id.astype(np.int64).reshape(-1),
         len(distinct),
-        np.bincount(pair_items, minlength=len(ids)),
         [fp.name for fp in fingerprints for _ in fp.ids],
         ids,
         [s for fp in fingerprints for s in fp.snippets],
@@ -373,9 +371,13 @@ def classify(match: Match, config: DecontamConfig) -> tuple[np.ndarray, np.ndarr
     return kind, item
 
 
-def contaminated_mask(match: Match, config: DecontamConfig) -> np.ndarray:
-    kind, _ = classify(match, config)
+def dropped(kind: np.ndarray, config: DecontamConfig) -> np.ndarray:
+    """Rows the stage removes, from their classification: copies, and templates unless `drop_templates` is off."""
     return (kind == "copy") | ((kind == "template") & config.drop_templates)
+
+
+def contaminated_mask(match: Match, config: DecontamConfig) -> np.ndarray:
+    return dropped(classify(match, config)[0], config)
 
 
 def _after_cutoff(frame, cutoff: str | None) -> np.ndarray:
@@ -432,7 +434,7 @@ def decontaminate(frame, config: DecontamConfig, ctx) -> StageResult:
     texts = list(frame["problem"])
     match = match_texts(texts, index, masked_index, workers=ctx.workers)
     kind, item_of = classify(match, config)
-    hit = (kind == "copy") | ((kind == "template") & config.drop_templates)
+    hit = dropped(kind, config)
     late = _after_cutoff(frame, config.date_cutoff if ctx.domain == "code" else None) & ~hit
     removed_mask = hit | late
     positions = np.flatnonzero(removed_mask)

@@ -23,6 +23,7 @@ from ..sandbox.asserts import assert_cases
 from ..sandbox.compare import unlimited_int_digits
 from ..stage import StageResult, stage
 from ..text import (
+    ASY_BLOCK,
     SYMBOLS,
     Shingles,
     fractions_as_slashes,
@@ -531,7 +532,6 @@ _FORMATTING = frozenset(
         "over",
     ]
 )
-_ASY = re.compile(r"\[asy\].*?\[/asy\]", re.IGNORECASE | re.DOTALL)
 
 
 def _is_content(token: str, domain: str, capitals: set[str]) -> bool:
@@ -640,7 +640,7 @@ class PairJudge:
     def prepare(self, rows) -> None:
         """Tokenise the rows that may be judged, in one vectorised pass (one text at a time costs 40 µs of overhead)."""
         rows = [i for i in rows if i not in self._tokens]
-        views = [fractions_as_slashes(_ASY.sub(" asy ", self.texts[i])) if self.domain == "math" else self.texts[i] for i in rows]
+        views = [fractions_as_slashes(ASY_BLOCK.sub(" asy ", self.texts[i])) if self.domain == "math" else self.texts[i] for i in rows]
         self._tokens.update(zip(rows, tokenize_many(views)))
 
     def tokens(self, i: int) -> list[str]:
@@ -649,7 +649,7 @@ class PairJudge:
         return self._tokens[i]
 
     def __call__(self, i: int, j: int) -> tuple[str, str]:
-        prose = [_ASY.sub(" ", self.texts[k]) for k in (i, j)]
+        prose = [ASY_BLOCK.sub(" ", self.texts[k]) for k in (i, j)]
         named = {w.lower() for text in prose for w in _CAPITALS.findall(text)}
         named |= {c.lower() for text in prose for c in _COMMAND.findall(text) if c.lower() not in _FORMATTING}
         capitals = frozenset(named)

@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from ..config import setting
 from ..records import test_count
 from ..stage import StageResult, split_by_reason, stage
-from ..text import fractions_as_slashes, snippet, tokenize
+from ..text import ASY_BLOCK, fractions_as_slashes, snippet, tokenize
 
-_ASY_BLOCK = re.compile(r"\[asy\].*?\[/asy\]", re.IGNORECASE | re.DOTALL)
 _DRAWING = re.compile(r"\[asy\]|\\begin\{(?:array|tabular|matrix)\}", re.IGNORECASE)
 _LATEX = re.compile(r"\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[a-zA-Z]+", re.DOTALL)
 
@@ -250,7 +249,7 @@ def _found(pattern: re.Pattern, text: str) -> str | None:
 def math_reason(problem: str, answer: str | None, config: MathFormatConfig) -> tuple[str, str] | None:
     """(reason code, evidence) for the first rule in `config.drop` that applies (checked in the order below), or None."""
     answer = answer.strip() if isinstance(answer, str) else ""
-    prose = _ASY_BLOCK.sub(" ", problem)  # drawing code is full of "(A)" and "(B)"
+    prose = ASY_BLOCK.sub(" ", problem)  # drawing code is full of "(A)" and "(B)"
     yes_no = _YES_NO_ANSWER.match(answer)
     checks = {
         "missing_answer": lambda: "no gold answer" if not answer else None,

@@ -143,7 +143,7 @@ def validate_tests(frame, config: ValidateTestsConfig, ctx) -> StageResult:
     for row, (tests_json, solutions) in enumerate(zip(frame["tests"], frame["solutions"])):
         tests = json.loads(tests_json)
         refs = [s for s in (list(solutions) if solutions is not None else []) if isinstance(s, str) and s.strip()]
-        if (count := test_count(tests_json)) < config.min_tests:
+        if (count := test_count(tests)) < config.min_tests:
             reasons[row], evidence[row] = "too_few_tests", f"{count} test(s) (min {config.min_tests})"
             continue
         if tests["format"] == "assert" and not config.keep_untrusted_suites and (why := untrusted_reason(tests["check"])):
