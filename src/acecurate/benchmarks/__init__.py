@@ -25,6 +25,10 @@ from ..text import NORMALIZER_VERSION, TokenizedCorpus, last_boxed, snippet, tok
 FINGERPRINT_DIR = Path(__file__).parent / "fingerprints"
 
 
+# The LiveCodeBench evaluation windows (contest dates), for decontamination targets and for `acecurate eval`.
+LIVECODEBENCH_WINDOWS = {"v5": ("2024-08-01", "2025-02-01"), "v6": ("2025-02-01", "2025-05-01")}
+
+
 @dataclass(frozen=True)
 class BenchmarkSource:
     name: str
@@ -56,7 +60,7 @@ SHIPPED = [
         "problem_title",
         "LiveCodeBench statements (879, 2023-05 to 2025-01), targets dated 2024-08-01 to 2025-02-01 (v5)",
         dates_from=LIVECODEBENCH_DATES,
-        window=("2024-08-01", "2025-02-01"),
+        window=LIVECODEBENCH_WINDOWS["v5"],
     ),
     BenchmarkSource("mbppplus", "mbppplus.jsonl", "code", "prompt", "task_id", "MBPP+ (378)"),
 ]

@@ -20,6 +20,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..benchmarks import LIVECODEBENCH_WINDOWS
 from ..errors import AcecurateError, InputError
 from ..io import read_records
 from ..records import ALIASES, to_canonical
@@ -89,8 +90,8 @@ REGISTRY: dict[str, BenchmarkSpec] = {
         # The paper does not say how many samples it drew on MATH-500; 4 over 500 problems gives a standard error near 1 point.
         BenchmarkSpec("math500", "MATH-500", "math", "HuggingFaceH4/MATH-500", 4, "test", local=("math500.jsonl",), paper="MATH500"),
         BenchmarkSpec("amc23", "AMC 2023", "math", "math-ai/amc23", 64, "test", local=("amc23.jsonl",)),
-        _livecodebench("v5", "2024-08-01", "2025-02-01"),
-        _livecodebench("v6", "2025-02-01", "2025-05-01"),
+        _livecodebench("v5", *LIVECODEBENCH_WINDOWS["v5"]),
+        _livecodebench("v6", *LIVECODEBENCH_WINDOWS["v6"]),
     ]
 }
 BENCH_FILE_SAMPLES = 8  # avg@k for a --bench-file benchmark unless --samples says otherwise

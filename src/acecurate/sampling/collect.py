@@ -100,16 +100,19 @@ def verdict_columns(verdict, grading: dict | None) -> dict:
     }
 
 
-def _regrade_stale(samples, rows: dict, items, store: SampleStore, workers: int, math_grader, grading: dict) -> int:
+def _regrade_stale(samples, rows: dict, items, store: SampleStore, workers: int, grading: dict) -> int:
     """Regrade stored samples whose verdicts were given under another `require_think_close` (or before it was
     recorded): their texts are reused, their verdicts are not. `rows` maps a prompt id to its first row, `items(row,
     completions)` gives grade_completions' tuple. Returns how many were regraded."""
-    stale = samples[samples["require_think_close"].ne(int(grading.get("require_think_close", True)))]
+    from ..verify.math import MathGrader
+
+    stale = samples[samples["require_think_close"].ne(int(grading["require_think_close"]))]
+    if stale.empty:
+        return 0
     groups = [(prompt, group) for prompt, group in stale.groupby("prompt_id", sort=False)]
     completions = [[Completion(t, k, f) for t, k, f in zip(g["text"], g["tokens"], g["finish_reason"])] for _, g in groups]
-    verdicts = (
-        grade_completions([items(rows[p], c) for (p, _), c in zip(groups, completions)], workers, math_grader, grading) if groups else []
-    )
+    with MathGrader(workers=workers) as math_grader:
+        verdicts = grade_completions([items(rows[p], c) for (p, _), c in zip(groups, completions)], workers, math_grader, grading)
     keys = ["prompt_id", "model", "settings_key", "sample_index"]
     store.regrade(
         [
@@ -145,19 +148,17 @@ def collect(
     workers: int,
     progress=None,
     description: str = "sample and grade",
-    grading: dict | None = None,
 ) -> Collected:
     """n graded samples per row of `frame` (columns id, domain, problem and, where present, starter_code, answer,
     tests) from `sampler`, generating only what `store` lacks. `n` is one count or one per row; rows with the same
     prompt share its samples (the largest n among them is drawn). `progress` is anything with `task(description,
-    total)` (a RunContext or an acecurate.progress display). `grading` holds options of `grade_responses`; its
-    `require_think_close` is the sampler's unless given."""
+    total)` (a RunContext or an acecurate.progress display). The grading options (`grade_responses`) are the sampler's."""
     from ..verify.math import MathGrader
 
     progress = progress or NullProgress()
-    grading = {"require_think_close": sampler.require_think_close, **(grading or {})}
+    grading = {"require_think_close": sampler.require_think_close}
     if sampler.allow_inline_asserts:  # recorded with the samples' settings, like every grading option
-        grading = {"allow_inline_asserts": True, **grading}
+        grading["allow_inline_asserts"] = True
     settings = sampler.settings()
     counts = [n] * len(frame) if isinstance(n, int) else [int(k) for k in n]
     prompts = [build_prompt(d, p, s) for d, p, s in zip(frame["domain"], frame["problem"], _column(frame, "starter_code"))]
@@ -183,7 +184,7 @@ def collect(
         for pid, row in first_row.items()
         if have.get(pid, 0) < wanted[pid]
     ]
-    generated = regraded = 0
+    generated = 0
 
     def item(row: int, completions) -> tuple:
         return frame["domain"].iat[row], completions, golds[row], tests[row]
@@ -228,9 +229,8 @@ def collect(
         return samples[samples["sample_index"] < samples["prompt_id"].map(wanted)].reset_index(drop=True)
 
     samples = stored()
-    if samples["require_think_close"].ne(int(grading["require_think_close"])).any():
-        with MathGrader(workers=workers) as math_grader:
-            regraded = _regrade_stale(samples, first_row, item, store, workers, math_grader, grading)
+    regraded = _regrade_stale(samples, first_row, item, store, workers, grading)
+    if regraded:
         samples = stored()
     reused = int(sum(min(have.get(p, 0), k) for p, k in wanted.items()))
     return Collected(ids, samples, generated, reused, asdict(settings), regraded)

@@ -111,7 +111,7 @@ def easy_filter_source(stage: TrainStage, frame, seen_domains: set[str]) -> str:
         return "none"
     if stage.domain in seen_domains:
         return f"rollouts of the previous {stage.domain} stage"
-    if frame is not None and curated_pass_rates(frame, stage.domain) is not None:
+    if frame is not None and has_pass_counts(frame):
         return "pass_count of the curated dataset"
     return (
         f"nothing: the curated {stage.domain} dataset has no pass_count (run its difficulty stage with a model), "
@@ -119,9 +119,11 @@ def easy_filter_source(stage: TrainStage, frame, seen_domains: set[str]) -> str:
     )
 
 
-def plan(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/train", on_gpu: bool = False) -> list[StagePlan]:
+def plan(
+    recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/train", on_gpu: bool = False, data: dict | None = None
+) -> list[StagePlan]:
     """The resolved plan: one entry per stage, with its dataset size, TRL settings and the estimated rollouts."""
-    data = {"math": load_curated(math_dir, "math"), "code": load_curated(code_dir, "code")}
+    data = data or {"math": load_curated(math_dir, "math"), "code": load_curated(code_dir, "code")}
     plans, seen_domains = [], set()
     for index, stage in enumerate(recipe.stages):
         frame = data[stage.domain]
@@ -185,9 +187,14 @@ def rollout_pass_rates(stage_dir: Path) -> dict[str, float]:
     return {pid: sum(r) / len(r) for pid, r in totals.items()}
 
 
+def has_pass_counts(frame) -> bool:
+    """Whether the curated difficulty stage ran (its columns are present and not all null)."""
+    return "pass_count" in frame and "n_samples" in frame and not frame["pass_count"].isna().all()
+
+
 def curated_pass_rates(frame, domain: str) -> dict[str, float] | None:
-    """Pass rates from the curated difficulty stage, or None when it did not run (its columns are absent or null)."""
-    if "pass_count" not in frame or "n_samples" not in frame or frame["pass_count"].isna().all():
+    """Pass rates from the curated difficulty stage, or None when it did not run."""
+    if not has_pass_counts(frame):
         return None
     return {
         prompt_id(build_prompt(domain, p, s)): c / n
@@ -217,8 +224,8 @@ def run(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/tr
 
     on_gpu = torch.cuda.is_available()
     out = Path(out)
-    plans = plan(recipe, math_dir, code_dir, out, on_gpu)
     data = {"math": load_curated(math_dir, "math"), "code": load_curated(code_dir, "code")}
+    plans = plan(recipe, math_dir, code_dir, out, on_gpu, data=data)
     if recipe.eval is not None:
         from ..eval import load_benchmarks
 

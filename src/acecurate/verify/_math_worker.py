@@ -538,6 +538,12 @@ def _decimal_comma(comma: str, point: str) -> bool:
     )
 
 
+def _integer_verdict(gold: str, pred: str) -> tuple[str, str, str]:
+    """Integers of any length, compared as digit strings (no int() limit, no sympy)."""
+    same = _digits(gold) == _digits(pred)
+    return ("correct" if same else "wrong"), "exact_integer", "integers compared digit by digit"
+
+
 def compare_one(gold: Reading, pred: Reading) -> tuple[str, str, str]:
     """(status, rule, detail) for one gold reading against one answer reading."""
     if gold.text is None:
@@ -545,9 +551,7 @@ def compare_one(gold: Reading, pred: Reading) -> tuple[str, str, str]:
     if pred.text is None:
         return "wrong", "prose_without_math", pred.note
     if gold.percent == pred.percent and _INTEGER.fullmatch(gold.text) and _INTEGER.fullmatch(pred.text):
-        # Integers of any length, compared as digit strings (no int() limit, no sympy).
-        same = _digits(gold.text) == _digits(pred.text)
-        return ("correct" if same else "wrong"), "exact_integer", "integers compared digit by digit"
+        return _integer_verdict(gold.text, pred.text)
     if _squash(gold.text) == _squash(pred.text) and gold.percent == pred.percent:
         return "correct", "same_text", "the same answer after normalisation"
     if _decimal_comma(gold.text, pred.text) or _decimal_comma(pred.text, gold.text):
@@ -609,8 +613,7 @@ def compare(gold: str, answers: tuple[str, ...] | None) -> tuple[str, str, str]:
     """(status, rule, detail) for a gold answer and the distinct boxed answers of a response. With no answers, only
     checks that the gold answer can be graded against."""
     if answers is not None and len(answers) == 1 and _INTEGER.fullmatch(gold) and _INTEGER.fullmatch(answers[0]):
-        same = _digits(gold) == _digits(answers[0])
-        return ("correct" if same else "wrong"), "exact_integer", "integers compared digit by digit"
+        return _integer_verdict(gold, answers[0])
     golds = gold_readings(gold)
     if answers is None:
         return check_gold(golds)

@@ -115,7 +115,7 @@ class _Worker:
     def send(self, batch, timeout: float):
         self.pending.extend(index for index, _, _ in batch)
         # The first batch also waits for the interpreter start and the math-verify import.
-        self.deadline = time.monotonic() + timeout + (STARTUP_ALLOWANCE if self.process.returncode is None and not self.started else 0)
+        self.deadline = time.monotonic() + timeout + (STARTUP_ALLOWANCE if not self.started else 0)
         self.started = True
         self.sender.send(batch)
 
@@ -220,9 +220,6 @@ class MathGrader:
                 elif time.monotonic() >= worker.deadline:
                     verdict = ("timeout", "timeout", f"no verdict within {self.timeout:g} s; worker killed")
                     self._replace(worker, busy, queue, results, extracted, by_index, verdict, progress, require_think_close)
-        for worker in idle:
-            if worker not in self._pool:
-                self._pool.append(worker)
 
     def _replace(self, worker, busy, queue, results, extracted, by_index, verdict, progress, require_think_close):
         """The item at the head of a stuck or dead worker gets `verdict` (status, rule, detail); the rest of its batch
