@@ -116,12 +116,19 @@ def _run(pipeline, inputs: list[str], out_dir: Path, mapping: Optional[str], wor
     from .pipeline import run_pipeline
     from .records import parse_mapping
 
-    command = "acecurate " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = command_line()
     with progress_display() as progress:
         summary = run_pipeline(
             pipeline, inputs, out_dir, mapping=parse_mapping(mapping), workers=workers, command=command, progress=progress
         )
     _print_summary(summary)
+
+
+def command_line() -> str:
+    """This command as the run records it (cards, eval.json), with secret option values hidden."""
+    from .config import hide_secrets
+
+    return "acecurate " + " ".join(shlex.quote(a) for a in hide_secrets(sys.argv[1:]))
 
 
 def default_workers() -> int:
@@ -577,7 +584,7 @@ def eval_command(
     workers: Optional[int] = WorkersOption,
 ):
     """Evaluate a model: avg@k with its standard error, pass@k, maj@k, truncation, lengths; results.json, per_problem.parquet, README.md."""
-    from .eval import eval_config, hide_secrets, run_eval
+    from .eval import eval_config, run_eval
 
     given = [model, bench, bench_files, out_dir, backend, samples, limit, data_dir, reference, overrides, workers]
     if ctx.invoked_subcommand is not None:
@@ -593,7 +600,7 @@ def eval_command(
     if data_dir is not None:
         values["data_dir"] = str(data_dir)
     config = eval_config(values, overrides, "acecurate eval")
-    command = "acecurate " + " ".join(shlex.quote(a) for a in hide_secrets(sys.argv[1:]))
+    command = command_line()
     with progress_display() as progress:
         results = run_eval(config, out_dir, workers=workers or default_workers(), progress=progress, command=command)
     _print_eval(results, out_dir)

@@ -4,6 +4,7 @@ Unknown keys, missing keys and wrong types are all reported at once, as one Conf
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -12,6 +13,23 @@ from typing import Any
 import yaml
 
 from .errors import AcecurateError, ConfigError
+
+# Option names whose values are never written down (api_key, hf_token, password, ...; not max_tokens).
+SECRET = re.compile(r"(?:^|[._])(?:api_?key|key|token|secret|password|auth|authorization)$", re.I)
+
+
+def hide_secrets(argv: list[str]) -> list[str]:
+    """The command line as recorded: `--set sampler.options.api_key=...` keeps its key and loses its value."""
+    return [f"{a.partition('=')[0]}=(hidden)" if "=" in a and SECRET.search(a.partition("=")[0]) else a for a in argv]
+
+
+def hide_secret_values(value):
+    """A config mapping as recorded (cards, config.json): values of secret-looking keys become "(hidden)"."""
+    if isinstance(value, dict):
+        return {k: "(hidden)" if isinstance(k, str) and SECRET.search(k) else hide_secret_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [hide_secret_values(v) for v in value]
+    return value
 
 
 def setting(default=dataclasses.MISSING, help: str = "", *, factory=None):

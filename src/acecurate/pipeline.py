@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from . import __version__
-from .config import build_dataclass, deep_merge, load_yaml, parse_overrides
+from .config import build_dataclass, deep_merge, hide_secret_values, load_yaml, parse_overrides
 from .errors import AcecurateError, ConfigError
 from .io import read_parquet, write_json, write_parquet
 from .progress import NullProgress
@@ -99,7 +99,8 @@ def pipeline_from_dict(data: dict, source: str, raw_yaml: str = "", overrides: d
 
 
 def single_stage_pipeline(name: str, domain: str, values: dict) -> PipelineConfig:
-    return pipeline_from_dict({"name": name, "domain": domain, "stages": [{name: values}]}, f"acecurate {name}")
+    data = {"name": name, "domain": domain, "stages": [{name: values}]}
+    return pipeline_from_dict(data, f"acecurate {name}", yaml.safe_dump(hide_secret_values(data)))
 
 
 @dataclass
@@ -268,7 +269,7 @@ def run_pipeline(
             stats_path.unlink(missing_ok=True)  # the marker goes first: a crash from here on leaves the stage incomplete
             ctx = RunContext(run_dir, stage_dir, pipeline.domain, workers, progress or NullProgress())
             stage_dir.mkdir(parents=True, exist_ok=True)
-            write_json(stage_dir / "config.json", {"stage": stage_cfg.stage, **config})
+            write_json(stage_dir / "config.json", {"stage": stage_cfg.stage, **hide_secret_values(config)})
             result = spec(frame, stage_cfg.config, ctx)
             check_result(spec, frame, result)
             kept = result.kept.reset_index(drop=True)

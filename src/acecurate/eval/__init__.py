@@ -11,12 +11,11 @@ The run directory:
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..config import build_dataclass, deep_merge, parse_overrides, setting
+from ..config import build_dataclass, deep_merge, hide_secret_values, parse_overrides, setting
 from ..errors import AcecurateError, ConfigError
 from ..io import write_json, write_parquet
 from ..sampling import build_prompt
@@ -42,15 +41,6 @@ PER_PROBLEM_TYPES = {
     "mean_tokens": "double",
     "answer": "string",
 }
-
-
-# Option names whose values are never written down (api_key, hf_token, password, ...; not max_tokens).
-SECRET = re.compile(r"(?:^|[._])(?:api_?key|key|token|secret|password|auth|authorization)$", re.I)
-
-
-def hide_secrets(argv: list[str]) -> list[str]:
-    """The command line as recorded: `--set sampler.options.api_key=...` keeps its key and loses its value."""
-    return [f"{a.partition('=')[0]}=(hidden)" if "=" in a and SECRET.search(a.partition("=")[0]) else a for a in argv]
 
 
 @dataclass
@@ -110,7 +100,7 @@ def protocol(config: EvalConfig, benches: list[Benchmark]) -> dict:
     return {
         "model": config.sampler.model,
         "backend": config.sampler.backend,
-        "backend_options": {k: "(hidden)" if SECRET.search(k) else v for k, v in config.sampler.options.items()},
+        "backend_options": hide_secret_values(config.sampler.options),
         "sampling": asdict(config.sampler.settings()),
         "system_prompt": None,
         "math_prompt": build_prompt("math", "{problem}"),
