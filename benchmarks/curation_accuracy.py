@@ -113,11 +113,7 @@ def _contam_verdicts(run, frame, pairs, **overrides):
     out = []
     for pair in pairs:
         hit = by_id.get(pair["train_id"])
-        out.append(
-            {"reason": hit["reason"] if hit else None, "item": str(hit.get("benchmark_item")) if hit else None}
-            if hit
-            else {"reason": None, "item": None}
-        )
+        out.append({"reason": hit["reason"], "item": str(hit.get("benchmark_item"))} if hit else {"reason": None, "item": None})
     return out
 
 

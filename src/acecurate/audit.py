@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AcecurateError, InputError
-from .io import atomic_write_text, read_parquet, read_records, write_json
+from .io import atomic_write_text, read_parquet, read_records, write_json, write_jsonl
 from .records import CANONICAL_COLUMNS
 
 AUDIT_DIR = "audit"
@@ -50,8 +50,10 @@ def _input_rows(run_dir: Path):
     import pandas as pd
 
     first = _stage_dirs(run_dir)[0]
-    parts = [read_parquet(first / name) for name in ("kept.parquet", "removed.parquet") if (first / name).exists()]
-    rows = pd.concat([p[[c for c in ("id", "problem", "answer") if c in p]] for p in parts], ignore_index=True)
+    parts = [
+        pd.read_parquet(first / name, columns=["id", "problem"]) for name in ("kept.parquet", "removed.parquet") if (first / name).exists()
+    ]
+    rows = pd.concat(parts, ignore_index=True)
     return rows.drop_duplicates("id").set_index("id")
 
 
@@ -137,7 +139,7 @@ def draw_sheet(run_dir: str | Path, per_reason: int = 20, kept: int = 40, seed: 
         items += [_item(f"{len(items) + k + 1:04d}", KEPT, r, inputs) for k, r in enumerate(chosen.to_dict("records"))]
     out = run_dir / AUDIT_DIR
     jsonl, html = out / "sheet.jsonl", out / "sheet.html"
-    atomic_write_text(jsonl, "".join(json.dumps(item, ensure_ascii=False, default=str) + "\n" for item in items))
+    write_jsonl(jsonl, items)
     write_json(out / "population.json", population)
     atomic_write_text(html, render_html(items, population, run_dir.name))
     return Sheet(items, population, jsonl, html)

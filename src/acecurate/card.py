@@ -53,10 +53,8 @@ def _plots(summary, frame, run_dir: Path) -> None:
 def _source_funnel(summary) -> str:
     names = [s.name for s in summary.stages]
     lines = ["| source | input | " + " | ".join(names) + " |", "|---|---:|" + "---:|" * len(names)]
-    for source, rows in summary.sources.items():
-        lines.append(
-            f"| {source} | {rows} | " + " | ".join(str(s.per_source.get(source, {}).get("kept", 0)) for s in summary.stages) + " |"
-        )
+    for source, kept in summary.kept_per_source().items():
+        lines.append(f"| {source} | {summary.sources[source]} | " + " | ".join(map(str, kept)) + " |")
     return "\n".join(lines)
 
 
@@ -69,7 +67,7 @@ def _stage_reports(summary) -> str:
     return "\n\n".join(blocks) or "No stage reported anything beyond its counts."
 
 
-def write_card(summary, pipeline, inputs: list[str], command: str, frame, removed) -> Path:
+def write_card(summary, pipeline, inputs: list[str], command: str, frame) -> Path:
     run_dir = Path(summary.run_dir)
     _plots(summary, frame, run_dir)
     front = {

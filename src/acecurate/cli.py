@@ -98,8 +98,8 @@ def _print_summary(summary) -> None:
     out.print(result)
     if len(summary.sources) > 1:
         funnel = table("rows kept per source", ["source", "in", *[s.name for s in summary.stages]])
-        for source, rows in summary.sources.items():
-            funnel.add_row(source, str(rows), *[str(s.per_source.get(source, {}).get("kept", 0)) for s in summary.stages])
+        for source, kept in summary.kept_per_source().items():
+            funnel.add_row(source, str(summary.sources[source]), *map(str, kept))
         out.print(funnel)
     for s in summary.stages:
         if s.skipped:
@@ -340,13 +340,12 @@ def benchmarks_build(
 @friendly_errors
 def benchmarks_list():
     """List the shipped benchmark fingerprints."""
-    from .benchmarks import SHIPPED, load_fingerprint, shipped_names
+    from .benchmarks import load_fingerprint, shipped_names
 
     result = table("shipped benchmark fingerprints", ["benchmark", "domain", "items", "tokens", "description"])
-    for source in SHIPPED:
-        if source.name in shipped_names():
-            fp = load_fingerprint(source.name)
-            result.add_row(fp.name, fp.domain, str(len(fp.ids)), str(len(fp.corpus.hashes)), fp.description)
+    for name in shipped_names():
+        fp = load_fingerprint(name)
+        result.add_row(fp.name, fp.domain, str(len(fp.ids)), str(len(fp.corpus.hashes)), fp.description)
     out.print(result)
 
 
@@ -394,12 +393,11 @@ def verify_code(
     from .sandbox import Limits, run_solution
 
     try:
-        canonical = canonical_tests(tests.read_text(), fn_name=fn_name, starter_code=solution.read_text())
+        code = solution.read_text()
+        canonical = canonical_tests(tests.read_text(), fn_name=fn_name, starter_code=code)
     except (OSError, ValueError) as exc:
         raise InputError(tests, f"cannot read tests: {exc}") from None
-    result = run_solution(
-        solution.read_text(), canonical, Limits(time_s=time_limit, cpu_s=max(1, math.ceil(time_limit))), early_stop=early_stop
-    )
+    result = run_solution(code, canonical, Limits(time_s=time_limit, cpu_s=max(1, math.ceil(time_limit))), early_stop=early_stop)
     per_test = table(
         f"{solution.name}: {result.verdict}", ["test", "verdict", "time (s)", "memory (MB)", "exit", "first difference / stderr"]
     )

@@ -13,12 +13,11 @@ elsewhere sees the same prompts and its reward gets the same ground truth.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .errors import AcecurateError
-from .io import atomic_write_text, read_parquet, write_parquet
-from .sampling import build_prompt, prompt_id
+from .io import read_parquet, write_jsonl, write_parquet
+from .sampling import build_prompt, grpo_row
 
 FORMATS = ("verl", "openrlhf", "trl", "jsonl")
 
@@ -28,10 +27,6 @@ def _rows(frame):
         text = build_prompt(record["domain"], record["problem"], record.get("starter_code"))
         truth = record.get("answer") if record["domain"] == "math" else record.get("tests")
         yield index, record, text, truth or ""
-
-
-def _jsonl(rows: list[dict]) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
 
 
 def export(run_dir: str | Path, fmt: str, out_dir: str | Path) -> list[tuple[Path, int]]:
@@ -49,7 +44,7 @@ def export(run_dir: str | Path, fmt: str, out_dir: str | Path) -> list[tuple[Pat
     frame = read_parquet(source)
     if fmt == "jsonl":
         path = out / "train.jsonl"
-        atomic_write_text(path, _jsonl(frame.to_dict("records")))
+        write_jsonl(path, frame.to_dict("records"))
         return [(path, len(frame))]
     if fmt == "verl":
         rows = [
@@ -76,19 +71,9 @@ def export(run_dir: str | Path, fmt: str, out_dir: str | Path) -> list[tuple[Pat
             for _, record, text, truth in _rows(frame)
         ]
         path = out / "train.jsonl"
-        atomic_write_text(path, _jsonl(rows))
+        write_jsonl(path, rows)
         return [(path, len(rows))]
-    rows = [
-        {
-            "prompt": [{"role": "user", "content": text}],
-            "prompt_id": prompt_id(text),
-            "domain": record["domain"],
-            "answer": record.get("answer") or "",
-            "tests": record.get("tests") or "",
-            "id": record["id"],
-        }
-        for _, record, text, _truth in _rows(frame)
-    ]
+    rows = [{**grpo_row(record["domain"], record), "id": record["id"]} for record in frame.to_dict("records")]
     path = out / "train.parquet"
     write_parquet(path, pd.DataFrame(rows))
     return [(path, len(rows))]

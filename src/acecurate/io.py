@@ -183,6 +183,11 @@ def write_json(path: Path, value) -> None:
     atomic_write_text(path, json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
+def write_jsonl(path: Path, rows) -> None:
+    """One JSON object per line, written atomically."""
+    atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows))
+
+
 def arrow_table(frame, types: dict[str, str] | None = None):
     """A pyarrow Table of `frame` in which the columns named in `types` have those Arrow types (a column that pandas
     left all-null or untyped gets its declared type, so outputs of different runs share one schema)."""

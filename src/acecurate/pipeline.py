@@ -130,6 +130,10 @@ class RunSummary:
     sources: dict[str, int] = field(default_factory=dict)  # input rows per source
     warnings: list[str] = field(default_factory=list)
 
+    def kept_per_source(self) -> dict[str, list[int]]:
+        """Rows of each source left after each stage, in stage order."""
+        return {source: [s.per_source.get(source, {}).get("kept", 0) for s in self.stages] for source in self.sources}
+
 
 def check_columns(pipeline: PipelineConfig, columns: set[str]) -> None:
     """Fail before any work if a stage needs a column that neither the input nor an earlier stage provides."""
@@ -331,7 +335,7 @@ def run_pipeline(
     if write_card:
         from .card import write_card as make_card
 
-        summary.card_path = make_card(summary, pipeline, inputs, command, dataset, all_removed)
+        summary.card_path = make_card(summary, pipeline, inputs, command, dataset)
     return summary
 
 

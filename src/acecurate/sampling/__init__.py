@@ -17,6 +17,7 @@ __all__ = [
     "SamplingSettings",
     "backend_class",
     "build_prompt",
+    "grpo_row",
     "make_backend",
     "prompt_id",
     "request_seed",
@@ -40,6 +41,19 @@ def build_prompt(domain: str, problem: str, starter_code: str | None = None) -> 
 
 def prompt_id(prompt: str) -> str:
     return hashlib.sha256(prompt.encode()).hexdigest()[:24]
+
+
+def grpo_row(domain: str, record: dict) -> dict:
+    """A curated row as `acecurate train` gives it to GRPOTrainer (and the `trl` export writes it): the chat prompt, its
+    id, and the columns the reward function reads."""
+    text = build_prompt(domain, record["problem"], record.get("starter_code"))
+    return {
+        "prompt": [{"role": "user", "content": text}],
+        "prompt_id": prompt_id(text),
+        "domain": domain,
+        "answer": record.get("answer") or "",
+        "tests": record.get("tests") or "",
+    }
 
 
 def backend_class(name: str):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import AcecurateError, missing_extra
 from ..io import read_parquet, write_json
-from ..sampling import build_prompt, prompt_id
+from ..sampling import build_prompt, grpo_row, prompt_id
 from .recipe import Recipe, TrainStage, load_recipe  # noqa: F401
 
 
@@ -155,24 +155,14 @@ def stage_dataset(frame, stage: TrainStage, tokenizer, recipe: Recipe, pass_rate
     rows, dropped = [], {"prompt_too_long": 0, "too_easy": 0}
     limit = stage.easy_filter.max_solved / stage.easy_filter.out_of if stage.easy_filter else None
     for record in frame.to_dict("records"):
-        text = build_prompt(stage.domain, record["problem"], record.get("starter_code"))
-        pid = prompt_id(text)
-        messages = [{"role": "user", "content": text}]
-        if len(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)) > recipe.max_prompt_tokens:
+        row = grpo_row(stage.domain, record)
+        if len(tokenizer.apply_chat_template(row["prompt"], add_generation_prompt=True, tokenize=True)) > recipe.max_prompt_tokens:
             dropped["prompt_too_long"] += 1
             continue
-        if limit is not None and pass_rates is not None and pass_rates.get(pid, 0.0) > limit:
+        if limit is not None and pass_rates is not None and pass_rates.get(row["prompt_id"], 0.0) > limit:
             dropped["too_easy"] += 1
             continue
-        rows.append(
-            {
-                "prompt": messages,
-                "prompt_id": pid,
-                "domain": stage.domain,
-                "answer": record.get("answer") or "",
-                "tests": record.get("tests") or "",
-            }
-        )
+        rows.append(row)
     return rows, dropped
 
 
