@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from acecurate.sandbox import Limits
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TERMINAL_WIDTH", "200")  # typer renders --help at this width, so option names are not cut
 
@@ -16,11 +18,25 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED.exists():
         pytest.skip(f"{SHARED} is absent (a fresh clone has no ../shared); these tests use the real shared data")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """The tiny random Qwen2 model of tests/tiny_model.py, built once per session (deterministic, read only)."""
+    pytest.importorskip("transformers", reason="needs acecurate[train] (torch, transformers)")
+    from .tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny"))
+
+
+def stdin_tests(*pairs) -> str:
+    """A canonical stdin tests JSON from (input, output) pairs."""
+    return json.dumps({"format": "stdin", "cases": [{"input": i, "output": o} for i, o in pairs]})
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -50,3 +66,4 @@ def kill_when_stored(process: subprocess.Popen, db_path: Path, at_least: int, ti
 
 # Tests that run code in the sandbox skip, with the install hint, where bubblewrap is missing.
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt-get install -y bubblewrap)")
+FAST = Limits(time_s=2.0, cpu_s=2, memory_mb=512)  # sandbox limits for tests that need no more

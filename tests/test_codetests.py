@@ -10,13 +10,9 @@ from acecurate.sandbox import Limits, grade_many
 from acecurate.stage import RunContext
 from acecurate.stages.validate_tests import ValidateTestsConfig, validate_tests
 
-from .conftest import needs_bwrap
+from .conftest import needs_bwrap, stdin_tests
 
 pytestmark = needs_bwrap
-
-
-def stdin_tests(*pairs):
-    return json.dumps({"format": "stdin", "cases": [{"input": i, "output": o} for i, o in pairs]})
 
 
 UNTRUSTED_CHECK = "def check(candidate):\n    for x in range(3):\n        assert candidate(x) == 2 * x\n\ncheck(double)\n"

@@ -7,14 +7,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def scores():
+def scores(shared_data):
     from benchmarks.curation_accuracy import REPO, score, verdicts
 
-    from .conftest import SHARED
-
-    if not SHARED.exists():
-        pytest.skip(f"{SHARED} is absent (a fresh clone has no ../shared); these tests use the real shared data")
-    return score(SHARED / "audit", verdicts(REPO, SHARED / "audit", SHARED))
+    return score(shared_data / "audit", verdicts(REPO, shared_data / "audit", shared_data))
 
 
 def precision(cell):

@@ -15,7 +15,7 @@ from acecurate.stages.decontaminate import DecontamConfig, build_index, contamin
 from acecurate.stages.dedup import DedupConfig, NearDedupConfig, exact_dedup, near_dedup, near_duplicates
 from acecurate.text import normalize, shingle_corpus, tokenize, tokenize_corpus
 
-from .conftest import write_jsonl
+from .conftest import stdin_tests, write_jsonl
 
 
 def ctx(tmp_path, domain="math"):
@@ -179,10 +179,6 @@ def test_math_pairs_are_judged_by_content_and_answers(expected, a, gold_a, b, go
         assert result.removed["dup_problem"].iat[0] == a and "Jaccard" in result.removed["evidence"].iat[0]
 
 
-def code_tests(*pairs):
-    return json.dumps({"format": "stdin", "cases": [{"input": i, "output": o} for i, o in pairs]})
-
-
 STATEMENT = (
     "You are given an array a of n integers. In one operation you may remove the first element. Find the minimum number "
     "of operations after which the array is sorted in non-decreasing order.\n\nInput Format:\nThe first line contains n "
@@ -193,21 +189,21 @@ STATEMENT = (
 def test_code_pairs_differ_by_version_constraints_or_tests():
     rows = [
         # r0 and r1: the same statement, one with tags and limits appended: the same problem
-        {"problem": "This is the easy version of the problem. " + STATEMENT, "tests": code_tests(("3\n3 1 2\n", "1\n"))},
+        {"problem": "This is the easy version of the problem. " + STATEMENT, "tests": stdin_tests(("3\n3 1 2\n", "1\n"))},
         {
             "problem": "This is the easy version of the problem. "
             + STATEMENT
             + "\nTags:\n['greedy']\n\nTime Limit: 1000 ms\nMemory Limit: 256 MB",
-            "tests": code_tests(("3\n3 1 2\n", "1\n")),
+            "tests": stdin_tests(("3\n3 1 2\n", "1\n")),
         },
         # r2: the hard version: a variant
-        {"problem": "This is the hard version of the problem. " + STATEMENT, "tests": code_tests(("3\n3 1 2\n", "1\n"))},
+        {"problem": "This is the hard version of the problem. " + STATEMENT, "tests": stdin_tests(("3\n3 1 2\n", "1\n"))},
     ]
     verdicts, _ = near(rows, domain="code")
     assert verdicts["r1"] == ("duplicate", "r0")
     assert verdicts["r2"] == ("variant", "r0")
     # the same statement whose tests expect another output for the same input: a variant
-    rows[1]["tests"] = code_tests(("3\n3 1 2\n", "2\n"))
+    rows[1]["tests"] = stdin_tests(("3\n3 1 2\n", "2\n"))
     verdicts, result = near(rows[:2], domain="code")
     assert verdicts["r1"] == ("variant", "r0")
     assert result.stats["judged"] == {"variant: tests": 1}

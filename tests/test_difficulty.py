@@ -18,14 +18,8 @@ from acecurate.pipeline import pipeline_from_dict, run_pipeline
 from acecurate.verify.math import grade
 
 from .conftest import kill_when_stored, needs_bwrap, write_jsonl
-from .tiny_model import build_tiny_model
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny"))
 
 
 def difficulty_pipeline(domain: str, model: Path, n: int = 4, keep=(1, 3), prompts_seed: int = 0, think: bool = False) -> dict:

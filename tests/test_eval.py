@@ -317,14 +317,6 @@ def store_frame(run: Path) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    pytest.importorskip("transformers", reason="needs acecurate[train] (torch, transformers)")
-    from .tiny_model import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture(scope="module")
 def bench_inputs(tmp_path_factory):
     directory = tmp_path_factory.mktemp("bench")
     code_file(directory)
@@ -360,13 +352,13 @@ def eval_args(model, bench_inputs, out, *extra):
 
 
 @pytest.fixture(scope="module")
-def two_runs(tiny, bench_inputs, tmp_path_factory):
+def two_runs(tiny_model, bench_inputs, tmp_path_factory):
     """The tiny model evaluated twice under different seeds."""
     root = tmp_path_factory.mktemp("runs")
     runs = []
     for seed in (0, 1):
         out = root / f"seed{seed}"
-        result = runner.invoke(app, eval_args(tiny, bench_inputs, out, "--set", f"sampler.seed={seed}"), env=WIDE)
+        result = runner.invoke(app, eval_args(tiny_model, bench_inputs, out, "--set", f"sampler.seed={seed}"), env=WIDE)
         assert result.exit_code == 0, result.output
         runs.append(out)
     return runs
@@ -430,10 +422,10 @@ def test_scores_equal_the_grades_in_the_store(two_runs):
 
 
 @pytest_slow
-def test_rerun_reuses_every_sample(tiny, bench_inputs, two_runs):
+def test_rerun_reuses_every_sample(tiny_model, bench_inputs, two_runs):
     before = store_frame(two_runs[0])
     first = json.loads((two_runs[0] / "results.json").read_text())
-    result = runner.invoke(app, eval_args(tiny, bench_inputs, two_runs[0], "--set", "sampler.seed=0"), env=WIDE)
+    result = runner.invoke(app, eval_args(tiny_model, bench_inputs, two_runs[0], "--set", "sampler.seed=0"), env=WIDE)
     assert result.exit_code == 0, result.output
     again = json.loads((two_runs[0] / "results.json").read_text())
     assert again["samples_generated"] == 0 and again["samples_reused"] == len(before)
@@ -488,7 +480,7 @@ def test_compare_on_hand_made_runs(tmp_path):
 
 
 @pytest_slow
-def test_killed_eval_resumes_without_resampling(tiny, tmp_path):
+def test_killed_eval_resumes_without_resampling(tiny_model, tmp_path):
     math_file = write_jsonl(tmp_path / "many.jsonl", math_rows(60))
     run = tmp_path / "run"
     command = [
@@ -497,7 +489,7 @@ def test_killed_eval_resumes_without_resampling(tiny, tmp_path):
         "acecurate.cli",
         "eval",
         "--model",
-        str(tiny),
+        str(tiny_model),
         "--backend",
         "transformers",
         "--bench-file",
@@ -532,14 +524,14 @@ def test_killed_eval_resumes_without_resampling(tiny, tmp_path):
 
 
 @pytest_slow
-def test_eval_through_the_openai_backend_on_loopback(tiny, tmp_path):
+def test_eval_through_the_openai_backend_on_loopback(tiny_model, tmp_path):
     pytest.importorskip("httpx", reason="needs acecurate[openai]")
     from .tiny_server import TinyServer
 
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     write_jsonl(data_dir / "aime24.jsonl", math_rows(5))  # a stand-in aime24 file: the registry reads it from --data-dir
-    server = TinyServer(tiny)
+    server = TinyServer(tiny_model)
     try:
         out = tmp_path / "run"
         # The server answers with the tiny model whatever the name; the name says which paper row to show.
@@ -577,7 +569,7 @@ def test_paper_models_are_recognised_from_hub_ids_and_paths():
 
 
 @pytest_slow
-def test_vllm_backend_loop_with_the_tiny_model_behind_llm_generate(tiny):
+def test_vllm_backend_loop_with_the_tiny_model_behind_llm_generate(tiny_model):
     """Everything of the vLLM backend but the engine: the tiny model answers through `LLM.generate`'s interface."""
     from types import SimpleNamespace
 
@@ -586,7 +578,7 @@ def test_vllm_backend_loop_with_the_tiny_model_behind_llm_generate(tiny):
     from acecurate.sampling import Request, SamplingSettings, make_backend, prompt_id, request_seed
     from acecurate.sampling.vllm_backend import generate_batches, sampling_params_kwargs
 
-    model = make_backend("transformers", str(tiny))
+    model = make_backend("transformers", str(tiny_model))
     calls = []
 
     def llm_generate(prompts, params):

@@ -8,13 +8,12 @@ pytest.importorskip("httpx", reason="needs acecurate[openai]")
 from acecurate.errors import AcecurateError
 from acecurate.sampling import Request, SamplingSettings, make_backend, prompt_id
 
-from .tiny_model import build_tiny_model
 from .tiny_server import TinyServer
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    s = TinyServer(build_tiny_model(tmp_path_factory.mktemp("tiny")))
+def server(tiny_model):
+    s = TinyServer(tiny_model)
     yield s
     s.close()
 

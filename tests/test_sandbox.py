@@ -12,11 +12,10 @@ from acecurate.sandbox import Limits, run_solution
 from acecurate.sandbox.compare import compare_stdout, values_equal
 from acecurate.sandbox.executor import SLOTS_PER_PROCESS, sandbox_uid
 
-from .conftest import needs_bwrap
+from .conftest import FAST, needs_bwrap
 
 pytestmark = needs_bwrap
 
-FAST = Limits(time_s=2.0, cpu_s=2, memory_mb=512)
 ECHO = {"format": "stdin", "cases": [{"input": "7\n", "output": "7\n"}]}
 
 

@@ -19,9 +19,9 @@ from acecurate.sandbox.executor import drive_runner
 from acecurate.sandbox.judge_env import find_judge_env
 from acecurate.verify.responses import grade_responses
 
-pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt-get install -y bubblewrap)")
+from .conftest import FAST, needs_bwrap
 
-FAST = Limits(time_s=2.0, cpu_s=2, memory_mb=512)
+pytestmark = needs_bwrap
 needs_cgroups = pytest.mark.skipif(not cgroup_support().available, reason=f"per-sandbox limits need cgroups: {cgroup_support().reason}")
 
 
