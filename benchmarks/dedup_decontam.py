@@ -18,7 +18,7 @@ import pandas as pd
 from acecurate.benchmarks import SHIPPED, load_fingerprint, shipped_names
 from acecurate.stages.decontaminate import DecontamConfig, build_index, contaminated_mask, match_texts
 from acecurate.stages.dedup import NearDedupConfig, PairJudge, near_duplicates
-from acecurate.text import MATCH_VIEW_DROP, SYMBOLS, TEXT_PASSES, UNICODE_PASSES, hash_strings, normalize_many
+from acecurate.text import MATCH_VIEW_DROP, MATCH_VIEW_PASSES, SYMBOLS, TEXT_PASSES, UNICODE_PASSES, hash_strings, normalize_many
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -42,6 +42,7 @@ def build_rows(n: int) -> list[str]:
 # applied with Python's re one text at a time.
 _UNICODE = [(re.compile(p, re.ASCII), r) for p, r in UNICODE_PASSES]
 _PASSES = [(re.compile(p, re.ASCII), r) for p, r in TEXT_PASSES]
+_MATCH_PASSES = [(re.compile(p, re.ASCII), r) for p, r in MATCH_VIEW_PASSES]
 _DROP = re.compile(MATCH_VIEW_DROP, re.ASCII)
 _TOKEN = re.compile("[A-Za-z\u0080-\U0010ffff]+|[0-9]+|[" + re.escape(SYMBOLS) + "]")
 
@@ -55,7 +56,7 @@ def python_tokenize(text, match_view=True):
     text = text.lower()
     if match_view:
         text = _DROP.sub(" ", text)
-    for pattern, replacement in _PASSES:
+    for pattern, replacement in _PASSES + (_MATCH_PASSES if match_view else []):
         text = pattern.sub(replacement, text)
     tokens = _TOKEN.findall(text)
     if match_view:

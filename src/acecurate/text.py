@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 # Bump when normalize() or tokenize() change: shipped fingerprints record it, and stale ones are rejected.
-NORMALIZER_VERSION = 4
+NORMALIZER_VERSION = 5
 
 # All normalisation runs as vectorised RE2 passes over Arrow string arrays (one C loop per pass over the whole
 # corpus), after NFKC and lower-casing. Single texts go through the same code, so a text always tokenises the same
@@ -56,15 +56,28 @@ TEXT_PASSES = (
     (r"\\[lc]?dots[bc]?\b|\.\.\.", " dots "),
     (r"\^\s*\\circ\b|\^\s*\{\s*\\circ\s*\}", " ^ circ "),
     (r"-{2,}", "-"),  # -- and --- are dashes, like -
+    # Notation that differs between copies of one statement: HTML markup (`10<sup>9</sup>` is `10^9`), Python's power
+    # `10**9`, ordinal suffixes (`i^th`, `i-th` are `ith`), and a product of numbers
+    # written with `*` or `\cdot` (`2 * 10^5` is `2 \times 10^5`).
+    (r"<sup>", "^"),
+    (r"<sub>", "_"),
+    (r"</?(?:sup|sub|code|strong|em|var|span|pre|p|ul|ol|li)>", ""),
+    (r"(\d)\s*\*\*\s*(\d)", r"\1^\2"),
+    (r"\b([a-z])\s*(?:\^\s*\{?\s*|-)(th|st|nd|rd)\b\s*\}?", r"\1\2"),
+    (r"(\d)\s*(?:\*|\\cdot\b)\s*(\d)", r"\1 times \2"),
 )
+# Matching view only: a power of ten is written as its digits (`10^9 + 7` and the scraped `109 + 7` are one text).
+MATCH_VIEW_PASSES = ((r"\b10\s*\^\s*\{?\s*(\d{1,2})\s*\}?", r"10\1"),)
 _SPACE_AROUND_SYMBOL = (r"\s*([^\p{L}\p{N}_\s])\s*", r"\1")
 _SPACE = (r"\s+", " ")
 
 
 # Matching view: drawings, fenced (starter) code, and a code statement's examples and constraints (from the first
 # "Example 1:", "Sample Input" or "Constraints" line on: copies of one problem differ in them) are left out.
-ASY_BLOCK = re.compile(r"\[asy\].*?\[/asy\]", re.IGNORECASE | re.DOTALL)  # an Asymptote drawing
-MATCH_VIEW_DROP = r"(?s)\[asy\].*?\[/asy\]|```.*?```|(?m:^[ \t]*(?:example 1:|sample input|constraints:?[ \t]*$)).*"
+# A drawing given as code: Asymptote in [asy] or \begin{asy}, or TikZ.
+DRAWING = r"\[asy\].*?\[/asy\]|\\begin\{asy\}.*?\\end\{asy\}|\\begin\{tikzpicture\}.*?\\end\{tikzpicture\}"
+ASY_BLOCK = re.compile(DRAWING, re.IGNORECASE | re.DOTALL)
+MATCH_VIEW_DROP = r"(?s)" + DRAWING + r"|```.*?```|(?m:^[ \t]*(?:example 1:|sample input|constraints:?[ \t]*$)).*"
 
 
 def _token_text_many(texts, match_view: bool = False):
@@ -82,7 +95,7 @@ def _token_text_many(texts, match_view: bool = False):
     array = pc.ascii_lower(array) if ascii_only and array.type in (pa.string(), pa.large_string()) else pc.utf8_lower(array)
     if match_view:
         array = pc.replace_substring_regex(array, pattern=MATCH_VIEW_DROP, replacement=" ")
-    for pattern, replacement in TEXT_PASSES:
+    for pattern, replacement in TEXT_PASSES + (MATCH_VIEW_PASSES if match_view else ()):
         array = pc.replace_substring_regex(array, pattern=pattern, replacement=replacement)
     return array
 
@@ -417,3 +430,28 @@ def snippet(text, limit: int = 160) -> str:
     """The start of a text on one line, for evidence columns and tables."""
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+# What may separate two tokens in the original text: ASCII that is no letter, digit or symbol token (so the search
+# cannot backtrack), as an explicit class (a negated class over all of Unicode takes seconds to compile).
+_GAP = "[" + "".join(re.escape(chr(c)) for c in range(128) if not chr(c).isalnum() and chr(c) not in SYMBOLS) + "]*"
+
+
+def quote(text: str, tokens: list[str], limit: int = 160) -> str:
+    """The stretch of `text` that normalised `tokens` were cut from, as it is written there: evidence quotes the text
+    ("taken by f(x)"), never the tokens ("taken b y f ( x )"). Tokens that normalisation spelled anew (`<=` for `\\le`)
+    are bridged by the stretch from the first to the last tokens found; with none found, the tokens joined."""
+    if not tokens:
+        return ""
+
+    def find(part: list[str], start: int = 0):
+        return re.compile(_GAP.join(re.escape(t) for t in part), re.IGNORECASE).search(text, start)
+
+    whole = find(tokens)
+    if whole is not None:
+        return snippet(whole.group(0), limit)
+    head = next((m for k in (3, 2, 1) if (m := find(tokens[:k]))), None)
+    tail = next((m for k in (3, 2, 1) if head and (m := find(tokens[-k:], head.end()))), None) if len(tokens) > 3 else head
+    if head is None or tail is None:
+        return snippet(" ".join(tokens), limit)
+    return snippet(text[head.start() : tail.end()], limit)

@@ -12,6 +12,7 @@ source files.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from ..errors import AcecurateError, InputError
 from ..io import atomic_write_bytes, read_records
 from ..records import ALIASES
 from ..text import NORMALIZER_VERSION, TokenizedCorpus, last_boxed, snippet, tokenize_corpus, tokenize_many
+from ..words import phrases, words
 
 FINGERPRINT_DIR = Path(__file__).parent / "fingerprints"
 
@@ -77,6 +79,9 @@ class Fingerprint:
     snippets: list[str]  # the start of each item's text and its answer, for the evidence of a match
     questions: np.ndarray  # (items, QUESTION_TOKENS) uint64: hashes of the words of each item's question, 0-padded
     window: tuple[str, str] | None = None  # items dated outside [start, end) are not targets
+    asks: np.ndarray | None = None  # int64 per item: tokens of its final ask (the rest is its setup)
+    limits: list[np.ndarray] | None = None  # per item: the bounds of its constraint lines (code), ascending
+    names: list[np.ndarray] | None = None  # per item: hashes of the names it gives its objects (see `names_of`)
 
     def in_window(self, window: tuple[str, str] | None) -> np.ndarray:
         """Which items are targets under `window` (items without a date always are)."""
@@ -88,61 +93,88 @@ class Fingerprint:
 
 SNIPPET_CHARS = 300
 QUESTION_TOKENS = 8
-# Words that say nothing about what a question asks for.
-_PLAIN_WORDS = frozenset(
-    [
-        "the",
-        "and",
-        "for",
-        "that",
-        "with",
-        "what",
-        "which",
-        "find",
-        "compute",
-        "determine",
-        "evaluate",
-        "calculate",
-        "value",
-        "values",
-        "then",
-        "this",
-        "these",
-        "those",
-        "its",
-        "your",
-        "answer",
-        "express",
-        "enter",
-        "form",
-        "give",
-        "write",
-        "are",
-        "was",
-        "were",
-        "is",
-        "be",
-        "can",
-        "may",
-        "how",
-        "many",
-        "much",
-        "there",
-        "where",
-        "when",
-        "let",
-    ]
+# Math spans, so that a dot inside $3.5$ ends no sentence; sentence ends and paragraph breaks.
+_MATH_SPAN = re.compile(r"\$\$[^$]*\$\$|\$[^$]*\$|\\\([^\n]*?\\\)|\\\[[^\n]*?\\\]")
+_SENTENCE_END = re.compile(r"[.?!](?=\s)|\n[ \t]*\n")
+
+
+def final_ask(text: str) -> str:
+    """The item's final ask: its last sentence that is no answer-format instruction, with the answer-format sentences
+    around it ("The final answer can be written as m/n. What is m+n?", "Find P. Express it as a fraction.")."""
+    masked = _MATH_SPAN.sub(lambda m: "x" * len(m.group(0)), text.rstrip())
+    starts = [0] + [m.end() for m in _SENTENCE_END.finditer(masked)]
+    sentences = [(a, text[a:b].strip()) for a, b in zip(starts, starts[1:] + [len(masked)]) if text[a:b].strip()]
+    formats = phrases("answer_format_starts")
+    begin, asked = len(text), False
+    for at, sentence in reversed(sentences):
+        is_format = sentence.lower().lstrip("( ").startswith(formats)
+        if asked and not is_format:
+            break
+        begin, asked = at, asked or not is_format
+    return text[begin:]
+
+
+_LIMIT_LINE = re.compile(r"<=|≤|⩽|\\leq?(?![a-z])", re.IGNORECASE)
+# A number as constraints write it: m x 10^k (also with the superscript lost in scraping, 2 * 105), b^k, or plain.
+_BOUND = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(?:\\times|\\cdot|\*|×|·)\s*10\s*(?:\^|\*\*)?\s*\{?\s*(\d{1,2})\s*\}?(?!\d)"
+    r"|(\d+)\s*(?:\^|\*\*)\s*\{?\s*(\d{1,2})\s*\}?|(\d+(?:\.\d+)?)"
 )
 
 
+def _bound_value(found: re.Match) -> float:
+    mantissa, exponent, base, power, plain = found.groups()
+    if mantissa:
+        return float(mantissa) * 10.0 ** int(exponent)
+    if base:
+        return float(base) ** int(power)
+    if re.fullmatch(r"10(?:[3-9]|1[0-8])", plain):  # 10^5 scraped without its superscript reads 105
+        return 10.0 ** int(plain[2:])
+    return float(plain)
+
+
+def limit_values(text: str) -> np.ndarray:
+    """The bound of each constraint line (a line with <=, the largest number on it), distinct and ascending: two
+    statements with other bounds are other problems (a "II" that only enlarges the limits of its "I")."""
+    bounds = set()
+    for line in text.split("\n"):
+        if len(line) < 300 and _LIMIT_LINE.search(line):
+            values = [_bound_value(m) for m in _BOUND.finditer(line)]
+            if values:
+                bounds.add(max(values))
+    return np.array(sorted(bounds), dtype=np.float64)
+
+
+_CAPITALS = re.compile(r"(?<![\\A-Za-z])[A-Z]{2,}(?![A-Za-z])")  # ELLIPSE, ABC, PROOF (not \LaTeX commands)
+_ROMAN = re.compile(r"[IVXLCDM]+")
+_CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)[ \t]*\(")
+_ASY = re.compile(r"\[asy\].*?\[/asy\]", re.DOTALL | re.IGNORECASE)
+
+
+def names_of(text: str, domain: str) -> np.ndarray:
+    """Hashes of the names a statement gives its objects, which a copy keeps and a template changes: math, the words in
+    capitals (the word ELLIPSE to arrange, the triangle ABC); code, the functions its examples call (`kth_element(`)."""
+    from ..text import hash_strings
+
+    if domain == "code":
+        found = {c.lower() for c in _CALL.findall(text) if c.lower() not in words("python_builtins")}
+    else:
+        found = {c.lower() for c in _CAPITALS.findall(_ASY.sub(" ", text)) if not _ROMAN.fullmatch(c)}
+    return np.unique(hash_strings(sorted(found))) if found else np.zeros(0, np.uint64)
+
+
+def ask_lengths(texts: list[str]) -> np.ndarray:
+    """Tokens (matching view) of each text's final ask."""
+    return np.array([len(t) for t in tokenize_many([final_ask(t) for t in texts], match_view=True)], dtype=np.int64)
 def question_hashes(texts: list[str]) -> np.ndarray:
     """One row per item: hashes of the distinct telling words (3+ letters, not plain words) and numbers among its last
     12 tokens, zero-padded: what it asks for. A row that copies the item asks for the same thing. Tokenised in bulk."""
-    words = [
-        " ".join(dict.fromkeys(t for t in tokens[-12:] if (t.isdigit() or len(t) >= 3) and t not in _PLAIN_WORDS))
+    plain = words("question_plain_words")
+    telling = [
+        " ".join(dict.fromkeys(t for t in tokens[-12:] if (t.isdigit() or len(t) >= 3) and t not in plain))
         for tokens in tokenize_many(texts, match_view=True)
     ]
-    corpus = tokenize_corpus(words, match_view=True)
+    corpus = tokenize_corpus(telling, match_view=True)
     out = np.zeros((len(texts), QUESTION_TOKENS), np.uint64)
     for k in range(len(texts)):
         hashes = corpus.hashes[corpus.offsets[k] : corpus.offsets[k + 1]][:QUESTION_TOKENS]
@@ -189,7 +221,18 @@ def _fingerprint_from_records(
         item_dates.append((joined.get(index) or own_date or date or "")[:10])
         snippets.append(_item_snippet(text, record.get(answer_field) if answer_field else None))
     return Fingerprint(
-        name, domain, description, ids, tokenize_corpus(texts, match_view=True), item_dates, snippets, question_hashes(texts), window
+        name,
+        domain,
+        description,
+        ids,
+        tokenize_corpus(texts, match_view=True),
+        item_dates,
+        snippets,
+        question_hashes(texts),
+        window,
+        ask_lengths(texts),
+        [limit_values(t) for t in texts] if domain == "code" else [np.zeros(0)] * len(texts),
+        [names_of(t, domain) for t in texts],
     )
 
 
@@ -226,6 +269,11 @@ def save_fingerprint(fp: Fingerprint, directory: Path = FINGERPRINT_DIR) -> Path
         dates=np.array(fp.dates, dtype=str),
         snippets=np.array(fp.snippets, dtype=str),
         questions=fp.questions,
+        asks=fp.asks,
+        limit_values=np.concatenate(fp.limits) if fp.limits else np.zeros(0),
+        limit_offsets=np.cumsum([0] + [len(x) for x in fp.limits]),
+        name_hashes=np.concatenate(fp.names) if fp.names else np.zeros(0, np.uint64),
+        name_offsets=np.cumsum([0] + [len(x) for x in fp.names]),
         meta=np.array(json.dumps(meta)),
     )
     path = directory / f"{fp.name}.npz"
@@ -260,6 +308,9 @@ def load_fingerprint(name: str, directory: Path = FINGERPRINT_DIR) -> Fingerprin
             [str(s) for s in data["snippets"]],
             data["questions"].astype(np.uint64),
             window,
+            data["asks"].astype(np.int64),
+            np.split(data["limit_values"].astype(np.float64), data["limit_offsets"][1:-1]),
+            np.split(data["name_hashes"].astype(np.uint64), data["name_offsets"][1:-1]),
         )
 
 

@@ -1,14 +1,21 @@
 """Benchmark decontamination: an n-gram index over benchmark fingerprints, copies told apart from templates, evaluation
 windows, and date cutoffs for code.
 
-Default rule (`match: coverage`), for each row and benchmark item:
+Default rule (`match: coverage`), for each row and its best few benchmark items:
 - a **copy** (`contaminated:<benchmark>`): the row holds at least `min_coverage` of the item's n-grams, each weighted by
   how rare it is in the input (1 / the number of input rows holding it, so stock phrasing such as "Enter your answer in
-  the form Ax+By+Cz+D=0" weighs little wherever it is common), and the item's numbers are in the row; or at least
-  `min_row_coverage` of the row's n-grams come from the item and the row's numbers are in the item;
-- a **template** (`contaminated_template:<benchmark>`): the same with other numbers: the coverage above is reached but the
-  numbers differ, or `template_coverage` of the item's n-grams match once every number is masked. Removed by default
-  (`drop_templates: false` keeps them).
+  the form Ax+By+Cz+D=0" weighs little wherever it is common), the item's numbers, and what the item asks; or at least
+  `min_row_coverage` of the row's n-grams come from the item and the row's numbers are in the item; or the row holds
+  `min_coverage` of the item's *setup* (all but its final ask) with the setup's numbers, whatever it asks at the end
+  (a copy whose final ask was rewritten: "find k+m" for "find m^2+n^2");
+- a **template** (`contaminated_template:<benchmark>`): the same with other numbers, or `template_coverage` of the item's
+  n-grams and of its setup matched once every number is masked. A template shares the setup, the objects and the
+  conditions: a one-line drill ("Compute $\\dbinom{31}{28}$") has no setup and is nobody's template. Removed by default
+  (`drop_templates: false` keeps them);
+- for code, a row whose constraint bounds differ from the item's is another problem (a "II" that only enlarges the
+  limits of its "I"), neither copy nor template.
+Benchmark items too short for n-grams of size n (fewer than 4n tokens, such as MBPP+ tasks) are also matched with
+`short_n`-grams, so that a wrapper that splits or rewords them ("Your code should pass these tests:") does not hide them.
 Items dated outside their benchmark's evaluation window (LiveCodeBench v5: 2024-08-01 to 2025-02-01) are not targets.
 `match: any` flags any shared n-gram, as the paper and open-r1 do; on MATH train that flags 9% of the rows, mostly
 through stock phrasing. N-grams found in more than `max_item_frequency` benchmark items are boilerplate and ignored.
@@ -20,13 +27,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..benchmarks import Fingerprint, fingerprint_file, load_fingerprint, shipped_names
+from ..benchmarks import Fingerprint, fingerprint_file, limit_values, load_fingerprint, names_of, shipped_names
 from ..config import setting
 from ..errors import AcecurateError
 from ..stage import StageResult, stage
-from ..text import TokenizedCorpus, shingle_corpus, snippet, tokenize, tokenize_corpus, window_hashes
+from ..text import TokenizedCorpus, quote, shingle_corpus, snippet, tokenize, tokenize_corpus, window_hashes
 
 DEFAULT_N = {"math": 9, "code": 14}
+CANDIDATES = 3  # benchmark items considered per row, best first
 _BITMAP_MASK = np.uint64((1 << 24) - 1)  # low 24 bits of an n-gram hash index a 16 MB membership prefilter
 _NUMBER = np.uint64(0x9E3779B97F4A7C15)  # the token every number becomes in masked (template) n-grams
 
@@ -39,12 +47,18 @@ class NgramIndex:
     hashes: np.ndarray  # uint64, sorted, one entry per (hash, item) pair
     items: np.ndarray  # int64 item index, aligned with hashes
     ngram_id: np.ndarray  # int64: which distinct n-gram each pair holds (0 .. n_ngrams-1)
+    in_setup: np.ndarray  # bool, aligned with hashes: the n-gram lies in the item's setup (before its final ask)
     n_ngrams: int
     item_benchmark: list[str]
     item_id: list[str]
     item_snippet: list[str]
     item_numbers: list[np.ndarray]  # distinct number-token hashes of each item
+    item_setup_numbers: list[np.ndarray]  # those of its setup
     item_questions: np.ndarray  # (items, k) hashes of the words of each item's question, 0-padded
+    item_limits: list[np.ndarray]  # bounds of each item's constraint lines (code)
+    item_names: list[np.ndarray]  # hashes of the names each item gives its objects (benchmarks.names_of)
+    item_setup_ngrams: np.ndarray  # int64 per item: n-grams in its setup
+    item_lengths: np.ndarray  # int64 per item: tokens
     ignored_ngrams: int
     short_item_lengths: list[int]  # token counts of items shorter than n (they match as a whole, contained in a row)
     bitmap: np.ndarray  # bool, True where some index hash has these low bits
@@ -65,31 +79,53 @@ def _concatenated(fingerprints: list[Fingerprint]) -> TokenizedCorpus:
     )
 
 
-def build_index(fingerprints: list[Fingerprint], n: int, max_item_frequency: int, masked: bool = False) -> NgramIndex:
-    """The n-gram index of every item; with `masked`, every number is one token, so templates with other numbers match."""
+def build_index(
+    fingerprints: list[Fingerprint], n: int, max_item_frequency: int, masked: bool = False, max_item_tokens: int | None = None
+) -> NgramIndex:
+    """The n-gram index of every item; with `masked`, every number is one token, so templates with other numbers match;
+    with `max_item_tokens`, only items shorter than that give n-grams (the index of short items)."""
     plain = _concatenated(fingerprints)
     corpus = _masked(plain) if masked else plain
-    shingles = shingle_corpus(corpus, n)
-    pairs = np.unique(np.stack([shingles.hashes, shingles.owner.astype(np.uint64)], axis=1), axis=0)
-    pair_hashes, pair_items = pairs[:, 0], pairs[:, 1].astype(np.int64)
-    _, inverse, item_counts = np.unique(pair_hashes, return_inverse=True, return_counts=True)
-    keep = item_counts[inverse] <= max_item_frequency
-    pair_hashes, pair_items = pair_hashes[keep], pair_items[keep]
-    distinct, ngram_id = np.unique(pair_hashes, return_inverse=True)
-    ids = [i for fp in fingerprints for i in fp.ids]
     lengths = corpus.lengths
-    numbers = [np.unique(plain.hashes[a:b][plain.numeric[a:b]]) for a, b in zip(plain.offsets[:-1], plain.offsets[1:])]
+    asks = np.concatenate([fp.asks if fp.asks is not None else fp.corpus.lengths for fp in fingerprints]) if fingerprints else lengths
+    setup_length = np.maximum(lengths - asks, 0)
+    shingles = shingle_corpus(corpus, n)
+    in_setup = (shingles.start + n <= setup_length[shingles.owner]) & (lengths[shingles.owner] >= n)
+    keep = lengths[shingles.owner] < max_item_tokens if max_item_tokens else np.ones(len(shingles.hashes), bool)
+    hashes, owner, in_setup = shingles.hashes[keep], shingles.owner[keep], in_setup[keep]
+    # Distinct (hash, item) pairs, sorted by hash; a pair is in the setup when any of its occurrences is.
+    order = np.lexsort((owner, hashes))
+    hashes, owner, in_setup = hashes[order], owner[order], in_setup[order]
+    starts = np.flatnonzero(np.r_[True, (hashes[1:] != hashes[:-1]) | (owner[1:] != owner[:-1])]) if len(hashes) else np.zeros(0, np.int64)
+    pair_hashes, pair_items = hashes[starts], owner[starts].astype(np.int64)
+    pair_setup = np.maximum.reduceat(in_setup.astype(np.int8), starts).astype(bool) if len(starts) else np.zeros(0, bool)
+    _, inverse, item_counts = np.unique(pair_hashes, return_inverse=True, return_counts=True)
+    frequent = item_counts[inverse.reshape(-1)] > max_item_frequency
+    pair_hashes, pair_items, pair_setup = pair_hashes[~frequent], pair_items[~frequent], pair_setup[~frequent]
+    distinct, ngram_id = np.unique(pair_hashes, return_inverse=True)
+    numbers, setup_numbers = [], []
+    for a, b, s in zip(plain.offsets[:-1], plain.offsets[1:], setup_length):
+        tokens, numeric = plain.hashes[a:b], plain.numeric[a:b]
+        numbers.append(np.unique(tokens[numeric]))
+        setup_numbers.append(np.unique(tokens[:s][numeric[:s]]))
+    n_items = len(lengths)
     return NgramIndex(
         n,
         pair_hashes,
         pair_items,
         ngram_id.astype(np.int64).reshape(-1),
+        pair_setup,
         len(distinct),
         [fp.name for fp in fingerprints for _ in fp.ids],
-        ids,
+        [i for fp in fingerprints for i in fp.ids],
         [s for fp in fingerprints for s in fp.snippets],
         numbers,
+        setup_numbers,
         np.concatenate([fp.questions for fp in fingerprints]) if fingerprints else np.zeros((0, 1), np.uint64),
+        [x for fp in fingerprints for x in (fp.limits or [np.zeros(0)] * len(fp.ids))],
+        [x for fp in fingerprints for x in (fp.names or [np.zeros(0, np.uint64)] * len(fp.ids))],
+        np.bincount(pair_items[pair_setup], minlength=n_items).astype(np.int64),
+        lengths.astype(np.int64),
         int(np.count_nonzero(item_counts > max_item_frequency)),
         sorted(set(lengths[(lengths > 0) & (lengths < n)].tolist())),
         _bitmap(pair_hashes),
@@ -104,27 +140,30 @@ def _bitmap(hashes: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Hits:
-    """(text, item, n-gram) hits of one chunk of texts, and per text of the chunk: the weight of its n-grams that are
-    in no benchmark item (each 1 / how often the chunk holds it) and its token count."""
+    """(text, item, n-gram) hits of one chunk of texts, whether each n-gram lies in the item's setup, and per text of
+    the chunk: the weight of its n-grams that are in no benchmark item (each 1 / how often the chunk holds it) and its
+    token count."""
 
     owner: np.ndarray  # int64, global text index
     item: np.ndarray
     ngram: np.ndarray
+    setup: np.ndarray
     other_weight: np.ndarray  # per text of the chunk
     text_tokens: np.ndarray  # per text of the chunk
 
 
-def _distinct(*columns: np.ndarray) -> list[np.ndarray]:
-    """The distinct rows of equal-length columns, sorted by the first column, then the next."""
+def _distinct(*columns: np.ndarray, carry: tuple[np.ndarray, ...] = ()) -> list[np.ndarray]:
+    """The distinct rows of equal-length columns, sorted by the first column, then the next; `carry` columns (equal
+    wherever the keys are) come along."""
     if not len(columns[0]):
-        return list(columns)
+        return list(columns) + list(carry)
     order = np.lexsort(columns[::-1])
     sorted_columns = [c[order] for c in columns]
     new = np.zeros(len(order), dtype=bool)
     new[0] = True
     for c in sorted_columns:
         new[1:] |= c[1:] != c[:-1]
-    return [c[new] for c in sorted_columns]
+    return [c[new] for c in sorted_columns] + [c[order][new] for c in carry]
 
 
 def _chunk_hits(corpus: TokenizedCorpus, first_text: int, index: NgramIndex, weigh_rows: bool = True) -> _Hits:
@@ -148,75 +187,142 @@ def _chunk_hits(corpus: TokenizedCorpus, first_text: int, index: NgramIndex, wei
     which = np.repeat(np.arange(len(hits)), counts)
     within = np.arange(len(which)) - np.repeat(np.cumsum(counts) - counts, counts)
     at = lo[which] + within
-    return _Hits(owner[hits[which]] + first_text, index.items[at], index.ngram_id[at], other_weight, corpus.lengths)
+    return _Hits(owner[hits[which]] + first_text, index.items[at], index.ngram_id[at], index.in_setup[at], other_weight, corpus.lengths)
 
 
 @dataclass
 class Coverage:
-    """For each text, its best benchmark item (-1 when none) with the weighted share of the item's n-grams it holds and
-    the weighted share of its own n-grams that come from that item."""
+    """For each text, its best `CANDIDATES` benchmark items, best first (-1 where none), each with the weighted share of
+    the item's n-grams the text holds, of the text's own n-grams that come from the item, and of the item's setup."""
 
-    item: np.ndarray
+    item: np.ndarray  # (texts, CANDIDATES) int64
     item_coverage: np.ndarray
     text_coverage: np.ndarray
+    setup_coverage: np.ndarray
+
+    @classmethod
+    def empty(cls, n_texts: int) -> Coverage:
+        shape = (n_texts, CANDIDATES)
+        return cls(np.full(shape, -1, np.int64), np.zeros(shape), np.zeros(shape), np.zeros(shape))
+
+    @property
+    def score(self) -> np.ndarray:
+        return np.where(self.item >= 0, np.maximum(np.maximum(self.item_coverage, self.text_coverage), self.setup_coverage), -1.0)
+
+    def merged(self, other: Coverage) -> Coverage:
+        """The best candidates of both, each item once, with the better of each measure where both hold it."""
+        item = np.concatenate([self.item, other.item], axis=1)
+        names = ("item_coverage", "text_coverage", "setup_coverage")
+        fields = [np.concatenate([getattr(self, f), getattr(other, f)], axis=1) for f in names]
+        width = item.shape[1]
+        for j in range(width):  # an item held by both: its measures are the better ones, and its second entry goes
+            for k in range(j + 1, width):
+                same = (item[:, j] == item[:, k]) & (item[:, j] >= 0)
+                for values in fields:
+                    values[same, j] = np.maximum(values[same, j], values[same, k])
+                item[same, k] = -1
+        merged = Coverage(item, *fields)
+        order = np.argsort(-merged.score, axis=1, kind="stable")[:, :CANDIDATES]
+        return Coverage(np.take_along_axis(item, order, 1), *(np.take_along_axis(f, order, 1) for f in fields))
 
 
 def _coverage(hits: list[_Hits], index: NgramIndex, n_texts: int) -> Coverage:
     owner = np.concatenate([h.owner for h in hits])
     item = np.concatenate([h.item for h in hits])
     ngram = np.concatenate([h.ngram for h in hits])
+    setup = np.concatenate([h.setup for h in hits])
     other_weight = np.concatenate([h.other_weight for h in hits])
     # How many input rows hold each benchmark n-gram: a phrase common in the input is stock phrasing, and weighs little.
     holder_owner, holder_ngram = _distinct(owner, ngram)
     rows_holding = np.bincount(holder_ngram, minlength=index.n_ngrams)
     weight = 1.0 / np.maximum(rows_holding, 1)
-    item_weight = np.bincount(index.items, weights=weight[index.ngram_id], minlength=len(index.item_id))
+    n_items = len(index.item_id)
+    item_weight = np.bincount(index.items, weights=weight[index.ngram_id], minlength=n_items)
+    setup_weight = np.bincount(index.items[index.in_setup], weights=weight[index.ngram_id[index.in_setup]], minlength=n_items)
     row_weight = other_weight + np.bincount(holder_owner, weights=weight[holder_ngram], minlength=n_texts)
-    best_item = np.full(n_texts, -1, dtype=np.int64)
-    best_item_cov, best_text_cov = np.zeros(n_texts), np.zeros(n_texts)
-    if len(owner):
-        owner, item, ngram = _distinct(owner, item, ngram)
-        new_pair = np.flatnonzero(np.r_[True, (owner[1:] != owner[:-1]) | (item[1:] != item[:-1])])
-        pair_owner, pair_item = owner[new_pair], item[new_pair]
-        shared_weight = np.add.reduceat(weight[ngram], new_pair)
-        item_cov = shared_weight / np.maximum(item_weight[pair_item], 1e-12)
-        text_cov = np.minimum(shared_weight / np.maximum(row_weight[pair_owner], 1e-12), 1.0)
-        best = np.lexsort((-np.maximum(item_cov, text_cov), pair_owner))
-        first = best[np.r_[True, pair_owner[best][1:] != pair_owner[best][:-1]]]
-        best_item[pair_owner[first]] = pair_item[first]
-        best_item_cov[pair_owner[first]] = np.minimum(item_cov[first], 1.0)
-        best_text_cov[pair_owner[first]] = text_cov[first]
-    return Coverage(best_item, best_item_cov, best_text_cov)
+    coverage = Coverage.empty(n_texts)
+    if not len(owner):
+        return coverage
+    owner, item, ngram, setup = _distinct(owner, item, ngram, carry=(setup,))
+    new_pair = np.flatnonzero(np.r_[True, (owner[1:] != owner[:-1]) | (item[1:] != item[:-1])])
+    pair_owner, pair_item = owner[new_pair], item[new_pair]
+    shared = np.add.reduceat(weight[ngram], new_pair)
+    shared_setup = np.add.reduceat(weight[ngram] * setup, new_pair)
+    item_cov = np.minimum(shared / np.maximum(item_weight[pair_item], 1e-12), 1.0)
+    text_cov = np.minimum(shared / np.maximum(row_weight[pair_owner], 1e-12), 1.0)
+    setup_cov = np.where(setup_weight[pair_item] > 0, np.minimum(shared_setup / np.maximum(setup_weight[pair_item], 1e-12), 1.0), 0.0)
+    score = np.maximum(np.maximum(item_cov, text_cov), setup_cov)
+    order = np.lexsort((-score, pair_owner))
+    owners = pair_owner[order]
+    first = np.r_[0, np.flatnonzero(owners[1:] != owners[:-1]) + 1]
+    rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
+    top = rank < CANDIDATES
+    rows, slots, chosen = owners[top], rank[top], order[top]
+    coverage.item[rows, slots] = pair_item[chosen]
+    coverage.item_coverage[rows, slots] = item_cov[chosen]
+    coverage.text_coverage[rows, slots] = text_cov[chosen]
+    coverage.setup_coverage[rows, slots] = setup_cov[chosen]
+    return coverage
 
 
 @dataclass
 class Match:
-    """Exact and masked (template) coverage of each text's best items, and whether the numbers agree with the best
-    exact item (share of the item's distinct numbers found in the text, and of the text's found in the item)."""
+    """Exact and masked (template) coverage of each text's best items, and per candidate of the exact coverage: the
+    share of the item's distinct numbers found in the text, of the text's found in the item, of the item's setup numbers
+    found in the text, of the item's question words found in the text, of the item's names found in the text (-1 where
+    both name objects and share none), and whether the constraint bounds agree."""
 
     exact: Coverage
     masked: Coverage | None
-    item_numbers_found: np.ndarray
+    item_numbers_found: np.ndarray  # (texts, CANDIDATES)
     text_numbers_found: np.ndarray
-    question_found: np.ndarray  # share of the best item's question words found in the text
+    setup_numbers_found: np.ndarray
+    question_found: np.ndarray
+    names_found: np.ndarray
+    limits_agree: np.ndarray  # bool
 
     @property
-    def item(self) -> np.ndarray:  # kept for callers that ask "does any n-gram match"
-        return self.exact.item
+    def item(self) -> np.ndarray:  # each text's best item, for callers that ask "does any n-gram match"
+        return self.exact.item[:, 0]
+
+
+@dataclass(frozen=True)
+class Indexes:
+    """The indexes one decontamination matches against: exact n-grams, masked n-grams (templates), and short_n-grams of
+    the short items."""
+
+    exact: NgramIndex
+    masked: NgramIndex | None = None
+    short: NgramIndex | None = None
+
+
+def build_indexes(fingerprints: list[Fingerprint], n: int, max_item_frequency: int, masked: bool, short_n: int | None) -> Indexes:
+    return Indexes(
+        build_index(fingerprints, n, max_item_frequency),
+        build_index(fingerprints, n, max_item_frequency, masked=True) if masked else None,
+        build_index(fingerprints, short_n, max_item_frequency, max_item_tokens=4 * n) if short_n and short_n < n else None,
+    )
 
 
 def match_texts(
-    texts: list[str], index: NgramIndex, masked_index: NgramIndex | None = None, workers: int = 2, chunk_rows: int = 50_000
+    texts: list[str],
+    index: NgramIndex | Indexes,
+    masked_index: NgramIndex | None = None,
+    workers: int = 2,
+    chunk_rows: int = 50_000,
+    domain: str = "math",
 ) -> Match:
     """Match texts in chunks of `chunk_rows` on `workers` threads (the work is numpy and Arrow kernels, which release
     the GIL), so memory stays bounded at 10^6 rows and both cores are used."""
+    indexes = index if isinstance(index, Indexes) else Indexes(index, masked_index)
     starts = list(range(0, len(texts), chunk_rows)) or [0]
 
     def one(begin: int):
         corpus = tokenize_corpus(texts[begin : begin + chunk_rows], match_view=True)
-        exact = _chunk_hits(corpus, begin, index)
-        masked = _chunk_hits(_masked(corpus), begin, masked_index, weigh_rows=False) if masked_index is not None else None
-        return exact, masked
+        exact = _chunk_hits(corpus, begin, indexes.exact)
+        masked = _chunk_hits(_masked(corpus), begin, indexes.masked, weigh_rows=False) if indexes.masked is not None else None
+        short = _chunk_hits(corpus, begin, indexes.short) if indexes.short is not None else None
+        return exact, masked, short
 
     if len(starts) == 1 or workers <= 1:
         parts = [one(b) for b in starts]
@@ -225,10 +331,12 @@ def match_texts(
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             parts = list(pool.map(one, starts))
-    exact = _coverage([p[0] for p in parts], index, len(texts))
-    masked = _coverage([p[1] for p in parts], masked_index, len(texts)) if masked_index is not None else None
-    _match_short_items(texts, np.concatenate([p[0].text_tokens for p in parts]), index, exact)
-    return Match(exact, masked, *_agreement(texts, index, exact))
+    exact = _coverage([p[0] for p in parts], indexes.exact, len(texts))
+    if indexes.short is not None:
+        exact = exact.merged(_coverage([p[2] for p in parts], indexes.short, len(texts)))
+    masked = _coverage([p[1] for p in parts], indexes.masked, len(texts)) if indexes.masked is not None else None
+    _match_short_items(texts, np.concatenate([p[0].text_tokens for p in parts]), indexes.exact, exact)
+    return Match(exact, masked, *_agreement(texts, indexes.exact, exact, domain))
 
 
 def _match_short_items(texts: list[str], lengths: np.ndarray, index: NgramIndex, coverage: Coverage) -> None:
@@ -237,7 +345,7 @@ def _match_short_items(texts: list[str], lengths: np.ndarray, index: NgramIndex,
     if not index.short_item_lengths:
         return
     near = (lengths >= min(index.short_item_lengths)) & (lengths < max(index.short_item_lengths) + index.n)
-    short = np.flatnonzero(near & (coverage.item_coverage < 1))
+    short = np.flatnonzero(near & (coverage.item_coverage[:, 0] < 1))
     if not len(short):
         return
     corpus = tokenize_corpus([texts[i] for i in short], match_view=True)
@@ -250,33 +358,52 @@ def _match_short_items(texts: list[str], lengths: np.ndarray, index: NgramIndex,
         found = index.hashes[pos] == windows.hashes
         for owner, at in zip(windows.owner[found][::-1], pos[found][::-1]):
             row = short[rows[owner]]
-            coverage.item[row], coverage.item_coverage[row] = index.items[at], 1.0
-            coverage.text_coverage[row] = length / corpus.lengths[rows[owner]]
+            for field in ("item", "item_coverage", "text_coverage", "setup_coverage"):  # the whole item: first candidate
+                values = getattr(coverage, field)
+                values[row, 1:] = values[row, :-1].copy()
+            coverage.item[row, 0], coverage.item_coverage[row, 0] = index.items[at], 1.0
+            coverage.text_coverage[row, 0], coverage.setup_coverage[row, 0] = length / corpus.lengths[rows[owner]], 0.0
 
 
-def _agreement(texts: list[str], index: NgramIndex, coverage: Coverage, floor: float = 0.2):
-    """For texts whose best item covers at least `floor` either way: the share of the item's distinct numbers found in
-    the text, of the text's distinct numbers found in the item, and of the item's question words found in the text
-    (1 where there are none)."""
-    item_found, text_found, question_found = np.ones(len(texts)), np.ones(len(texts)), np.ones(len(texts))
-    rows = np.flatnonzero((coverage.item >= 0) & (np.maximum(coverage.item_coverage, coverage.text_coverage) >= floor))
+def _agreement(texts: list[str], index: NgramIndex, coverage: Coverage, domain: str, floor: float = 0.2):
+    """Per candidate covering at least `floor` either way: the share of the item's distinct numbers found in the text,
+    of the text's distinct numbers found in the item, of the item's setup numbers found in the text, of the item's
+    question words found in the text (each 1 where there are none), and whether the constraint bounds agree (code;
+    True where either side states none)."""
+    shape = coverage.item.shape
+    item_found, text_found, setup_found, question_found, names_found = (np.ones(shape) for _ in range(5))
+    limits_agree = np.ones(shape, dtype=bool)
+    rows = np.flatnonzero(((coverage.item >= 0) & (coverage.score >= floor)).any(axis=1))
     if not len(rows):
-        return item_found, text_found, question_found
+        return item_found, text_found, setup_found, question_found, names_found, limits_agree
     corpus = tokenize_corpus([texts[r] for r in rows], match_view=True)
     for k, r in enumerate(rows):
         span = slice(corpus.offsets[k], corpus.offsets[k + 1])
         tokens = corpus.hashes[span]
         own = np.unique(tokens[corpus.numeric[span]])
-        theirs = index.item_numbers[coverage.item[r]]
-        if len(theirs):
-            item_found[r] = np.isin(theirs, own).mean()
-        if len(own):
-            text_found[r] = np.isin(own, theirs).mean()
-        question = index.item_questions[coverage.item[r]]
-        question = question[question != 0]
-        if len(question):
-            question_found[r] = np.isin(question, tokens).mean()
-    return item_found, text_found, question_found
+        bounds = limit_values(texts[r]) if domain == "code" else None
+        names = names_of(texts[r], domain)
+        for j in np.flatnonzero((coverage.item[r] >= 0) & (coverage.score[r] >= floor)):
+            item = coverage.item[r, j]
+            theirs, setup = index.item_numbers[item], index.item_setup_numbers[item]
+            if len(theirs):
+                item_found[r, j] = np.isin(theirs, own).mean()
+            if len(own):
+                text_found[r, j] = np.isin(own, theirs).mean()
+            if len(setup):
+                setup_found[r, j] = np.isin(setup, own).mean()
+            question = index.item_questions[item]
+            question = question[question != 0]
+            if len(question):
+                question_found[r, j] = np.isin(question, tokens).mean()
+            item_names = index.item_names[item]
+            if len(item_names):
+                shared = np.isin(item_names, names)
+                names_found[r, j] = shared.mean() if shared.any() or not len(names) else -1.0
+            item_bounds = index.item_limits[item]
+            if bounds is not None and len(bounds) and len(item_bounds):
+                limits_agree[r, j] = len(bounds) == len(item_bounds) and bool(np.allclose(bounds, item_bounds))
+    return item_found, text_found, setup_found, question_found, names_found, limits_agree
 
 
 @dataclass
@@ -284,16 +411,29 @@ class DecontamConfig:
     benchmarks: list[str] = setting(factory=list, help="Shipped fingerprints to use; empty means all of the domain.")
     benchmark_files: list[str] = setting(factory=list, help="Extra benchmark files of your own.")
     n: int | None = setting(None, "Token n-gram size; default 9 for math, 14 for code.")
+    short_n: int | None = setting(
+        5, "N-gram size for benchmark items shorter than 4n tokens (null: none): a row that splits or rewords one keeps few n-grams."
+    )
     match: str = setting("coverage", '"coverage" (default) or "any".')
     min_coverage: float = setting(0.5, "Share of one item's n-grams (weighted by their rarity in the input) found in the row.")
+    min_coverage_named: float = setting(
+        0.3, "The same share when the row calls the function the item's examples call (code: `assert kth_element(...)`)."
+    )
     min_row_coverage: float = setting(0.8, "Share of the row's n-grams found in one benchmark item.")
     min_numbers: float = setting(
-        0.9, "Share of the item's numbers in the row, and of the row's in the item, for a copy (fewer: a template)."
+        0.9,
+        "Share of the item's numbers (and names: the word ELLIPSE, the triangle ABC) in the row, and of the row's numbers in "
+        "the item, for a copy (fewer: a template).",
     )
     min_question: float = setting(
         0.75, "Share of the words of the item's question (its last words) in the row for a copy (fewer: a template); 0 for code."
     )
-    template_coverage: float = setting(0.8, "Share of an item's n-grams matched with every number masked: the same template.")
+    min_setup_ngrams: int = setting(
+        3, "N-grams an item's setup (its text before the final ask) needs before its setup alone makes a copy or a template."
+    )
+    template_coverage: float = setting(
+        0.8, "Share of an item's n-grams, and of its setup's, matched with every number masked: the same template."
+    )
     drop_templates: bool = setting(True, "Remove rows with the template of a benchmark item (other numbers, other answer).")
     max_item_frequency: int = setting(10, "N-grams in more benchmark items than this are boilerplate.")
     windows: dict = setting(
@@ -341,34 +481,93 @@ def in_window(fingerprints: list[Fingerprint], windows: dict) -> tuple[list[Fing
                 [fp.snippets[r] for r in rows],
                 fp.questions[rows],
                 window,
+                fp.asks[rows] if fp.asks is not None else None,
+                [fp.limits[r] for r in rows] if fp.limits is not None else None,
+                [fp.names[r] for r in rows] if fp.names is not None else None,
             )
         )
     return chosen, notes
 
 
-def classify(match: Match, config: DecontamConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(kind per text: "copy", "template" or None; the item index it refers to)."""
+@dataclass
+class Verdicts:
+    """Per text: "copy", "template", "variant" (another problem: other constraint bounds) or None; the item it refers
+    to; and how it was decided ("item", "row", "setup", "masked", "whole", "limits", "any")."""
+
+    kind: np.ndarray
+    item: np.ndarray
+    how: np.ndarray
+    candidate: np.ndarray  # which candidate of the exact coverage (-1: the masked one)
+
+
+def classify(match: Match, config: DecontamConfig, index: NgramIndex | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(kind per text: "copy", "template", "variant" or None; the item index it refers to)."""
+    verdicts = decide(match, config, index)
+    return verdicts.kind, verdicts.item
+
+
+def decide(match: Match, config: DecontamConfig, index: NgramIndex | None = None) -> Verdicts:
+    """The verdict of each text over its candidate items, best first: the first candidate that is a copy wins, else the
+    first that is a template; a candidate whose constraint bounds disagree is a variant, never a copy or a template."""
     exact = match.exact
-    kind = np.full(len(exact.item), None, dtype=object)
-    item = exact.item.copy()
+    n_texts = len(exact.item)
+    kind = np.full(n_texts, None, dtype=object)
+    item, how, candidate = exact.item[:, 0].copy(), np.full(n_texts, None, dtype=object), np.zeros(n_texts, dtype=np.int64)
     if config.match == "any":
-        kind[exact.item >= 0] = "copy"
-        return kind, item
-    by_item = (exact.item >= 0) & (exact.item_coverage >= config.min_coverage)
-    by_row = (exact.item >= 0) & (exact.text_coverage >= config.min_row_coverage)
+        kind[item >= 0], how[item >= 0] = "copy", "any"
+        return Verdicts(kind, item, how, candidate)
+    present = exact.item >= 0
+    setup_ngrams = index.item_setup_ngrams[np.maximum(exact.item, 0)] if index is not None else np.full(exact.item.shape, config.min_setup_ngrams)
+    # The item's names: a row that names other objects (other functions, another word to arrange) is another problem;
+    # one that calls the item's function needs less of its wording.
+    named = match.names_found > 0
+    other_names = match.names_found < 0
+    if index is not None:
+        named &= np.array([[len(index.item_names[i]) > 0 if i >= 0 else False for i in row] for row in exact.item], dtype=bool).reshape(exact.item.shape)
+    threshold = np.where(named, min(config.min_coverage, config.min_coverage_named), config.min_coverage)
+    by_item = present & (exact.item_coverage >= threshold) & ~other_names
+    by_row = present & (exact.text_coverage >= config.min_row_coverage)
+    by_setup = present & (setup_ngrams >= config.min_setup_ngrams) & (exact.setup_coverage >= config.min_coverage)
     # A copy holds the item's numbers and no others (a row contained in the item, which adds examples or constraints,
-    # needs only its own numbers to be the item's), and asks what the item asks.
-    same_numbers = (match.item_numbers_found >= config.min_numbers) & (match.text_numbers_found >= config.min_numbers)
-    copy = ((by_item & same_numbers) | (by_row & (match.text_numbers_found >= config.min_numbers))) & (
-        match.question_found >= config.min_question
-    )
-    template = (by_item | by_row) & ~copy
+    # needs only its own numbers to be the item's) and asks what the item asks; or it holds the item's setup with the
+    # setup's numbers, and asks something else of it.
+    asks = match.question_found >= config.min_question
+    own_numbers = match.text_numbers_found >= config.min_numbers
+    values = (match.item_numbers_found >= config.min_numbers) & (np.abs(match.names_found) >= config.min_numbers)
+    copy_item = by_item & values & own_numbers & asks
+    copy_row = by_row & own_numbers & asks
+    copy_setup = by_setup & (match.setup_numbers_found >= config.min_numbers)
+    is_copy = (copy_item | copy_row | copy_setup) & match.limits_agree
+    # A template shares more than an instruction: the item has a setup, or is long (a one-line drill is nobody's template).
+    lengths = index.item_lengths[np.maximum(exact.item, 0)] if index is not None else np.full(exact.item.shape, 2 * config.min_setup_ngrams)
+    substantial = (setup_ngrams >= config.min_setup_ngrams) | (lengths >= 2 * index.n if index is not None else True)
+    is_template = (by_item | by_row) & ~(copy_item | copy_row | copy_setup) & match.limits_agree & substantial
+    is_variant = (by_item | by_row | copy_setup) & ~match.limits_agree
+
+    def first(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return mask.any(axis=1), np.argmax(mask, axis=1)
+
+    rows = np.arange(n_texts)
+    for label, mask in (("copy", is_copy), ("template", is_template), ("variant", is_variant)):
+        found, j = first(mask)
+        take = found & (kind == None)  # noqa: E711
+        kind[take], item[take], candidate[take] = label, exact.item[rows[take], j[take]], j[take]
+        if label == "copy":
+            how[take] = np.where(copy_item[rows[take], j[take]], "item", np.where(copy_row[rows[take], j[take]], "row", "setup"))
+        else:
+            how[take] = "item" if label == "template" else "limits"
     if match.masked is not None:
-        masked = (match.masked.item >= 0) & (match.masked.item_coverage >= config.template_coverage) & ~copy & ~template
-        item[masked] = match.masked.item[masked]
-        template |= masked
-    kind[copy], kind[template] = "copy", "template"
-    return kind, item
+        masked = match.masked
+        long_setup = index.item_setup_ngrams[np.maximum(masked.item[:, 0], 0)] >= config.min_setup_ngrams if index is not None else True
+        is_masked = (
+            (kind == None)  # noqa: E711
+            & (masked.item[:, 0] >= 0)
+            & (masked.item_coverage[:, 0] >= config.template_coverage)
+            & (masked.setup_coverage[:, 0] >= config.template_coverage)
+            & long_setup
+        )
+        kind[is_masked], item[is_masked], how[is_masked], candidate[is_masked] = "template", masked.item[is_masked, 0], "masked", -1
+    return Verdicts(kind, item, how, candidate)
 
 
 def dropped(kind: np.ndarray, config: DecontamConfig) -> np.ndarray:
@@ -376,28 +575,45 @@ def dropped(kind: np.ndarray, config: DecontamConfig) -> np.ndarray:
     return (kind == "copy") | ((kind == "template") & config.drop_templates)
 
 
-def contaminated_mask(match: Match, config: DecontamConfig) -> np.ndarray:
-    return dropped(classify(match, config)[0], config)
+def contaminated_mask(match: Match, config: DecontamConfig, index: NgramIndex | None = None) -> np.ndarray:
+    return dropped(classify(match, config, index)[0], config)
 
 
 def _after_cutoff(frame, cutoff: str | None) -> np.ndarray:
-    import pandas as pd
-
     if not cutoff or "contest_date" not in frame:
         return np.zeros(len(frame), dtype=bool)
-    dates = pd.to_datetime(frame["contest_date"], errors="coerce", utc=True, format="mixed")
+    dates = _dates(frame)
+    import pandas as pd
+
     return (dates > pd.Timestamp(cutoff, tz="UTC")).fillna(False).to_numpy(dtype=bool)
 
 
+def _dates(frame):
+    import pandas as pd
+
+    return pd.to_datetime(frame["contest_date"], errors="coerce", utc=True, format="mixed")
+
+
+def dated_rows(frame) -> dict[str, list[int]]:
+    """Per source: [rows with a readable contest_date, rows]."""
+    dated = _dates(frame).notna().to_numpy() if "contest_date" in frame else np.zeros(len(frame), bool)
+    counts: dict[str, list[int]] = {}
+    for source, has_date in zip(frame["source"] if "source" in frame else ["input"] * len(frame), dated):
+        entry = counts.setdefault(str(source), [0, 0])
+        entry[0] += int(has_date)
+        entry[1] += 1
+    return counts
+
+
 def shared_spans(text: str, index: NgramIndex, item: int, masked: bool = False, limit: int = 3) -> list[str]:
-    """The stretches of `text` whose n-grams are in benchmark item `item` (longest first), as token text."""
+    """The stretches of `text` whose n-grams are in benchmark item `item` (longest first), quoted as written."""
     tokens = tokenize(text, match_view=True)
     corpus = tokenize_corpus([text], match_view=True)
     if masked:
         corpus = _masked(corpus)
     windows = window_hashes(corpus, index.n)
     if not len(windows.hashes):
-        return [" ".join(tokens)] if len(tokens) < index.n else []
+        return [quote(text, tokens, 120)] if len(tokens) < index.n else []
     item_hashes = index.hashes[index.items == item]
     covered = np.zeros(len(tokens) + 1, dtype=np.int64)
     for start in windows.start[np.isin(windows.hashes, item_hashes)]:
@@ -405,10 +621,10 @@ def shared_spans(text: str, index: NgramIndex, item: int, masked: bool = False, 
         covered[start + index.n] -= 1
     inside = np.cumsum(covered)[: len(tokens)] > 0
     if not inside.any():  # an item shorter than n tokens, found whole inside a short row
-        return [snippet(" ".join(tokens), 120)]
+        return [quote(text, tokens, 120)]
     edges = np.flatnonzero(np.diff(np.r_[0, inside.astype(np.int8), 0]))
     spans = sorted(zip(edges[::2], edges[1::2]), key=lambda s: s[0] - s[1])[:limit]
-    return [snippet(" ".join(tokens[a:b]), 120) for a, b in sorted(spans)]
+    return [quote(text, tokens[a:b], 120) for a, b in sorted(spans)]
 
 
 def _differing_numbers(text: str, index: NgramIndex, item: int) -> str:
@@ -416,6 +632,36 @@ def _differing_numbers(text: str, index: NgramIndex, item: int) -> str:
     hashes = tokenize_corpus(own, match_view=True).hashes if own else np.zeros(0, np.uint64)
     missing = [t for t, h in zip(own, hashes) if not np.isin(h, index.item_numbers[item])]
     return ", ".join(dict.fromkeys(missing[:8])) or "(none)"
+
+
+def _evidence(r: int, text: str, verdicts: Verdicts, match: Match, indexes: Indexes, n: int) -> tuple[str, str, str]:
+    """(reason, matched stretches, evidence) of a contaminated row."""
+    item, j, how = int(verdicts.item[r]), int(verdicts.candidate[r]), verdicts.how[r]
+    index = indexes.exact
+    bench, item_id, item_text = index.item_benchmark[item], index.item_id[item], index.item_snippet[item]
+    exact = match.exact
+    if verdicts.kind[r] == "copy":
+        spans = shared_spans(text, index, item) or (shared_spans(text, indexes.short, item) if indexes.short is not None else [])
+        if how == "setup":
+            what = (
+                f"the row holds {exact.setup_coverage[r, j]:.0%} of the item's setup (its text before the final ask, {n}-grams "
+                "weighted by rarity in the input) with the setup's numbers, and asks another final question of it"
+            )
+        else:
+            what = (
+                f"the row holds {exact.item_coverage[r, j]:.0%} of the item's {n}-grams (weighted by rarity in the input) and "
+                f"{exact.text_coverage[r, j]:.0%} of its own come from it, numbers agree"
+            )
+        return f"contaminated:{bench}", " | ".join(spans), f"copy of {bench} item {item_id!r}: {what}; item: {snippet(item_text, 200)}"
+    masked = how == "masked"
+    spans = shared_spans(text, indexes.masked if masked else index, item, masked=masked)
+    share = match.masked.item_coverage[r, 0] if masked else exact.item_coverage[r, j]
+    evidence = (
+        f"template of {bench} item {item_id!r} with other numbers ({share:.0%} of the item's {n}-grams match"
+        f"{' with numbers masked, its setup too' if masked else ''}; the row's numbers not in the item: "
+        f"{_differing_numbers(text, index, item)}); item: {snippet(item_text, 200)}"
+    )
+    return f"contaminated_template:{bench}", " | ".join(spans), evidence
 
 
 @stage(
@@ -429,70 +675,59 @@ def decontaminate(frame, config: DecontamConfig, ctx) -> StageResult:
     """Remove rows that copy a benchmark item, or its template with other numbers, or post-date the code cutoff."""
     n = config.n or DEFAULT_N[ctx.domain]
     fingerprints, window_notes = in_window(load_benchmarks(config, ctx.domain), config.windows)
-    index = build_index(fingerprints, n, config.max_item_frequency)
-    masked_index = build_index(fingerprints, n, config.max_item_frequency, masked=True) if config.match == "coverage" else None
+    indexes = build_indexes(fingerprints, n, config.max_item_frequency, config.match == "coverage", config.short_n)
     texts = list(frame["problem"])
-    match = match_texts(texts, index, masked_index, workers=ctx.workers)
-    kind, item_of = classify(match, config)
-    hit = dropped(kind, config)
+    match = match_texts(texts, indexes, workers=ctx.workers, domain=ctx.domain)
+    verdicts = decide(match, config, indexes.exact)
+    hit = dropped(verdicts.kind, config)
     late = _after_cutoff(frame, config.date_cutoff if ctx.domain == "code" else None) & ~hit
     removed_mask = hit | late
     positions = np.flatnonzero(removed_mask)
-    records = []
+    records, coverage, row_coverage = [], [], []
+    index = indexes.exact
     for r in positions:
         if not hit[r]:
-            records.append(
-                (
-                    None,
-                    None,
-                    None,
-                    None,
-                    f"after_cutoff:{config.date_cutoff}",
-                    f"contest_date {frame['contest_date'].iat[r]} is after {config.date_cutoff}",
-                )
-            )
+            reason, evidence = f"after_cutoff:{config.date_cutoff}", f"contest_date {frame['contest_date'].iat[r]} is after {config.date_cutoff}"
+            records.append((None, None, None, None, reason, evidence))
+            coverage.append(None)
+            row_coverage.append(None)
             continue
-        item = int(item_of[r])
-        bench, item_id, text = index.item_benchmark[item], index.item_id[item], index.item_snippet[item]
-        if kind[r] == "copy":
-            spans = shared_spans(texts[r], index, item)
-            evidence = (
-                f"copy of {bench} item {item_id!r}: the row holds {match.exact.item_coverage[r]:.0%} of the item's {n}-grams "
-                f"(weighted by rarity in the input) and {match.exact.text_coverage[r]:.0%} of its own come from it, "
-                f"numbers agree; item: {snippet(text, 200)}"
-            )
-            reason = f"contaminated:{bench}"
-        else:
-            masked = item != match.exact.item[r] or (
-                match.exact.item_coverage[r] < config.min_coverage and match.exact.text_coverage[r] < config.min_row_coverage
-            )
-            spans = shared_spans(texts[r], masked_index if masked else index, item, masked=masked)
-            share = match.masked.item_coverage[r] if masked else match.exact.item_coverage[r]
-            evidence = (
-                f"template of {bench} item {item_id!r} with other numbers ({share:.0%} of the item's {n}-grams match"
-                f"{' with numbers masked' if masked else ''}; the row's numbers not in the item: {_differing_numbers(texts[r], index, item)}); "
-                f"item: {snippet(text, 200)}"
-            )
-            reason = f"contaminated_template:{bench}"
-        records.append((bench, item_id, text, " | ".join(spans), reason, evidence))
+        item, j = int(verdicts.item[r]), int(verdicts.candidate[r])
+        reason, spans, evidence = _evidence(r, texts[r], verdicts, match, indexes, n)
+        records.append((index.item_benchmark[item], index.item_id[item], index.item_snippet[item], spans, reason, evidence))
+        coverage.append(round(float(match.exact.item_coverage[r, j] if j >= 0 else match.masked.item_coverage[r, 0]), 4))
+        row_coverage.append(round(float(match.exact.text_coverage[r, j]), 4) if j >= 0 else None)
     removed = frame[removed_mask].copy()
     for column, values in zip(
         ("contaminated_by", "benchmark_item", "benchmark_text", "matched_ngrams", "reason", "evidence"),
         zip(*records) if records else [[]] * 6,
     ):
         removed[column] = list(values)
-    removed["coverage"] = np.round(match.exact.item_coverage[positions], 4)
-    removed["row_coverage"] = np.round(match.exact.text_coverage[positions], 4)
-    found = sorted({f"{index.item_benchmark[item_of[r]]}/{index.item_id[item_of[r]]}" for r in np.flatnonzero(hit)})
-    templates_kept = int(np.count_nonzero((kind == "template") & ~hit))
+    removed["coverage"], removed["row_coverage"] = coverage, row_coverage
+    found = sorted({f"{index.item_benchmark[verdicts.item[r]]}/{index.item_id[verdicts.item[r]]}" for r in np.flatnonzero(hit)})
+    templates_kept = int(np.count_nonzero((verdicts.kind == "template") & ~hit))
+    variants = int(np.count_nonzero(verdicts.kind == "variant"))
     names = ", ".join(f"{fp.name} ({len(fp.ids)})" for fp in fingerprints)
     report = {
-        "benchmarks": f"token {n}-grams, match `{config.match}`, against {names}",
+        "benchmarks": f"token {n}-grams ({config.short_n}-grams for short items), match `{config.match}`, against {names}",
         "benchmark items found in the input": ", ".join(f"`{i}`" for i in found) or "none",
     }
     report.update({f"{name} window": note for name, note in window_notes.items()})
     if templates_kept:
         report["templates kept"] = f"{templates_kept} rows share a benchmark item's template with other numbers (drop_templates: false)"
+    if variants:
+        report["variants kept"] = f"{variants} rows match a benchmark statement with other constraint bounds (another problem)"
+    dated = dated_rows(frame)
+    warnings = []
+    if ctx.domain == "code":
+        report["dated rows"] = ", ".join(f"{source}: {d} of {t}" for source, (d, t) in dated.items())
+        undated = [source for source, (d, t) in dated.items() if d == 0 and t]
+        if undated and config.date_cutoff:
+            warnings.append(
+                f"no contest_date in source(s) {', '.join(undated)}: the {config.date_cutoff} cutoff cannot apply to their rows "
+                "(give dates with --map contest_date=COLUMN)"
+            )
+            report["warning"] = warnings[-1]
     return StageResult(
         frame[~removed_mask].copy(),
         removed,
@@ -503,11 +738,15 @@ def decontaminate(frame, config: DecontamConfig, ctx) -> StageResult:
                 {"name": fp.name, "items": len(fp.ids), "description": fp.description, "window": fp.window} for fp in fingerprints
             ],
             "boilerplate_ngrams_ignored": index.ignored_ngrams,
-            "rows_sharing_any_ngram": int(np.count_nonzero(match.exact.item >= 0)),
-            "copies": int(np.count_nonzero(kind == "copy")),
-            "templates": int(np.count_nonzero(kind == "template")),
+            "rows_sharing_any_ngram": int(np.count_nonzero(match.item >= 0)),
+            "copies": int(np.count_nonzero(verdicts.kind == "copy")),
+            "copies_by": {str(k): int(v) for k, v in zip(*np.unique(verdicts.how[verdicts.kind == "copy"].astype(str), return_counts=True))},
+            "templates": int(np.count_nonzero(verdicts.kind == "template")),
             "templates_kept": templates_kept,
+            "variants": variants,
             "contaminated_items": found,
+            "dated_rows": dated,
+            "warnings": warnings,
         },
         report,
     )
