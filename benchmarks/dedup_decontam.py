@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 
 from acecurate.benchmarks import SHIPPED, load_fingerprint, shipped_names
-from acecurate.stages.decontaminate import DecontamConfig, build_index, contaminated_mask, match_texts
-from acecurate.stages.dedup import NearDedupConfig, PairJudge, near_duplicates
+from acecurate.stages.decontaminate import DecontamConfig, Indexes, build_indexes, contaminated_mask, match_texts
+from acecurate.stages.dedup import NearDedupConfig
+from acecurate.stages.minhash import near_duplicates
+from acecurate.stages.pair_judge import PairJudge
 from acecurate.text import MATCH_VIEW_DROP, MATCH_VIEW_PASSES, SYMBOLS, TEXT_PASSES, UNICODE_PASSES, hash_strings, normalize_many
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -113,7 +115,8 @@ def main():
 
     t = time.perf_counter()
     judge = PairJudge(pd.DataFrame({"problem": rows}), rows, "math", check_answers=False)  # statements only: no answers here
-    dup_of, variant_of, _, _, stats = near_duplicates(rows, NearDedupConfig(), np.arange(len(rows)), judge=judge)
+    found = near_duplicates(rows, NearDedupConfig().minhash(), np.arange(len(rows)), judge=judge)
+    dup_of, variant_of, stats = found.dup_of, found.variant_of, found.stats
     near_s = time.perf_counter() - t
     print(
         f"near dedup (MinHash): {len(rows) / near_s:>10,.0f} rows/s  ({int((dup_of >= 0).sum()):,} near duplicates, {int((variant_of >= 0).sum()):,} variants, {near_s:.1f} s, {stats})"
@@ -121,10 +124,9 @@ def main():
 
     fingerprints = [load_fingerprint(n) for n in shipped_names("math")]
     t = time.perf_counter()
-    index = build_index(fingerprints, 9, 10)
-    match = match_texts(rows, index, build_index(fingerprints, 9, 10, masked=True))
-    fast_any = contaminated_mask(match, DecontamConfig(match="any"))
-    fast_cov = contaminated_mask(match, DecontamConfig(match="coverage"))
+    indexes = build_indexes(fingerprints, 9, 10, masked=True, short_n=5)
+    fast_any = contaminated_mask(match_texts(rows, Indexes(indexes.exact)), DecontamConfig(match="any"))
+    fast_cov = contaminated_mask(match_texts(rows, indexes), DecontamConfig(match="coverage"), indexes.exact)
     fast_s = time.perf_counter() - t
     print(
         f"decontam (acecurate): {len(rows) / fast_s:>10,.0f} rows/s  (any: {int(fast_any.sum()):,} rows, coverage: {int(fast_cov.sum()):,} rows, {fast_s:.1f} s)"

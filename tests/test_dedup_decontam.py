@@ -12,7 +12,8 @@ import pytest
 from acecurate.benchmarks import fingerprint_file, load_fingerprint, shipped_names
 from acecurate.stage import RunContext
 from acecurate.stages.decontaminate import DecontamConfig, build_index, contaminated_mask, decontaminate, match_texts
-from acecurate.stages.dedup import DedupConfig, NearDedupConfig, exact_dedup, near_dedup, near_duplicates
+from acecurate.stages.dedup import DedupConfig, NearDedupConfig, exact_dedup, near_dedup
+from acecurate.stages.minhash import near_duplicates
 from acecurate.text import normalize, shingle_corpus, tokenize, tokenize_corpus
 
 from .conftest import stdin_tests, write_jsonl
@@ -112,13 +113,13 @@ def test_near_dedup_never_chains_through_dissimilar_rows():
     b = " ".join(WORDS[:36] + ["qa", "qb", "qc", "qd"])
     c = " ".join(WORDS[:32] + ["qa", "qb", "qc", "qd", "ra", "rb", "rc", "rd"])
     config = NearDedupConfig(threshold=0.8, ngram=1)
-    dup_of, variant_of, sim, _, _ = near_duplicates([a, b, c], config, np.arange(3))
-    assert list(dup_of) == [-1, 0, -1] and list(variant_of) == [-1, -1, -1]
-    assert sim[1] >= 0.8
+    found = near_duplicates([a, b, c], config.minhash(), np.arange(3))
+    assert list(found.dup_of) == [-1, 0, -1] and list(found.variant_of) == [-1, -1, -1]
+    assert found.similarity[1] >= 0.8
 
 
 def test_near_dedup_short_texts_are_one_shingle():
-    dup_of, _, _, _, _ = near_duplicates(["add 2 and 3", "add 2 and 3", "add 2 and 4"], NearDedupConfig(ngram=5), np.arange(3))
+    dup_of = near_duplicates(["add 2 and 3", "add 2 and 3", "add 2 and 4"], NearDedupConfig(ngram=5).minhash(), np.arange(3)).dup_of
     assert list(dup_of) == [-1, 0, -1]
 
 
@@ -243,7 +244,7 @@ def test_coverage_ignores_stock_phrasing_but_any_match_does_not(tmp_path):
     match = match_texts(texts, index)
     assert list(contaminated_mask(match, DecontamConfig(match="any"))) == [True, True]
     assert list(contaminated_mask(match, DecontamConfig(match="coverage"))) == [False, True]
-    assert match.exact.item_coverage[1] == 1.0
+    assert match.exact.item_coverage[1, 0] == 1.0
 
 
 PLANE_ITEM = (
@@ -275,7 +276,7 @@ def test_stock_phrasing_common_in_the_input_does_not_make_a_copy(tmp_path):
     assert reasons == {8: "contaminated:planes"}
     evidence = result.removed.iloc[0]
     assert evidence["benchmark_item"] == "659" and evidence["benchmark_text"].startswith("Find the equation of the plane containing")
-    assert "4 5 1" in evidence["matched_ngrams"] and "copy of planes item '659'" in evidence["evidence"]
+    assert "$(4,5,1).$" in evidence["matched_ngrams"] and "copy of planes item '659'" in evidence["evidence"]
 
 
 BALLS = "How many ways are there to put 5 balls in {} boxes if the balls are not distinguishable and neither are the boxes?"

@@ -67,6 +67,9 @@ def encode(value):
 # names resolve lazily (see LazyBuiltins), so a solution pays only for the modules it uses.
 STAR_MODULES = ["collections", "typing", "math", "heapq", "bisect", "itertools", "functools", "string", "operator"]
 PLAIN_MODULES = STAR_MODULES + ["re", "sys", "datetime", "random"]
+# LeetCode's Python 3 judge also pre-imports the sorted containers (from the judge environment): a reference that
+# uses SortedList without importing it runs there, so it must run here.
+FROM_IMPORTS = {name: "sortedcontainers" for name in ("SortedList", "SortedDict", "SortedSet", "SortedKeyList")}
 
 
 class LazyBuiltins(dict):
@@ -81,6 +84,11 @@ class LazyBuiltins(dict):
             value = float("inf")
         elif name in PLAIN_MODULES:
             value = importlib.import_module(name)
+        elif name in FROM_IMPORTS:
+            try:
+                value = getattr(importlib.import_module(FROM_IMPORTS[name]), name)
+            except ImportError:  # no judge environment: the name stays undefined, as a plain interpreter has it
+                raise KeyError(name) from None
         else:
             for module_name in STAR_MODULES:
                 module = importlib.import_module(module_name)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..stage import Stage
 from .answer_check import answer_check
+from .clean_prompts import clean_prompts
 from .decontaminate import decontaminate
 from .dedup import exact_dedup, near_dedup
 from .format_filter import format_filter
@@ -16,6 +17,7 @@ from .validate_tests import validate_tests
 
 STAGES: tuple[Stage, ...] = (
     input_check,  # first in every pipeline (the runner adds it when a pipeline does not list it)
+    clean_prompts,
     exact_dedup,
     near_dedup,
     decontaminate,

@@ -675,7 +675,8 @@ def decontaminate(frame, config: DecontamConfig, ctx) -> StageResult:
     """Remove rows that copy a benchmark item, or its template with other numbers, or post-date the code cutoff."""
     n = config.n or DEFAULT_N[ctx.domain]
     fingerprints, window_notes = in_window(load_benchmarks(config, ctx.domain), config.windows)
-    indexes = build_indexes(fingerprints, n, config.max_item_frequency, config.match == "coverage", config.short_n)
+    by_coverage = config.match == "coverage"
+    indexes = build_indexes(fingerprints, n, config.max_item_frequency, by_coverage, config.short_n if by_coverage else None)
     texts = list(frame["problem"])
     match = match_texts(texts, indexes, workers=ctx.workers, domain=ctx.domain)
     verdicts = decide(match, config, indexes.exact)

@@ -1,0 +1,180 @@
+"""The MinHash engine behind near-dedup: token shingles without stock phrasing, signatures, LSH bands, and the loop
+that meets each row with the kept rows it may duplicate. Which pair is the same problem is the pair judge's call
+(`pair_judge.PairJudge`); this module only finds candidates and measures their real Jaccard similarity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ..text import Shingles, shingle_corpus, tokenize_corpus
+
+_EMPTY = np.iinfo(np.uint64).max
+
+
+class Judge(Protocol):
+    def prepare(self, rows) -> None: ...
+
+    def __call__(self, i: int, j: int) -> tuple[str, str, bool]: ...
+
+
+@dataclass(frozen=True)
+class MinHashSettings:
+    threshold: float
+    ngram: int
+    num_perm: int
+    bands: int
+    seed: int
+    stock_share: float
+    stock_min_rows: int
+    max_judged: int
+
+
+def minhash_signatures(shingles, num_perm: int, seed: int, chunk_entries: int = 1 << 24) -> np.ndarray:
+    """One row of `num_perm` minimums per text, from the multiply-shift family (a*x + b mod 2^64, a odd)."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
+    order = np.argsort(shingles.owner, kind="stable")
+    hashes, owner = shingles.hashes[order], shingles.owner[order]
+    signatures = np.full((shingles.n_texts, num_perm), _EMPTY, dtype=np.uint64)
+    step = max(1, chunk_entries // num_perm)
+    with np.errstate(over="ignore"):
+        for start in range(0, len(hashes), step):
+            block_hashes, block_owner = hashes[start : start + step], owner[start : start + step]
+            permuted = block_hashes[:, None] * a[None, :] + b[None, :]
+            starts = np.flatnonzero(np.r_[True, block_owner[1:] != block_owner[:-1]])
+            minima = np.minimum.reduceat(permuted, starts, axis=0)
+            owners = block_owner[starts]
+            # A text split across two blocks takes the minimum of both parts.
+            signatures[owners] = np.minimum(signatures[owners], minima)
+    return signatures
+
+
+def band_keys(signatures: np.ndarray, bands: int) -> np.ndarray:
+    rows = signatures.shape[1] // bands
+    keys = np.zeros((signatures.shape[0], bands), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(rows):
+            keys = keys * np.uint64(0x100000001B3) + signatures[:, j::rows][:, :bands]
+    return keys
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard similarity of two sorted arrays of unique shingle hashes."""
+    if len(a) == 0 and len(b) == 0:
+        return 1.0
+    inter = len(np.intersect1d(a, b, assume_unique=True))
+    return inter / (len(a) + len(b) - inter)
+
+
+def shingle_sets(texts: list[str], settings: MinHashSettings) -> tuple[Shingles, list[np.ndarray], int]:
+    """Each text's distinct shingles without stock ones (found in too many rows), and how many stock shingles."""
+    shingles = shingle_corpus(tokenize_corpus(texts), settings.ngram)
+    if not len(shingles.hashes):
+        return shingles, [np.zeros(0, np.uint64) for _ in texts], 0
+    # Distinct (text, shingle) pairs, sorted by text then shingle: each text's set is one sorted slice.
+    pairs = np.unique(np.stack([shingles.owner.astype(np.uint64), shingles.hashes], axis=1), axis=0)
+    distinct, rows_with = np.unique(pairs[:, 1], return_counts=True)
+    stock = distinct[rows_with > max(settings.stock_min_rows, settings.stock_share * len(texts))]
+    pairs = pairs[~np.isin(pairs[:, 1], stock)]
+    owner = pairs[:, 0].astype(np.int64)
+    bounds = np.searchsorted(owner, np.arange(len(texts) + 1))
+    sets = [pairs[bounds[i] : bounds[i + 1], 1] for i in range(len(texts))]
+    return Shingles(pairs[:, 1], owner, np.zeros(len(owner), np.int64), len(texts)), sets, len(stock)
+
+
+@dataclass
+class NearDuplicates:
+    """For each text: the kept text it duplicates (dup_of, else -1) and the kept text it is a variant of (variant_of,
+    else -1), the similarity and what the judge said; and the counters of the search."""
+
+    dup_of: np.ndarray
+    variant_of: np.ndarray
+    similarity: np.ndarray
+    why: dict[int, str]
+    stats: dict
+    via: dict[int, int]  # a removed row judged against a row that itself went later: that row
+
+
+def near_duplicates(texts: list[str], settings: MinHashSettings, order: np.ndarray, track=None, judge: Judge | None = None) -> NearDuplicates:
+    """Rows in `order` meet the kept rows before them that share an LSH band; a pair whose real Jaccard similarity
+    reaches the threshold goes to `judge(i, j)` -> (verdict "duplicate" | "variant", why, keep_i): with `keep_i` the
+    later row is the better copy, so it stays and the earlier one goes (pointing at it). Without a judge, every such
+    pair is a duplicate. Rows are compared only with kept rows, so removals never chain through dissimilar rows."""
+    shingles, sets, stock = shingle_sets(texts, settings)
+    signatures = minhash_signatures(shingles, settings.num_perm, settings.seed)
+    keys = band_keys(signatures, settings.bands)
+    n = len(texts)
+    dup_of, variant_of = np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
+    similarity, variant_similarity = np.zeros(n), np.zeros(n)
+    why: dict[int, str] = {}
+    shared = np.zeros(n, dtype=bool)
+    for band in range(settings.bands):
+        _, inverse, counts = np.unique(keys[:, band], return_inverse=True, return_counts=True)
+        shared |= counts[inverse] > 1
+    has_shingles = np.array([len(s) > 0 for s in sets], dtype=bool)
+    candidates_rows = [i for i in order if shared[i] and has_shingles[i]]
+    if judge is not None:
+        judge.prepare(candidates_rows)
+    buckets: list[dict[int, list[int]]] = [dict() for _ in range(settings.bands)]
+    removed_for: dict[int, list[int]] = {}  # kept row -> rows removed as its duplicates
+    via: dict[int, int] = {}
+    checked = judged = swapped = 0
+    iterator = track(candidates_rows, len(candidates_rows), "verify candidates") if track else candidates_rows
+    floor = settings.threshold - 0.2  # MinHash estimates within 0.2 of the threshold are verified exactly
+    for i in iterator:
+        row_keys = keys[i]
+        seen: set[int] = set()
+        for band in range(settings.bands):
+            seen.update(buckets[band].get(int(row_keys[band]), ()))
+        keep_i = True
+        if seen:
+            cands = np.fromiter(seen, dtype=np.int64, count=len(seen))
+            estimates = (signatures[cands] == signatures[i]).mean(axis=1)
+            judged_here = 0
+            for j in cands[np.argsort(-estimates, kind="stable")][: np.count_nonzero(estimates >= floor)]:
+                checked += 1
+                sim = jaccard(sets[i], sets[j])
+                if sim < settings.threshold:
+                    continue
+                if judged_here == settings.max_judged:
+                    break
+                judged, judged_here = judged + 1, judged_here + 1
+                verdict, reason, later_is_better = judge(int(i), int(j)) if judge else ("duplicate", "", False)
+                if verdict == "duplicate" and later_is_better:
+                    # i stays and j goes: j's duplicates now point at i, and i takes j's place in the buckets.
+                    swapped += 1
+                    for k in [j, *removed_for.pop(int(j), [])]:
+                        if k != j:
+                            via[int(k)] = int(j)
+                        dup_of[k], similarity[k] = i, sim if k == j else similarity[k]
+                        removed_for.setdefault(int(i), []).append(int(k))
+                    why[int(j)] = reason
+                    for band in range(settings.bands):
+                        bucket = buckets[band].get(int(keys[j][band]))
+                        if bucket is not None and j in bucket:
+                            bucket.remove(j)
+                    variant_of[variant_of == j] = i
+                    break
+                if verdict == "duplicate":
+                    dup_of[i], similarity[i], why[int(i)] = j, sim, reason
+                    removed_for.setdefault(int(j), []).append(int(i))
+                    keep_i = False
+                    break
+                if variant_of[i] < 0:
+                    variant_of[i], variant_similarity[i], why[int(i)] = j, sim, reason
+        if keep_i:
+            for band in range(settings.bands):
+                buckets[band].setdefault(int(row_keys[band]), []).append(i)
+    similarity = np.where(dup_of >= 0, similarity, variant_similarity)
+    stats = {
+        "candidate_rows": len(candidates_rows),
+        "pairs_verified": checked,
+        "pairs_judged": judged,
+        "survivors_swapped": swapped,
+        "stock_shingles": stock,
+    }
+    return NearDuplicates(dup_of, variant_of, similarity, why, stats, via)

@@ -1,0 +1,250 @@
+"""The pair judge of near-dedup: are two similar rows the same problem, and which of them is the better copy?
+
+Two statements are the same problem when they differ in wording alone (prose words in math, stopwords in code, an
+added note or credit line at either end of a math statement), math gold answers are equivalent under the grader, and
+code tests expect the same output for any input both hold. The statements are compared without what sources put
+around them (`clean_prompts.clean_prompt`: instruction wrappers, judge metadata, starter code), so one task wrapped in
+two prompt templates is one task. The diff is Myers' shortest edit script with a bounded number of edits (linear in
+the text); statements further apart than that are different. Of two copies, the one without a second problem glued to
+its start or end is kept. Evidence quotes both texts as they are written, and says which side was kept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+
+from ..sandbox.asserts import assert_cases
+from ..sandbox.compare import unlimited_int_digits
+from ..text import ASY_BLOCK, SYMBOLS, fractions_as_slashes, quote, snippet, tokenize_many
+from ..words import words
+from .clean_prompts import clean_prompt
+
+MAX_EDITS = 64  # token edits beyond which two statements are different problems (and the diff stops)
+_SYMBOL_TOKENS = frozenset(SYMBOLS)
+_CAPITALS = re.compile(r"(?<![\\A-Za-z])[A-Z]{2,}(?![A-Za-z])")
+_COMMAND = re.compile(r"\\([A-Za-z]+)")
+_ASKS = re.compile(r"\?|\b(?:find|compute|determine|calculate|evaluate|what|how many|prove|show that)\b", re.IGNORECASE)
+
+
+def bounded_diff(a: list[str], b: list[str], max_edits: int = MAX_EDITS) -> list[tuple[str, int, int, int, int]] | None:
+    """difflib-style opcodes (tag, i1, i2, j1, j2) of a shortest edit script from `a` to `b`, or None when more than
+    `max_edits` tokens must change. Myers' algorithm: O((len(a) + len(b)) * max_edits) time, whatever the texts."""
+    n, m = len(a), len(b)
+    limit = min(max_edits, n + m)
+    offset = limit + 1
+    v = [0] * (2 * limit + 3)
+    trace = []
+    for d in range(limit + 1):
+        trace.append(v[:])
+        for k in range(-d, d + 1, 2):
+            x = v[offset + k + 1] if k == -d or (k != d and v[offset + k - 1] < v[offset + k + 1]) else v[offset + k - 1] + 1
+            y = x - k
+            while x < n and y < m and a[x] == b[y]:
+                x, y = x + 1, y + 1
+            v[offset + k] = x
+            if x >= n and y >= m:
+                return _opcodes(_moves(trace, offset, d, n, m))
+    return None
+
+
+def _moves(trace: list[list[int]], offset: int, depth: int, x: int, y: int) -> list[tuple[str, int, int, int, int]]:
+    """The path back from (x, y): equal runs and single-token edits, in order."""
+    moves = []
+    for d in range(depth, 0, -1):
+        v, k = trace[d], x - y
+        insert = k == -d or (k != d and v[offset + k - 1] < v[offset + k + 1])
+        previous_k = k + 1 if insert else k - 1
+        px = v[offset + previous_k]
+        py = px - previous_k
+        ax, ay = (px, py + 1) if insert else (px + 1, py)
+        if x > ax:
+            moves.append(("equal", ax, x, ay, y))
+        moves.append(("insert", px, px, py, py + 1) if insert else ("delete", px, px + 1, py, py))
+        x, y = px, py
+    if x > 0:
+        moves.append(("equal", 0, x, 0, y))
+    return moves[::-1]
+
+
+def _opcodes(moves: list[tuple[str, int, int, int, int]]) -> list[tuple[str, int, int, int, int]]:
+    """Adjacent moves merged: runs of edits become one insert, delete or replace."""
+    out: list[list] = []
+    for tag, i1, i2, j1, j2 in moves:
+        if out and (out[-1][0] == tag == "equal" or (out[-1][0] != "equal" and tag != "equal")):
+            last = out[-1]
+            last[2], last[4] = i2, j2
+            if last[0] != tag:
+                last[0] = "replace"
+            continue
+        out.append([tag, i1, i2, j1, j2])
+    for op in out:
+        if op[0] != "equal":
+            op[0] = "replace" if op[2] > op[1] and op[4] > op[3] else "delete" if op[2] > op[1] else "insert"
+    return [tuple(op) for op in out]
+
+
+def _is_content(token: str, domain: str, capitals: frozenset[str]) -> bool:
+    if token[0].isdigit() or token in _SYMBOL_TOKENS or len(token) == 1 or token in capitals:
+        return True
+    return token in words("math_meaning_words") if domain == "math" else token not in words("code_stopwords")
+
+
+def statement_difference(a: list[str], b: list[str], domain: str, capitals: frozenset[str] = frozenset()):
+    """(the first difference that changes the problem as (i1, i2, j1, j2), or None; every difference as opcodes; the
+    side holding an added stretch at the start or end that asks something of its own, "a" or "b", or None) between
+    two token lists. With more than MAX_EDITS token edits, the first difference is the whole middle.
+
+    Wording is not a change: prose words in math, stopwords in code, a word written with or without a hyphen. In math,
+    neither is a sentence added or dropped at the start or end (a note, a definition, a credit line: at most half the
+    text), nor a reworded stretch that brings in no number, symbol or name the other statement lacks ("Find the least k"
+    vs "Let k be the least ... Find k"). A math pair that passes is still a variant when its gold answers differ."""
+    # The common start and end are matched first (near duplicates share most of both).
+    prefix = next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    limit = min(len(a), len(b)) - prefix
+    suffix = next((k for k in range(limit) if a[len(a) - 1 - k] != b[len(b) - 1 - k]), limit)
+    middle = bounded_diff(a[prefix : len(a) - suffix], b[prefix : len(b) - suffix])
+    if middle is None:
+        whole = (prefix, len(a) - suffix, prefix, len(b) - suffix)
+        return whole, [("replace", *whole)], None
+    ops = [(tag, i1 + prefix, i2 + prefix, j1 + prefix, j2 + prefix) for tag, i1, i2, j1, j2 in middle if tag != "equal"]
+    in_a, in_b = set(a), set(b)
+    change, glued = None, None
+    for tag, i1, i2, j1, j2 in ops:
+        left, right = a[i1:i2], b[j1:j2]
+        content = [t for t in left + right if _is_content(t, domain, capitals)]
+        at_edge = (i1 == 0 and j1 == 0) or (i2 == len(a) and j2 == len(b))
+        if tag in ("insert", "delete") and at_edge and len(left) + len(right) >= 8:
+            glued = glued or ("a" if left else "b")  # a stretch only one side has, at an edge: maybe a second problem
+        if change is not None or not content:
+            continue
+        letters = [t for t in left + right if not t[0].isdigit() and t not in _SYMBOL_TOKENS]
+        if all(len(t) > 1 for t in letters) and "".join(t for t in left if t not in _SYMBOL_TOKENS) == "".join(
+            t for t in right if t not in _SYMBOL_TOKENS
+        ):
+            continue  # "in-box" vs "inbox"
+        if domain == "math":
+            added = len(left) + len(right)
+            if tag in ("insert", "delete") and at_edge and 3 <= added <= 0.5 * max(len(a), len(b)):
+                continue  # an added note, definition or credit line
+            if left + right in (["a"], ["an"]):
+                continue  # an article
+            worded = len(content) < len(left) + len(right)
+            if (
+                worded
+                and all(t in in_b for t in left if _is_content(t, domain, capitals))
+                and all(t in in_a for t in right if _is_content(t, domain, capitals))
+            ):
+                continue  # reworded, bringing in nothing the other statement lacks: "let k be", "find k"
+        change = (i1, i2, j1, j2)
+    return change, ops, glued
+
+
+def _case_table(tests_json) -> dict[str, str]:
+    """Expected output per test input (whitespace-normalised), to tell whether two problems judge the same input alike."""
+    if not isinstance(tests_json, str) or not tests_json:
+        return {}
+    tests = json.loads(tests_json)
+    if tests.get("format") == "assert":
+        parsed = assert_cases(tests.get("check") or "")
+        with unlimited_int_digits():  # integer literals over Python's 4,300-digit limit
+            cases = (
+                [(json.dumps([c.args, c.kwargs], default=str), json.dumps(c.expected, default=str)) for c in parsed[0]] if parsed else []
+            )
+    else:
+        cases = [(str(c.get("input", "")), str(c.get("output", ""))) for c in tests.get("cases", [])]
+    return {" ".join(i.split()): " ".join(o.split()) for i, o in cases}
+
+
+def tests_disagree(tests_a, tests_b) -> str | None:
+    """The first input both test suites hold whose expected outputs differ, or None."""
+    table_a, table_b = _case_table(tests_a), _case_table(tests_b)
+    for key in table_a.keys() & table_b.keys():
+        if table_a[key] != table_b[key]:
+            return f"input {snippet(key, 40)!r} expects {snippet(table_a[key], 30)!r} vs {snippet(table_b[key], 30)!r}"
+    return None
+
+
+def statement_text(problem: str, domain: str) -> str:
+    """The statement compared for duplicates: without what its source put around it (clean_prompts.clean_prompt)."""
+    return clean_prompt(problem, None, domain).problem or problem
+
+
+class PairJudge:
+    """Decides whether two similar rows are the same problem, and whether the later one is the better copy: the
+    statements may differ only in wording, math gold answers must be equivalent under the grader, and code tests must
+    expect the same output for any shared input."""
+
+    def __init__(self, frame, texts: list[str], domain: str, check_answers: bool):
+        self.texts, self.domain = texts, domain
+        self.answers = frame["answer"].tolist() if check_answers and domain == "math" and "answer" in frame else None
+        self.tests = frame["tests"].tolist() if domain == "code" and "tests" in frame else None
+        self._tokens: dict[int, list[str]] = {}
+        self.counts: Counter = Counter()
+
+    def view(self, i: int) -> str:
+        return fractions_as_slashes(ASY_BLOCK.sub(" asy ", self.texts[i])) if self.domain == "math" else self.texts[i]
+
+    def prepare(self, rows) -> None:
+        """Tokenise the rows that may be judged, in one vectorised pass (one text at a time costs 40 µs of overhead)."""
+        rows = [i for i in rows if i not in self._tokens]
+        self._tokens.update(zip(rows, tokenize_many([self.view(i) for i in rows])))
+
+    def tokens(self, i: int) -> list[str]:
+        if i not in self._tokens:
+            self.prepare([i])
+        return self._tokens[i]
+
+    def _quote(self, k: int, tokens: list[str], limit: int = 60) -> str:
+        return quote(self.view(k), tokens, limit) if tokens else "(nothing)"
+
+    def differences(self, earlier: int, later: int, ops, later_kept: bool, limit: int = 4) -> str:
+        """The differences as written, the kept row's side first: 'its text' (kept) -> 'the other's' (removed). `ops`
+        turn the earlier row's tokens into the later row's."""
+        a, b = self.tokens(earlier), self.tokens(later)
+        shown = []
+        for _, i1, i2, j1, j2 in ops[:limit]:
+            kept_part, removed_part = (self._quote(later, b[j1:j2]), self._quote(earlier, a[i1:i2]))
+            if not later_kept:
+                kept_part, removed_part = self._quote(earlier, a[i1:i2]), self._quote(later, b[j1:j2])
+            shown.append(f"{kept_part!r} (kept) -> {removed_part!r} (removed)")
+        more = f"; ... ({len(ops)} differences)" if len(ops) > limit else ""
+        return "; ".join(shown) + more if shown else "no difference in tokens"
+
+    def __call__(self, i: int, j: int) -> tuple[str, str, bool]:
+        """(verdict, why, later_is_better) for the later row i against the kept row j."""
+        prose = [ASY_BLOCK.sub(" ", self.texts[k]) for k in (i, j)]
+        named = {w.lower() for text in prose for w in _CAPITALS.findall(text)}
+        named |= {c.lower() for text in prose for c in _COMMAND.findall(text) if c.lower() not in words("latex_formatting_commands")}
+        change, ops, glued = statement_difference(self.tokens(j), self.tokens(i), self.domain, frozenset(named))
+        if change:
+            i1, i2, j1, j2 = change
+            self.counts["variant: statement"] += 1
+            a, b = self.tokens(j), self.tokens(i)
+            return "variant", f"the statements differ in {self._quote(j, a[i1:i2])!r} vs {self._quote(i, b[j1:j2])!r}", False
+        if self.tests is not None and (disagreement := tests_disagree(self.tests[j], self.tests[i])):
+            self.counts["variant: tests"] += 1
+            return "variant", f"the tests disagree: {disagreement}", False
+        gold_i, gold_j = (self.answers[i], self.answers[j]) if self.answers else (None, None)
+        answers = ""
+        if isinstance(gold_i, str) and isinstance(gold_j, str) and gold_i.strip() and gold_j.strip():
+            from ..verify.math import shared_grader
+
+            # Two gold answers, not a model's response: no </think> to require.
+            grade = shared_grader().grade_many([(f"\\boxed{{{gold_i}}}", gold_j)], require_think_close=False)[0]
+            if not grade.correct:
+                self.counts["variant: answers"] += 1
+                return "variant", f"gold answers {snippet(gold_j, 40)!r} and {snippet(gold_i, 40)!r} are not equivalent ({grade.status})", False
+            answers = f"; gold answers {snippet(gold_j, 40)!r} and {snippet(gold_i, 40)!r} are equivalent"
+        # The copy with a second problem glued to an end is the worse one: keep the other.
+        later_is_better = glued == "a" and self._asks_more(j, self.tokens(j), ops)
+        self.counts["duplicate" + (", later row kept" if later_is_better else "")] += 1
+        return "duplicate", self.differences(j, i, ops, later_is_better) + answers, later_is_better
+
+    def _asks_more(self, k: int, tokens: list[str], ops) -> bool:
+        """Whether the stretch only row k has at an edge asks something itself (a second problem glued on)."""
+        for tag, i1, i2, _, _ in ops:
+            if tag == "delete" and i2 - i1 >= 8 and (i1 == 0 or i2 == len(tokens)):
+                return bool(_ASKS.search(self._quote(k, tokens[i1:i2], 2000)))
+        return False
