@@ -1,7 +1,14 @@
-"""Precision and recall of each curation verdict on the labelled audit set (../shared/data/audit), for the rules of this
-checkout and for the rules of main at commit 48b086d (before issue 12), side by side in the same run.
+"""Precision and recall of each curation verdict, for the rules of this checkout and for the rules of main at commit
+1c36253 (before issue 17), side by side in the same run, on two labelled sets:
 
-    python benchmarks/curation_accuracy.py [--baseline 48b086d] [--json results.json]
+- the audit set (../shared/data/audit): rows and pairs of ../shared/data/raw;
+- the corpus of issue 17 (benchmarks/audit/: labels committed, rows materialised by benchmarks/audit/corpus.py), per
+  source: development sources the rules were tuned on and held-out sources (s1K, the MATH test split, MBPP,
+  LeetCodeDataset) that only check whether a rule generalises.
+
+    python benchmarks/curation_accuracy.py [--baseline 1c36253] [--json results.json] [--no-corpus]
+
+Every share comes with its Wilson 95% interval.
 
 Two versions of the package cannot share one process, so each side runs in its own: `--verdicts` mode imports the
 `acecurate` found on PYTHONPATH, takes each stage's settings from that version's shipped pipelines
@@ -31,7 +38,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
-BASELINE = "48b086d"
+BASELINE = "1c36253"
 MATH_RAW = ("rllm_math_train.json", "deepscaler_aime_1983_2023.json")
 CODE_RAW = ("rllm_leetcode.json", "rllm_livecodebench_train.json", "rllm_codeforces.json", "rllm_code_contests.json")
 LCB_WINDOWS = {"livecodebench_v5": ("2024-08-01", "2025-02-01"), "livecodebench_v6": ("2025-02-01", "2025-05-01")}
@@ -87,23 +94,23 @@ def _format_verdicts(run, frame, rows):
     }
 
 
+def _pair_verdict(run, rows) -> dict:
+    """`dedup` then `near-dedup` on the two rows alone: a duplicate when one is removed as a duplicate of the other, a
+    variant when one records `variant_of` the other."""
+    a, b = rows["id"].tolist()
+    for name in ("dedup", "near-dedup"):
+        result = run(name, rows)
+        if len(result.removed):
+            return {"verdict": "duplicate", "how": f"{name}: {result.removed['reason'].iat[0]}"}
+        rows = result.kept
+    if "variant_of" in rows and rows["variant_of"].isin([a, b]).any():
+        return {"verdict": "variant", "how": ""}
+    return {"verdict": "none", "how": ""}
+
+
 def _pair_verdicts(run, frame, pairs):
     by_id = frame.set_index("audit_id")
-    out = []
-    for pair in pairs:
-        rows = by_id.loc[[pair["a_id"], pair["b_id"]]].reset_index().drop(columns=["audit_id"])
-        a, b = rows["id"].tolist()
-        verdict, how = "none", ""
-        for name in ("dedup", "near-dedup"):
-            result = run(name, rows)
-            if len(result.removed):
-                verdict, how = "duplicate", f"{name}: {result.removed['reason'].iat[0]}"
-                break
-            rows = result.kept
-        if verdict == "none" and "variant_of" in rows and rows["variant_of"].isin([a, b]).any():
-            verdict = "variant"
-        out.append({"verdict": verdict, "how": how})
-    return out
+    return [_pair_verdict(run, by_id.loc[[p["a_id"], p["b_id"]]].reset_index().drop(columns=["audit_id"])) for p in pairs]
 
 
 def _contam_verdicts(run, frame, pairs, **overrides):
@@ -141,6 +148,256 @@ def verdicts(repo: Path, audit: Path, data: Path) -> dict:
         return out
 
 
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The corpus of issue 17 (benchmarks/audit): verdicts per source
+
+
+CORPUS_LABELS = REPO / "benchmarks" / "audit" / "labels"
+
+
+def _corpus_sources():
+    sys.path.insert(0, str(REPO))
+    from benchmarks.audit import corpus
+
+    return corpus
+
+
+def _corpus_frame(name: str, rows: list[dict]):
+    """The canonical frame of a corpus source's rows, in order, with `corpus_index` naming each row."""
+    import pandas as pd
+    from acecurate.records import to_canonical
+
+    frame = pd.DataFrame(to_canonical(rows, name))
+    frame["corpus_index"] = [r["index"] for r in rows]
+    return frame
+
+
+def _prepared(run, frame, configs: set[str]):
+    """The rows as the shipped pipeline's rule stages see them: cleaned prompts where the version has the stage."""
+    if "clean-prompts" in configs:
+        result = run("clean-prompts", frame)
+        return result.kept, dict(zip(result.removed["id"], result.removed["reason"]))
+    return frame.reset_index(drop=True), {}
+
+
+def _corpus_rows(name: str, cache: dict, data: Path):
+    """A source's frame: a corpus source, or `raw:<file stem>` for a dump of ../shared/data/raw."""
+    if name not in cache:
+        if name.startswith("raw:"):
+            from acecurate.records import load_inputs
+
+            frame = load_inputs([str(data / "raw" / f"{name[4:]}.json")]).frame
+            frame["corpus_index"] = frame["source_row"] - 1
+        else:
+            frame = _corpus_frame(name, _corpus_sources().load_rows(name))
+        cache[name] = frame.set_index("corpus_index", drop=False)
+    return cache[name]
+
+
+def corpus_verdicts(repo: Path, data: Path) -> dict:
+    import pandas as pd
+
+    _corpus_sources()
+    out: dict = {"format": {}, "contam": {}, "near_dup": {}}
+    cache: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = {d: _stage_runner(repo, f"{d}.yaml", d, Path(tmp) / d) for d in ("math", "code")}
+        stages = {d: _pipeline_stages(repo, f"{d}.yaml") for d in ("math", "code")}
+        for kind in ("math", "code"):
+            labels = read_jsonl(CORPUS_LABELS / f"{kind}_format.jsonl")
+            for name in sorted({r["source"] for r in labels}):
+                frame = _corpus_rows(name, cache, data)
+                wanted = [r["index"] for r in labels if r["source"] == name]
+                rows, cleaned_out = _prepared(runs[kind], frame.loc[wanted].reset_index(drop=True), stages[kind])
+                result = runs[kind]("format-filter", rows)
+                removed = {**cleaned_out, **dict(zip(result.removed["id"], result.removed["reason"]))}
+                if kind == "math" and "answer-check" in stages[kind]:  # an unusable gold answer is its verdict
+                    checked = runs[kind]("answer-check", result.kept)
+                    removed.update(zip(checked.removed["id"], checked.removed["reason"]))
+                unordered = {i for i, t in zip(result.kept["id"], result.kept["tests"]) if isinstance(t, str) and '"unordered"' in t}
+                ids = dict(zip(frame["corpus_index"], frame["id"]))
+                out["format"][name] = {str(i): {"reason": removed.get(ids[i]), "unordered": ids[i] in unordered} for i in wanted}
+            pairs = read_jsonl(CORPUS_LABELS / f"{kind}_contam_pairs.jsonl")
+            from acecurate.stages.decontaminate import DecontamConfig
+
+            overrides = {}
+            if kind == "code" and "windows" in {f.name for f in dataclasses.fields(DecontamConfig)}:
+                overrides["windows"] = {n: None for n in LCB_WINDOWS}  # every item a target: the copies are old
+            for name in sorted({p["source"] for p in pairs}):
+                frame = _corpus_rows(name, cache, data)
+                rows, _ = _prepared(runs[kind], frame.reset_index(drop=True), stages[kind])
+                result = runs[kind]("decontaminate", rows, **overrides)
+                index_of = dict(zip(frame["id"], frame["corpus_index"]))
+                hits = {
+                    str(index_of[i]): {"reason": r, "item": str(item)}
+                    for i, r, item in zip(result.removed["id"], result.removed["reason"], result.removed.get("benchmark_item", [None] * len(result.removed)))
+                }
+                out["contam"][name] = hits
+            pairs = read_jsonl(CORPUS_LABELS / f"{kind}_near_dup_pairs.jsonl")
+            verdicts = []
+            for pair in pairs:
+                a = _corpus_rows(pair["a_source"], cache, data).loc[[pair["a_index"]]]
+                b = _corpus_rows(pair["b_source"], cache, data).loc[[pair["b_index"]]]
+                both = pd.concat([a, b]).reset_index(drop=True)
+                rows, _ = _prepared(runs[kind], both, stages[kind])
+                verdicts.append(_pair_verdict(runs[kind], rows) if len(rows) == 2 else {"verdict": "none", "how": "a row removed by clean-prompts"})
+            out["near_dup"][kind] = verdicts
+    return out
+
+
+def _pipeline_stages(repo: Path, pipeline_file: str) -> set[str]:
+    from acecurate.pipeline import load_pipeline
+
+    return {s.stage for s in load_pipeline(repo / "pipelines" / pipeline_file).stages}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The corpus: scores per source
+
+
+def _fine(labels: dict) -> bool:
+    """A row no rule should remove: no format label set, a usable answer (math)."""
+    return all(v is False for k, v in labels.items() if k not in ("answer_ok", "any_order")) and labels.get("answer_ok", True) is True
+
+
+def score_corpus_format(kind: str, verdicts: dict) -> dict:
+    """Per source and label: tp/fp/fn of the reasons mapped to that label, and the fine rows removed."""
+    mapping = {**(MATH_LABEL if kind == "math" else CODE_LABEL), "too_brief": "incomplete", "empty_statement": "incomplete"}
+    if kind == "math":
+        mapping.update(dict.fromkeys(ANSWER_CHECK_REASONS, "answer_not_ok"))
+    rows = read_jsonl(CORPUS_LABELS / f"{kind}_format.jsonl")
+    table: dict = {}
+    for source in sorted({r["source"] for r in rows}):
+        mine = [r | {"id": str(r["index"])} for r in rows if r["source"] == source]
+        cells = score_format(mine, verdicts[source], mapping)
+        if kind == "code":
+            cells.update(score_any_order(mine, verdicts[source]))
+        fine = [r for r in mine if _fine(_labels(r))]
+        removed = [r for r in fine if verdicts[source][r["id"]]["reason"]]
+        cells["fine rows removed"] = {"share": [len(removed), len(fine)], "examples": [r["index"] for r in removed][:8]}
+        table[source] = cells
+    return table
+
+
+def score_corpus_contam(kind: str, verdicts: dict) -> dict:
+    """Per source: copies removed (as contaminated, or as dated after the cutoff), removals whose labelled pair says copy or template (precision), unrelated pairs
+    flagged with their item, and templates or I/II variants removed."""
+    pairs = read_jsonl(CORPUS_LABELS / f"{kind}_contam_pairs.jsonl")
+    table: dict = {}
+    for source in sorted({p["source"] for p in pairs}):
+        hits = verdicts[source]
+        cell = {"copy recall": [0, 0], "removal precision": [0, 0], "unrelated flagged": [0, 0], "template or variant removed": [0, 0]}
+        judged: dict[str, str] = {}
+        for p in pairs:
+            if p["source"] != source:
+                continue
+            hit = hits.get(str(p["index"]))
+            flagged = bool(hit and hit["reason"].startswith("contaminated"))
+            same_item = flagged and hit["item"] == str(p["item_id"])
+            if p["label"] == "copy":  # a copy removed for its date (after the cutoff) does not reach training either
+                cell["copy recall"][0] += bool(hit)
+                cell["copy recall"][1] += 1
+            elif p["label"] == "unrelated":
+                cell["unrelated flagged"][0] += same_item
+                cell["unrelated flagged"][1] += 1
+            else:  # template (math), variant (code: an I/II pair)
+                cell["template or variant removed"][0] += same_item
+                cell["template or variant removed"][1] += 1
+            if same_item:
+                judged[str(p["index"])] = p["label"]
+        for index, label in judged.items():
+            ok = label == "copy" or (label == "template" and hits[index]["reason"].startswith("contaminated_template"))
+            cell["removal precision"][0] += ok
+            cell["removal precision"][1] += 1
+        table[source] = cell
+    return table
+
+
+def score_corpus_pairs(kind: str, verdicts: list) -> dict:
+    """Per source pair: duplicates merged (recall), merges that are duplicates (precision), variants merged, and
+    paraphrases (the same task rewritten, which no rule is expected to catch) merged."""
+    pairs = read_jsonl(CORPUS_LABELS / f"{kind}_near_dup_pairs.jsonl")
+    table: dict = {}
+    for pair, verdict in zip(pairs, verdicts):
+        group = pair["a_source"] if pair["a_source"] == pair["b_source"] else f"{pair['a_source']} ~ {pair['b_source']}"
+        cell = table.setdefault(group, {"tp": 0, "fp": 0, "fn": 0, "variants merged": [0, 0], "paraphrases merged": [0, 0]})
+        merged = verdict["verdict"] == "duplicate"
+        label = pair["label"]
+        if label == "unsure":
+            continue
+        if label == "duplicate":
+            cell["tp" if merged else "fn"] += 1
+        elif label == "paraphrase":
+            cell["paraphrases merged"][0] += merged
+            cell["paraphrases merged"][1] += 1
+        else:
+            cell["fp"] += merged
+            if label == "variant":
+                cell["variants merged"][0] += merged
+                cell["variants merged"][1] += 1
+    return table
+
+
+def score_corpus(v: dict) -> dict:
+    return {
+        "math format": score_corpus_format("math", v["format"]),
+        "code format": score_corpus_format("code", v["format"]),
+        "math contamination": score_corpus_contam("math", v["contam"]),
+        "code contamination (every item a target)": score_corpus_contam("code", v["contam"]),
+        "math near-dup": score_corpus_pairs("math", v["near_dup"]["math"]),
+        "code near-dup": score_corpus_pairs("code", v["near_dup"]["code"]),
+    }
+
+
+def _role(source: str) -> str:
+    corpus = _corpus_sources()
+    names = [s.strip() for s in source.split("~")]
+    roles = {corpus.SOURCE_BY_NAME[n].role if n in corpus.SOURCE_BY_NAME else "raw" for n in names}
+    return "held-out" if "heldout" in roles else "dev" if "dev" in roles else "raw"
+
+
+def _share(pair: list[int] | None) -> str:
+    if pair is None:
+        return "-"
+    from acecurate.audit import wilson
+
+    k, n = pair
+    if not n:
+        return "- (none)"
+    low, high = wilson(k, n)
+    return f"{k / n:.0%} ({k}/{n}; {low:.0%}-{high:.0%})"
+
+
+def print_corpus_report(new: dict, old: dict | None, baseline: str) -> None:
+    """One table per verdict: rows per source (dev or held-out) and measure, new beside the baseline."""
+    for group in ("math format", "code format", "math near-dup", "code near-dup", "math contamination", "code contamination (every item a target)"):
+        print(f"\n#### Corpus: {group}\n")
+        print(f"| source | role | measure | new | {baseline} |")
+        print("|---|---|---|---|---|")
+        for source, cells in new[group].items():
+            old_cells = (old or {}).get(group, {}).get(source, {})
+            for measure, cell in cells.items():
+                old_cell = old_cells.get(measure)
+                if isinstance(cell, dict) and "tp" in cell:
+                    if not (cell["tp"] + cell["fp"] + cell["fn"]) and not (old_cell and old_cell["tp"] + old_cell["fp"] + old_cell["fn"]):
+                        continue
+                    label = measure if "reasons" not in cell else f"{measure} (`{'`, `'.join(cell['reasons'])}`)"
+                    new_p, new_r = _pr(cell)
+                    old_p, old_r = _pr(old_cell)
+                    print(f"| {source} | {_role(source)} | {label}: precision | {new_p} | {old_p} |")
+                    print(f"| {source} | {_role(source)} | {label}: recall | {new_r} | {old_r} |")
+                elif isinstance(cell, dict) and "share" in cell:
+                    print(f"| {source} | {_role(source)} | {measure} | {_share(cell['share'])} | {_share(old_cell['share'] if old_cell else None)} |")
+                elif isinstance(cell, list):
+                    if cell[1]:
+                        print(f"| {source} | {_role(source)} | {measure} | {_share(cell)} | {_share(old_cell)} |")
+            if group.endswith("near-dup"):
+                new_p, new_r = _pr(cells)
+                old_p, old_r = _pr(old_cells or None)
+                print(f"| {source} | {_role(source)} | duplicates: precision | {new_p} | {old_p} |")
+                print(f"| {source} | {_role(source)} | duplicates: recall | {new_r} | {old_r} |")
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Scoring
 
@@ -156,6 +413,7 @@ MATH_LABEL = {
     "answer_too_long": "answer_not_ok",
     "missing_answer": "answer_not_ok",
 }
+ANSWER_CHECK_REASONS = ("empty_answer", "descriptive_answer", "unparseable_gold", "gold_timeout", "gold_error")
 CODE_LABEL = {"special_judge": "special_judge", "interactive": "interactive", "image_statement": "needs_image"}
 
 
@@ -317,9 +575,10 @@ def print_report(new: dict, old: dict | None, baseline: str = BASELINE) -> None:
             print(f"| {group} | templates called | {new[group]['template']} | {old[group]['template'] if old else '-'} |")
 
 
-def run_side(src: Path, repo: Path, audit: Path, data: Path) -> dict:
+def run_side(src: Path, repo: Path, audit: Path, data: Path, only: str | None = None) -> dict:
     env = {**os.environ, "PYTHONPATH": str(src), "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, __file__, "--verdicts", "--repo", str(repo), "--audit", str(audit), "--data", str(data)]
+    command += ["--only", only] if only else []
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode:
         raise SystemExit(f"verdicts for {repo} failed:\n{done.stderr[-4000:]}")
@@ -330,28 +589,45 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--audit", type=Path, default=DATA / "audit")
     parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--baseline", default=BASELINE, help="git revision of today's rules (default: main at 48b086d)")
+    parser.add_argument("--baseline", default=BASELINE, help="git revision of the rules before (default: main at 1c36253)")
     parser.add_argument("--no-baseline", action="store_true", help="score this checkout only")
     parser.add_argument("--json", type=Path, help="write both sides' verdicts and scores here")
+    parser.add_argument("--only", choices=["audit", "corpus"], help="score one set (default: both)")
     parser.add_argument("--verdicts", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--repo", type=Path, default=REPO, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.verdicts:
-        json.dump(verdicts(args.repo, args.audit, args.data), sys.stdout)
+        out = {}
+        if args.only != "corpus":
+            out["audit"] = verdicts(args.repo, args.audit, args.data)
+        if args.only != "audit":
+            out["corpus"] = corpus_verdicts(args.repo, args.data)
+        json.dump(out, sys.stdout)
         return
-    new_verdicts = run_side(REPO / "src", REPO, args.audit, args.data)
-    new = score(args.audit, new_verdicts)
-    old_verdicts = old = None
+    sides = [("new", REPO)]
+    tmp = tempfile.TemporaryDirectory()
     if not args.no_baseline:
-        with tempfile.TemporaryDirectory() as tmp:
-            archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline], capture_output=True, check=True).stdout
-            subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
-            old_verdicts = run_side(Path(tmp) / "src", Path(tmp), args.audit, args.data)
-            old = score(args.audit, old_verdicts)
-    print_report(new, old, args.baseline)
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmp.name], input=archive, check=True)
+        sides.append(("baseline", Path(tmp.name)))
+    found = {name: run_side(repo / "src", repo, args.audit, args.data, args.only) for name, repo in sides}
+    tmp.cleanup()
+    scores = {
+        name: {
+            "audit": score(args.audit, v["audit"]) if "audit" in v else None,
+            "corpus": score_corpus(v["corpus"]) if "corpus" in v else None,
+        }
+        for name, v in found.items()
+    }
+    old = scores.get("baseline")
+    if args.only != "corpus":
+        print(f"### The audit set ({args.audit})\n")
+        print_report(scores["new"]["audit"], old and old["audit"], args.baseline)
+    if args.only != "audit":
+        print("\n### The corpus of issue 17 (benchmarks/audit)")
+        print_corpus_report(scores["new"]["corpus"], old and old["corpus"], args.baseline)
     if args.json:
-        sides = {"new": {"verdicts": new_verdicts, "scores": new}, "baseline": {"verdicts": old_verdicts, "scores": old}}
-        args.json.write_text(json.dumps(sides, indent=1))
+        args.json.write_text(json.dumps({name: {"verdicts": found[name], "scores": scores[name]} for name in found}, indent=1))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ removed rows carry. The runner (`pipeline.py`) checks all four; the explicit lis
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -34,6 +35,47 @@ def split_by_reason(frame, reasons, evidence=None, *, stats: dict | None = None,
     removed["reason"] = reason[mask]
     removed["evidence"] = np.asarray(evidence, dtype=object)[mask] if evidence is not None else np.full(mask.sum(), "", dtype=object)
     return StageResult(frame[~mask].copy(), removed, stats or {}, report or {})
+
+
+Verdict = "tuple[str, str] | None"  # a row rule's answer: (reason code, evidence), or None to keep the row
+
+
+def split_by_verdicts(frame, verdicts, *, stats: dict | None = None, report: dict | None = None) -> StageResult:
+    """The StageResult for per-row verdicts `(reason, evidence) | None`: rows whose verdict is None are kept."""
+    return split_by_reason(
+        frame, [v[0] if v else None for v in verdicts], [v[1] if v else None for v in verdicts], stats=stats, report=report
+    )
+
+
+class RowRule:
+    """A rule over some columns of one row, `fn(value, ..., *settings) -> (reason, evidence) | None`; made by
+    `@row_rule("domain", "problem")`. It is still a plain function (call it with the values), and it applies itself to a
+    frame: `rule.verdicts(frame, *settings)` gives one verdict per row, `rule.split(frame, *settings)` the StageResult."""
+
+    def __init__(self, fn: Callable, columns: tuple[str, ...]):
+        self.fn, self.columns = fn, columns
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args, **kwargs):
+        return self.fn(*args, **kwargs)
+
+    def verdicts(self, frame, *settings, track: Callable | None = None) -> list:
+        rows = zip(*(frame[c] for c in self.columns))
+        if track is not None:
+            rows = track(rows, len(frame))
+        return [self.fn(*values, *settings) for values in rows]
+
+    def split(self, frame, *settings, track: Callable | None = None, stats: dict | None = None, report: dict | None = None) -> StageResult:
+        return split_by_verdicts(frame, self.verdicts(frame, *settings, track=track), stats=stats, report=report)
+
+
+def row_rule(*columns: str):
+    """Declare a per-row rule over `columns`: `@row_rule("domain", "problem") def check(domain, problem, config): ...`."""
+
+    def wrap(fn) -> RowRule:
+        return RowRule(fn, tuple(columns))
+
+    return wrap
 
 
 def skipped_result(frame, why: str, adds: dict[str, str]) -> StageResult:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 # Bump when normalize() or tokenize() change: shipped fingerprints record it, and stale ones are rejected.
-NORMALIZER_VERSION = 5
+NORMALIZER_VERSION = 6
 
 # All normalisation runs as vectorised RE2 passes over Arrow string arrays (one C loop per pass over the whole
 # corpus), after NFKC and lower-casing. Single texts go through the same code, so a text always tokenises the same
@@ -64,7 +64,7 @@ TEXT_PASSES = (
     (r"</?(?:sup|sub|code|strong|em|var|span|pre|p|ul|ol|li)>", ""),
     (r"(\d)\s*\*\*\s*(\d)", r"\1^\2"),
     (r"\b([a-z])\s*(?:\^\s*\{?\s*|-)(th|st|nd|rd)\b\s*\}?", r"\1\2"),
-    (r"(\d)\s*(?:\*|\\cdot\b)\s*(\d)", r"\1 times \2"),
+    (r"(\d\s*\}?)\s*(?:\*|\\cdot\b)\s*(\{?\s*\d)", r"\1 times \2"),
 )
 # Matching view only: a power of ten is written as its digits (`10^9 + 7` and the scraped `109 + 7` are one text).
 MATCH_VIEW_PASSES = ((r"\b10\s*\^\s*\{?\s*(\d{1,2})\s*\}?", r"10\1"),)

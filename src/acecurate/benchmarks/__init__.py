@@ -82,6 +82,7 @@ class Fingerprint:
     asks: np.ndarray | None = None  # int64 per item: tokens of its final ask (the rest is its setup)
     limits: list[np.ndarray] | None = None  # per item: the bounds of its constraint lines (code), ascending
     names: list[np.ndarray] | None = None  # per item: hashes of the names it gives its objects (see `names_of`)
+    calls: list[np.ndarray] | None = None  # per item (code): hashes of the calls its examples make (see `calls_of`)
 
     def in_window(self, window: tuple[str, str] | None) -> np.ndarray:
         """Which items are targets under `window` (items without a date always are)."""
@@ -95,7 +96,7 @@ SNIPPET_CHARS = 300
 QUESTION_TOKENS = 8
 # Math spans, so that a dot inside $3.5$ ends no sentence; sentence ends and paragraph breaks.
 _MATH_SPAN = re.compile(r"\$\$[^$]*\$\$|\$[^$]*\$|\\\([^\n]*?\\\)|\\\[[^\n]*?\\\]")
-_SENTENCE_END = re.compile(r"[.?!](?=\s)|\n[ \t]*\n")
+_SENTENCE_END = re.compile(r"[.?!](?=\s)|\n[ \t]*\n|\n(?=[ \t]*[A-Z][a-z])")  # a line that starts a sentence too
 
 
 def final_ask(text: str) -> str:
@@ -107,42 +108,60 @@ def final_ask(text: str) -> str:
     formats = phrases("answer_format_starts")
     begin, asked = len(text), False
     for at, sentence in reversed(sentences):
-        is_format = sentence.lower().lstrip("( ").startswith(formats)
+        # A closing paragraph that is only a formula or a drawing belongs to the sentence before it ("... is not in the
+        # domain of\n\n$f(x)=...$?", "What is the area of this trapezoid?\n\n[asy]...[/asy]").
+        trailing = not asked and _WORD.search(_MATH_SPAN.sub(" ", _ASY.sub(" ", sentence))) is None
+        is_format = trailing or sentence.lower().lstrip("( ").startswith(formats)
         if asked and not is_format:
             break
         begin, asked = at, asked or not is_format
     return text[begin:]
 
 
+_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
 _LIMIT_LINE = re.compile(r"<=|≤|⩽|\\leq?(?![a-z])", re.IGNORECASE)
 # A number as constraints write it: m x 10^k (also with the superscript lost in scraping, 2 * 105), b^k, or plain.
 _BOUND = re.compile(
-    r"(\d+(?:\.\d+)?)\s*(?:\\times|\\cdot|\*|×|·)\s*10\s*(?:\^|\*\*)?\s*\{?\s*(\d{1,2})\s*\}?(?!\d)"
-    r"|(\d+)\s*(?:\^|\*\*)\s*\{?\s*(\d{1,2})\s*\}?|(\d+(?:\.\d+)?)"
+    r"(\d+(?:\.\d+)?)\s*(?:\\times|\\cdot|\*|×|·)\s*10\s*(?:\^|\*\*)?\s*\{?\s*(\d{1,3})\s*\}?(?!\d)"
+    r"|(\d+)\s*(?:\^|\*\*)\s*\{?\s*(\d{1,3})\s*\}?|(\d+(?:\.\d+)?)"
 )
 
 
-def _bound_value(found: re.Match) -> float:
+def _bound_digits(found: re.Match) -> float:
+    """A bound as the digits it is written with: 2^8 is 28 and 5 x 10^4 is 5104, which is also how a scrape that lost
+    the superscripts writes them (`2 <= n <= 28`, `5 * 104`), so a bound and its scraped copy agree, and two bounds
+    that differ (100 and 10^5) still differ."""
     mantissa, exponent, base, power, plain = found.groups()
     if mantissa:
-        return float(mantissa) * 10.0 ** int(exponent)
+        return float(f"{mantissa}10{exponent}")
     if base:
-        return float(base) ** int(power)
-    if re.fullmatch(r"10(?:[3-9]|1[0-8])", plain):  # 10^5 scraped without its superscript reads 105
-        return 10.0 ** int(plain[2:])
+        return float(f"{base}{power}")
     return float(plain)
 
 
 def limit_values(text: str) -> np.ndarray:
-    """The bound of each constraint line (a line with <=, the largest number on it), distinct and ascending: two
-    statements with other bounds are other problems (a "II" that only enlarges the limits of its "I")."""
+    """The bound of each constraint line (a line with <=, the last number on it, as written: see `_bound_digits`),
+    distinct and ascending: two statements with other bounds are other problems (a "II" that only enlarges the limits
+    of its "I"). Lines of the examples are not constraints."""
     bounds = set()
-    for line in text.split("\n"):
+    for line in _EXAMPLES.split(text, maxsplit=1)[0].split("\n") + _CONSTRAINTS_PART(text):
         if len(line) < 300 and _LIMIT_LINE.search(line):
-            values = [_bound_value(m) for m in _BOUND.finditer(line)]
+            values = [_bound_digits(m) for m in _BOUND.finditer(line)]
             if values:
-                bounds.add(max(values))
+                bounds.add(values[-1])
     return np.array(sorted(bounds), dtype=np.float64)
+
+
+_EXAMPLES = re.compile(r"^[ \t]*(?:example|sample)\b.*$", re.IGNORECASE | re.MULTILINE)
+_CONSTRAINTS = re.compile(r"^[ \t]*constraints?:?[ \t]*$(.*)", re.IGNORECASE | re.MULTILINE | re.DOTALL)
+
+
+def _CONSTRAINTS_PART(text: str) -> list[str]:
+    """The lines after a "Constraints:" heading (which comes after the examples on LeetCode)."""
+    found = _CONSTRAINTS.search(text)
+    return found.group(1).split("\n") if found else []
 
 
 _CAPITALS = re.compile(r"(?<![\\A-Za-z])[A-Z]{2,}(?![A-Za-z])")  # ELLIPSE, ABC, PROOF (not \LaTeX commands)
@@ -160,6 +179,35 @@ def names_of(text: str, domain: str) -> np.ndarray:
         found = {c.lower() for c in _CALL.findall(text) if c.lower() not in words("python_builtins")}
     else:
         found = {c.lower() for c in _CAPITALS.findall(_ASY.sub(" ", text)) if not _ROMAN.fullmatch(c)}
+    return np.unique(hash_strings(sorted(found))) if found else np.zeros(0, np.uint64)
+
+
+_CALL_START = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)[ \t]*\(")
+_SPACES = re.compile(r"\s+")
+_MAX_ARGS = 300  # characters of arguments read per call
+
+
+def calls_of(text: str) -> np.ndarray:
+    """Hashes of the calls a code statement's examples make, with their arguments, spaces and quote styles aside
+    (`square_perimeter(10)`, also inside `math.isclose(volume_sphere(10), ...)`): a row that calls the item's function
+    on the item's example is the item's task, however its prose was reworded (EvalPlus rewrote the MBPP prompts and
+    kept their first assert). Each call's arguments are read to their closing parenthesis, at most _MAX_ARGS
+    characters on, so the scan stays linear."""
+    from ..text import hash_strings
+
+    found = set()
+    for call in _CALL_START.finditer(text):
+        name = call.group(1).lower()
+        if name in words("python_builtins"):
+            continue
+        depth, end = 1, call.end()
+        limit = min(len(text), call.end() + _MAX_ARGS)
+        while end < limit and depth:
+            depth += {"(": 1, ")": -1}.get(text[end], 0)
+            end += 1
+        args = text[call.end() : end - 1]
+        if depth == 0 and args.strip():
+            found.add(name + "(" + _SPACES.sub("", args).replace("'", '"') + ")")
     return np.unique(hash_strings(sorted(found))) if found else np.zeros(0, np.uint64)
 
 
@@ -233,6 +281,7 @@ def _fingerprint_from_records(
         ask_lengths(texts),
         [limit_values(t) for t in texts] if domain == "code" else [np.zeros(0)] * len(texts),
         [names_of(t, domain) for t in texts],
+        [calls_of(t) for t in texts] if domain == "code" else [np.zeros(0, np.uint64)] * len(texts),
     )
 
 
@@ -274,6 +323,8 @@ def save_fingerprint(fp: Fingerprint, directory: Path = FINGERPRINT_DIR) -> Path
         limit_offsets=np.cumsum([0] + [len(x) for x in fp.limits]),
         name_hashes=np.concatenate(fp.names) if fp.names else np.zeros(0, np.uint64),
         name_offsets=np.cumsum([0] + [len(x) for x in fp.names]),
+        call_hashes=np.concatenate(fp.calls) if fp.calls else np.zeros(0, np.uint64),
+        call_offsets=np.cumsum([0] + [len(x) for x in (fp.calls or [])]),
         meta=np.array(json.dumps(meta)),
     )
     path = directory / f"{fp.name}.npz"
@@ -311,6 +362,7 @@ def load_fingerprint(name: str, directory: Path = FINGERPRINT_DIR) -> Fingerprin
             data["asks"].astype(np.int64),
             np.split(data["limit_values"].astype(np.float64), data["limit_offsets"][1:-1]),
             np.split(data["name_hashes"].astype(np.uint64), data["name_offsets"][1:-1]),
+            np.split(data["call_hashes"].astype(np.uint64), data["call_offsets"][1:-1]) if "call_hashes" in data else None,
         )
 
 

@@ -23,15 +23,19 @@ through stock phrasing. N-grams found in more than `max_item_frequency` benchmar
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..benchmarks import Fingerprint, fingerprint_file, limit_values, load_fingerprint, names_of, shipped_names
+from ..benchmarks import Fingerprint, calls_of, fingerprint_file, limit_values, load_fingerprint, names_of, shipped_names
 from ..config import setting
 from ..errors import AcecurateError
 from ..stage import StageResult, stage
 from ..text import TokenizedCorpus, quote, shingle_corpus, snippet, tokenize, tokenize_corpus, window_hashes
+from ..words import phrases, words
+from .pair_judge import bounded_diff
 
 DEFAULT_N = {"math": 9, "code": 14}
 CANDIDATES = 3  # benchmark items considered per row, best first
@@ -57,8 +61,12 @@ class NgramIndex:
     item_questions: np.ndarray  # (items, k) hashes of the words of each item's question, 0-padded
     item_limits: list[np.ndarray]  # bounds of each item's constraint lines (code)
     item_names: list[np.ndarray]  # hashes of the names each item gives its objects (benchmarks.names_of)
+    item_meanings: list[np.ndarray]  # hashes of the meaning words of each item (words/math_meaning_words.txt)
+    item_calls: list[np.ndarray]  # hashes of the calls each (code) item's examples make (benchmarks.calls_of)
     item_setup_ngrams: np.ndarray  # int64 per item: n-grams in its setup
     item_lengths: np.ndarray  # int64 per item: tokens
+    item_asks: np.ndarray  # int64 per item: tokens of its final ask (the rest is its setup)
+    item_tokens: list[np.ndarray]  # token hashes of each item (matching view), for aligning a reworded copy
     ignored_ngrams: int
     short_item_lengths: list[int]  # token counts of items shorter than n (they match as a whole, contained in a row)
     bitmap: np.ndarray  # bool, True where some index hash has these low bits
@@ -103,11 +111,12 @@ def build_index(
     frequent = item_counts[inverse.reshape(-1)] > max_item_frequency
     pair_hashes, pair_items, pair_setup = pair_hashes[~frequent], pair_items[~frequent], pair_setup[~frequent]
     distinct, ngram_id = np.unique(pair_hashes, return_inverse=True)
-    numbers, setup_numbers = [], []
+    numbers, setup_numbers, meanings = [], [], []
     for a, b, s in zip(plain.offsets[:-1], plain.offsets[1:], setup_length):
         tokens, numeric = plain.hashes[a:b], plain.numeric[a:b]
         numbers.append(np.unique(tokens[numeric]))
         setup_numbers.append(np.unique(tokens[:s][numeric[:s]]))
+        meanings.append(_meanings(tokens))
     n_items = len(lengths)
     return NgramIndex(
         n,
@@ -124,12 +133,39 @@ def build_index(
         np.concatenate([fp.questions for fp in fingerprints]) if fingerprints else np.zeros((0, 1), np.uint64),
         [x for fp in fingerprints for x in (fp.limits or [np.zeros(0)] * len(fp.ids))],
         [x for fp in fingerprints for x in (fp.names or [np.zeros(0, np.uint64)] * len(fp.ids))],
+        meanings,
+        [x for fp in fingerprints for x in (fp.calls or [np.zeros(0, np.uint64)] * len(fp.ids))],
         np.bincount(pair_items[pair_setup], minlength=n_items).astype(np.int64),
         lengths.astype(np.int64),
+        np.minimum(asks, lengths).astype(np.int64),
+        [plain.hashes[a:b] for a, b in zip(plain.offsets[:-1], plain.offsets[1:])],
         int(np.count_nonzero(item_counts > max_item_frequency)),
         sorted(set(lengths[(lengths > 0) & (lengths < n)].tolist())),
         _bitmap(pair_hashes),
     )
+
+
+@functools.cache
+def _meaning_table() -> tuple[np.ndarray, np.ndarray]:
+    """Token hashes of the words that change a problem when they change (sum/product, left/right, odd/even, ...),
+    sorted, and for each the hash that stands for its group of synonyms (words/meaning_synonyms.txt)."""
+    listed = sorted(w for w in words("math_meaning_words") if len(w) > 2)  # the matching view splits two-letter words
+    groups = [line.split() for line in phrases("meaning_synonyms")]
+    listed = sorted(set(listed) | {w for group in groups for w in group})
+    hashes = tokenize_corpus([" ".join(listed)], match_view=True).hashes
+    canonical = dict(zip(hashes.tolist(), hashes.tolist()))
+    for group in groups:
+        group_hashes = tokenize_corpus([" ".join(group)], match_view=True).hashes.tolist()
+        canonical.update((h, group_hashes[0]) for h in group_hashes)
+    keys = np.array(sorted(canonical), dtype=np.uint64)
+    return keys, np.array([canonical[k] for k in keys.tolist()], dtype=np.uint64)
+
+
+def _meanings(tokens: np.ndarray) -> np.ndarray:
+    """The distinct meaning words among `tokens`, each as its synonym group."""
+    keys, canonical = _meaning_table()
+    found = tokens[np.isin(tokens, keys)]
+    return np.unique(canonical[np.searchsorted(keys, found)])
 
 
 def _bitmap(hashes: np.ndarray) -> np.ndarray:
@@ -270,7 +306,8 @@ class Match:
     """Exact and masked (template) coverage of each text's best items, and per candidate of the exact coverage: the
     share of the item's distinct numbers found in the text, of the text's found in the item, of the item's setup numbers
     found in the text, of the item's question words found in the text, of the item's names found in the text (-1 where
-    both name objects and share none), and whether the constraint bounds agree."""
+    both name objects and share none), whether the constraint bounds agree, and whether no word that changes a problem
+    when it changes was swapped (each side has one the other lacks: "sum" and "product", "left" and "right")."""
 
     exact: Coverage
     masked: Coverage | None
@@ -280,6 +317,9 @@ class Match:
     question_found: np.ndarray
     names_found: np.ndarray
     limits_agree: np.ndarray  # bool
+    meanings_agree: np.ndarray  # bool: no meaning word swapped (the item says "sum" where the text says "product")
+    aligned: np.ndarray  # share of the item's tokens a bounded diff aligns with the text (0 where not computed)
+    same_call: np.ndarray  # bool (code): the text calls the item's function on one of the item's examples
 
     @property
     def item(self) -> np.ndarray:  # each text's best item, for callers that ask "does any n-gram match"
@@ -336,7 +376,31 @@ def match_texts(
         exact = exact.merged(_coverage([p[2] for p in parts], indexes.short, len(texts)))
     masked = _coverage([p[1] for p in parts], indexes.masked, len(texts)) if indexes.masked is not None else None
     _match_short_items(texts, np.concatenate([p[0].text_tokens for p in parts]), indexes.exact, exact)
+    if domain == "code":
+        _match_called_items(texts, indexes.exact, exact)
     return Match(exact, masked, *_agreement(texts, indexes.exact, exact, domain))
+
+
+def _match_called_items(texts: list[str], index: NgramIndex, coverage: Coverage) -> None:
+    """An item whose example call (`Find_Min_Length([[1],[1,2]])`) a row makes becomes the row's first candidate, when
+    the reworded prose left it out of the best ones (the verdict still checks names, bounds and meaning words)."""
+    owner: dict[int, int] = {}
+    for item, calls in enumerate(index.item_calls):
+        for h in calls.tolist():
+            owner.setdefault(h, item)
+    if not owner:
+        return
+    for row, text in enumerate(texts):
+        if "(" not in text:
+            continue
+        found = [owner[h] for h in calls_of(text).tolist() if h in owner]
+        if not found or found[0] in coverage.item[row]:
+            continue
+        for field in ("item", "item_coverage", "text_coverage", "setup_coverage"):
+            values = getattr(coverage, field)
+            values[row, 1:] = values[row, :-1].copy()
+        coverage.item[row, 0] = found[0]
+        coverage.item_coverage[row, 0] = coverage.text_coverage[row, 0] = coverage.setup_coverage[row, 0] = 0.0
 
 
 def _match_short_items(texts: list[str], lengths: np.ndarray, index: NgramIndex, coverage: Coverage) -> None:
@@ -372,18 +436,23 @@ def _agreement(texts: list[str], index: NgramIndex, coverage: Coverage, domain: 
     True where either side states none)."""
     shape = coverage.item.shape
     item_found, text_found, setup_found, question_found, names_found = (np.ones(shape) for _ in range(5))
-    limits_agree = np.ones(shape, dtype=bool)
+    limits_agree, meanings_agree, aligned = np.ones(shape, dtype=bool), np.ones(shape, dtype=bool), np.zeros(shape)
+    same_call = np.zeros(shape, dtype=bool)
     rows = np.flatnonzero(((coverage.item >= 0) & (coverage.score >= floor)).any(axis=1))
+    if domain == "code":  # a call on the item's example decides even where the reworded prose leaves little coverage
+        rows = np.union1d(rows, np.flatnonzero((coverage.item >= 0).any(axis=1)))
     if not len(rows):
-        return item_found, text_found, setup_found, question_found, names_found, limits_agree
+        return item_found, text_found, setup_found, question_found, names_found, limits_agree, meanings_agree, aligned, same_call
     corpus = tokenize_corpus([texts[r] for r in rows], match_view=True)
     for k, r in enumerate(rows):
         span = slice(corpus.offsets[k], corpus.offsets[k + 1])
         tokens = corpus.hashes[span]
         own = np.unique(tokens[corpus.numeric[span]])
+        own_meanings = _meanings(tokens)
         bounds = limit_values(texts[r]) if domain == "code" else None
         names = names_of(texts[r], domain)
-        for j in np.flatnonzero((coverage.item[r] >= 0) & (coverage.score[r] >= floor)):
+        calls = calls_of(texts[r]) if domain == "code" else None
+        for j in np.flatnonzero((coverage.item[r] >= 0) & ((coverage.score[r] >= floor) | (domain == "code"))):
             item = coverage.item[r, j]
             theirs, setup = index.item_numbers[item], index.item_setup_numbers[item]
             if len(theirs):
@@ -403,7 +472,34 @@ def _agreement(texts: list[str], index: NgramIndex, coverage: Coverage, domain: 
             item_bounds = index.item_limits[item]
             if bounds is not None and len(bounds) and len(item_bounds):
                 limits_agree[r, j] = len(bounds) == len(item_bounds) and bool(np.allclose(bounds, item_bounds))
-    return item_found, text_found, setup_found, question_found, names_found, limits_agree
+            meaning = index.item_meanings[item]
+            if len(meaning) and len(own_meanings):  # a swap: each side has a meaning word the other lacks
+                meanings_agree[r, j] = bool(np.isin(meaning, own_meanings).all() or np.isin(own_meanings, meaning).all())
+            # A copy reworded all through ("satisfy the equation $z^5$" for "z satisfy $z^{5}$") keeps few n-grams but
+            # aligns token by token: measured where the n-grams leave it open and the numbers agree both ways.
+            if ALIGN_BAND[0] <= coverage.item_coverage[r, j] < ALIGN_BAND[1] and item_found[r, j] == 1 and text_found[r, j] == 1:
+                aligned[r, j] = aligned_share(tokens, index.item_tokens[item])
+            if calls is not None and len(index.item_calls[item]):
+                same_call[r, j] = bool(np.isin(index.item_calls[item], calls).any())
+    return item_found, text_found, setup_found, question_found, names_found, limits_agree, meanings_agree, aligned, same_call
+
+
+ALIGN_BAND = (0.25, 0.5)  # item coverage where a candidate is aligned token by token
+ALIGN_MAX_EDITS = 40
+
+
+def aligned_share(text: np.ndarray, item: np.ndarray) -> float:
+    """Share of the item's tokens that a shortest edit script (at most ALIGN_MAX_EDITS edits, Myers: linear in the
+    texts) keeps as they are in the text; 0 when the two are further apart than that. The text is first cut to the
+    stretch that can hold the item (from the first to the last of its tokens that the item has)."""
+    inside = np.flatnonzero(np.isin(text, item))
+    if not len(inside):
+        return 0.0
+    text = text[inside[0] : inside[-1] + 1]
+    ops = bounded_diff(text.tolist(), item.tolist(), ALIGN_MAX_EDITS)
+    if ops is None:
+        return 0.0
+    return sum(i2 - i1 for tag, i1, i2, _, _ in ops if tag == "equal") / max(len(item), 1)
 
 
 @dataclass
@@ -430,6 +526,12 @@ class DecontamConfig:
     )
     min_setup_ngrams: int = setting(
         3, "N-grams an item's setup (its text before the final ask) needs before its setup alone makes a copy or a template."
+    )
+    min_aligned: float = setting(
+        0.8, "Share of an item's tokens a token-by-token alignment keeps in the row: a copy reworded all through (numbers agreeing)."
+    )
+    min_setup_share: float = setting(
+        0.6, "Share of the item's tokens its setup must hold for the setup alone (with another final ask) to make a copy."
     )
     template_coverage: float = setting(
         0.8, "Share of an item's n-grams, and of its setup's, matched with every number masked: the same template."
@@ -484,6 +586,7 @@ def in_window(fingerprints: list[Fingerprint], windows: dict) -> tuple[list[Fing
                 fp.asks[rows] if fp.asks is not None else None,
                 [fp.limits[r] for r in rows] if fp.limits is not None else None,
                 [fp.names[r] for r in rows] if fp.names is not None else None,
+                [fp.calls[r] for r in rows] if fp.calls is not None else None,
             )
         )
     return chosen, notes
@@ -492,7 +595,7 @@ def in_window(fingerprints: list[Fingerprint], windows: dict) -> tuple[list[Fing
 @dataclass
 class Verdicts:
     """Per text: "copy", "template", "variant" (another problem: other constraint bounds) or None; the item it refers
-    to; and how it was decided ("item", "row", "setup", "masked", "whole", "limits", "any")."""
+    to; and how it was decided ("item", "row", "setup", "aligned", "called", "masked", "whole", "limits", "any")."""
 
     kind: np.ndarray
     item: np.ndarray
@@ -536,13 +639,22 @@ def decide(match: Match, config: DecontamConfig, index: NgramIndex | None = None
     values = (match.item_numbers_found >= config.min_numbers) & (np.abs(match.names_found) >= config.min_numbers)
     copy_item = by_item & values & own_numbers & asks
     copy_row = by_row & own_numbers & asks
-    copy_setup = by_setup & (match.setup_numbers_found >= config.min_numbers)
-    is_copy = (copy_item | copy_row | copy_setup) & match.limits_agree
-    # A template shares more than an instruction: the item has a setup, or is long (a one-line drill is nobody's template).
-    lengths = index.item_lengths[np.maximum(exact.item, 0)] if index is not None else np.full(exact.item.shape, 2 * config.min_setup_ngrams)
-    substantial = (setup_ngrams >= config.min_setup_ngrams) | (lengths >= 2 * index.n if index is not None else True)
-    is_template = (by_item | by_row) & ~(copy_item | copy_row | copy_setup) & match.limits_agree & substantial
-    is_variant = (by_item | by_row | copy_setup) & ~match.limits_agree
+    # (The setup must be the bulk of the item: "A number is selected from 1 through 100. What is the probability that
+    # it is a multiple of 3?" asked of a divisor of 50 is another problem on a stock preamble.)
+    setup_share = 1 - index.item_asks[np.maximum(exact.item, 0)] / np.maximum(index.item_lengths[np.maximum(exact.item, 0)], 1) if index is not None else np.ones(exact.item.shape)
+    copy_setup = by_setup & (match.setup_numbers_found >= config.min_numbers) & (setup_share >= config.min_setup_share)
+    copy_aligned = present & (match.aligned >= config.min_aligned) & asks & ~other_names
+    copy_called = present & match.same_call & named
+    # A short item (fewer than 4n tokens: an MBPP task) is one sentence: with one of its meaning words swapped ("product"
+    # for "sum", "left" for "right") it is another task, although most of its n-grams stay. (A clarified copy only adds.)
+    short = index.item_lengths[np.maximum(exact.item, 0)] < 4 * index.n if index is not None else np.zeros(exact.item.shape, bool)
+    agree = match.limits_agree & (match.meanings_agree | ~short)
+    is_copy = (copy_item | copy_row | copy_setup | copy_aligned | copy_called) & agree
+    # A template shares more than an instruction: the item has a setup (a one-line drill is nobody's template, however
+    # long its one sentence: "What is the last nonzero digit to the right of the decimal point of 137/500?").
+    substantial = setup_ngrams >= config.min_setup_ngrams
+    is_template = (by_item | by_row) & ~(copy_item | copy_row | copy_setup | copy_aligned | copy_called) & agree & substantial
+    is_variant = (by_item | by_row | copy_setup) & ~agree
 
     def first(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return mask.any(axis=1), np.argmax(mask, axis=1)
@@ -553,7 +665,10 @@ def decide(match: Match, config: DecontamConfig, index: NgramIndex | None = None
         take = found & (kind == None)  # noqa: E711
         kind[take], item[take], candidate[take] = label, exact.item[rows[take], j[take]], j[take]
         if label == "copy":
-            how[take] = np.where(copy_item[rows[take], j[take]], "item", np.where(copy_row[rows[take], j[take]], "row", "setup"))
+            r_, j_ = rows[take], j[take]
+            how[take] = np.select(
+                [copy_item[r_, j_], copy_row[r_, j_], copy_setup[r_, j_], copy_aligned[r_, j_]], ["item", "row", "setup", "aligned"], "called"
+            )
         else:
             how[take] = "item" if label == "template" else "limits"
     if match.masked is not None:
@@ -646,6 +761,16 @@ def _evidence(r: int, text: str, verdicts: Verdicts, match: Match, indexes: Inde
             what = (
                 f"the row holds {exact.setup_coverage[r, j]:.0%} of the item's setup (its text before the final ask, {n}-grams "
                 "weighted by rarity in the input) with the setup's numbers, and asks another final question of it"
+            )
+        elif how == "called":
+            what = (
+                f"it calls the item's function on the item's own example ({exact.item_coverage[r, j]:.0%} of the item's "
+                f"{n}-grams: the prose is reworded)"
+            )
+        elif how == "aligned":
+            what = (
+                f"reworded all through ({exact.item_coverage[r, j]:.0%} of the item's {n}-grams), yet a token-by-token alignment "
+                f"keeps {match.aligned[r, j]:.0%} of the item's tokens, numbers agree both ways and it asks what the item asks"
             )
         else:
             what = (

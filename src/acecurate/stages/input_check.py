@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import setting
-from ..stage import StageResult, split_by_reason, stage
+from ..stage import StageResult, row_rule, stage
 
 
 @dataclass
@@ -23,16 +23,14 @@ class InputCheckConfig:
 )
 def input_check(frame, config: InputCheckConfig, ctx) -> StageResult:
     """Remove rows of the other domain and problems longer than max_problem_chars."""
-    reasons, evidence = [], []
-    for domain, problem in zip(frame["domain"], frame["problem"]):
-        if domain != ctx.domain:
-            what = "a code row (it has tests)" if domain == "code" else "a math row (it has no tests)"
-            reasons.append("other_domain")
-            evidence.append(f"{what} in a {ctx.domain} pipeline")
-        elif len(problem) > config.max_problem_chars:
-            reasons.append("problem_too_long")
-            evidence.append(f"{len(problem):,} characters (max {config.max_problem_chars:,})")
-        else:
-            reasons.append(None)
-            evidence.append(None)
-    return split_by_reason(frame, reasons, evidence)
+    return input_verdict.split(frame, config, ctx.domain)
+
+
+@row_rule("domain", "problem")
+def input_verdict(domain: str, problem: str, config: InputCheckConfig, pipeline_domain: str):
+    if domain != pipeline_domain:
+        what = "a code row (it has tests)" if domain == "code" else "a math row (it has no tests)"
+        return "other_domain", f"{what} in a {pipeline_domain} pipeline"
+    if len(problem) > config.max_problem_chars:
+        return "problem_too_long", f"{len(problem):,} characters (max {config.max_problem_chars:,})"
+    return None
