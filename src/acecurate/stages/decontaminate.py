@@ -650,9 +650,12 @@ def decide(match: Match, config: DecontamConfig, index: NgramIndex | None = None
     short = index.item_lengths[np.maximum(exact.item, 0)] < 4 * index.n if index is not None else np.zeros(exact.item.shape, bool)
     agree = match.limits_agree & (match.meanings_agree | ~short)
     is_copy = (copy_item | copy_row | copy_setup | copy_aligned | copy_called) & agree
-    # A template shares more than an instruction: the item has a setup (a one-line drill is nobody's template, however
-    # long its one sentence: "What is the last nonzero digit to the right of the decimal point of 137/500?").
-    substantial = setup_ngrams >= config.min_setup_ngrams
+    # A template shares more than an instruction: the item has a setup, or one long sentence whose conditions the row
+    # keeps and asks what it asks ("put 5 balls in 3 boxes if neither the balls nor the boxes are distinguishable"); a
+    # one-line drill is nobody's template ("the 453rd digit of 6/13" for "the last nonzero digit of 137/500").
+    lengths = index.item_lengths[np.maximum(exact.item, 0)] if index is not None else np.full(exact.item.shape, 2 * config.min_setup_ngrams)
+    long_ask = (lengths >= 2 * index.n) & asks if index is not None else asks
+    substantial = (setup_ngrams >= config.min_setup_ngrams) | long_ask
     is_template = (by_item | by_row) & ~(copy_item | copy_row | copy_setup | copy_aligned | copy_called) & agree & substantial
     is_variant = (by_item | by_row | copy_setup) & ~agree
 

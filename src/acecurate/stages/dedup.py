@@ -120,9 +120,10 @@ def exact_dedup(frame, config: DedupConfig, ctx) -> StageResult:
     """Remove rows whose normalised statement (or URL) equals an earlier, higher-priority row's, and copies whose gold
     answers disagree with the answer most copies give."""
     order = priority_order(frame, config.source_priority)
-    first = _first_by_key(
-        hash_strings(normalize_many(frame["problem"].tolist(), workers=ctx.workers)), order, np.ones(len(frame), dtype=bool)
-    )
+    statements = frame["problem"].tolist()
+    if "starter_code" in frame:  # two code problems with one placeholder statement differ in their signatures
+        statements = [p + "\n" + s if isinstance(s, str) and s else p for p, s in zip(statements, frame["starter_code"])]
+    first = _first_by_key(hash_strings(normalize_many(statements, workers=ctx.workers)), order, np.ones(len(frame), dtype=bool))
     reason = np.where(first != np.arange(len(frame)), "exact_duplicate", None).astype(object)
     conflicts = _settle_answers(frame, first, reason, order) if config.check_answers and ctx.domain == "math" else {}
     if config.by_url and "url" in frame:

@@ -15,6 +15,9 @@ import json
 import re
 from collections import Counter
 
+import numpy as np
+
+from ..benchmarks import limit_values
 from ..sandbox.asserts import assert_cases
 from ..sandbox.compare import unlimited_int_digits
 from ..text import ASY_BLOCK, SYMBOLS, fractions_as_slashes, quote, snippet, tokenize_many
@@ -25,6 +28,7 @@ MAX_EDITS = 64  # token edits beyond which two statements are different problems
 _SYMBOL_TOKENS = frozenset(SYMBOLS)
 _CAPITALS = re.compile(r"(?<![\\A-Za-z])[A-Z]{2,}(?![A-Za-z])")
 _COMMAND = re.compile(r"\\([A-Za-z]+)")
+_INDEXED = re.compile(r"[01] - indexed")
 _ASKS = re.compile(r"\?|\b(?:find|compute|determine|calculate|evaluate|what|how many|prove|show that)\b", re.IGNORECASE)
 
 
@@ -120,10 +124,12 @@ def statement_difference(a: list[str], b: list[str], domain: str, capitals: froz
         if change is not None or not content:
             continue
         letters = [t for t in left + right if not t[0].isdigit() and t not in _SYMBOL_TOKENS]
-        if all(len(t) > 1 for t in letters) and "".join(t for t in left if t not in _SYMBOL_TOKENS) == "".join(
-            t for t in right if t not in _SYMBOL_TOKENS
-        ):
-            continue  # "in-box" vs "inbox"
+        joined_equal = "".join(t for t in left if t not in _SYMBOL_TOKENS) == "".join(t for t in right if t not in _SYMBOL_TOKENS)
+        if letters and joined_equal and (all(len(t) > 1 for t in letters) or domain == "code"):
+            continue  # "in-box" vs "inbox"; in code, a subscript a scrape lost ("ai, bi" vs "a_i, b_i", "ik" vs "i_k")
+        if domain == "code" and tag in ("insert", "delete") and _INDEXED.fullmatch(" ".join(left + right)):
+            continue  # "0-indexed", which later LeetCode statements add
+
         if domain == "math":
             added = len(left) + len(right)
             if tag in ("insert", "delete") and at_edge and 3 <= added <= 0.5 * max(len(a), len(b)):
@@ -139,6 +145,10 @@ def statement_difference(a: list[str], b: list[str], domain: str, capitals: froz
                 continue  # reworded, bringing in nothing the other statement lacks: "let k be", "find k"
         change = (i1, i2, j1, j2)
     return change, ops, glued
+
+
+def _bounds(values) -> str:
+    return ", ".join(f"{v:g}" for v in values)
 
 
 def _case_table(tests_json) -> dict[str, str]:
@@ -166,9 +176,20 @@ def tests_disagree(tests_a, tests_b) -> str | None:
     return None
 
 
+# A code statement's examples and constraints (from the first "Example 1:", "Sample Input" or "Constraints" line on),
+# its tests (MBPP's "Your code should pass these tests:" and what follows), and fenced or docstring-quoted starter code:
+# copies of one problem differ in them (one source drops the examples).
+_CODE_TAIL = re.compile(
+    r"(?ims)^[ \t]*(?:example\s*1\s*:|sample input|constraints:?[ \t]*$).*|```.*?(?:```|\Z)|\"\"\"|your code should pass these tests:?.*"
+)
+_HAS_CONSTRAINTS = re.compile(r"(?im)^[ \t]*constraints:?[ \t]*$")
+
+
 def statement_text(problem: str, domain: str) -> str:
-    """The statement compared for duplicates: without what its source put around it (clean_prompts.clean_prompt)."""
-    return clean_prompt(problem, None, domain).problem or problem
+    """The statement compared for duplicates: without what its source put around it (clean_prompts.clean_prompt) and,
+    in code, without its examples, constraints and starter code."""
+    text = clean_prompt(problem, None, domain).problem or problem
+    return (_CODE_TAIL.sub(" ", text).strip() or text) if domain == "code" else text
 
 
 class PairJudge:
@@ -180,6 +201,7 @@ class PairJudge:
         self.texts, self.domain = texts, domain
         self.answers = frame["answer"].tolist() if check_answers and domain == "math" and "answer" in frame else None
         self.tests = frame["tests"].tolist() if domain == "code" and "tests" in frame else None
+        self.problems = frame["problem"].tolist() if domain == "code" else None  # their constraint bounds
         self._tokens: dict[int, list[str]] = {}
         self.counts: Counter = Counter()
 
@@ -223,6 +245,13 @@ class PairJudge:
             self.counts["variant: statement"] += 1
             a, b = self.tokens(j), self.tokens(i)
             return "variant", f"the statements differ in {self._quote(j, a[i1:i2])!r} vs {self._quote(i, b[j1:j2])!r}", False
+        # Bounds compare when both statements state their constraints the same way (one without its "Constraints:"
+        # section only holds bounds of its prose, "0 <= i < j < n").
+        if self.problems is not None and bool(_HAS_CONSTRAINTS.search(self.problems[j])) == bool(_HAS_CONSTRAINTS.search(self.problems[i])):
+            bounds_j, bounds_i = limit_values(self.problems[j]), limit_values(self.problems[i])
+            if len(bounds_j) and len(bounds_i) and (len(bounds_j) != len(bounds_i) or not np.allclose(bounds_j, bounds_i)):
+                self.counts["variant: constraints"] += 1  # a "II" that only enlarges the limits of its "I"
+                return "variant", f"the constraint bounds differ: {_bounds(bounds_j)} vs {_bounds(bounds_i)}", False
         if self.tests is not None and (disagreement := tests_disagree(self.tests[j], self.tests[i])):
             self.counts["variant: tests"] += 1
             return "variant", f"the tests disagree: {disagreement}", False
