@@ -148,7 +148,6 @@ def verdicts(repo: Path, audit: Path, data: Path) -> dict:
         return out
 
 
-
 # ----------------------------------------------------------------------------------------------------------------------
 # The corpus of issue 17 (benchmarks/audit): verdicts per source
 
@@ -166,6 +165,7 @@ def _corpus_sources():
 def _corpus_frame(name: str, rows: list[dict]):
     """The canonical frame of a corpus source's rows, in order, with `corpus_index` naming each row."""
     import pandas as pd
+
     from acecurate.records import to_canonical
 
     frame = pd.DataFrame(to_canonical(rows, name))
@@ -231,7 +231,9 @@ def corpus_verdicts(repo: Path, data: Path) -> dict:
                 index_of = dict(zip(frame["id"], frame["corpus_index"]))
                 hits = {
                     str(index_of[i]): {"reason": r, "item": str(item)}
-                    for i, r, item in zip(result.removed["id"], result.removed["reason"], result.removed.get("benchmark_item", [None] * len(result.removed)))
+                    for i, r, item in zip(
+                        result.removed["id"], result.removed["reason"], result.removed.get("benchmark_item", [None] * len(result.removed))
+                    )
                 }
                 out["contam"][name] = hits
             pairs = read_jsonl(CORPUS_LABELS / f"{kind}_near_dup_pairs.jsonl")
@@ -241,7 +243,9 @@ def corpus_verdicts(repo: Path, data: Path) -> dict:
                 b = _corpus_rows(pair["b_source"], cache, data).loc[[pair["b_index"]]]
                 both = pd.concat([a, b]).reset_index(drop=True)
                 rows, _ = _prepared(runs[kind], both, stages[kind])
-                verdicts.append(_pair_verdict(runs[kind], rows) if len(rows) == 2 else {"verdict": "none", "how": "a row removed by clean-prompts"})
+                verdicts.append(
+                    _pair_verdict(runs[kind], rows) if len(rows) == 2 else {"verdict": "none", "how": "a row removed by clean-prompts"}
+                )
             out["near_dup"][kind] = verdicts
     return out
 
@@ -371,7 +375,14 @@ def _share(pair: list[int] | None) -> str:
 
 def print_corpus_report(new: dict, old: dict | None, baseline: str) -> None:
     """One table per verdict: rows per source (dev or held-out) and measure, new beside the baseline."""
-    for group in ("math format", "code format", "math near-dup", "code near-dup", "math contamination", "code contamination (every item a target)"):
+    for group in (
+        "math format",
+        "code format",
+        "math near-dup",
+        "code near-dup",
+        "math contamination",
+        "code contamination (every item a target)",
+    ):
         print(f"\n#### Corpus: {group}\n")
         print(f"| source | role | measure | new | {baseline} |")
         print("|---|---|---|---|---|")
@@ -388,15 +399,17 @@ def print_corpus_report(new: dict, old: dict | None, baseline: str) -> None:
                     print(f"| {source} | {_role(source)} | {label}: precision | {new_p} | {old_p} |")
                     print(f"| {source} | {_role(source)} | {label}: recall | {new_r} | {old_r} |")
                 elif isinstance(cell, dict) and "share" in cell:
-                    print(f"| {source} | {_role(source)} | {measure} | {_share(cell['share'])} | {_share(old_cell['share'] if old_cell else None)} |")
-                elif isinstance(cell, list):
-                    if cell[1]:
-                        print(f"| {source} | {_role(source)} | {measure} | {_share(cell)} | {_share(old_cell)} |")
+                    print(
+                        f"| {source} | {_role(source)} | {measure} | {_share(cell['share'])} | {_share(old_cell['share'] if old_cell else None)} |"
+                    )
+                elif isinstance(cell, list) and cell[1]:
+                    print(f"| {source} | {_role(source)} | {measure} | {_share(cell)} | {_share(old_cell)} |")
             if group.endswith("near-dup"):
                 new_p, new_r = _pr(cells)
                 old_p, old_r = _pr(old_cells or None)
                 print(f"| {source} | {_role(source)} | duplicates: precision | {new_p} | {old_p} |")
                 print(f"| {source} | {_role(source)} | duplicates: recall | {new_r} | {old_r} |")
+
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Scoring

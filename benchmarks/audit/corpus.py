@@ -126,7 +126,9 @@ def _humaneval(data: bytes) -> list[dict]:
     rows = []
     for r in _jsonl(gzip.decompress(data)):
         check = f"{r['test']}\ncheck({r['entry_point']})"
-        rows.append({"id": r["task_id"], "problem": r["prompt"], "tests": {"format": "assert", "check": check, "fn_name": r["entry_point"]}})
+        rows.append(
+            {"id": r["task_id"], "problem": r["prompt"], "tests": {"format": "assert", "check": check, "fn_name": r["entry_point"]}}
+        )
     return rows
 
 
@@ -167,7 +169,14 @@ def _mbpp(data: bytes) -> list[dict]:
     for r in _jsonl(data):
         # The prompt of the MBPP paper: the task, then the tests the code should pass.
         problem = f"{r['text']}\nYour code should pass these tests:\n\n" + "\n".join(r["test_list"])
-        rows.append({"id": f"mbpp/{r['task_id']}", "problem": problem, "tests": {"format": "assert", "check": "\n".join(r["test_list"]), "fn_name": None}, "completion": r["code"]})
+        rows.append(
+            {
+                "id": f"mbpp/{r['task_id']}",
+                "problem": problem,
+                "tests": {"format": "assert", "check": "\n".join(r["test_list"]), "fn_name": None},
+                "completion": r["code"],
+            }
+        )
     return rows
 
 
@@ -181,23 +190,132 @@ def _math_test(data: bytes) -> list[dict]:
 
 Q = ("QwenLM/Qwen2.5-Math", "a45202bd16f1ec06f433442dc1152d0074773465")
 SOURCES = [
-    Source("omni_math", "math", "dev", "KbsdJames/omni-math-rule", "4793415ef37d31c9cdb4e5b82dbe172f76f8cf08", "evaluation/data/omni_math_rule/test.jsonl", "Omni-MATH (rule-gradable subset): olympiad problems", _omni, 400),
-    Source("deepmath", "math", "dev", "Vision-CAIR/Freshness-Aware-PER", "dbb91df453bdb2f2d70e92cc23582cfac0d39b66", "data/math_deepmath_deal.jsonl", "DeepMath-103K (the first 1.5 MB, as vendored)", _deepmath, 400),
-    Source("aqua", "math", "dev", *Q, "evaluation/data/aqua/test.jsonl", "AQuA-RAT test: multiple choice, options put into the text", _aqua),
+    Source(
+        "omni_math",
+        "math",
+        "dev",
+        "KbsdJames/omni-math-rule",
+        "4793415ef37d31c9cdb4e5b82dbe172f76f8cf08",
+        "evaluation/data/omni_math_rule/test.jsonl",
+        "Omni-MATH (rule-gradable subset): olympiad problems",
+        _omni,
+        400,
+    ),
+    Source(
+        "deepmath",
+        "math",
+        "dev",
+        "Vision-CAIR/Freshness-Aware-PER",
+        "dbb91df453bdb2f2d70e92cc23582cfac0d39b66",
+        "data/math_deepmath_deal.jsonl",
+        "DeepMath-103K (the first 1.5 MB, as vendored)",
+        _deepmath,
+        400,
+    ),
+    Source(
+        "aqua", "math", "dev", *Q, "evaluation/data/aqua/test.jsonl", "AQuA-RAT test: multiple choice, options put into the text", _aqua
+    ),
     Source("sat_math", "math", "dev", *Q, "evaluation/data/sat_math/test.jsonl", "SAT math: multiple choice", _sat),
     Source("mmlu_stem", "math", "dev", *Q, "evaluation/data/mmlu_stem/test.jsonl", "MMLU STEM: multiple choice", _mmlu, 150),
-    Source("college_math", "math", "dev", *Q, "evaluation/data/college_math/test.jsonl", "College Math: textbook exercises", _qwen_plain, 400),
+    Source(
+        "college_math", "math", "dev", *Q, "evaluation/data/college_math/test.jsonl", "College Math: textbook exercises", _qwen_plain, 400
+    ),
     Source("gaokao2023en", "math", "dev", *Q, "evaluation/data/gaokao2023en/test.jsonl", "Gaokao 2023 (English)", _qwen_plain),
-    Source("cn_middle_school", "math", "dev", *Q, "evaluation/data/cn_middle_school/test.jsonl", "Chinese middle-school problems", _cn_middle),
-    Source("harp_proof", "math", "dev", "aadityasingh/HARP", "dac2734ff6443bcaf3bbdcb10f13cf21ae9729c2", "HARP_proof-based.jsonl.zip", "HARP proof-based problems (USAMO, USAJMO, ...)", _harp_proofs, 150),
-    Source("amc", "math", "dev", "rllm-org/rllm", "d0ea3ef9ded8dbd8210621c10b1496b3b839c376", "rllm/data/raw/test/amc.json", "AMC 2022-2023 (rllm)", _amc),
-    Source("kodcode", "code", "dev", "Vision-CAIR/Freshness-Aware-PER", "dbb91df453bdb2f2d70e92cc23582cfac0d39b66", "data/code_KodCode_data.jsonl", "KodCode (the first 1.5 MB, as vendored)", _kodcode, 400),
-    Source("humaneval", "code", "dev", "openai/human-eval", "6d43fb980f9fee3c892a914eda09951f772ad10d", "data/HumanEval.jsonl.gz", "HumanEval: signature and docstring as the statement", _humaneval),
-    Source("deepseek_leetcode", "code", "dev", "deepseek-ai/DeepSeek-Coder", "2f9fd85927c669dae3c0fbb2d607274023af243e", "Evaluation/LeetCode/data/20240121-Jul.jsonl", "LeetCode weekly contests 2023-07 to 2024-01 (starter code in the prompt)", _deepseek_leetcode),
-    Source("s1k", "math", "heldout", "ademcodesproducts/contamination-audit", "10f471be91301696271af41dc48da6c37e890db0", "data/s1k.json", "s1K", _s1k),
-    Source("math_test", "math", "heldout", "cmu-mind/RISE", "4a2806e53546f04586177b8396b59a19840c0240", "data/math/test.jsonl", "MATH test split (1,000 of its 5,000 problems)", _math_test),
-    Source("mbpp", "code", "heldout", "OckBench/OckBench", "b72752a0ba5989d3c212675ec60d3eedcd838628", "data/mbpp.jsonl", "MBPP (974), in the paper's prompt with its tests", _mbpp),
-    Source("leetcodedataset", "code", "heldout", "newfacade/LeetCodeDataset", "182cd19", "data/LeetCodeDataset-v0.3.1-test.jsonl.gz", "LeetCodeDataset v0.3.1 test (2024-2025), its training prompt", _leetcodedataset),
+    Source(
+        "cn_middle_school", "math", "dev", *Q, "evaluation/data/cn_middle_school/test.jsonl", "Chinese middle-school problems", _cn_middle
+    ),
+    Source(
+        "harp_proof",
+        "math",
+        "dev",
+        "aadityasingh/HARP",
+        "dac2734ff6443bcaf3bbdcb10f13cf21ae9729c2",
+        "HARP_proof-based.jsonl.zip",
+        "HARP proof-based problems (USAMO, USAJMO, ...)",
+        _harp_proofs,
+        150,
+    ),
+    Source(
+        "amc",
+        "math",
+        "dev",
+        "rllm-org/rllm",
+        "d0ea3ef9ded8dbd8210621c10b1496b3b839c376",
+        "rllm/data/raw/test/amc.json",
+        "AMC 2022-2023 (rllm)",
+        _amc,
+    ),
+    Source(
+        "kodcode",
+        "code",
+        "dev",
+        "Vision-CAIR/Freshness-Aware-PER",
+        "dbb91df453bdb2f2d70e92cc23582cfac0d39b66",
+        "data/code_KodCode_data.jsonl",
+        "KodCode (the first 1.5 MB, as vendored)",
+        _kodcode,
+        400,
+    ),
+    Source(
+        "humaneval",
+        "code",
+        "dev",
+        "openai/human-eval",
+        "6d43fb980f9fee3c892a914eda09951f772ad10d",
+        "data/HumanEval.jsonl.gz",
+        "HumanEval: signature and docstring as the statement",
+        _humaneval,
+    ),
+    Source(
+        "deepseek_leetcode",
+        "code",
+        "dev",
+        "deepseek-ai/DeepSeek-Coder",
+        "2f9fd85927c669dae3c0fbb2d607274023af243e",
+        "Evaluation/LeetCode/data/20240121-Jul.jsonl",
+        "LeetCode weekly contests 2023-07 to 2024-01 (starter code in the prompt)",
+        _deepseek_leetcode,
+    ),
+    Source(
+        "s1k",
+        "math",
+        "heldout",
+        "ademcodesproducts/contamination-audit",
+        "10f471be91301696271af41dc48da6c37e890db0",
+        "data/s1k.json",
+        "s1K",
+        _s1k,
+    ),
+    Source(
+        "math_test",
+        "math",
+        "heldout",
+        "cmu-mind/RISE",
+        "4a2806e53546f04586177b8396b59a19840c0240",
+        "data/math/test.jsonl",
+        "MATH test split (1,000 of its 5,000 problems)",
+        _math_test,
+    ),
+    Source(
+        "mbpp",
+        "code",
+        "heldout",
+        "OckBench/OckBench",
+        "b72752a0ba5989d3c212675ec60d3eedcd838628",
+        "data/mbpp.jsonl",
+        "MBPP (974), in the paper's prompt with its tests",
+        _mbpp,
+    ),
+    Source(
+        "leetcodedataset",
+        "code",
+        "heldout",
+        "newfacade/LeetCodeDataset",
+        "182cd19",
+        "data/LeetCodeDataset-v0.3.1-test.jsonl.gz",
+        "LeetCodeDataset v0.3.1 test (2024-2025), its training prompt",
+        _leetcodedataset,
+    ),
 ]
 # DAPO-Math-17k (held out) has no snapshot to fetch: dapo.jsonl holds rows read from histmeisah/ROLL@becc6e8
 # data/dapo_math_17k.jsonl at the character offsets its ids give.

@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from acecurate.text import ASY_BLOCK as DRAWING  # noqa: E402
-from acecurate.text import last_boxed  # noqa: E402
-from benchmarks.audit.corpus import SOURCES, load_rows, text_hash  # noqa: E402
+from acecurate.text import ASY_BLOCK as DRAWING
+from acecurate.text import last_boxed
+from benchmarks.audit.corpus import SOURCES, load_rows, text_hash
 
 KEYWORDS = {
     "math": re.compile(
@@ -42,7 +42,9 @@ CAP = {"aqua": 40, "sat_math": 32, "mmlu_stem": 30, "cn_middle_school": 30, "har
 
 def candidates(name: str, domain: str, rows: list[dict], flagged: set[int], cap: int, random_rows: int) -> list[dict]:
     rng = random.Random(f"sample:{name}")
-    keyed = {r["index"] for r in rows if KEYWORDS[domain].search(r["problem"]) or len(r["problem"].split()) < 8 or not r["problem"].isascii()}
+    keyed = {
+        r["index"] for r in rows if KEYWORDS[domain].search(r["problem"]) or len(r["problem"].split()) < 8 or not r["problem"].isascii()
+    }
     pool = sorted(flagged | keyed)
     if len(pool) > cap:
         pool = sorted(rng.sample(pool, cap))
@@ -75,7 +77,9 @@ def main():
             continue
         rows = load_rows(source.name)
         cap = CAP.get(source.name, args.cap)
-        for row in candidates(source.name, args.domain, rows, flags.get(source.name, set()), cap, 10 if source.name in CAP else args.random):
+        for row in candidates(
+            source.name, args.domain, rows, flags.get(source.name, set()), cap, 10 if source.name in CAP else args.random
+        ):
             if (source.name, row["index"]) in done:
                 continue
             gold = row.get("answer") or (last_boxed(row["solution"]) if row.get("solution") else None)

@@ -330,7 +330,7 @@ def run_pipeline(
         removed_path,
         None,
         dict(Counter(loaded.frame["source"])),
-        list(loaded.warnings) + source_warnings(summaries) + unverified_warnings(dataset),
+        list(loaded.warnings) + source_warnings(summaries) + stage_warnings(summaries) + unverified_warnings(dataset),
     )
     if write_card:
         from .card import write_card as make_card
@@ -364,6 +364,11 @@ def unverified_warnings(dataset) -> list[str]:
         "difficulty stage a model to verify them (--set difficulty.sampler.model=...), or set "
         "validate-tests.require_reference: true to drop them"
     ]
+
+
+def stage_warnings(stages: list[StageSummary]) -> list[str]:
+    """What stages themselves warn about (`stats["warnings"]`: decontaminate, of code sources without dates)."""
+    return [f"{s.name}: {w}" for s in stages for w in (s.stats or {}).get("warnings", [])]
 
 
 def source_warnings(stages: list[StageSummary], share: float = 0.9) -> list[str]:

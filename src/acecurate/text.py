@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 # Bump when normalize() or tokenize() change: shipped fingerprints record it, and stale ones are rejected.
-NORMALIZER_VERSION = 6
+NORMALIZER_VERSION = 7
 
 # All normalisation runs as vectorised RE2 passes over Arrow string arrays (one C loop per pass over the whole
 # corpus), after NFKC and lower-casing. Single texts go through the same code, so a text always tokenises the same
@@ -63,7 +63,7 @@ TEXT_PASSES = (
     (r"<sub>", "_"),
     (r"</?(?:sup|sub|code|strong|em|var|span|pre|p|ul|ol|li)>", ""),
     (r"(\d)\s*\*\*\s*(\d)", r"\1^\2"),
-    (r"\b([a-z])\s*(?:\^\s*\{?\s*|-)(th|st|nd|rd)\b\s*\}?", r"\1\2"),
+    (r"\b([a-z])\s*(?:\^\s*\{?\s*|-)(th|st|nd|rd)(?:\s*\})?\b", r"\1\2"),
     (r"(\d\s*\}?)\s*(?:\*|\\cdot\b)\s*(\{?\s*\d)", r"\1 times \2"),
 )
 # Matching view only: a power of ten is written as its digits (`10^9 + 7` and the scraped `109 + 7` are one text).

@@ -214,6 +214,8 @@ def calls_of(text: str) -> np.ndarray:
 def ask_lengths(texts: list[str]) -> np.ndarray:
     """Tokens (matching view) of each text's final ask."""
     return np.array([len(t) for t in tokenize_many([final_ask(t) for t in texts], match_view=True)], dtype=np.int64)
+
+
 def question_hashes(texts: list[str]) -> np.ndarray:
     """One row per item: hashes of the distinct telling words (3+ letters, not plain words) and numbers among its last
     12 tokens, zero-padded: what it asks for. A row that copies the item asks for the same thing. Tokenised in bulk."""

@@ -30,14 +30,35 @@ from ..words import phrases
 RULES = ("hint_tags", "judge_limits", "duplicated_instruction", "starter_code")
 
 _TAGS = re.compile(
-    r"^[ \t]*(?:tags|problem tags|topics)[ \t]*:[ \t]*(?:\[[^\]\n]*\][ \t]*|[^\n\[]+|\n[ \t]*\[[^\]\n]*\][ \t]*)?$", re.IGNORECASE | re.MULTILINE
+    r"^[ \t]*(?:tags|problem tags|topics)[ \t]*:[ \t]*(?:\[[^\]\n]*\][ \t]*|[^\n\[]+|\n[ \t]*\[[^\]\n]*\][ \t]*)?$",
+    re.IGNORECASE | re.MULTILINE,
 )
 _RATING = re.compile(r"^[ \t]*(?:rating|difficulty(?:[ \t]+rating)?)[ \t]*:[ \t]*\*?\d{3,4}[ \t]*$", re.IGNORECASE | re.MULTILINE)
 _LIMIT = re.compile(r"^[ \t]*(time|memory)[ \t]+limit(?:[ \t]+per[ \t]+test)?[ \t]*:?[ \t]*([^\n]*?)[ \t]*$", re.IGNORECASE | re.MULTILINE)
 _SECONDS = re.compile(r"'seconds'\s*:\s*(\d+)(?:\s*,\s*'nanos'\s*:\s*(\d+))?")
 _AMOUNT = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)", re.IGNORECASE)
-_TIME_UNITS = {"": 1.0, "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1e-3, "millisecond": 1e-3, "milliseconds": 1e-3}
-_MEMORY_UNITS = {"": 1.0, "mb": 1.0, "megabyte": 1.0, "megabytes": 1.0, "mib": 1.0, "kb": 1e-3, "kilobytes": 1e-3, "gb": 1e3, "gigabytes": 1e3}
+_TIME_UNITS = {
+    "": 1.0,
+    "s": 1.0,
+    "sec": 1.0,
+    "secs": 1.0,
+    "second": 1.0,
+    "seconds": 1.0,
+    "ms": 1e-3,
+    "millisecond": 1e-3,
+    "milliseconds": 1e-3,
+}
+_MEMORY_UNITS = {
+    "": 1.0,
+    "mb": 1.0,
+    "megabyte": 1.0,
+    "megabytes": 1.0,
+    "mib": 1.0,
+    "kb": 1e-3,
+    "kilobytes": 1e-3,
+    "gb": 1e3,
+    "gigabytes": 1e3,
+}
 _MEMORY_UNITS.update({"bytes": 1e-6, "byte": 1e-6, "b": 1e-6})
 _HEADER = re.compile(r"^[ \t]*(?:#+[ \t]*)?(?:question|problem|problem statement|task)[ \t]*:[ \t]*", re.IGNORECASE)
 _QUOTES = re.compile(r"^(?:\"\"\"|''')[ \t]*$")  # a statement given as a docstring, at the top level

@@ -24,8 +24,7 @@ through stock phrasing. N-grams found in more than `max_item_frequency` benchmar
 from __future__ import annotations
 
 import functools
-
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -35,6 +34,7 @@ from ..errors import AcecurateError
 from ..stage import StageResult, stage
 from ..text import TokenizedCorpus, quote, shingle_corpus, snippet, tokenize, tokenize_corpus, window_hashes
 from ..words import phrases, words
+from .contam_judge import ContamJudgeConfig, run_judge
 from .pair_judge import bounded_diff
 
 DEFAULT_N = {"math": 9, "code": 14}
@@ -396,8 +396,8 @@ def _match_called_items(texts: list[str], index: NgramIndex, coverage: Coverage)
         found = [owner[h] for h in calls_of(text).tolist() if h in owner]
         if not found or found[0] in coverage.item[row]:
             continue
-        for field in ("item", "item_coverage", "text_coverage", "setup_coverage"):
-            values = getattr(coverage, field)
+        for name in ("item", "item_coverage", "text_coverage", "setup_coverage"):
+            values = getattr(coverage, name)
             values[row, 1:] = values[row, :-1].copy()
         coverage.item[row, 0] = found[0]
         coverage.item_coverage[row, 0] = coverage.text_coverage[row, 0] = coverage.setup_coverage[row, 0] = 0.0
@@ -422,8 +422,8 @@ def _match_short_items(texts: list[str], lengths: np.ndarray, index: NgramIndex,
         found = index.hashes[pos] == windows.hashes
         for owner, at in zip(windows.owner[found][::-1], pos[found][::-1]):
             row = short[rows[owner]]
-            for field in ("item", "item_coverage", "text_coverage", "setup_coverage"):  # the whole item: first candidate
-                values = getattr(coverage, field)
+            for name in ("item", "item_coverage", "text_coverage", "setup_coverage"):  # the whole item: first candidate
+                values = getattr(coverage, name)
                 values[row, 1:] = values[row, :-1].copy()
             coverage.item[row, 0], coverage.item_coverage[row, 0] = index.items[at], 1.0
             coverage.text_coverage[row, 0], coverage.setup_coverage[row, 0] = length / corpus.lengths[rows[owner]], 0.0
@@ -537,6 +537,7 @@ class DecontamConfig:
         0.8, "Share of an item's n-grams, and of its setup's, matched with every number masked: the same template."
     )
     drop_templates: bool = setting(True, "Remove rows with the template of a benchmark item (other numbers, other answer).")
+    judge: ContamJudgeConfig = field(default_factory=ContamJudgeConfig)  # an optional model for rows the rules keep near an item
     max_item_frequency: int = setting(10, "N-grams in more benchmark items than this are boilerplate.")
     windows: dict = setting(
         factory=dict,
@@ -547,6 +548,8 @@ class DecontamConfig:
     date_cutoff: str | None = setting("2024-08-01", "Code rows with a later contest_date are removed (LiveCodeBench v5/v6).")
 
     def __post_init__(self):
+        if isinstance(self.judge, dict):
+            self.judge = ContamJudgeConfig(**self.judge)
         if self.match not in ("coverage", "any"):
             raise ValueError(f"match must be 'coverage' or 'any', got {self.match!r}")
         for name, window in self.windows.items():
@@ -620,13 +623,17 @@ def decide(match: Match, config: DecontamConfig, index: NgramIndex | None = None
         kind[item >= 0], how[item >= 0] = "copy", "any"
         return Verdicts(kind, item, how, candidate)
     present = exact.item >= 0
-    setup_ngrams = index.item_setup_ngrams[np.maximum(exact.item, 0)] if index is not None else np.full(exact.item.shape, config.min_setup_ngrams)
+    setup_ngrams = (
+        index.item_setup_ngrams[np.maximum(exact.item, 0)] if index is not None else np.full(exact.item.shape, config.min_setup_ngrams)
+    )
     # The item's names: a row that names other objects (other functions, another word to arrange) is another problem;
     # one that calls the item's function needs less of its wording.
     named = match.names_found > 0
     other_names = match.names_found < 0
     if index is not None:
-        named &= np.array([[len(index.item_names[i]) > 0 if i >= 0 else False for i in row] for row in exact.item], dtype=bool).reshape(exact.item.shape)
+        named &= np.array([[len(index.item_names[i]) > 0 if i >= 0 else False for i in row] for row in exact.item], dtype=bool).reshape(
+            exact.item.shape
+        )
     threshold = np.where(named, min(config.min_coverage, config.min_coverage_named), config.min_coverage)
     by_item = present & (exact.item_coverage >= threshold) & ~other_names
     by_row = present & (exact.text_coverage >= config.min_row_coverage)
@@ -641,7 +648,11 @@ def decide(match: Match, config: DecontamConfig, index: NgramIndex | None = None
     copy_row = by_row & own_numbers & asks
     # (The setup must be the bulk of the item: "A number is selected from 1 through 100. What is the probability that
     # it is a multiple of 3?" asked of a divisor of 50 is another problem on a stock preamble.)
-    setup_share = 1 - index.item_asks[np.maximum(exact.item, 0)] / np.maximum(index.item_lengths[np.maximum(exact.item, 0)], 1) if index is not None else np.ones(exact.item.shape)
+    setup_share = (
+        1 - index.item_asks[np.maximum(exact.item, 0)] / np.maximum(index.item_lengths[np.maximum(exact.item, 0)], 1)
+        if index is not None
+        else np.ones(exact.item.shape)
+    )
     copy_setup = by_setup & (match.setup_numbers_found >= config.min_numbers) & (setup_share >= config.min_setup_share)
     copy_aligned = present & (match.aligned >= config.min_aligned) & asks & ~other_names
     copy_called = present & match.same_call & named
@@ -670,7 +681,9 @@ def decide(match: Match, config: DecontamConfig, index: NgramIndex | None = None
         if label == "copy":
             r_, j_ = rows[take], j[take]
             how[take] = np.select(
-                [copy_item[r_, j_], copy_row[r_, j_], copy_setup[r_, j_], copy_aligned[r_, j_]], ["item", "row", "setup", "aligned"], "called"
+                [copy_item[r_, j_], copy_row[r_, j_], copy_setup[r_, j_], copy_aligned[r_, j_]],
+                ["item", "row", "setup", "aligned"],
+                "called",
             )
         else:
             how[take] = "item" if label == "template" else "limits"
@@ -752,7 +765,9 @@ def _differing_numbers(text: str, index: NgramIndex, item: int) -> str:
     return ", ".join(dict.fromkeys(missing[:8])) or "(none)"
 
 
-def _evidence(r: int, text: str, verdicts: Verdicts, match: Match, indexes: Indexes, n: int) -> tuple[str, str, str]:
+def _evidence(
+    r: int, text: str, verdicts: Verdicts, match: Match, indexes: Indexes, n: int, judge_model: str | None = None
+) -> tuple[str, str, str]:
     """(reason, matched stretches, evidence) of a contaminated row."""
     item, j, how = int(verdicts.item[r]), int(verdicts.candidate[r]), verdicts.how[r]
     index = indexes.exact
@@ -764,6 +779,11 @@ def _evidence(r: int, text: str, verdicts: Verdicts, match: Match, indexes: Inde
             what = (
                 f"the row holds {exact.setup_coverage[r, j]:.0%} of the item's setup (its text before the final ask, {n}-grams "
                 "weighted by rarity in the input) with the setup's numbers, and asks another final question of it"
+            )
+        elif how == "judge":
+            what = (
+                f"the judge model ({judge_model}) read both and called them one problem ({exact.item_coverage[r, j]:.0%} "
+                f"of the item's {n}-grams; the prompt and its answer are in judge_prompt and judge_answer)"
             )
         elif how == "called":
             what = (
@@ -792,11 +812,35 @@ def _evidence(r: int, text: str, verdicts: Verdicts, match: Match, indexes: Inde
     return f"contaminated_template:{bench}", " | ".join(spans), evidence
 
 
+def _judge(texts: list[str], match: Match, verdicts: Verdicts, hit: np.ndarray, index: NgramIndex, config: DecontamConfig, ctx):
+    """Ask the judge about kept rows whose best candidate holds `judge.min_coverage` of an item's n-grams (closest
+    first); those it calls the item's problem become copies ("judge"), in `verdicts` and `hit`."""
+    best, share = match.exact.item[:, 0], match.exact.item_coverage[:, 0]
+    rows = np.flatnonzero(~hit & (best >= 0) & (share >= config.judge.min_coverage))
+    rows = rows[np.argsort(-share[rows], kind="stable")]
+    pairs = [(int(r), index.item_snippet[best[r]], texts[r]) for r in rows]
+    outcome = run_judge(pairs, config.judge, ctx.run_dir / "cache" / "contam_judge.jsonl")
+    for r, same in outcome.same.items():
+        if same:
+            verdicts.kind[r], verdicts.item[r], verdicts.how[r], verdicts.candidate[r] = "copy", best[r], "judge", 0
+            hit[r] = True
+    return outcome
+
+
 @stage(
     "decontaminate",
     DecontamConfig,
     requires=("id", "problem"),
-    evidence=("contaminated_by", "benchmark_item", "benchmark_text", "matched_ngrams", "coverage", "row_coverage"),
+    evidence=(
+        "contaminated_by",
+        "benchmark_item",
+        "benchmark_text",
+        "matched_ngrams",
+        "coverage",
+        "row_coverage",
+        "judge_prompt",
+        "judge_answer",
+    ),
     example="acecurate decontaminate dumps/math.jsonl --benchmark-files my_eval.jsonl --out runs/decontam",
 )
 def decontaminate(frame, config: DecontamConfig, ctx) -> StageResult:
@@ -809,6 +853,7 @@ def decontaminate(frame, config: DecontamConfig, ctx) -> StageResult:
     match = match_texts(texts, indexes, workers=ctx.workers, domain=ctx.domain)
     verdicts = decide(match, config, indexes.exact)
     hit = dropped(verdicts.kind, config)
+    judged = _judge(texts, match, verdicts, hit, indexes.exact, config, ctx) if config.judge.model else None
     late = _after_cutoff(frame, config.date_cutoff if ctx.domain == "code" else None) & ~hit
     removed_mask = hit | late
     positions = np.flatnonzero(removed_mask)
@@ -816,13 +861,16 @@ def decontaminate(frame, config: DecontamConfig, ctx) -> StageResult:
     index = indexes.exact
     for r in positions:
         if not hit[r]:
-            reason, evidence = f"after_cutoff:{config.date_cutoff}", f"contest_date {frame['contest_date'].iat[r]} is after {config.date_cutoff}"
+            reason, evidence = (
+                f"after_cutoff:{config.date_cutoff}",
+                f"contest_date {frame['contest_date'].iat[r]} is after {config.date_cutoff}",
+            )
             records.append((None, None, None, None, reason, evidence))
             coverage.append(None)
             row_coverage.append(None)
             continue
         item, j = int(verdicts.item[r]), int(verdicts.candidate[r])
-        reason, spans, evidence = _evidence(r, texts[r], verdicts, match, indexes, n)
+        reason, spans, evidence = _evidence(r, texts[r], verdicts, match, indexes, n, config.judge.model)
         records.append((index.item_benchmark[item], index.item_id[item], index.item_snippet[item], spans, reason, evidence))
         coverage.append(round(float(match.exact.item_coverage[r, j] if j >= 0 else match.masked.item_coverage[r, 0]), 4))
         row_coverage.append(round(float(match.exact.text_coverage[r, j]), 4) if j >= 0 else None)
@@ -833,6 +881,8 @@ def decontaminate(frame, config: DecontamConfig, ctx) -> StageResult:
     ):
         removed[column] = list(values)
     removed["coverage"], removed["row_coverage"] = coverage, row_coverage
+    removed["judge_prompt"] = [judged.prompts.get(int(r)) if judged and verdicts.how[r] == "judge" else None for r in positions]
+    removed["judge_answer"] = [judged.answers.get(int(r)) if judged and verdicts.how[r] == "judge" else None for r in positions]
     found = sorted({f"{index.item_benchmark[verdicts.item[r]]}/{index.item_id[verdicts.item[r]]}" for r in np.flatnonzero(hit)})
     templates_kept = int(np.count_nonzero((verdicts.kind == "template") & ~hit))
     variants = int(np.count_nonzero(verdicts.kind == "variant"))
@@ -846,6 +896,11 @@ def decontaminate(frame, config: DecontamConfig, ctx) -> StageResult:
         report["templates kept"] = f"{templates_kept} rows share a benchmark item's template with other numbers (drop_templates: false)"
     if variants:
         report["variants kept"] = f"{variants} rows match a benchmark statement with other constraint bounds (another problem)"
+    if judged is not None:
+        report["judge"] = (
+            f"{config.judge.model} ({config.judge.backend}) judged {len(judged.prompts)} rows near an item the rules kept: "
+            f"{sum(judged.same.values())} called the item's problem and removed ({judged.asked} asked, {judged.cached} from the cache)"
+        )
     dated = dated_rows(frame)
     warnings = []
     if ctx.domain == "code":
@@ -869,11 +924,22 @@ def decontaminate(frame, config: DecontamConfig, ctx) -> StageResult:
             "boilerplate_ngrams_ignored": index.ignored_ngrams,
             "rows_sharing_any_ngram": int(np.count_nonzero(match.item >= 0)),
             "copies": int(np.count_nonzero(verdicts.kind == "copy")),
-            "copies_by": {str(k): int(v) for k, v in zip(*np.unique(verdicts.how[verdicts.kind == "copy"].astype(str), return_counts=True))},
+            "copies_by": {
+                str(k): int(v) for k, v in zip(*np.unique(verdicts.how[verdicts.kind == "copy"].astype(str), return_counts=True))
+            },
             "templates": int(np.count_nonzero(verdicts.kind == "template")),
             "templates_kept": templates_kept,
             "variants": variants,
             "contaminated_items": found,
+            "judge": {
+                "model": config.judge.model,
+                "judged": len(judged.prompts),
+                "same": sum(judged.same.values()),
+                "asked": judged.asked,
+                "cached": judged.cached,
+            }
+            if judged is not None
+            else None,
             "dated_rows": dated,
             "warnings": warnings,
         },

@@ -221,5 +221,7 @@ def near_dedup(frame, config: NearDedupConfig, ctx) -> StageResult:
         "near duplicates": f"{int(mask.sum())} removed; {stats['variants']} kept rows are variants of another kept row (`variant_of`)"
     }
     if found.stats["survivors_swapped"]:
-        report["copies kept"] = f"{found.stats['survivors_swapped']} times the later copy stayed: the earlier one had a second problem glued to it"
+        report["copies kept"] = (
+            f"{found.stats['survivors_swapped']} times the later copy stayed: the earlier one had a second problem glued to it"
+        )
     return StageResult(kept, removed, stats, report)

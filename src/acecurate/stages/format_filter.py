@@ -67,7 +67,8 @@ _PROOF = re.compile(
 # Enumerated parts: (a) (b), (i) (ii), (1) (2), a) b). A part is a sub-question when it asks something itself.
 # Markers start a line or follow a sentence ("... for all n. a) Find P. b) Prove ..."); "(1)x" may touch its part.
 _PART_MARKER = re.compile(
-    r"(?:^|(?<=\s))\((?:[a-d]|i{1,3}|iv|[1-4])\)\s?|^\s*(?:[a-d]|[1-4])[.)]\s|(?<=[.;:?!]\s)(?:[a-d]|[1-4])\)\s", re.IGNORECASE | re.MULTILINE
+    r"(?:^|(?<=[\s$]))\((?:[a-d]|i{1,3}|iv|[1-4])\)\s?|^\s*(?:[a-d]|[1-4])[.)]\s|(?<=[.;:?!]\s)(?:[a-d]|[1-4])\)\s",
+    re.IGNORECASE | re.MULTILINE,
 )
 _ASKS = re.compile(
     r"\?|(?:^|[.!;:]\s+|\n)\s*(?:find|compute|determine|calculate|evaluate|show|prove|express|simplify|solve|what|how many|list|give)\b",
@@ -157,12 +158,20 @@ def asks_several_questions(text: str) -> str | None:
     last = parts[-1]
     end_of_first_sentence = re.search(r"[.;]\s", last)
     closing = last[end_of_first_sentence.end() :] if end_of_first_sentence else ""
-    parts[-1] = last[: end_of_first_sentence.end()] if end_of_first_sentence and _ASKS.search(last[: end_of_first_sentence.end()]) is None else last
+    parts[-1] = (
+        last[: end_of_first_sentence.end()] if end_of_first_sentence and _ASKS.search(last[: end_of_first_sentence.end()]) is None else last
+    )
     asking = [m.group(0).strip() + " " + snippet(p, 40) for m, p in zip(markers, parts) if _ASKS.search(p)]
     if len(asking) >= 2:
         return "; ".join(asking)
     before = text[max(0, markers[0].start() - 120) : markers[0].start()]
-    if _ASK_BEFORE_PARTS.search(before) and not _CONDITIONS.search(before) and not asking and _ASKS.search(closing) is None and all(p.strip(" ;,.") for p in parts):
+    if (
+        _ASK_BEFORE_PARTS.search(before)
+        and not _CONDITIONS.search(before)
+        and not asking
+        and _ASKS.search(closing) is None
+        and all(p.strip(" ;,.") for p in parts)
+    ):
         return f"{snippet(before.strip(), 60)!r} asks for each of " + ", ".join(m.group(0).strip() for m in markers)
     return None
 
@@ -218,6 +227,28 @@ def multiple_choice(prose: str, answer: str) -> str | None:
     if _contains(tokenize(fractions_as_slashes(prose[options.start() :])), tokenize(fractions_as_slashes(answer))):
         return f"options {snippet(options.group(0), 80)!r} and the answer {snippet(answer, 40)!r} is one of them"
     return None
+
+
+_VALUE_ASK = re.compile(r"\b(?:find|compute|determine|calculate|evaluate)\b|\bwhat (?:is|are)\b|\bhow many\b|\?", re.IGNORECASE)
+
+
+def proof_task(prose: str, answer: str) -> str | None:
+    """Evidence that the task is to prove: a proof imperative, unless the problem also asks for a value in a sentence of
+    its own and the gold answer is that value ("Show that the sequence converges, and find its limit." with gold 2)."""
+    found = _PROOF.search(prose)
+    if found is None:
+        return None
+    if answer and _VALUE.search(answer) and not _PROOF_ONLY_ANSWER.match(answer):
+        sentence_end = _SENTENCE_END.search(prose, found.end())
+        rest = prose[: found.start()] + " " + (prose[sentence_end.end() :] if sentence_end else "")
+        inside = prose[found.start() : sentence_end.end() if sentence_end else len(prose)]
+        if _VALUE_ASK.search(rest) or re.search(r"\band (?:find|compute|determine|calculate)\b", inside, re.IGNORECASE):
+            return None
+    return f"matched {snippet(found.group(0), 80)!r}"
+
+
+# A gold "answer" that restates what is proved ("d^2 = R^2 - 2Rr", "QED") is no value of its own.
+_PROOF_ONLY_ANSWER = re.compile(r"^\s*(?:q\.?e\.?d\.?|proved?|proof|true)\s*$", re.IGNORECASE)
 
 
 def five_options(prose: str) -> str | None:
@@ -312,7 +343,9 @@ def _check_drop(drop: list[str], known: tuple[str, ...], where: str) -> None:
 @dataclass
 class MathFormatConfig:
     drop: list[str] = field(default_factory=lambda: list(MATH_RULES))
-    min_tokens: int = setting(3, 'Words, numbers and formula symbols: "Solve." has one and goes, "$\\sqrt{8}+\\sqrt{18}=$" has six and stays.')
+    min_tokens: int = setting(
+        3, 'Words, numbers and formula symbols: "Solve." has one and goes, "$\\sqrt{8}+\\sqrt{18}=$" has six and stays.'
+    )
     max_answer_tokens: int = setting(40, "Content tokens of the gold answer (LaTeX structure is free): a 3x3 matrix of fractions is 18.")
     max_non_english: float = 0.2
     keep_asy: bool = setting(True, "A figure given as [asy] code or an array is in the text, so the problem stays.")
@@ -342,7 +375,9 @@ def math_reason(problem: str, answer: str | None, config: MathFormatConfig, answ
         "non_english": lambda: (
             f"{share:.0%} of letters are not ASCII" if (share := non_english_share(problem)) > config.max_non_english else None
         ),
-        "too_brief": lambda: f"{count} token(s) (min {config.min_tokens})" if (count := content_tokens(problem)) < config.min_tokens else None,
+        "too_brief": lambda: (
+            f"{count} token(s) (min {config.min_tokens})" if (count := content_tokens(problem)) < config.min_tokens else None
+        ),
         "mcq": lambda: (
             multiple_choice(prose, answer)
             or (
@@ -353,8 +388,10 @@ def math_reason(problem: str, answer: str | None, config: MathFormatConfig, answ
         ),
         "yes_no": lambda: f"answer {answer!r}" if yes_no else None,
         "true_false": lambda: truth_question(problem, answer),
-        "proof": lambda: _found(_PROOF, prose),
-        "multi_part": lambda: (f"parts that each ask: {parts}" if (parts := asks_several_questions(prose)) else None) or several_answers(answer),
+        "proof": lambda: proof_task(prose, answer),
+        "multi_part": lambda: (
+            (f"parts that each ask: {parts}" if (parts := asks_several_questions(prose)) else None) or several_answers(answer)
+        ),
         "figure_reference": lambda: figure_needed(problem) if config.keep_asy else _found(_FIGURE, problem),
     }
     for code, check in checks.items():

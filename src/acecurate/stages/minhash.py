@@ -99,7 +99,9 @@ class NearDuplicates:
     via: dict[int, int]  # a removed row judged against a row that itself went later: that row
 
 
-def near_duplicates(texts: list[str], settings: MinHashSettings, order: np.ndarray, track=None, judge: Judge | None = None) -> NearDuplicates:
+def near_duplicates(
+    texts: list[str], settings: MinHashSettings, order: np.ndarray, track=None, judge: Judge | None = None
+) -> NearDuplicates:
     """Rows in `order` meet the kept rows before them that share an LSH band; a pair whose real Jaccard similarity
     reaches the threshold goes to `judge(i, j)` -> (verdict "duplicate" | "variant", why, keep_i): with `keep_i` the
     later row is the better copy, so it stays and the earlier one goes (pointing at it). Without a judge, every such

@@ -264,7 +264,11 @@ class PairJudge:
             grade = shared_grader().grade_many([(f"\\boxed{{{gold_i}}}", gold_j)], require_think_close=False)[0]
             if not grade.correct:
                 self.counts["variant: answers"] += 1
-                return "variant", f"gold answers {snippet(gold_j, 40)!r} and {snippet(gold_i, 40)!r} are not equivalent ({grade.status})", False
+                return (
+                    "variant",
+                    f"gold answers {snippet(gold_j, 40)!r} and {snippet(gold_i, 40)!r} are not equivalent ({grade.status})",
+                    False,
+                )
             answers = f"; gold answers {snippet(gold_j, 40)!r} and {snippet(gold_i, 40)!r} are equivalent"
         # The copy with a second problem glued to an end is the worse one: keep the other.
         later_is_better = glued == "a" and self._asks_more(j, self.tokens(j), ops)

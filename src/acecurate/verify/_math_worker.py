@@ -544,12 +544,32 @@ def _integer_verdict(gold: str, pred: str) -> tuple[str, str, str]:
     return ("correct" if same else "wrong"), "exact_integer", "integers compared digit by digit"
 
 
+# A factorial of a number small enough to compute exactly (20000! has 77,338 digits): a fine gold answer ("100!").
+_FACTORIAL = re.compile(r"\s*\(?\s*(\d{1,5})\s*\)?\s*!\s*")
+MAX_FACTORIAL = 20_000
+
+
+def factorial_digits(text: str) -> str | None:
+    """The digits of `N!` when the text is one factorial of N <= MAX_FACTORIAL, else None."""
+    found = _FACTORIAL.fullmatch(text)
+    if found is None or int(found.group(1)) > MAX_FACTORIAL:
+        return None
+    import math
+
+    return str(math.factorial(int(found.group(1))))
+
+
 def compare_one(gold: Reading, pred: Reading) -> tuple[str, str, str]:
     """(status, rule, detail) for one gold reading against one answer reading."""
     if gold.text is None:
         return "unparseable_gold", "unparseable_gold", f"no math in the gold answer ({gold.note})"
     if pred.text is None:
         return "wrong", "prose_without_math", pred.note
+    gold_factorial, pred_factorial = factorial_digits(gold.text), factorial_digits(pred.text)
+    if (gold_factorial or pred_factorial) and gold.percent == pred.percent:
+        gold_value, pred_value = gold_factorial or gold.text, pred_factorial or pred.text
+        if _INTEGER.fullmatch(gold_value) and _INTEGER.fullmatch(pred_value):
+            return _integer_verdict(gold_value, pred_value)
     if gold.percent == pred.percent and _INTEGER.fullmatch(gold.text) and _INTEGER.fullmatch(pred.text):
         return _integer_verdict(gold.text, pred.text)
     if _squash(gold.text) == _squash(pred.text) and gold.percent == pred.percent:
@@ -637,7 +657,7 @@ def check_gold(golds: list[Reading]) -> tuple[str, str, str]:
         if gold.text is None:
             return "unparseable_gold", "unparseable_gold", f"no math in the gold answer ({gold.note})"
         for part in split_parts(gold.text):
-            if isinstance(exact_number(part), Exact):
+            if isinstance(exact_number(part), Exact) or factorial_digits(part) is not None:
                 continue
             if _GUARD_HUGE.search(part):
                 return "unparseable_gold", "too_large", "too large to evaluate symbolically"
