@@ -10,11 +10,15 @@ $(BIN)/acecurate: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-# The tests also use torch and transformers (a tiny local model). torch goes first, pinned, so that pip takes the
-# CPU build rather than a CUDA one.
+# The tests also use torch and transformers (a tiny local model) and `transformers serve` (a real OpenAI-compatible
+# server). torch goes first, pinned. On Linux the package index's torch is a CUDA build; on a CPU-only machine take
+# PyTorch's CPU wheels: make test TORCH_INDEX=https://download.pytorch.org/whl/cpu (left empty, pip's own sources
+# decide: a local wheel where there is one).
+TORCH_VERSION ?= 2.13.0
+TORCH_INDEX ?=
 $(VENV)/.train: $(BIN)/acecurate
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev,train]'
+	$(BIN)/python -m pip install -q torch==$(TORCH_VERSION) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(BIN)/python -m pip install -q -e '.[dev,train,test]'
 	touch $@
 
 demo: $(BIN)/acecurate

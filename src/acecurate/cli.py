@@ -346,8 +346,22 @@ def _register_stage_commands() -> None:
 _register_stage_commands()
 
 
+def stages_markdown() -> str:
+    """The stage table of the README, made from `STAGES` (tests/test_readme.py fails when the README's copy drifts)."""
+    from .stages import STAGES
+
+    def names(items) -> str:
+        return ", ".join(f"`{i}`" for i in items) or "-"
+
+    lines = ["| stage | what it does | adds to kept rows (rewrites) | evidence on removed rows |", "|---|---|---|---|"]
+    for spec in STAGES:
+        adds = names(spec.adds) + (f" ({names(spec.modifies)})" if spec.modifies else "")
+        lines.append(f"| `{spec.name}` | {spec.help} | {adds} | {names(('reason', 'evidence', *spec.evidence))} |")
+    return "\n".join(lines)
+
+
 @app.command("stages", epilog="Example: acecurate stages")
-def stages_command():
+def stages_command(markdown: bool = typer.Option(False, "--markdown", help="The README's stage table, in markdown.")):
     """List the stages a pipeline YAML can use, in the order of the stage list: what each does, needs, adds,
     rewrites and leaves as evidence on the rows it removes."""
     from rich.padding import Padding
@@ -355,6 +369,9 @@ def stages_command():
 
     from .stages import STAGES
 
+    if markdown:
+        out.print(stages_markdown(), markup=False, highlight=False, soft_wrap=True)
+        return
     for spec in STAGES:
         out.print(Text(spec.name, style="bold"))
         lines = [
