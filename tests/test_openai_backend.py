@@ -104,7 +104,7 @@ def test_real_server_reasoning_comes_back_as_the_model_wrote_it(transformers_ser
     ).json()
     message = raw["choices"][0]["message"]
     assert "reasoning_content" in message  # the server parsed the reasoning out of the text
-    backend, results = real_samples(transformers_server, ["What is 5+5?", "What is 6+6?"], n=6, max_tokens=24)
+    _, results = real_samples(transformers_server, ["What is 5+5?", "What is 6+6?"], n=6, max_tokens=24)
     texts = [c.text for cs in results.values() for c in cs]
     assert all(t.startswith("<think>") for t in texts)  # put back: the grader reads the text the model wrote
     # A sample whose reasoning never closed (the server returned all of it as reasoning_content, no content) stays

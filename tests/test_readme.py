@@ -32,7 +32,7 @@ def readme_commands() -> list[str]:
 
 def needs_a_model(words: list[str]) -> bool:
     """A sampling model or an eval run is what this machine cannot give a README line (no hub, no GPU)."""
-    return any("sampler.model=" in w for w in words) or words[1:2] == ["eval"] and words[2:3] != ["list"]
+    return any("sampler.model=" in w for w in words) or (words[1:2] == ["eval"] and words[2:3] != ["list"])
 
 
 MATH = [
