@@ -454,13 +454,21 @@ def benchmarks_build(
 @benchmarks_app.command("list", epilog="Example: acecurate benchmarks list")
 @friendly_errors
 def benchmarks_list():
-    """List the shipped benchmark fingerprints."""
-    from .benchmarks import load_fingerprint, shipped_names
+    """List the registered benchmarks: the fingerprint decontamination matches (items, tokens) and whether eval reads them."""
+    from .benchmarks import REGISTRY, load_fingerprint, shipped_names
 
-    result = table("shipped benchmark fingerprints", ["benchmark", "domain", "items", "tokens", "description"])
-    for name in shipped_names():
-        fp = load_fingerprint(name)
-        result.add_row(fp.name, fp.domain, str(len(fp.ids)), str(len(fp.corpus.hashes)), fp.description)
+    shipped = set(shipped_names())
+    result = table("benchmarks", ["benchmark", "domain", "items", "tokens", "decontamination fingerprint", "eval"])
+    for spec in REGISTRY.values():
+        fp = load_fingerprint(spec.name) if spec.name in shipped else None
+        result.add_row(
+            spec.name,
+            spec.domain,
+            str(len(fp.ids)) if fp else "-",
+            str(len(fp.corpus.hashes)) if fp else "-",
+            fp.description if fp else "none shipped (--benchmark-files FILE)",
+            f"{spec.eval.hub_id}, avg@{spec.eval.samples}" if spec.eval else "-",
+        )
     out.print(result)
 
 
@@ -786,17 +794,17 @@ def eval_compare(
 @eval_app.command("list", epilog="Example: acecurate eval list")
 def eval_list():
     """The registered benchmarks: source, grader, date window and the paper's samples per problem."""
-    from .eval.benchmarks import REGISTRY
+    from .eval.loading import evaluable
 
     result = table("benchmarks for acecurate eval", ["benchmark", "title", "grader", "samples", "hub", "local file (--data-dir)", "window"])
-    for spec in REGISTRY.values():
+    for spec in evaluable().values():
         result.add_row(
             spec.name,
             spec.title,
             spec.domain,
-            str(spec.samples),
-            spec.hub_id,
-            " or ".join(spec.local),
+            str(spec.eval.samples),
+            spec.eval.hub_id,
+            " or ".join(spec.eval.local),
             " to ".join(spec.window) if spec.window else "-",
         )
     out.print(result)

@@ -130,12 +130,14 @@ def usage_lines(fmt: str, path: Path) -> list[str]:
     from .rewards import openrlhf_reward, verl_reward
 
     if fmt == "verl":
+        reward_file = Path(verl_reward.__file__).resolve()
         return [
             "verl (python -m verl.trainer.main_ppo ...):",
             f"  data.train_files={path.resolve()}",
-            f"  custom_reward_function.path={Path(verl_reward.__file__).resolve()}",
-            "  custom_reward_function.name=compute_score_batch reward_model.reward_manager=batch",
-            "  (or custom_reward_function.name=compute_score with the naive reward manager: one response per call)",
+            f"  reward.custom_reward_function.path={reward_file} reward.custom_reward_function.name=compute_score",
+            "verl before 0.9 (no reward. section), with the batch reward manager grading a whole step in parallel:",
+            f"  custom_reward_function.path={reward_file} custom_reward_function.name=compute_score_batch "
+            "reward_model.reward_manager=batch",
         ]
     if fmt == "openrlhf":
         return [
