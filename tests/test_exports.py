@@ -113,7 +113,12 @@ def test_verl_reward_function_scores_as_acecurate_does(curated, expected):
     assert "reward.custom_reward_function.name=compute_score" in output
     row_of = by_id(rows, lambda r: r["extra_info"]["id"])
     calls = [
-        dict(data_source=row_of[i]["data_source"], solution_str=t, ground_truth=row_of[i]["reward_model"]["ground_truth"], extra_info=row_of[i]["extra_info"])
+        dict(
+            data_source=row_of[i]["data_source"],
+            solution_str=t,
+            ground_truth=row_of[i]["reward_model"]["ground_truth"],
+            extra_info=row_of[i]["extra_info"],
+        )
         for i, t, _ in RESPONSES
     ]
     # verl's naive manager: one call per response, by keyword, with the row's extra_info (it adds keys of its own)
@@ -154,9 +159,9 @@ def test_verls_own_reward_managers_score_the_export(curated, expected, tmp_path)
     """verl's reward managers (verl 0.9.1, from PyPI) on the exported rows: the current reward loop's naive manager,
     configured as a trainer would be, and the earlier naive and batch managers. verl's own dependencies pin an older
     transformers, so it lives in its own directory and runs in its own process."""
-    from acecurate.rewards import verl_reward
-
     import pandas as pd
+
+    from acecurate.rewards import verl_reward
 
     exported(curated, "verl")
     both = pd.concat([pd.read_parquet(curated / f"verl-{d}/train.parquet") for d in ("math", "code")], ignore_index=True)
@@ -201,7 +206,9 @@ def test_openrlhf_reward_file_scores_as_acecurate_does(curated, expected, tmp_pa
         # --apply_chat_template: the prompt is the templated chat; the query is the prompt and response decoded as one
         # sequence with special tokens kept (an end-of-turn marker follows the response); one call per query
         prompt = tokenizer.apply_chat_template(row_of[i]["input"], add_generation_prompt=True, tokenize=False)
-        ids = tokenizer(prompt, add_special_tokens=False)["input_ids"] + tokenizer(text + "<|im_end|>", add_special_tokens=False)["input_ids"]
+        ids = (
+            tokenizer(prompt, add_special_tokens=False)["input_ids"] + tokenizer(text + "<|im_end|>", add_special_tokens=False)["input_ids"]
+        )
         query = tokenizer.decode(ids, skip_special_tokens=False)
         result = module.reward_func([query], [prompt], [row_of[i]["label"]])
         assert set(result) == {"rewards", "scores", "extra_logs"}
@@ -231,7 +238,10 @@ def test_trl_reward_function_scores_as_acecurate_does(curated, expected):
     inputs = [row_of[i] for i, _, _ in RESPONSES]
     columns = {k: [r[k] for r in inputs] for k in inputs[0] if k not in ("prompt", "completion")}
     completions = [[{"role": "assistant", "content": t}] for _, t, _ in RESPONSES]
-    assert reward(prompts=[r["prompt"] for r in inputs], completions=completions, completion_ids=None, trainer_state=None, **columns) == expected
+    assert (
+        reward(prompts=[r["prompt"] for r in inputs], completions=completions, completion_ids=None, trainer_state=None, **columns)
+        == expected
+    )
 
 
 def test_the_recorded_grading_settings_travel_with_every_row(curated):

@@ -27,7 +27,9 @@ def batch(rows, responses, tokenizer) -> DataProto:
     pad = tokenizer.pad_token_id
     p = torch.tensor([[pad] * (width_p - len(ids)) + ids for ids in prompt_ids])
     r = torch.tensor([ids + [pad] * (width_r - len(ids)) for ids in response_ids])
-    mask = torch.tensor([[0] * (width_p - len(a)) + [1] * len(a) + [1] * len(b) + [0] * (width_r - len(b)) for a, b in zip(prompt_ids, response_ids)])
+    mask = torch.tensor(
+        [[0] * (width_p - len(a)) + [1] * len(a) + [1] * len(b) + [0] * (width_r - len(b)) for a, b in zip(prompt_ids, response_ids)]
+    )
     non_tensors = {
         "data_source": [row["data_source"] for row in rows],
         "reward_model": [dict(row["reward_model"]) for row in rows],

@@ -60,13 +60,21 @@ def _livecodebench(version: str, fingerprint: FingerprintSource | None = None) -
         "code",
         (start, end),
         fingerprint,
-        EvalSource("livecodebench/code_generation_lite", 8, hub_files=LIVECODEBENCH_FILES, local=LIVECODEBENCH_LOCAL, paper=f"LiveCodeBench {version}"),
+        EvalSource(
+            "livecodebench/code_generation_lite",
+            8,
+            hub_files=LIVECODEBENCH_FILES,
+            local=LIVECODEBENCH_LOCAL,
+            paper=f"LiveCodeBench {version}",
+        ),
     )
 
 
 def _math(name, title, source_file, text_field, id_field, description, answer_field, date, eval_source=None) -> BenchmarkSpec:
     stem = source_file.rsplit(".", 1)[0]
-    return BenchmarkSpec(name, title, "math", None, FingerprintSource(stem, source_file, text_field, id_field, description, answer_field, date), eval_source)
+    return BenchmarkSpec(
+        name, title, "math", None, FingerprintSource(stem, source_file, text_field, id_field, description, answer_field, date), eval_source
+    )
 
 
 # In the order decontamination has always loaded them: its template verdicts depend on the order (3 of 8,449 MATH
