@@ -89,9 +89,10 @@ def _read_csv(path: Path, data: bytes) -> list[dict]:
 
     text = _decode(path, data)
     reader = csv.DictReader(io.StringIO(text), strict=True)
-    records = []
-    starts = reader.line_num + 1  # the line the next row starts on (a quoted field may span lines)
+    records, starts = [], 1
     try:
+        reader.fieldnames  # noqa: B018 - reads the header, so that line_num counts from it
+        starts = reader.line_num + 1  # the line the next row starts on (a quoted field may span lines)
         for record in reader:
             if None in record:
                 raise InputError(path, f"{len(record[None])} more field(s) than the header has", line=starts)
