@@ -116,15 +116,14 @@ def listing(items: list[str]) -> str:
 
 def fitted_table(title: str, columns: list[tuple[str, str]], rows: list[list[str]]) -> Table:
     """A table whose numbers and names are never split across lines: `number` columns are right-aligned and kept
-    whole, `name` columns kept whole, `list` columns (comma-separated items) wrap after a comma, each at least as
-    wide as its longest item. Where even that does not fit the terminal, list items fold rather than the table
-    being cut."""
+    whole, `name` columns kept whole, `list` columns (comma-separated items without spaces) wrap after a comma, each at least as
+    wide as its longest item. Where that does not fit the terminal, the lists follow the table, a line per row."""
 
     def widest(index: int, kind: str) -> int:
         items = [item for row in rows for item in (row[index].split(", ") if kind == "list" else [row[index]])]
         return max([len(item) + (kind == "list") for item in items] + [len(columns[index][0]), 1])
 
-    def build(whole_lists: bool) -> Table:
+    def build() -> Table:
         result = Table(title=title, box=None, padding=(0, 1), pad_edge=False, header_style="bold underline", title_justify="left")
         for index, (name, kind) in enumerate(columns):
             result.add_column(
@@ -132,20 +131,31 @@ def fitted_table(title: str, columns: list[tuple[str, str]], rows: list[list[str
                 justify="right" if kind == "number" else "left",
                 overflow="fold",
                 no_wrap=kind != "list",
-                min_width=widest(index, kind) if whole_lists or kind != "list" else None,
+                min_width=widest(index, kind),
             )
         for row in rows:
             result.add_row(*row)
         return result
 
-    whole = build(True)
+    whole = build()
     # rich narrows every column, no-wrap ones too, when the table is wider than the terminal: render it once and
     # keep that layout only if every item came out on one line
     with out.capture() as captured:
         out.print(whole)
     lines = captured.get().splitlines()
     items = {item.rstrip(",") for row in rows for cell in row for item in cell.split(", ") if item}
-    return whole if all(any(item in line for line in lines) for item in items) else build(False)
+    if all(any(item in line for line in lines) for item in items):
+        return whole
+    # Too narrow: the lists leave the table and follow it, one line per row, wrapped at their commas
+    from rich.console import Group
+    from rich.text import Text
+
+    lists = [i for i, (_, kind) in enumerate(columns) if kind == "list"]
+    narrow = fitted_table(
+        title, [c for i, c in enumerate(columns) if i not in lists], [[v for i, v in enumerate(r) if i not in lists] for r in rows]
+    )
+    below = [Text(f"{row[0]} {columns[i][0]}: {row[i]}") for row in rows for i in lists if row[i] and row[i] != "-"]
+    return Group(narrow, *below)
 
 
 def _print_summary(summary) -> None:
@@ -162,11 +172,11 @@ def _print_summary(summary) -> None:
         rows = []
         for source, kept in summary.kept_per_source().items():
             removed = [s.per_source.get(source, {}).get("removed", 0) for s in summary.stages]
-            by_stage = listing([f"{s.name} {n:,}" for s, n in zip(summary.stages, removed) if n])
+            by_stage = listing([f"{s.name}={n:,}" for s, n in zip(summary.stages, removed) if n])
             rows.append([source, f"{summary.sources[source]:,}", f"{kept[-1]:,}", by_stage or "-"])
         columns = [("source", "name"), ("in", "number"), ("kept", "number"), ("removed by", "list")]
         out.print()
-        show(fitted_table("per source (every stage's counts: the data card)", columns, rows))
+        show(fitted_table("per source", columns, rows))
     out.print()
     for s in summary.stages:
         if s.skipped:
