@@ -97,3 +97,22 @@ def test_stage_table_is_made_from_the_stage_list():
     assert table.strip() == stages_markdown()
     result = runner.invoke(app, ["stages", "--markdown"])
     assert result.exit_code == 0 and stages_markdown() in result.output
+
+
+def test_cpu_only_install_names_pytorchs_cpu_index():
+    # Before: "pip install torch" for CPU machines, which on Linux fetches a CUDA build from the package index.
+    cpu_index = "--index-url https://download.pytorch.org/whl/cpu"
+    assert f"pip install torch {cpu_index}" in README and f"make test TORCH_INDEX={cpu_index.split()[1]}" in README
+    import subprocess
+
+    def torch_line(*variables) -> str:
+        dry = subprocess.run(
+            ["make", "-n", "-B", "-C", str(REPO), "VENV=/nonexistent-venv", "/nonexistent-venv/.train", *variables],
+            capture_output=True,
+            text=True,
+        )
+        return next(line for line in dry.stdout.splitlines() if "pip install -q torch==" in line)
+
+    # the Makefile takes the CPU index when told, and without it leaves pip's own sources (a local wheel here) alone
+    assert torch_line(f"TORCH_INDEX={cpu_index.split()[1]}").endswith(f"torch==2.13.0 {cpu_index}")
+    assert "--index-url" not in torch_line()
