@@ -45,14 +45,18 @@ def prompt_id(prompt: str) -> str:
 
 def grpo_row(domain: str, record: dict) -> dict:
     """A curated row as `acecurate train` gives it to GRPOTrainer (and the `trl` export writes it): the chat prompt, its
-    id, and the columns the reward function reads."""
+    id, and the columns the reward function reads (`time_limit_s`: the row's own code limit, None without one)."""
+    import math
+
     text = build_prompt(domain, record["problem"], record.get("starter_code"))
+    limit = record.get("time_limit_s")
     return {
         "prompt": [{"role": "user", "content": text}],
         "prompt_id": prompt_id(text),
         "domain": domain,
         "answer": record.get("answer") or "",
         "tests": record.get("tests") or "",
+        "time_limit_s": float(limit) if isinstance(limit, (int, float)) and math.isfinite(limit) and limit > 0 else None,
     }
 
 
