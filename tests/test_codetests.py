@@ -353,8 +353,8 @@ def test_statement_examples_in_the_layouts_in_circulation():
     assert [(e.input, e.output) for e in statement_examples(ATCODER)] == [("3\n1 5 2", "5"), ("2\n7 3", "7")]
     assert [(e.input, e.output) for e in statement_examples(taco)] == [("2\n1 2", "3")]
     assert [(e.args, e.value) for e in statement_examples(LEETCODE, functional=True)] == [([[3, 1, 2], 2], 2), ([[5, 4], 1], 4)]
-    quoted = 'Example 1:\nInput: s = "a, b = c", t = "x"\nOutput: true'
-    assert [(e.args, e.value) for e in statement_examples(quoted, functional=True)] == [(["a, b = c", "x"], True)]
+    quoted = 'Example 1:\nInput: s = "a, b = c", t = "x"\nOutput: true\n\nExample 2:\nInput: s = "cb34", t = ""\nOutput: ""'
+    assert [(e.args, e.value) for e in statement_examples(quoted, functional=True)] == [(["a, b = c", "x"], True), (["cb34", ""], "")]
     assert statement_examples("Print the sum of the numbers given in the input.") == []
 
 

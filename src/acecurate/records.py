@@ -25,7 +25,7 @@ from typing import Any
 
 from .errors import InputError
 from .io import read_records
-from .suites import dump_tests
+from .suites import FORMATS, dump_tests
 from .text import last_boxed
 
 CANONICAL_TYPES = {
@@ -89,7 +89,7 @@ def _as_text(value) -> str:
 def canonical_tests(raw, *, fn_name: str | None = None, starter_code: str | None = None) -> dict:
     """Map any supported test layout to the canonical tests dict. Raises ValueError naming what is wrong."""
     tests = _parse_structured(raw)
-    if isinstance(tests, dict) and isinstance(tests.get("format"), str) and tests["format"] in ("stdin", "functional", "assert"):
+    if isinstance(tests, dict) and isinstance(tests.get("format"), str) and tests["format"] in FORMATS:
         return tests  # already canonical
     if isinstance(tests, dict) and "functional" in tests:
         # rllm LeetCode: `def check(candidate): assert ...` followed by the call that binds the candidate.

@@ -227,7 +227,10 @@ def _job(code: str, suite: Suite, limits: Limits, allow_inline_asserts: bool, pe
     if converted is not None:
         cases, fn_name = converted
         calls = [{"args": c.args, "kwargs": c.kwargs, "builds": c.builds, "returns": c.returns} for c in cases]
-        expected = [level_order(c.expected) if c.returns == "tree" else as_json_data(c.expected) for c in cases]
+        try:
+            expected = [level_order(c.expected) if c.returns == "tree" else as_json_data(c.expected) for c in cases]
+        except (TypeError, ValueError, RecursionError) as exc:  # values tree_node() cannot build
+            raise MalformedTests(f"an expected tree cannot be built ({type(exc).__name__})") from None
         return {**base, "format": "assert_cases", "fn_name": fn_name, "tests": calls}, expected
     if not allow_inline_asserts:
         raise _Refused(

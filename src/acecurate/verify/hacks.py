@@ -79,7 +79,7 @@ def _blocks(problem: str) -> list[tuple[str, str]]:
         heading = _HEADING.match(line)
         if _SECTION.match(line):
             in_section = True
-        elif inline and not heading:
+        elif inline:  # content after the colon ('Output: ""' is an example, though it also reads as a heading)
             kind, text = inline.group(1).lower(), inline.group(2)
             if kind == "input":
                 pending = text
@@ -114,11 +114,7 @@ def _block(lines: list[str], start: int, stop_at_blank: bool) -> tuple[str, int]
 
 def _split_assignments(text: str) -> list[str] | None:
     """`a = [1, 2], b = "x, y"` -> ['[1, 2]', '"x, y"']; None when it is not `name = value` pairs."""
-    parts, depth, quote, start = [], 0, None, 0
-    starts = [m for m in re.finditer(r"(?:^|,)\s*([A-Za-z_]\w*)\s*=(?!=)\s*", text)]
-    if not starts or starts[0].start() != 0:
-        return None
-    boundaries = []
+    depth, quote, boundaries = 0, None, {0}  # where a `name =` may start: the text's start and top-level commas
     for k, ch in enumerate(text):
         if quote:
             quote = None if ch == quote and text[k - 1] != "\\" else quote
@@ -129,18 +125,12 @@ def _split_assignments(text: str) -> list[str] | None:
         elif ch in "])}":
             depth -= 1
         elif ch == "," and depth == 0:
-            boundaries.append(k)
-    for match in starts:
-        if match.start() == 0 or match.start() in boundaries:
-            parts.append(match)
-    if not parts:
+            boundaries.add(k)
+    names = [m for m in re.finditer(r"(?:^|,)\s*[A-Za-z_]\w*\s*=(?!=)\s*", text) if m.start() in boundaries]
+    if not names or names[0].start() != 0:
         return None
-    values = []
-    for n, match in enumerate(parts):
-        start = match.end()
-        end = parts[n + 1].start() if n + 1 < len(parts) else len(text)
-        values.append(text[start:end].strip())
-    return values
+    ends = [m.start() for m in names[1:]] + [len(text)]
+    return [text[m.end() : end].strip() for m, end in zip(names, ends)]
 
 
 def _value(text: str):

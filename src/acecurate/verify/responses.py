@@ -52,6 +52,7 @@ def grade_responses(
     infrastructure fault is retried by the sandbox and raised if it persists: never scored as a failure. No response
     can cause one."""
     from ..sandbox import grade_many
+    from ..suites import MalformedTests, parse_tests
     from .policy import TRUNCATED, GradingPolicy
 
     policy = policy or GradingPolicy()
@@ -76,8 +77,20 @@ def grade_responses(
                 results[i] = Verdict("no_code", False, None, "no_code")
             else:
                 runnable.append((i, code))
+    suites: dict = {}  # each row's suite read once for all its responses (LiveCodeBench's can be megabytes)
+
+    def suite(text):
+        if not isinstance(text, str):
+            return text
+        if text not in suites:
+            try:
+                suites[text] = parse_tests(text)
+            except MalformedTests:
+                suites[text] = text  # the sandbox gives it its verdict, malformed_tests
+        return suites[text]
+
     graded = grade_many(
-        [(code, tests[i], policy.limits(time_limits[i])) for i, code in runnable],
+        [(code, suite(tests[i]), policy.limits(time_limits[i])) for i, code in runnable],
         workers=workers,
         early_stop=True,
         allow_inline_asserts=policy.allow_inline_asserts,
