@@ -324,6 +324,7 @@ def test_every_suite_a_reward_hack_passes_is_removed_and_the_hack_named(tmp_path
     assert result.stats["hackable_by"]["statement_examples"] == 2 and "reward hacks" in result.report
 
 
+@pytest.mark.slow  # every hack of the library on every suite above: about 250 sandbox runs
 def test_the_hack_prefilter_never_skips_a_hack_the_sandbox_would_pass():
     """Every hack run in the sandbox on every suite above: a hack that passes is one `could_pass` lets through, and
     the prefilter does skip hacks (it is not always true)."""

@@ -228,3 +228,16 @@ def test_verify_code_applies_a_rows_own_limit(tmp_path):
     assert runner.invoke(app, base).exit_code == 0
     own = runner.invoke(app, [*base, "--row-time-limit", "1"], env={"COLUMNS": "200"})
     assert own.exit_code == 1 and "time_limit" in own.output and "this run: 1 s per test" in own.output, own.output
+
+
+def test_a_grader_change_reruns_the_stages_it_could_have_decided(tmp_path, monkeypatch):
+    from acecurate import pipeline as pipeline_module
+    from acecurate.pipeline import pipeline_from_dict, run_pipeline
+
+    src = write_jsonl(tmp_path / "m.jsonl", [{"problem": "Compute 2 plus 2, please.", "answer": "4"}])
+    config = pipeline_from_dict({"name": "m", "domain": "math", "stages": [{"answer-check": {}}]}, "t")
+    run_pipeline(config, [str(src)], tmp_path / "run", write_card=False)
+    assert run_pipeline(config, [str(src)], tmp_path / "run", write_card=False).stages[1].cached  # unchanged: reused
+    real = policy_module.grader_versions()
+    monkeypatch.setattr(pipeline_module, "grader_versions", lambda: {**real, "math_grader": "fixed"})
+    assert not run_pipeline(config, [str(src)], tmp_path / "run", write_card=False).stages[1].cached

@@ -64,7 +64,7 @@ def _norm(text: str) -> str:
 
 _SECTION = re.compile(r"^\W*(?:examples?|samples?|sample\s+tests?|sample\s+cases?)\s*\d*\W*$", re.IGNORECASE)
 _HEADING = re.compile(r"^\W*(?:(sample|example)\s+)?(?:test\s+)?(input|output)\s*(?:#?\s*\d+)?\s*:?\W*$", re.IGNORECASE)
-_INLINE = re.compile(r"^\s*(?:(?:sample|example)\s+)?(input|output)\s*\d*\s*:\s*(\S.*?)\s*$", re.IGNORECASE)
+_INLINE = re.compile(r"^\s*(?:(?:sample|example)\s+)?(input|output)\s*\d*\s*:\s*(\S.*)$", re.IGNORECASE)  # greedy: linear
 _OTHER = re.compile(r"^\W*(?:notes?|explanation|constraints|examples?\s*\d*|samples?)\W*:?\s*$", re.IGNORECASE)
 
 
@@ -80,7 +80,7 @@ def _blocks(problem: str) -> list[tuple[str, str]]:
         if _SECTION.match(line):
             in_section = True
         elif inline:  # content after the colon ('Output: ""' is an example, though it also reads as a heading)
-            kind, text = inline.group(1).lower(), inline.group(2)
+            kind, text = inline.group(1).lower(), inline.group(2).strip()
             if kind == "input":
                 pending = text
             elif pending is not None:
