@@ -455,3 +455,8 @@ def quote(text: str, tokens: list[str], limit: int = 160) -> str:
     if head is None or tail is None:
         return snippet(" ".join(tokens), limit)
     return snippet(text[head.start() : tail.end()], limit)
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 problem`, `2 problems`, `1,000 rows`: a count with its noun."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
