@@ -125,7 +125,7 @@ def test_test_suites_are_one_module_on_the_lowest_floor():
         if any(isinstance(n, ast.Constant) and n.value == "cases" for n in ast.walk(ast.parse(path.read_text()))):
             readers.add(name)
     assert not readers, readers
-    for module in ("acecurate.sandbox.executor", "acecurate.stages.validate_tests", "acecurate.stages.dedup", "acecurate.audit"):
+    for module in ("acecurate.sandbox.executor", "acecurate.stages.validate_tests", "acecurate.stages.pair_judge", "acecurate.audit"):
         assert "acecurate.suites" in graph[module], module
 
 

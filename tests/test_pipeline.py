@@ -95,7 +95,8 @@ def test_run_writes_every_stage_and_resumes(tmp_path):
     again = run_pipeline(pipeline, [str(src)], out)
     assert all(s.cached for s in again.stages)
     changed = run_pipeline(load_pipeline(REPO / "pipelines/math.yaml", ["decontaminate.min_coverage=0.6"]), [str(src)], out)
-    assert [s.cached for s in changed.stages] == [True, True, True] + [False] * (len(changed.stages) - 3)
+    # (input-check, clean-prompts, dedup and near-dedup come before decontaminate)
+    assert [s.cached for s in changed.stages] == [True] * 4 + [False] * (len(changed.stages) - 4)
 
 
 def test_incomplete_stage_reruns(tmp_path):
@@ -103,9 +104,9 @@ def test_incomplete_stage_reruns(tmp_path):
     src = write_jsonl(tmp_path / "in.jsonl", _math_rows())
     pipeline = load_pipeline(REPO / "pipelines/math.yaml")
     run_pipeline(pipeline, [str(src)], tmp_path / "run")
-    (tmp_path / "run/02-near-dedup/stats.json").unlink()
+    (tmp_path / "run/03-near-dedup/stats.json").unlink()
     again = run_pipeline(pipeline, [str(src)], tmp_path / "run")
-    assert [s.cached for s in again.stages][:3] == [True, True, False]
+    assert [s.cached for s in again.stages][:4] == [True, True, True, False]
 
 
 def test_filter_command_end_to_end(tmp_path):
@@ -113,7 +114,7 @@ def test_filter_command_end_to_end(tmp_path):
     result = runner.invoke(app, ["filter", str(src), "--pipeline", str(REPO / "pipelines/math.yaml"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     assert "kept 2 of 4 rows" in result.output
-    stats = json.loads((tmp_path / "o/01-dedup/stats.json").read_text())
+    stats = json.loads((tmp_path / "o/02-dedup/stats.json").read_text())
     assert stats["removed"] == 1 and stats["duplicate_groups"] == 1
 
 

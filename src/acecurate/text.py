@@ -336,36 +336,45 @@ def shingle_corpus(corpus: TokenizedCorpus, n: int) -> Shingles:
     )
 
 
-_FRAC = re.compile(r"\\[dt]?frac\s*\{")
+_FRAC = re.compile(r"\\[dt]?frac(?![A-Za-z])")
+_COMMAND_TOKEN = re.compile(r"\\[A-Za-z]+|\\.")
+
+
+def _tex_argument(text: str, cursor: int) -> tuple[str, int] | None:
+    """(the argument, the position after it) of a TeX argument at `cursor`: a braced group (braces balanced) or, as TeX
+    reads `\\frac n{729}` and `\\frac12`, one character or one command; None at the end or an unbalanced group."""
+    while cursor < len(text) and text[cursor] == " ":
+        cursor += 1
+    if cursor >= len(text) or text[cursor] in "}$":
+        return None
+    if text[cursor] != "{":
+        command = _COMMAND_TOKEN.match(text, cursor)
+        end = command.end() if command else cursor + 1
+        return text[cursor:end], end
+    depth = 0
+    for k in range(cursor, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[k], 0)
+        if depth == 0:
+            return text[cursor + 1 : k], k + 1
+    return None
 
 
 def fractions_as_slashes(text: str) -> str:
-    """`\\frac{A}{B}` and `{A \\over B}` written as `{A}/{B}` (braces balanced), so `\\tfrac{2}{\\sqrt3}` reads like
-    `2/\\sqrt3`. For comparing two statements or an answer with an option; a fraction it cannot parse stays as it was."""
+    """`\\frac{A}{B}` (also `\\frac n{729}`, `\\frac12`) and `{A \\over B}` written as `{A}/{B}` (braces balanced), so
+    `\\tfrac{2}{\\sqrt3}` reads like `2/\\sqrt3`. For comparing two statements or an answer with an option; a fraction it
+    cannot parse stays as it was."""
     text = re.sub(r"\\over\b", "/", text)
     out, position = [], 0
     while (match := _FRAC.search(text, position)) is not None:
-        parts, cursor = [], match.end() - 1
-        for _ in range(2):
-            depth, start = 0, cursor
-            for k in range(cursor, len(text)):
-                depth += {"{": 1, "}": -1}.get(text[k], 0)
-                if depth == 0:
-                    parts.append(text[start + 1 : k])
-                    cursor = k + 1
-                    break
-            else:
-                break
-            while cursor < len(text) and text[cursor] == " ":
-                cursor += 1
-            if len(parts) == 1 and (cursor >= len(text) or text[cursor] != "{"):
-                break
-        if len(parts) != 2:
+        numerator = _tex_argument(text, match.end())
+        denominator = _tex_argument(text, numerator[1]) if numerator else None
+        if denominator is None:
             out.append(text[position : match.end()])
             position = match.end()
             continue
-        out.append(text[position : match.start()] + "{" + fractions_as_slashes(parts[0]) + "}/{" + fractions_as_slashes(parts[1]) + "}")
-        position = cursor
+        top, bottom = fractions_as_slashes(numerator[0]), fractions_as_slashes(denominator[0])
+        out.append(text[position : match.start()] + "{" + top + "}/{" + bottom + "}")
+        position = denominator[1]
     return "".join(out) + text[position:]
 
 

@@ -126,7 +126,6 @@ def _CONSTRAINTS_PART(text: str) -> list[str]:
 
 _CAPITALS = re.compile(r"(?<![\\A-Za-z])[A-Z]{2,}(?![A-Za-z])")  # ELLIPSE, ABC, PROOF (not \LaTeX commands)
 _ROMAN = re.compile(r"[IVXLCDM]+")
-_CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)[ \t]*\(")
 _ASY = re.compile(r"\[asy\].*?\[/asy\]", re.DOTALL | re.IGNORECASE)
 
 
@@ -136,7 +135,7 @@ def names_of(text: str, domain: str) -> np.ndarray:
     from ..text import hash_strings
 
     if domain == "code":
-        found = {c.lower() for c in _CALL.findall(text) if c.lower() not in words("python_builtins")}
+        found = {call.group(1).lower() for call in code_calls(text)}
     else:
         found = {c.lower() for c in _CAPITALS.findall(_ASY.sub(" ", text)) if not _ROMAN.fullmatch(c)}
     return np.unique(hash_strings(sorted(found))) if found else np.zeros(0, np.uint64)
@@ -145,6 +144,24 @@ def names_of(text: str, domain: str) -> np.ndarray:
 _CALL_START = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)[ \t]*\(")
 _SPACES = re.compile(r"\s+")
 _MAX_ARGS = 300  # characters of arguments read per call
+
+
+_CODE_LINE = re.compile(r"^(?:assert|>>>|print|return)\b|[=(,.\[`]$")
+
+
+def code_calls(text: str):
+    """The calls a statement writes as code, not prose: "points (x1, y1)" and "the (i+1)^th friend" are words, while
+    `assert similar_elements((3, 4), (4, 5))`, `>>> f(2)`, `x = solve(3)`, `self.kth(` and a name with an underscore,
+    a digit or a capital inside (`square_perimeter(`, `isPrime(`) are code. Builtins are left out (`len(`, `set(`)."""
+    for call in _CALL_START.finditer(text):
+        name = call.group(1)
+        if name.lower() in words("python_builtins"):
+            continue
+        before = text[text.rfind("\n", 0, call.start()) + 1 : call.start()].strip()
+        spaced = call.group(0)[len(name)] != "("
+        looks_code = "_" in name or any(c.isdigit() for c in name) or any(c.isupper() for c in name[1:])
+        if (looks_code and not spaced) or not before or _CODE_LINE.search(before):
+            yield call
 
 
 def calls_of(text: str) -> np.ndarray:
@@ -156,10 +173,8 @@ def calls_of(text: str) -> np.ndarray:
     from ..text import hash_strings
 
     found = set()
-    for call in _CALL_START.finditer(text):
+    for call in code_calls(text):
         name = call.group(1).lower()
-        if name in words("python_builtins"):
-            continue
         depth, end = 1, call.end()
         limit = min(len(text), call.end() + _MAX_ARGS)
         while end < limit and depth:

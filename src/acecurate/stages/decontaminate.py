@@ -563,7 +563,9 @@ def load_benchmarks(config: DecontamConfig, domain: str) -> list[Fingerprint]:
     fingerprints += [fingerprint_file(path, domain) for path in config.benchmark_files]
     if not fingerprints:
         raise AcecurateError(f"no benchmarks to decontaminate against for domain '{domain}'")
-    return fingerprints
+    # By name, whatever order the registry or the config lists them in: items tied on coverage are taken in index
+    # order, so the order would otherwise pick a row's item (and with it a template verdict).
+    return sorted(fingerprints, key=lambda fp: fp.name)
 
 
 def in_window(fingerprints: list[Fingerprint], windows: dict) -> tuple[list[Fingerprint], dict[str, str]]:

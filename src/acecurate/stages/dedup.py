@@ -19,7 +19,7 @@ import numpy as np
 
 from ..config import setting
 from ..stage import StageResult, stage
-from ..text import hash_strings, normalize_many, snippet
+from ..text import hash_strings, normalize_many, plural, snippet
 from .minhash import MinHashSettings, near_duplicates
 from .pair_judge import PairJudge, statement_text
 
@@ -218,10 +218,11 @@ def near_dedup(frame, config: NearDedupConfig, ctx) -> StageResult:
     removed["evidence"] = [evidence(int(r)) for r in np.flatnonzero(mask)]
     stats = {**found.stats, "variants": int((variant_of[~mask] >= 0).sum()), "judged": dict(judge.counts)}
     report = {
-        "near duplicates": f"{int(mask.sum())} removed; {stats['variants']} kept rows are variants of another kept row (`variant_of`)"
+        "near duplicates": f"{int(mask.sum()):,} removed; {plural(stats['variants'], 'kept row')} "
+        f"{'is a variant' if stats['variants'] == 1 else 'are variants'} of another kept row (`variant_of`)"
     }
     if found.stats["survivors_swapped"]:
         report["copies kept"] = (
-            f"{found.stats['survivors_swapped']} times the later copy stayed: the earlier one had a second problem glued to it"
+            f"{plural(found.stats['survivors_swapped'], 'time')} the later copy stayed: the earlier one had a second problem glued to it"
         )
     return StageResult(kept, removed, stats, report)
