@@ -237,6 +237,32 @@ def test_an_ii_that_only_enlarges_the_limits_is_no_copy_of_its_i(tmp_path):
     assert removed(decontaminate(tmp_path, "code", [item], [row, item])) == {1: "contaminated:bench"}
 
 
+def test_prose_in_parentheses_names_no_function_and_copies_of_other_items_are_not_flagged(tmp_path):
+    # A LeetCode statement's prose "points (x1, y1)" and "the (i+1)th friend" read as calls once made LiveCodeBench
+    # AtCoder items ("Train Delay") the row's copy through the rule for example calls. Only calls written as code count.
+    from acecurate.benchmarks.fingerprint import code_calls
+
+    prose = "We define the distance between two points (x1, y1) and (x2, y2). Moving clockwise brings you to the (i+1)th friend."
+    assert [c.group(1) for c in code_calls(prose)] == []
+    code = "assert set(similar_elements((3, 4), (4, 5))) == set((4,))\n>>> truncate_number(3.5)\nx = solve(3)"
+    assert [c.group(1) for c in code_calls(code)] == ["similar_elements", "truncate_number", "solve"]
+    item = "Given two points (x1, y1) and (x2, y2) on a grid, print how many lattice points lie on the segment joining them."
+    row = "We define the distance between two points (x1, y1) and (x2, y2) as (x1 XOR x2) + (y1 XOR y2). Return the pairs at distance k."
+    assert removed(decontaminate(tmp_path, "code", [item], [row])) == {}
+
+
+def test_verdicts_do_not_depend_on_the_order_of_the_benchmarks(tmp_path):
+    # Items tied on coverage were taken in index order, so listing the benchmarks in another order (the registry once
+    # moved amc23 and hmmt25) changed the item, and the reason, a row got. Two benchmark files hold the same item here.
+    item = "Let $a$ and $b$ be positive integers with $a+b=20$ and $\\gcd(a,b)=4$. Find the largest possible value of $ab$."
+    files = [str(write_jsonl(tmp_path / f"{name}.jsonl", [{"id": name, "problem": item}])) for name in ("zeta", "alpha")]
+    reasons = []
+    for order in (files, files[::-1]):
+        settings = {"benchmarks": ["hmmt25"], "benchmark_files": order, "n": 9, "min_numbers": 0.9, "min_question": 0.75}
+        reasons.append(removed(run_stage("decontaminate", [{"problem": item}], tmp_path, "math", **settings)))
+    assert reasons[0] == reasons[1] == {0: "contaminated:alpha"}
+
+
 # 10. A factorial gold answer ---------------------------------------------------------------------------------------
 
 
@@ -293,6 +319,14 @@ def test_near_duplicate_survivor_is_the_copy_without_a_second_problem_glued_on(t
     assert result.kept["problem"].tolist() == [base]
     # Issue 18: the evidence says which side was kept, quoting both as written.
     assert "(kept)" in result.removed["evidence"].iat[0] and "(removed)" in result.removed["evidence"].iat[0]
+
+
+def test_a_fraction_written_without_braces_is_the_same_fraction(tmp_path):
+    # TeX reads \\frac n{729} and \\frac12 as \\frac{n}{729} and \\frac{1}{2}; an AIME copy in MATH train writes the former.
+    a = "A bug walks on a tetrahedron. Let $p = \\frac{n}{729}$ be the probability that it is at $A$ after 7 meters and $q=\\frac{1}{2}$. Find $n$."
+    b = a.replace("\\frac{n}{729}", "\\frac n{729}").replace("\\frac{1}{2}", "\\frac12")
+    result = run_stage("near-dedup", [{"problem": a, "answer": "182"}, {"problem": b, "answer": "182"}], tmp_path, threshold=0.5)
+    assert removed(result) == {1: "near_duplicate"}
 
 
 def test_a_swapped_operator_makes_a_variant_not_a_duplicate(tmp_path):
