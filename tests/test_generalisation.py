@@ -244,8 +244,10 @@ def test_prose_in_parentheses_names_no_function_and_copies_of_other_items_are_no
 
     prose = "We define the distance between two points (x1, y1) and (x2, y2). Moving clockwise brings you to the (i+1)th friend."
     assert [c.group(1) for c in code_calls(prose)] == []
-    code = "assert set(similar_elements((3, 4), (4, 5))) == set((4,))\n>>> truncate_number(3.5)\nx = solve(3)"
-    assert [c.group(1) for c in code_calls(code)] == ["similar_elements", "truncate_number", "solve"]
+    # A LiveCodeBench statement's own formulas are no calls either: "Let (i, j) denote the cell", "define f(x) as".
+    assert [c.group(1) for c in code_calls("Let (i, j) denote the cell.\nF(n) = F(n - 1) + F(n - 2), define f(x) as")] == []
+    code = "assert set(similar_elements((3, 4), (4, 5))) == set((4,))\n>>> truncate(3.5)\nCall maxRotateFunction(nums) once."
+    assert [c.group(1) for c in code_calls(code)] == ["similar_elements", "truncate", "maxRotateFunction"]
     item = "Given two points (x1, y1) and (x2, y2) on a grid, print how many lattice points lie on the segment joining them."
     row = "We define the distance between two points (x1, y1) and (x2, y2) as (x1 XOR x2) + (y1 XOR y2). Return the pairs at distance k."
     assert removed(decontaminate(tmp_path, "code", [item], [row])) == {}
@@ -327,6 +329,26 @@ def test_a_fraction_written_without_braces_is_the_same_fraction(tmp_path):
     b = a.replace("\\frac{n}{729}", "\\frac n{729}").replace("\\frac{1}{2}", "\\frac12")
     result = run_stage("near-dedup", [{"problem": a, "answer": "182"}, {"problem": b, "answer": "182"}], tmp_path, threshold=0.5)
     assert removed(result) == {1: "near_duplicate"}
+
+
+def test_brackets_only_one_copy_writes_are_notation(tmp_path):
+    # SAT math and Gaokao write one problem's option labels as "A)" and "(A)": brackets alone change no problem (math;
+    # the gold answers still have to agree).
+    a = "The graph of $f$ has x-intercepts of $(-6,0)$ and $(6,0)$. Which must be true? A) $f(-6)=0$ B) $f(6)=-6$ C) $f(0)=6$"
+    b = a.replace("A) ", "(A) ").replace("B) ", "(B) ").replace("C) ", "(C) ")
+    result = run_stage("near-dedup", [{"problem": a, "answer": "A"}, {"problem": b, "answer": "A"}], tmp_path, threshold=0.5)
+    assert removed(result) == {1: "near_duplicate"}
+
+
+def test_boilerplate_with_other_functions_is_two_tasks(tmp_path):
+    # rllm LeetCode rows whose only text is "English description is not available" and a signature: other functions
+    # are other tasks, however alike the rest.
+    text = (
+        "English description is not available for the problem. Please switch to Chinese.\n\n"
+        "```python\nclass Solution:\n    def {name}(self, guess: List[int], answer: List[int]) -> int:\n```"
+    )
+    rows = [{"problem": text.format(name="game")}, {"problem": text.format(name="fraction")}]
+    assert removed(run_stage("near-dedup", rows, tmp_path, "code")) == {}
 
 
 def test_a_swapped_operator_makes_a_variant_not_a_duplicate(tmp_path):

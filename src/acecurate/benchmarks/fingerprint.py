@@ -146,21 +146,21 @@ _SPACES = re.compile(r"\s+")
 _MAX_ARGS = 300  # characters of arguments read per call
 
 
-_CODE_LINE = re.compile(r"^(?:assert|>>>|print|return)\b|[=(,.\[`]$")
+_CODE_LINE = re.compile(r"^(?:assert\b|>>>|print\()")
 
 
 def code_calls(text: str):
-    """The calls a statement writes as code, not prose: "points (x1, y1)" and "the (i+1)^th friend" are words, while
-    `assert similar_elements((3, 4), (4, 5))`, `>>> f(2)`, `x = solve(3)`, `self.kth(` and a name with an underscore,
-    a digit or a capital inside (`square_perimeter(`, `isPrime(`) are code. Builtins are left out (`len(`, `set(`)."""
+    """The calls a statement writes as code, not prose: "Let (i, j) denote", "points (x1, y1)" and "F(n) = F(n-1)" are
+    words and formulas, while a call on an assert or doctest line (`assert similar_elements((3, 4), (4, 5))`,
+    `>>> f(2)`) and a code name (an underscore, a digit or a capital inside: `square_perimeter(`, `isPrime(`) are code.
+    Builtins are left out (`len(`, `set(`)."""
     for call in _CALL_START.finditer(text):
         name = call.group(1)
-        if name.lower() in words("python_builtins"):
+        if name.lower() in words("python_builtins") or call.group(0)[len(name)] != "(":
             continue
-        before = text[text.rfind("\n", 0, call.start()) + 1 : call.start()].strip()
-        spaced = call.group(0)[len(name)] != "("
-        looks_code = "_" in name or any(c.isdigit() for c in name) or any(c.isupper() for c in name[1:])
-        if (looks_code and not spaced) or not before or _CODE_LINE.search(before):
+        line = text[text.rfind("\n", 0, call.start()) + 1 : call.start()].lstrip()
+        looks_code = len(name) > 2 and ("_" in name or any(c.isdigit() for c in name) or any(c.isupper() for c in name[1:]))
+        if looks_code or _CODE_LINE.match(line):
             yield call
 
 

@@ -377,24 +377,28 @@ def match_texts(
         exact = exact.merged(_coverage([p[2] for p in parts], indexes.short, len(texts)))
     masked = _coverage([p[1] for p in parts], indexes.masked, len(texts)) if indexes.masked is not None else None
     _match_short_items(texts, np.concatenate([p[0].text_tokens for p in parts]), indexes.exact, exact)
-    if domain == "code":
-        _match_called_items(texts, indexes.exact, exact)
-    return Match(exact, masked, *_agreement(texts, indexes.exact, exact, domain))
+    calls = _match_called_items(texts, indexes.exact, exact) if domain == "code" else {}
+    return Match(exact, masked, *_agreement(texts, indexes.exact, exact, domain, calls))
 
 
-def _match_called_items(texts: list[str], index: NgramIndex, coverage: Coverage) -> None:
+def _match_called_items(texts: list[str], index: NgramIndex, coverage: Coverage) -> dict[int, np.ndarray]:
     """An item whose example call (`Find_Min_Length([[1],[1,2]])`) a row makes becomes the row's first candidate, when
-    the reworded prose left it out of the best ones (the verdict still checks names, bounds and meaning words)."""
+    the reworded prose left it out of the best ones (the verdict still checks names, bounds and meaning words).
+    Returns the calls of each row that makes one of an item's calls."""
     owner: dict[int, int] = {}
     for item, calls in enumerate(index.item_calls):
         for h in calls.tolist():
             owner.setdefault(h, item)
+    called: dict[int, np.ndarray] = {}
     if not owner:
-        return
+        return called
     for row, text in enumerate(texts):
         if "(" not in text:
             continue
-        found = [owner[h] for h in calls_of(text).tolist() if h in owner]
+        calls = calls_of(text)
+        found = [owner[h] for h in calls.tolist() if h in owner]
+        if found:
+            called[row] = calls
         if not found or found[0] in coverage.item[row]:
             continue
         for name in ("item", "item_coverage", "text_coverage", "setup_coverage"):
@@ -402,6 +406,7 @@ def _match_called_items(texts: list[str], index: NgramIndex, coverage: Coverage)
             values[row, 1:] = values[row, :-1].copy()
         coverage.item[row, 0] = found[0]
         coverage.item_coverage[row, 0] = coverage.text_coverage[row, 0] = coverage.setup_coverage[row, 0] = 0.0
+    return called
 
 
 def _match_short_items(texts: list[str], lengths: np.ndarray, index: NgramIndex, coverage: Coverage) -> None:
@@ -430,7 +435,7 @@ def _match_short_items(texts: list[str], lengths: np.ndarray, index: NgramIndex,
             coverage.text_coverage[row, 0], coverage.setup_coverage[row, 0] = length / corpus.lengths[rows[owner]], 0.0
 
 
-def _agreement(texts: list[str], index: NgramIndex, coverage: Coverage, domain: str, floor: float = 0.2):
+def _agreement(texts: list[str], index: NgramIndex, coverage: Coverage, domain: str, called: dict, floor: float = 0.2):
     """Per candidate covering at least `floor` either way: the share of the item's distinct numbers found in the text,
     of the text's distinct numbers found in the item, of the item's setup numbers found in the text, of the item's
     question words found in the text (each 1 where there are none), and whether the constraint bounds agree (code;
@@ -440,8 +445,8 @@ def _agreement(texts: list[str], index: NgramIndex, coverage: Coverage, domain: 
     limits_agree, meanings_agree, aligned = np.ones(shape, dtype=bool), np.ones(shape, dtype=bool), np.zeros(shape)
     same_call = np.zeros(shape, dtype=bool)
     rows = np.flatnonzero(((coverage.item >= 0) & (coverage.score >= floor)).any(axis=1))
-    if domain == "code":  # a call on the item's example decides even where the reworded prose leaves little coverage
-        rows = np.union1d(rows, np.flatnonzero((coverage.item >= 0).any(axis=1)))
+    if called:  # a call on the item's example decides even where the reworded prose leaves little coverage
+        rows = np.union1d(rows, np.fromiter(called, dtype=np.int64, count=len(called)))
     if not len(rows):
         return item_found, text_found, setup_found, question_found, names_found, limits_agree, meanings_agree, aligned, same_call
     corpus = tokenize_corpus([texts[r] for r in rows], match_view=True)
@@ -452,8 +457,8 @@ def _agreement(texts: list[str], index: NgramIndex, coverage: Coverage, domain: 
         own_meanings = _meanings(tokens)
         bounds = limit_values(texts[r]) if domain == "code" else None
         names = names_of(texts[r], domain)
-        calls = calls_of(texts[r]) if domain == "code" else None
-        for j in np.flatnonzero((coverage.item[r] >= 0) & ((coverage.score[r] >= floor) | (domain == "code"))):
+        calls = called.get(int(r))  # None: the row makes none of the items' calls
+        for j in np.flatnonzero((coverage.item[r] >= 0) & ((coverage.score[r] >= floor) | (calls is not None))):
             item = coverage.item[r, j]
             theirs, setup = index.item_numbers[item], index.item_setup_numbers[item]
             if len(theirs):

@@ -28,6 +28,9 @@ _SYMBOL_TOKENS = frozenset(SYMBOLS)
 _CAPITALS = re.compile(r"(?<![\\A-Za-z])[A-Z]{2,}(?![A-Za-z])")
 _COMMAND = re.compile(r"\\([A-Za-z]+)")
 _INDEXED = re.compile(r"[01] - indexed")
+_GROUPING = frozenset("()[]{}")
+# The functions a code statement's starter code or examples define (`def furthestDistanceFromOrigin(self, moves)`).
+_DEFINED = re.compile(r"\bdef[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]*\(")
 _ASKS = re.compile(r"\?|\b(?:find|compute|determine|calculate|evaluate|what|how many|prove|show that)\b", re.IGNORECASE)
 
 
@@ -135,6 +138,8 @@ def statement_difference(a: list[str], b: list[str], domain: str, capitals: froz
                 continue  # an added note, definition or credit line
             if left + right in (["a"], ["an"]):
                 continue  # an article
+            if tag in ("insert", "delete") and all(t in _GROUPING for t in left + right):
+                continue  # brackets only one side writes: option labels "A)" vs "(A)", "f(x)=" vs "f(x) = (...)"
             worded = len(content) < len(left) + len(right)
             if (
                 worded
@@ -144,6 +149,10 @@ def statement_difference(a: list[str], b: list[str], domain: str, capitals: froz
                 continue  # reworded, bringing in nothing the other statement lacks: "let k be", "find k"
         change = (i1, i2, j1, j2)
     return change, ops, glued
+
+
+def _names(names: set[str]) -> str:
+    return ", ".join(sorted(names)[:3])
 
 
 def _bounds(values) -> str:
@@ -203,7 +212,8 @@ class PairJudge:
         self.texts, self.domain = texts, domain
         self.answers = frame["answer"].tolist() if check_answers and domain == "math" and "answer" in frame else None
         self.tests = frame["tests"].tolist() if domain == "code" and "tests" in frame else None
-        self.problems = frame["problem"].tolist() if domain == "code" else None  # their constraint bounds
+        self.problems = frame["problem"].tolist() if domain == "code" else None  # their constraint bounds and functions
+        self.starter = frame["starter_code"].tolist() if domain == "code" and "starter_code" in frame else None
         self._tokens: dict[int, list[str]] = {}
         self.counts: Counter = Counter()
 
@@ -254,6 +264,11 @@ class PairJudge:
             if len(bounds_j) and len(bounds_i) and (len(bounds_j) != len(bounds_i) or not np.allclose(bounds_j, bounds_i)):
                 self.counts["variant: constraints"] += 1  # a "II" that only enlarges the limits of its "I"
                 return "variant", f"the constraint bounds differ: {_bounds(bounds_j)} vs {_bounds(bounds_i)}", False
+        if self.problems is not None:
+            defined_j, defined_i = self._defined(j), self._defined(i)
+            if defined_j and defined_i and not defined_j & defined_i:
+                self.counts["variant: functions"] += 1  # two tasks whose only shared text is boilerplate
+                return "variant", f"the starter code defines other functions: {_names(defined_j)} vs {_names(defined_i)}", False
         if self.tests is not None and (disagreement := tests_disagree(self.tests[j], self.tests[i])):
             self.counts["variant: tests"] += 1
             return "variant", f"the tests disagree: {disagreement}", False
@@ -276,6 +291,10 @@ class PairJudge:
         later_is_better = glued == "a" and self._asks_more(j, self.tokens(j), ops)
         self.counts["duplicate" + (", later row kept" if later_is_better else "")] += 1
         return "duplicate", self.differences(j, i, ops, later_is_better) + answers, later_is_better
+
+    def _defined(self, k: int) -> set[str]:
+        starter = self.starter[k] if self.starter is not None and isinstance(self.starter[k], str) else ""
+        return {name.lower() for name in _DEFINED.findall(self.problems[k] + "\n" + starter) if name != "__init__"}
 
     def _asks_more(self, k: int, tokens: list[str], ops) -> bool:
         """Whether the stretch only row k has at an edge asks something itself (a second problem glued on)."""
