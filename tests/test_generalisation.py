@@ -137,6 +137,17 @@ def test_one_task_in_two_templates_is_one_duplicate_and_an_ii_with_other_limits_
     assert len(result.removed) == 0 and result.kept["variant_of"].notna().sum() == 1
 
 
+def test_one_task_with_bullets_on_one_side_and_scraped_powers_is_one_duplicate(tmp_path):
+    # DeepSeek's LeetCode copies write the conditions as a markdown list and 10^9 with its caret; rllm's as plain lines
+    # and, scraped, 109: one task, whose "*" and "^" once made every such pair a variant.
+    a = (
+        "You are given an array nums. Return the number of good pairs, modulo 10^9 + 7, where a pair (i, j) is good if:\n"
+        "* 0 <= i < j < nums.length\n* nums[i] == nums[j] and the i^th element is even\n* i + j is odd"
+    )
+    b = a.replace("* ", "").replace("10^9", "109").replace("i^th", "ith")
+    assert removed(run_stage("near-dedup", [{"problem": a}, {"problem": b}], tmp_path, "code")) == {1: "near_duplicate"}
+
+
 # 5. One-line drills are nobody's template -------------------------------------------------------------------------
 
 
