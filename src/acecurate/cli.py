@@ -459,7 +459,7 @@ def train_command(
             f"{s.max_response_tokens // 1024}K" if s.max_response_tokens >= 1024 else str(s.max_response_tokens),
             str(s.rollouts),
             f"{s.learning_rate:g}",
-            f"{s.temperature:g}",
+            f"{s.temperature:g}" if s.temperature is not None else "auto",
             "on" if s.overlong_masking else "off",
             str(p.prompts_available),
             str(p.max_steps if p.max_steps is not None else "-"),
@@ -472,6 +472,14 @@ def train_command(
     for p in plans:
         if p.stage.easy_filter:
             out.print(f"{p.stage.name}: easy-prompt filter uses the {p.easy_filter_source}")
+        if p.stage.target_entropy is not None:
+            pilot = p.stage.entropy_pilot
+            out.print(
+                f"{p.stage.name}: temperature chosen at run time: of {', '.join(f'{t:g}' for t in sorted(pilot.temperatures))}, "
+                f"the one whose token entropy on {pilot.prompts} pilot prompts is closest to {p.stage.target_entropy:g}"
+            )
+        if p.stage.drop_solved_each_epoch:
+            out.print(f"{p.stage.name}: after each epoch, prompts that every rollout of that epoch solved are dropped")
     out.print(
         "tokens: max response tokens; G: rollouts per prompt; mask: overlong masking; batch: prompts x rollouts = "
         "micro-batch x accumulation x processes"

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from ..verify.math import MathGrader
@@ -25,17 +26,35 @@ def completion_text(completion) -> str:
 
 class RolloutLog:
     """Appends one JSON line per graded completion: prompt id, reward with its status, rule and grading setting,
-    length, truncated flag and the text (for audit)."""
+    length, truncated flag and the text (for audit).
+
+    Lines are encoded and written on a background thread, so that the step's update (which does not read them) runs
+    meanwhile; `flush()` waits for them and is called at the end of every step, before any checkpoint is saved, so a
+    checkpoint never holds an update whose rollouts are not on disk."""
 
     def __init__(self, path: Path):
         self.path = path
-        self._lock = threading.Lock()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollout-log")
+        self._pending: list[Future] = []
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, records: list[dict]) -> None:
-        with self._lock, self.path.open("a") as handle:
-            handle.writelines(json.dumps(r) + "\n" for r in records)
-            handle.flush()
+        self._pending.append(self._writer.submit(self._append, records))
+
+    def _append(self, records: list[dict]) -> None:
+        text = "".join(json.dumps(r) + "\n" for r in records)
+        with self.path.open("a") as handle:
+            handle.write(text)
+
+    def flush(self) -> None:
+        """Wait until every record written so far is on disk (a write's error is raised here)."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def close(self) -> None:
+        self.flush()
+        self._writer.shutdown()
 
 
 def make_reward(
@@ -45,7 +64,11 @@ def make_reward(
     reading only the answer part of a completion (`require_think_close`: see `verify.responses.answer_part`).
 
     It is async, so TRL runs it on its event-loop thread; the grading itself runs in worker processes and sandboxes,
-    and a sandbox infrastructure fault is retried there and raised if it persists (never scored 0)."""
+    and a sandbox infrastructure fault is retried there and raised if it persists (never scored 0).
+
+    TRL's GRPOTrainer awaits it between generation and the update, and nothing else in its step is independent of the
+    rewards, so the grading stays on the step's critical path; what follows the grading, writing the rollout log, runs
+    during the update instead (`RolloutLog`). `flush()` waits for the log; `close()` also stops the math workers."""
     grader = MathGrader(workers=workers)
 
     def grade(completions, domain, answer, tests, prompt_id, completion_ids=None, step=None):
@@ -75,8 +98,18 @@ def make_reward(
         return rewards
 
     async def acereason_reward(completions, domain, answer, tests, prompt_id, completion_ids=None, trainer_state=None, **_):
-        step = trainer_state.global_step if trainer_state is not None else None
-        return await asyncio.to_thread(grade, completions, domain, answer, tests, prompt_id, completion_ids, step)
+        step = trainer_state.global_step + 1 if trainer_state is not None else None  # the update these rollouts feed
+        started = time.perf_counter()
+        try:
+            return await asyncio.to_thread(grade, completions, domain, answer, tests, prompt_id, completion_ids, step)
+        finally:
+            acereason_reward.timings.append((started, time.perf_counter()))
 
-    acereason_reward.close = grader.close
+    def close():
+        log.close()
+        grader.close()
+
+    acereason_reward.timings = []  # (start, end) of each call, read and cleared by the step timer (callbacks.py)
+    acereason_reward.flush = log.flush
+    acereason_reward.close = close
     return acereason_reward
