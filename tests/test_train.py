@@ -75,6 +75,10 @@ def test_dry_run_prints_the_papers_plan(tmp_path):
     assert "300" in result.output  # dataset size after filtering
     assert "importance-sampling correction on" in " ".join(result.output.split())
     assert "require_think_close on" in " ".join(result.output.split())
+    said = " ".join(result.output.split())
+    assert said.count("temperature chosen at run time: of 0.6, 0.7, 0.8, 0.9, 1, the one whose token entropy") == 6
+    assert "code-24k: after each epoch, prompts that every rollout of that epoch solved are dropped" in said
+    assert "math-8k: after each epoch" not in said
 
 
 def train_lines(metrics_path) -> list[dict]:
@@ -161,6 +165,13 @@ def test_two_domain_recipe_trains_filters_and_resumes(tiny_model, tmp_path):
     steps = pd.read_json(dirs[2] / "rollouts.jsonl", lines=True)["step"]
     assert steps.value_counts().sort_index().to_dict() == {1: 4, 2: 4}
     assert [line["step"] for line in train_lines(dirs[2] / "metrics.jsonl")] == [1, 2]
+    # Killed after its last checkpoint, before done.json: the rerun trains nothing and takes that checkpoint's weights.
+    final_weights = json.loads((dirs[2] / "done.json").read_text())["final_weights"]
+    (dirs[2] / "done.json").unlink()
+    shutil.rmtree(dirs[2] / "final")
+    assert runner.invoke(app, command, env=wide).exit_code == 0
+    assert json.loads((dirs[2] / "done.json").read_text())["final_weights"] == final_weights
+    assert len(pd.read_json(dirs[2] / "rollouts.jsonl", lines=True)) == 8
 
 
 @pytest.mark.slow

@@ -103,8 +103,9 @@ def test_recipe_takes_a_temperature_or_a_target_entropy(tmp_path):
     assert {s.target_entropy for s in shipped.stages} == {0.3} and {s.temperature for s in shipped.stages} == {None}
     assert [s.drop_solved_each_epoch for s in shipped.stages] == [s.domain == "code" for s in shipped.stages]
     # A temperature on the command line replaces the recipe's target entropy, and the other way round.
-    fixed = load_recipe(REPO / "pipelines/acereason-7b.yaml", ["code-24k.temperature=0.6"])
-    assert next(s for s in fixed.stages if s.name == "code-24k").temperature == 0.6
+    fixed = load_recipe(REPO / "pipelines/acereason-7b.yaml", ["code-24k.temperature=0.8"])
+    assert next(s for s in fixed.stages if s.name == "code-24k").temperature == 0.8
+    assert TrainStage(name="s", domain="math", max_response_tokens=8, rollouts=2, steps=1).temperature == 0.6  # neither set
     recipe = tmp_path / "r.yaml"
     recipe.write_text(
         "model: m\nstages:\n  - {name: a, domain: math, max_response_tokens: 8, rollouts: 2, steps: 1, temperature: 1.0, target_entropy: 0.3}\n"
@@ -112,5 +113,5 @@ def test_recipe_takes_a_temperature_or_a_target_entropy(tmp_path):
     )
     with pytest.raises(ConfigError) as error:
         load_recipe(recipe)
-    assert "give exactly one of temperature or target_entropy" in str(error.value)
+    assert "give temperature or target_entropy, not both" in str(error.value)
     assert "entropy_pilot.temperatures must be positive numbers" in str(error.value)

@@ -267,6 +267,24 @@ def train_stage(recipe: Recipe, p: StagePlan, rows: list[dict], dropped: dict, m
     """One stage, epoch by epoch (see `epochs`): the temperature is chosen first (or read back on resume), then each
     epoch is one `GRPOTrainer.train()` over that epoch's prompts in their recorded order, resumed from the newest
     checkpoint. Writes stage.json at the start and done.json, last, at the end."""
+    from .rewards import RolloutLog, make_reward
+
+    # Made first, so that its graders warm up while the model loads, the pilot samples and the trainer is built.
+    reward = make_reward(
+        RolloutLog(p.directory / "rollouts.jsonl"),
+        p.stage.max_response_tokens,
+        workers=recipe.reward_workers or os.cpu_count() or 1,
+        require_think_close=recipe.require_think_close,
+        allow_inline_asserts=recipe.allow_inline_asserts,
+        domain=p.stage.domain,
+    )
+    try:
+        return _train_stage(recipe, p, rows, dropped, model_path, tokenizer, reward, console)
+    finally:
+        reward.close()
+
+
+def _train_stage(recipe: Recipe, p: StagePlan, rows: list[dict], dropped: dict, model_path: str, tokenizer, reward, console) -> dict:
     import torch
     from accelerate import PartialState
     from datasets import Dataset
@@ -275,86 +293,78 @@ def train_stage(recipe: Recipe, p: StagePlan, rows: list[dict], dropped: dict, m
 
     from .callbacks import MetricsCallback
     from .epochs import checkpoint_step, cut_back, latest_checkpoint, load_schedule, save_schedule
-    from .rewards import RolloutLog, make_reward
 
     state = PartialState()
     stage, directory = p.stage, p.directory
     metrics, rollouts = directory / "metrics.jsonl", directory / "rollouts.jsonl"
     checkpoint = latest_checkpoint(directory / "checkpoints")
-    step = checkpoint_step(checkpoint) if checkpoint else 0
+    step, resumed_from = (checkpoint_step(checkpoint), checkpoint.name) if checkpoint else (0, None)
     dtype = torch.bfloat16 if p.trl_args["bf16"] else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
-    start_digest = weights_digest(model)
     if state.is_main_process:
-        directory.mkdir(parents=True, exist_ok=True)
         for log in (rollouts, metrics):  # lines of updates that no checkpoint holds: those steps are trained again
             cut_back(log, step)
     state.wait_for_everyone()
-    schedule = load_schedule(directory) or new_schedule(model.to(state.device), tokenizer, rows, stage, recipe.seed)
+    schedule = load_schedule(directory) or new_schedule(model_path, dtype, tokenizer, rows, stage, recipe.seed, console)
     if state.is_main_process:
         save_schedule(directory, schedule)
-        write_json(
-            directory / "stage.json",
-            {
-                "stage": asdict(stage),
-                "init_from": model_path,
-                "init_weights": start_digest,
-                "prompts": len(rows),
-                "dropped": dropped,
-                "easy_filter_source": p.easy_filter_source,
-                "resumed_from": checkpoint.name if checkpoint else None,
-                "temperature": schedule["temperature"],
-                "pilot": schedule["pilot"],
-                "trl_args": {**p.trl_args, "temperature": schedule["temperature"]},
-                "require_think_close": recipe.require_think_close,
-            },
-        )
-        if schedule["pilot"] and not checkpoint and console is not None:
-            measured = ", ".join(f"{m['temperature']:g} -> {m['entropy']:.3f}" for m in schedule["pilot"] if m["entropy"] is not None)
-            console.print(
-                f"[bold]{stage.name}[/] temperature {schedule['temperature']:g}, chosen for entropy "
-                f"{schedule['target_entropy']:g} (pilot: {measured})"
-            )
-    reward = make_reward(
-        RolloutLog(rollouts),
-        stage.max_response_tokens,
-        workers=recipe.reward_workers or os.cpu_count() or 1,
-        require_think_close=recipe.require_think_close,
-        allow_inline_asserts=recipe.allow_inline_asserts,
-    )
     by_id = {row["prompt_id"]: row for row in rows}
-    trainer = None
-    try:
-        while (epoch := plan_epoch(state, schedule, directory, list(by_id), stage, step, recipe.seed, console)) is not None:
-            if trainer is not None:  # the previous epoch's trainer; its weights are in the checkpoint it saved last
-                del trainer
-                _free_accelerator_memory(torch)
-                model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
-            order = epoch["order"][(step - epoch["first_step"]) * stage.prompts_per_batch :]
-            args = {
-                **p.trl_args,
-                "temperature": schedule["temperature"],
-                "max_steps": epoch["first_step"] + epoch["steps"],
-                "shuffle_dataset": False,  # the epoch's recorded order, from where it stopped
-                "ignore_data_skip": True,
-            }
-            trainer = GRPOTrainer(
-                model=model,
-                reward_funcs=[reward],
-                args=GRPOConfig(**args),
-                train_dataset=Dataset.from_list([by_id[pid] for pid in order]),
-                processing_class=tokenizer,
-                callbacks=[MetricsCallback(stage.name, metrics, console, schedule["temperature"], reward)],
-            )
-            trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-            checkpoint, step = latest_checkpoint(directory / "checkpoints"), trainer.state.global_step
-    finally:
-        reward.close()
-    if trainer is None:
-        raise AcecurateError(f"stage {stage.name}: nothing left to train (its schedule is complete but done.json is missing)")
+    trainer, start_digest = None, None
+    while (epoch := plan_epoch(state, schedule, directory, list(by_id), stage, step, recipe.seed, console)) is not None:
+        if trainer is not None:  # the previous epoch's trainer; its weights are in the checkpoint it saved last
+            del trainer
+            _free_accelerator_memory(torch)
+        args = {
+            **p.trl_args,
+            "temperature": schedule["temperature"],
+            "max_steps": epoch["first_step"] + epoch["steps"],
+            "shuffle_dataset": False,  # the epoch's recorded order, from where it stopped
+            "ignore_data_skip": True,
+        }
+        args = GRPOConfig(**args)  # before the model: under DeepSpeed ZeRO-3 it then loads partitioned
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
+        if start_digest is None:
+            start_digest = weights_digest(model)
+            if state.is_main_process:
+                write_json(
+                    directory / "stage.json",
+                    {
+                        "stage": asdict(stage),
+                        "init_from": model_path,
+                        "init_weights": start_digest,
+                        "prompts": len(rows),
+                        "dropped": dropped,
+                        "easy_filter_source": p.easy_filter_source,
+                        "resumed_from": resumed_from,
+                        "temperature": schedule["temperature"],
+                        "pilot": schedule["pilot"],
+                        "trl_args": {**p.trl_args, "temperature": schedule["temperature"]},
+                        "require_think_close": recipe.require_think_close,
+                    },
+                )
+        order = epoch["order"][(step - epoch["first_step"]) * stage.prompts_per_batch :]
+        trainer = GRPOTrainer(
+            model=model,
+            reward_funcs=[reward],
+            args=args,
+            train_dataset=Dataset.from_list([by_id[pid] for pid in order]),
+            processing_class=tokenizer,
+            callbacks=[MetricsCallback(stage.name, metrics, console, schedule["temperature"], reward)],
+        )
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        checkpoint, step = latest_checkpoint(directory / "checkpoints"), trainer.state.global_step
     final = directory / "final"
-    trainer.save_model(str(final))
-    tokenizer.save_pretrained(str(final))
+    if trainer is not None:
+        trainer.save_model(str(final))
+        model = trainer.model
+    else:  # killed after its last checkpoint and before done.json: that checkpoint holds the final weights
+        if checkpoint is None:
+            raise AcecurateError(f"stage {stage.name}: its schedule is complete but {directory / 'checkpoints'} holds no checkpoint")
+        start_digest = json.loads((directory / "stage.json").read_text())["init_weights"]
+        model = AutoModelForCausalLM.from_pretrained(str(checkpoint), dtype=dtype)
+        if state.is_main_process:
+            model.save_pretrained(str(final))
+    if state.is_main_process:
+        tokenizer.save_pretrained(str(final))
     summary = {
         "stage": stage.name,
         "steps": step,
@@ -364,8 +374,8 @@ def train_stage(recipe: Recipe, p: StagePlan, rows: list[dict], dropped: dict, m
         "epochs": [{"epoch": e["epoch"], "prompts": e["prompts"], "dropped_solved": len(e["dropped_solved"])} for e in schedule["epochs"]],
         "init_from": model_path,
         "init_weights": start_digest,
-        "final_weights": weights_digest(trainer.model),
-        "resumed_from": json.loads((directory / "stage.json").read_text())["resumed_from"],
+        "final_weights": weights_digest(model),
+        "resumed_from": resumed_from,
     }
     if state.is_main_process:
         write_json(directory / "done.json", summary)  # written last: the stage is finished only when this exists
@@ -373,14 +383,28 @@ def train_stage(recipe: Recipe, p: StagePlan, rows: list[dict], dropped: dict, m
     return summary
 
 
-def new_schedule(model, tokenizer, rows: list[dict], stage: TrainStage, seed: int) -> dict:
-    """A new stage's schedule: its temperature, chosen now and once (by the entropy pilot on the stage's initial
-    policy when the stage sets `target_entropy`), and no epochs yet."""
+def new_schedule(model_path: str, dtype, tokenizer, rows: list[dict], stage: TrainStage, seed: int, console=None) -> dict:
+    """A new stage's schedule: its temperature, chosen now and once, and no epochs yet. With `target_entropy`, the
+    entropy pilot samples the stage's initial policy, loaded whole on this process's device for it and then freed
+    (the trainer's own copy may be partitioned, under ZeRO-3)."""
     if stage.target_entropy is None:
         return {"temperature": stage.temperature, "target_entropy": None, "pilot": None, "epochs": []}
+    import torch
+    from accelerate import PartialState
+    from transformers import AutoModelForCausalLM
+
     from .temperature import choose_temperature
 
-    return {**choose_temperature(model, tokenizer, rows, stage, seed), "epochs": []}
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).to(PartialState().device)
+    choice = choose_temperature(model, tokenizer, rows, stage, seed)
+    del model
+    _free_accelerator_memory(torch)
+    if console is not None and PartialState().is_main_process:
+        measured = ", ".join(f"{m['temperature']:g} -> {m['entropy']:.3f}" for m in choice["pilot"] if m["entropy"] is not None)
+        console.print(
+            f"[bold]{stage.name}[/] temperature {choice['temperature']:g}, for entropy {stage.target_entropy:g} (pilot: {measured})"
+        )
+    return {**choice, "epochs": []}
 
 
 def plan_epoch(state, schedule: dict, directory: Path, prompt_ids: list[str], stage: TrainStage, step: int, seed: int, console):

@@ -1,5 +1,6 @@
 """Per-stage training logs: reward (the pass rate, since rewards are 0/1), response length, truncation, entropy, the
-stage's temperature, and each step's time split into generation, reward grading and update."""
+stage's temperature, each step's time split into generation, reward grading and update, and on a GPU the peak
+memory allocated so far in the stage's epoch."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import time
 from pathlib import Path
 
+import torch
 from transformers import TrainerCallback
 
 KEYS = {
@@ -19,6 +21,7 @@ KEYS = {
     "time/generation": "gen s",
     "time/reward": "reward s",
     "time/update": "update s",
+    "gpu_peak_gib": "GPU GiB",
 }
 
 
@@ -41,6 +44,10 @@ class MetricsCallback(TrainerCallback):
         self.stage, self.path, self.console, self.temperature, self.reward = stage, path, console, temperature, reward
         self._began, self._split = 0.0, {}
 
+    def on_train_begin(self, args, state, control, **kwargs):
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+
     def on_step_begin(self, args, state, control, **kwargs):
         self._began = time.perf_counter()
         if self.reward is not None:
@@ -51,6 +58,8 @@ class MetricsCallback(TrainerCallback):
         if self.reward is not None:
             self.reward.flush()
             self._split = step_split(self._began, time.perf_counter(), self.reward.timings)
+        if torch.cuda.is_available():
+            self._split["gpu_peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or "reward" not in logs or not state.is_world_process_zero:

@@ -44,7 +44,7 @@ class TrainStage:
     rollouts: int  # completions per prompt (GRPO group size)
     prompts_per_batch: int = 128
     learning_rate: float = 1e-6
-    temperature: float | None = None  # a fixed sampling temperature; or
+    temperature: float | None = None  # a fixed sampling temperature (0.6 when the stage sets neither); or
     target_entropy: float | None = None  # the paper's rule: the temperature whose token entropy is nearest (0.3)
     entropy_pilot: EntropyPilot = field(default_factory=EntropyPilot)
     top_p: float = 1.0
@@ -61,8 +61,10 @@ class TrainStage:
             raise ValueError(f"stage {self.name}: domain must be math or code, got {self.domain!r}")
         if (self.steps is None) == (self.epochs is None):
             raise ValueError(f"stage {self.name}: give exactly one of steps or epochs")
-        if (self.temperature is None) == (self.target_entropy is None):
-            raise ValueError(f"stage {self.name}: give exactly one of temperature or target_entropy")
+        if self.temperature is not None and self.target_entropy is not None:
+            raise ValueError(f"stage {self.name}: give temperature or target_entropy, not both")
+        if self.temperature is None and self.target_entropy is None:
+            self.temperature = 0.6
         if self.target_entropy is not None and self.target_entropy <= 0:
             raise ValueError(f"stage {self.name}: target_entropy must be positive, got {self.target_entropy}")
 

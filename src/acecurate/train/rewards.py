@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -57,8 +58,20 @@ class RolloutLog:
         self._writer.shutdown()
 
 
+def warm_up(grader: MathGrader, workers: int) -> None:
+    """Start a math stage's grading workers before the first step needs them: each starts its interpreter and imports
+    math-verify, seconds that the first step's reward would otherwise wait for. The verdicts are thrown away."""
+    # A symbolic pair that only math-verify decides, one batch of it per worker.
+    grader.grade_many([("\\boxed{x^2}", "x+1")] * (grader.batch_size * workers), require_think_close=False)
+
+
 def make_reward(
-    log: RolloutLog, max_completion_length: int, workers: int, require_think_close: bool = True, allow_inline_asserts: bool = False
+    log: RolloutLog,
+    max_completion_length: int,
+    workers: int,
+    require_think_close: bool = True,
+    allow_inline_asserts: bool = False,
+    domain: str | None = None,
 ):
     """The AceReason reward for a stage: math rows by the math grader, code rows by the sandbox (early stop on), both
     reading only the answer part of a completion (`require_think_close`: see `verify.responses.answer_part`).
@@ -67,9 +80,14 @@ def make_reward(
     and a sandbox infrastructure fault is retried there and raised if it persists (never scored 0).
 
     TRL's GRPOTrainer awaits it between generation and the update, and nothing else in its step is independent of the
-    rewards, so the grading stays on the step's critical path; what follows the grading, writing the rollout log, runs
-    during the update instead (`RolloutLog`). `flush()` waits for the log; `close()` also stops the math workers."""
+    rewards, so the grading stays on the step's critical path. What need not be on it is moved off: for a math stage
+    (`domain`), the grading workers start on a thread while the model loads and the trainer is built (`warm_up`), and
+    the rollout log is written while the update runs (`RolloutLog`). `flush()` waits for the log; `close()` also
+    stops the math workers."""
     grader = MathGrader(workers=workers)
+    warming = threading.Thread(target=warm_up, args=(grader, workers), name="math-grader-warm-up", daemon=True)
+    if domain == "math":
+        warming.start()
 
     def grade(completions, domain, answer, tests, prompt_id, completion_ids=None, step=None):
         texts = [completion_text(c) for c in completions]
@@ -106,6 +124,8 @@ def make_reward(
             acereason_reward.timings.append((started, time.perf_counter()))
 
     def close():
+        if warming.is_alive():
+            warming.join()
         log.close()
         grader.close()
 

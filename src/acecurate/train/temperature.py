@@ -56,9 +56,9 @@ def entropy_sum(model, prompt_ids, prompt_mask, temperature: float, top_p: float
             length = int(mask[row].sum())
             if not length:
                 continue
-            attention = torch.cat([prompt_mask[row], mask[row]])[None]
-            logits = model(input_ids=output[row : row + 1], attention_mask=attention, logits_to_keep=completion.shape[1] + 1).logits
-            logits = logits[0, :length].float() / temperature  # position i predicts completion token i
+            tokens = torch.cat([prompt_ids[row][prompt_mask[row].bool()], completion[row, :length]])[None]  # no padding
+            # The last length+1 positions predict the completion's tokens (and one past it, dropped).
+            logits = model(input_ids=tokens, logits_to_keep=length + 1).logits[0, :length].float() / temperature
             logps = torch.log_softmax(logits, dim=-1)
             total += float(-(logps.exp() * logps).sum(-1).sum())
             count += length
@@ -86,27 +86,31 @@ def choose_temperature(model, tokenizer, rows: list[dict], stage: TrainStage, se
     declared = model.generation_config.eos_token_id  # every end id the model declares ends a completion, as in TRL
     eos_ids = {tokenizer.eos_token_id, *([declared] if isinstance(declared, int) else declared or [])} - {None}
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"  # generation continues each prompt on the right
     try:
-        encoded = tokenizer.apply_chat_template(
-            prompts, add_generation_prompt=True, padding=True, return_tensors="pt", return_dict=True
-        ).to(model.device)
+        encoded = (
+            tokenizer.apply_chat_template(prompts, add_generation_prompt=True, padding=True, return_tensors="pt", return_dict=True).to(
+                model.device
+            )
+            if prompts  # a process can have no share when there are fewer pilot prompts than processes
+            else None
+        )
     finally:
         tokenizer.padding_side = side
-    was_training = model.training
     model.eval()
     measured = []
     for index, temperature in enumerate(sorted(set(stage.entropy_pilot.temperatures))):
         torch.manual_seed(seed + 1000 * index + state.process_index)
-        total, count = entropy_sum(
-            model, encoded["input_ids"], encoded["attention_mask"], temperature, stage.top_p, pilot.max_tokens, eos_ids, pad_id
+        total, count = (
+            entropy_sum(model, encoded["input_ids"], encoded["attention_mask"], temperature, stage.top_p, pilot.max_tokens, eos_ids, pad_id)
+            if encoded is not None
+            else (0.0, 0)
         )
-        sums = torch.tensor([total, float(count)], dtype=torch.float64, device=model.device)
+        sums = torch.tensor([total, float(count)], dtype=torch.float32, device=model.device)
         if state.num_processes > 1:
             sums = reduce(sums, reduction="sum")
         total, count = float(sums[0]), int(sums[1])
         measured.append({"temperature": temperature, "entropy": total / count if count else None, "tokens": count})
-    model.train(was_training)
     scored = [m for m in measured if m["entropy"] is not None]
     if not scored:
         raise AcecurateError(f"stage {stage.name}: the entropy pilot generated no tokens")
