@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from acecurate.cli import app
 from acecurate.config import hide_secrets
 from acecurate.errors import AcecurateError, InputError
-from acecurate.eval.benchmarks import decode_private_tests, load_bench_file, load_benchmark
+from acecurate.eval.loading import decode_private_tests, load_bench_file, load_benchmark
 from acecurate.eval.report import compare_runs
 from acecurate.eval.scores import ks_for, paired_difference, paper_model, pass_at_k, scores
 from acecurate.sampling.collect import SamplerConfig, collect

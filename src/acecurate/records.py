@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
-from .io import read_records
+from .io import input_files, read_records
 from .text import last_boxed
 
 CANONICAL_TYPES = {
@@ -165,9 +165,12 @@ def _answer_text(value) -> str | None:
     return text
 
 
-def to_canonical(records: list[dict], source: str, *, path: str | Path | None = None, mapping: dict[str, str] | None = None) -> list[dict]:
+def to_canonical(
+    records: list[dict], source: str, *, path: str | Path | None = None, mapping: dict[str, str] | None = None, first_row: int = 1
+) -> list[dict]:
     """Adapt raw records to canonical rows. A row with tests is a code row, any other a math row. Errors name the
-    file, the 1-based row and the column."""
+    file, the 1-based row and the column. `first_row` is the `source_row` of the first record (the shards of one
+    source are numbered on from the shard before)."""
     mapping = mapping or {}
     where = path or source
     first = {key: None for record in records for key in record}  # every column any row has, in first-seen order
@@ -198,10 +201,11 @@ def to_canonical(records: list[dict], source: str, *, path: str | Path | None = 
         if not isinstance(problem, str):
             raise InputError(where, f"problem must be text, got {type(problem).__name__}", row=index + 1, column=problem_key)
         own_id = record.get(keys["id"]) if keys["id"] else None
-        row_id = str(own_id) if own_id is not None else f"{source}/" + hashlib.sha1(f"{source}:{index}".encode()).hexdigest()[:16]
+        position = first_row - 1 + index
+        row_id = str(own_id) if own_id is not None else f"{source}/" + hashlib.sha1(f"{source}:{position}".encode()).hexdigest()[:16]
         domain = "code" if tests_key and record.get(tests_key) not in (None, "") else "math"
         row = dict.fromkeys(CANONICAL_COLUMNS)
-        row.update(id=row_id, source=source, source_row=index + 1, domain=domain, problem=problem, solutions=[])
+        row.update(id=row_id, source=source, source_row=position + 1, domain=domain, problem=problem, solutions=[])
         if domain == "math":
             answer = _answer_text(record.get(answer_key)) if answer_key else None
             if not answer and solution_key and isinstance(record.get(solution_key), str):
@@ -277,10 +281,13 @@ def load_inputs(paths: list[str], *, mapping: dict[str, str] | None = None) -> L
     import pandas as pd
 
     rows: list[dict] = []
-    for source_path in paths:
-        records = read_records(source_path)
-        source = Path(source_path).stem if Path(source_path).exists() else str(source_path)
-        rows.extend(to_canonical(records, source, path=source_path, mapping=mapping))
+    for argument in paths:
+        source, files = input_files(argument)
+        first_row = 1
+        for file in files:
+            records = read_records(file)
+            rows.extend(to_canonical(records, source, path=file, mapping=mapping, first_row=first_row))
+            first_row += len(records)
     ids, warnings = unique_ids([r["id"] for r in rows], [r["source"] for r in rows])
     for row, row_id in zip(rows, ids):
         row["id"] = row_id

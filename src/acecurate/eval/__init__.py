@@ -21,7 +21,7 @@ from ..io import write_json, write_parquet
 from ..sampling import build_prompt
 from ..sampling.collect import SamplerConfig, collect, majority_votes
 from ..sampling.store import SampleStore
-from .benchmarks import Benchmark, load_bench_file, load_benchmark
+from .loading import Benchmark, load_bench_file, load_benchmark
 from .scores import PAPER_RESULTS, paper_model, scores
 
 DEFAULT_BENCHMARKS = ["aime24", "aime25", "lcb-v5", "lcb-v6"]

@@ -11,6 +11,7 @@ import hashlib
 from .protocol import BackendInfo, Completion, Request, SamplingSettings, request_seed
 
 __all__ = [
+    "GRPO_TYPES",
     "BackendInfo",
     "Completion",
     "Request",
@@ -51,9 +52,17 @@ def grpo_row(domain: str, record: dict) -> dict:
         "prompt": [{"role": "user", "content": text}],
         "prompt_id": prompt_id(text),
         "domain": domain,
-        "answer": record.get("answer") or "",
-        "tests": record.get("tests") or "",
+        # A null of the one type (never "" or a float NaN): math and code rows share one schema and concatenate.
+        "answer": _text_or_none(record.get("answer")) if domain == "math" else None,
+        "tests": _text_or_none(record.get("tests")) if domain == "code" else None,
     }
+
+
+GRPO_TYPES = {"prompt_id": "string", "domain": "string", "answer": "string", "tests": "string"}
+
+
+def _text_or_none(value) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def backend_class(name: str):

@@ -59,15 +59,25 @@ class ExecutionCache:
 
 
 def grade_many_cached(
-    jobs: list[tuple[str, object, str]], cache: ExecutionCache, *, workers: int, limits: Limits, progress=None, chunk: int = 64, **options
+    jobs: list[tuple[str, object, str]],
+    cache: ExecutionCache,
+    *,
+    workers: int,
+    limits: Limits,
+    progress=None,
+    on_cached=None,
+    chunk: int = 64,
+    **options,
 ) -> list[SolutionResult]:
     """grade_many for (code, tests, label) jobs, reading finished results from `cache` and storing new ones every
-    `chunk` jobs. A `sandbox_error` is never stored: it is an infrastructure fault, to be retried on the next run."""
+    `chunk` jobs. A `sandbox_error` is never stored: it is an infrastructure fault, to be retried on the next run.
+    `progress(n)` is called as jobs run, `on_cached(n)` once with the jobs found in the cache."""
     environment = environment_id()
     keys = [execution_key(code, tests, limits, label, environment, options) for code, tests, label in jobs]
     results: dict[str, SolutionResult] = cache.get_many(list(dict.fromkeys(keys)))
-    if progress and results:
-        progress(sum(1 for key in keys if key in results))
+    if results:
+        found = sum(1 for key in keys if key in results)
+        (on_cached or progress or (lambda n: None))(found)
     todo = [i for i, key in enumerate(keys) if key not in results]
     for begin in range(0, len(todo), chunk):
         part = todo[begin : begin + chunk]

@@ -23,6 +23,7 @@ from ..sandbox.asserts import untrusted_reason
 from ..sandbox.cache import ExecutionCache, grade_many_cached
 from ..sandbox.judge_env import environment_id
 from ..stage import StageResult, split_by_reason, stage
+from ..text import plural
 
 TRIVIAL_PROGRAMS = {
     "stdin": ["pass\n"],  # prints nothing
@@ -202,13 +203,13 @@ def validate_tests(frame, config: ValidateTestsConfig, ctx) -> StageResult:
     result.kept = result.kept.drop(columns=["reference_runs"])
     if kept_unverified:
         result.report["unverified tests"] = (
-            f"{len(kept_unverified)} problems kept with `tests_verified: false` ({unverified['no reference']} without a reference "
+            f"{plural(len(kept_unverified), 'problem')} kept with `tests_verified: false` ({unverified['no reference']} without a reference "
             f"solution, {unverified['missing module']} whose references need a module the judge environment lacks); the "
             "`difficulty` stage verifies them with a sampled model"
         )
     if unordered:
         result.report["any order"] = (
-            f"{len(unordered)} problems whose references match the expected output only in another order are kept with "
+            f"{plural(len(unordered), 'problem')} whose references match the expected output only in another order are kept with "
             '`"compare": "unordered"` in their tests'
         )
     return result
@@ -243,6 +244,7 @@ def _run_references(tests_of: dict, references: dict, config: ValidateTestsConfi
                 workers=ctx.workers,
                 limits=limits,
                 progress=task.advance,
+                on_cached=task.cached,
                 chunk=max(64, 16 * ctx.workers),
                 allow_inline_asserts=config.keep_untrusted_suites,
             )

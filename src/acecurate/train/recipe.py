@@ -105,6 +105,10 @@ class Recipe:
     # Code rows whose assert suite cannot be turned into data are refused unless this is on: run in place, their
     # expected values enter the sandbox, where the policy's code can read or fake them (validate-tests removes them).
     allow_inline_asserts: bool = False
+    # Code prompts whose tests no reference solution or sampled model has passed (`tests_verified: false`) are left
+    # out, as the paper trained on verified tests only: a suite nothing passes may be unsatisfiable, and its
+    # prompts then teach nothing but cost rollouts. On, they are trained on too.
+    include_unverified_tests: bool = False
     # An evaluation after each stage on the stage's final model, logged in the stage's metrics.jsonl (the paper tracks
     # AIME after each stage): the `acecurate eval` settings, usually fewer benchmarks, samples and tokens.
     eval: EvalConfig | None = None

@@ -14,15 +14,9 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from ..rewards.trl_reward import completion_text
 from ..verify.math import MathGrader
 from ..verify.responses import grade_responses
-
-
-def completion_text(completion) -> str:
-    """TRL gives conversational completions as a list of messages, and plain ones as text."""
-    if isinstance(completion, list):
-        return "".join(m.get("content", "") for m in completion if isinstance(m, dict))
-    return completion
 
 
 class RolloutLog:

@@ -41,10 +41,19 @@ class Verdict(NamedTuple):
 
 
 def grade_responses(
-    domains, texts, golds, tests, math_grader, workers: int = 2, require_think_close: bool = True, *, allow_inline_asserts: bool = False
+    domains,
+    texts,
+    golds,
+    tests,
+    math_grader,
+    workers: int = 2,
+    require_think_close: bool = True,
+    *,
+    allow_inline_asserts: bool = False,
+    limits=None,
 ) -> list[Verdict]:
-    """A verdict per response: math by the math grader, code by the sandbox with early stop. Both read only the
-    answer part (`answer_part`, with `require_think_close`).
+    """A verdict per response: math by the math grader, code by the sandbox with early stop (under `limits`, the
+    sandbox's defaults when None). Both read only the answer part (`answer_part`, with `require_think_close`).
 
     A sandbox infrastructure fault is retried by the sandbox and raised if it persists: never scored as a failure. No
     response can cause one. Assert suites that cannot be data are refused unless `allow_inline_asserts`."""
@@ -65,7 +74,11 @@ def grade_responses(
             else:
                 runnable.append((i, code))
     graded = grade_many(
-        [(code, tests[i]) for i, code in runnable], workers=workers, early_stop=True, allow_inline_asserts=allow_inline_asserts
+        [(code, tests[i]) for i, code in runnable],
+        workers=workers,
+        limits=limits,
+        early_stop=True,
+        allow_inline_asserts=allow_inline_asserts,
     )
     for (i, _), result in zip(runnable, graded):
         if result.verdict == "sandbox_error":
