@@ -76,9 +76,11 @@ def test_dry_run_prints_the_papers_plan(tmp_path):
     assert "importance-sampling correction on" in " ".join(result.output.split())
     assert "require_think_close on" in " ".join(result.output.split())
     said = " ".join(result.output.split())
-    assert said.count("temperature chosen at run time: of 0.6, 0.7, 0.8, 0.9, 1, the one whose token entropy") == 6
-    assert "code-24k: after each epoch, prompts that every rollout of that epoch solved are dropped" in said
-    assert "math-8k: after each epoch" not in said
+    assert (
+        "math-8k, math-16k, math-24k, code-24k, code-32k, math-32k: temperature chosen at run time: of 0.6, 0.7, 0.8, 0.9, 1, "
+        "the one whose token entropy on 16 pilot prompts is closest to 0.3" in said
+    )
+    assert "code-24k, code-32k: after each epoch, prompts that every rollout of that epoch solved are dropped" in said
 
 
 def train_lines(metrics_path) -> list[dict]:

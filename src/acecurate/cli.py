@@ -607,14 +607,17 @@ def train_command(
         if p.stage.easy_filter:
             verb = "has" if p.easy_filter_source.startswith("no ") else "uses"
             out.print(f"{p.stage.name}: the easy-prompt filter {verb} {p.easy_filter_source}")
-        if p.stage.target_entropy is not None:
-            pilot = p.stage.entropy_pilot
-            out.print(
-                f"{p.stage.name}: temperature chosen at run time: of {', '.join(f'{t:g}' for t in sorted(pilot.temperatures))}, "
-                f"the one whose token entropy on {pilot.prompts} pilot prompts is closest to {p.stage.target_entropy:g}"
-            )
-        if p.stage.drop_solved_each_epoch:
-            out.print(f"{p.stage.name}: after each epoch, prompts that every rollout of that epoch solved are dropped")
+    rules: dict[tuple, list[str]] = {}  # stages that choose their temperature the same way, said once
+    for s in (p.stage for p in plans if p.stage.target_entropy is not None):
+        rules.setdefault((s.target_entropy, tuple(sorted(s.entropy_pilot.temperatures)), s.entropy_pilot.prompts), []).append(s.name)
+    for (target, temperatures, prompts), names in rules.items():
+        out.print(
+            f"{', '.join(names)}: temperature chosen at run time: of {', '.join(f'{t:g}' for t in temperatures)}, the one whose "
+            f"token entropy on {prompts} pilot prompts is closest to {target:g}"
+        )
+    refiltered = [p.stage.name for p in plans if p.stage.drop_solved_each_epoch]
+    if refiltered:
+        out.print(f"{', '.join(refiltered)}: after each epoch, prompts that every rollout of that epoch solved are dropped")
     unverified = train.unverified_tests(train.load_curated(code_dir, "code"))
     if unverified:
         out.print(
