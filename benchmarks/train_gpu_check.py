@@ -124,7 +124,7 @@ def main():
                     "model": model,
                     "per_device_batch_size": args.micro_batch,
                     "reward_workers": args.workers,
-                    "require_think_close": args.require_think_close,
+                    "grading": {"require_think_close": args.require_think_close},
                     "save_steps": args.steps,
                     "generation": {"use_vllm": False, "vllm_importance_sampling_correction": False},
                     "stages": [

@@ -288,14 +288,30 @@ def train_stage(recipe: Recipe, p: StagePlan, rows: list[dict], dropped: dict, m
         RolloutLog(p.directory / "rollouts.jsonl"),
         p.stage.max_response_tokens,
         workers=recipe.reward_workers or os.cpu_count() or 1,
-        require_think_close=recipe.require_think_close,
-        allow_inline_asserts=recipe.allow_inline_asserts,
+        policy=recipe.grading,
+        stop_ids=model_stop_ids(model_path, tokenizer),
         domain=p.stage.domain,
     )
     try:
         return _train_stage(recipe, p, rows, dropped, model_path, tokenizer, reward, console)
     finally:
         reward.close()
+
+
+def model_stop_ids(model_path: str, tokenizer) -> list[int]:
+    """`rewards.stop_token_ids` of a model, from its generation config as from_pretrained builds it, without loading
+    its weights."""
+    from types import SimpleNamespace
+
+    from transformers import AutoConfig, GenerationConfig
+
+    from .rewards import stop_token_ids
+
+    try:
+        config = GenerationConfig.from_pretrained(model_path)
+    except OSError:  # no generation_config.json: from_pretrained derives it from the model's config
+        config = GenerationConfig.from_model_config(AutoConfig.from_pretrained(model_path))
+    return stop_token_ids(SimpleNamespace(generation_config=config), tokenizer)
 
 
 def _train_stage(recipe: Recipe, p: StagePlan, rows: list[dict], dropped: dict, model_path: str, tokenizer, reward, console) -> dict:
@@ -352,7 +368,7 @@ def _train_stage(recipe: Recipe, p: StagePlan, rows: list[dict], dropped: dict, 
                         "temperature": schedule["temperature"],
                         "pilot": schedule["pilot"],
                         "trl_args": {**p.trl_args, "temperature": schedule["temperature"]},
-                        "require_think_close": recipe.require_think_close,
+                        "grading": recipe.grading.to_dict(),
                     },
                 )
         order = epoch["order"][(step - epoch["first_step"]) * stage.prompts_per_batch :]
@@ -474,9 +490,8 @@ def evaluate_stage(recipe: Recipe, p: StagePlan, model_path: str, step: int, con
     state = PartialState()
     scores = None
     if state.is_main_process:
-        # The stage's model is graded as its rewards were: with the recipe's require_think_close.
-        sampler = replace(recipe.eval.sampler, model=model_path, require_think_close=recipe.require_think_close)
-        config = replace(recipe.eval, sampler=sampler)
+        # The stage's model is graded as its rewards were: under the recipe's grading policy.
+        config = replace(recipe.eval, sampler=replace(recipe.eval.sampler, model=model_path), grading=recipe.grading)
         results = run_eval(
             config,
             p.directory / "eval",
