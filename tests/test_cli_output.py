@@ -24,7 +24,8 @@ runner = CliRunner()
 MATH_YAML = REPO / "pipelines/math.yaml"
 
 ROWS = [
-    # exact duplicates, a benchmark template, and several format rules: many reasons, some of them long names
+    # exact duplicates, a one-line drill (MATH-500 asks "Compute $\\dbinom{31}{28}$": issue 17 keeps such drills), and
+    # several format rules: many reasons, some of them long names
     {"id": "a1", "problem": "What is the sum of the first 100 positive integers?", "answer": "5050"},
     {"id": "a2", "problem": "What is the sum of the first $100$ positive integers?", "answer": "5050"},
     {"id": "t1", "problem": "Compute $\\dbinom{10}{3}$.", "answer": "120"},
@@ -156,7 +157,7 @@ def test_card_shows_reasons_per_source_examples_and_honest_plots(run):
     assert "evidence: same normalised statement as kept row 'a1'" in examples
     # skipped stages say so in the funnel instead of looking like stages that ran; no placeholder repository link
     assert (
-        "| majority-check | 2 | 2 | 0 |" in card
+        "| majority-check | 3 | 3 | 0 |" in card
         and "| skipped: no model given" in card
         and "| ran |" in card
         and "github.com/acecurate" not in card
