@@ -207,9 +207,9 @@ def test_card_shows_what_stages_report(tmp_path):
     src = write_jsonl(tmp_path / "in.jsonl", math_rows())
     run_pipeline(load_pipeline(MATH_YAML), [str(src)], tmp_path / "run")
     card = (tmp_path / "run/README.md").read_text()
-    assert "**03-decontaminate**" in card and "against aime24 (30)" in card
+    assert "**04-decontaminate**" in card and "against aime24 (30)" in card
     assert "Rows kept per source" in card
-    stats = json.loads((tmp_path / "run/01-dedup/stats.json").read_text())
+    stats = json.loads((tmp_path / "run/02-dedup/stats.json").read_text())
     assert stats["per_source"] == {"in": {"in": 3, "kept": 2, "removed": 1, "reasons": {"exact_duplicate": 1}}}
 
 
