@@ -38,6 +38,7 @@ the caller allows running it in place. A pinned judge environment (judge_env.py;
 numpy and sortedcontainers; each verdict records which environment ran it.
 """
 
-from .executor import VERDICTS, Limits, SolutionResult, TestVerdict, find_bwrap, grade_many, run_solution
+from .executor import VERDICTS, Limits, SolutionResult, TestVerdict, find_bwrap, run_solution
+from .placement import grade_many  # here or on a Ray cluster (ACECURATE_EXECUTOR)
 
 __all__ = ["VERDICTS", "Limits", "SolutionResult", "TestVerdict", "find_bwrap", "grade_many", "run_solution"]

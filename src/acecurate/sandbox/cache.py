@@ -12,8 +12,9 @@ import threading
 from dataclasses import asdict
 from pathlib import Path
 
-from .executor import Limits, SolutionResult, grade_many
+from .executor import Limits, SolutionResult
 from .judge_env import environment_id
+from .placement import grade_many  # here or on a Ray cluster (ACECURATE_EXECUTOR)
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS executions (key TEXT PRIMARY KEY, result TEXT NOT NULL)"
 EXECUTOR_VERSION = "3"  # bump when a verdict for the same inputs can change (isolation, limits, comparison rules)
