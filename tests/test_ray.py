@@ -357,3 +357,10 @@ def test_the_vllm_engines_loop_stores_each_sample_as_it_returns(tiny_model, ray_
     finally:
         store.close()
         server.close()
+
+
+def test_the_cli_imports_no_ray():
+    # `acecurate --help` stays instant: ray is imported by the functions that use it, never by the command.
+    probe = "import sys, acecurate.cli, acecurate.sandbox, acecurate.sampling.collect; print(sorted(m for m in sys.modules if m.split('.')[0] == 'ray'))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr[-2000:]

@@ -210,7 +210,7 @@ def _run(pipeline, inputs: list[str], out_dir: Path, mapping: Optional[str], wor
 
 def _print_estimate(estimate, out_dir: Path) -> None:
     """The cost projection of a sampling run (`--estimate`), one line per figure; the values wrap at 80 columns."""
-    result = Table(title="cost estimate", box=None, padding=(0, 1), pad_edge=False, title_justify="left")
+    result = Table(title="cost estimate", box=None, padding=(0, 1), pad_edge=False, title_justify="left", show_header=False)
     result.add_column("", no_wrap=True)
     result.add_column("", overflow="fold")
     for what, value in estimate.rows():
@@ -218,7 +218,6 @@ def _print_estimate(estimate, out_dir: Path) -> None:
     show(result)
     out.print(
         f"nothing else was sampled; the pilot's samples are kept in {out_dir / 'cache'} and reused by the same command without --estimate",
-        soft_wrap=True,
         highlight=False,
     )
 

@@ -188,4 +188,7 @@ def collect_within_budget(
             f"pilot of {estimate.pilot_prompts} prompts), over sampler.max_gpu_hours {sampler.max_gpu_hours:g}: raise it, or sample "
             "fewer prompts or samples (the pilot's samples are kept; --estimate shows the projection)"
         )
-    return collect(frame, sampler, n, store, workers=workers, progress=progress, description=description, backend=backend)
+    collected = collect(frame, sampler, n, store, workers=workers, progress=progress, description=description, backend=backend)
+    collected.generated += estimate.pilot_samples  # the pilot's samples were made by this run, not found in the store
+    collected.reused -= estimate.pilot_samples
+    return collected

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 
 from ..errors import AcecurateError
-from . import executor
+from .executor import Limits, SolutionResult
+from .executor import grade_many as grade_many_here
 
 EXECUTORS = ("local", "ray")
 
@@ -22,11 +23,11 @@ def executor_name() -> str:
     return name
 
 
-def grade_many(solutions, workers: int = 2, limits: executor.Limits | None = None, **options) -> list[executor.SolutionResult]:
+def grade_many(solutions, workers: int = 2, limits: Limits | None = None, **options) -> list[SolutionResult]:
     """`executor.grade_many` where ACECURATE_EXECUTOR says: `workers` sandboxes at a time here, or every CPU of the
     Ray cluster (one sandbox per CPU; `workers` does not apply)."""
     if executor_name() == "ray":
         from .ray_pool import grade_many_ray
 
         return grade_many_ray(solutions, limits, **options)
-    return executor.grade_many(solutions, workers, limits, **options)
+    return grade_many_here(solutions, workers, limits, **options)
