@@ -99,7 +99,7 @@ def rows_file(tmp_path):
 
 
 def difficulty(rows_file, run, tiny_model, *extra):
-    sets = [f"sampler.model={tiny_model}", "sampler.backend=transformers", "sampler.max_tokens=8", "sampler.require_think_close=false"]
+    sets = [f"sampler.model={tiny_model}", "sampler.backend=transformers", "sampler.max_tokens=8", "grading.require_think_close=false"]
     arguments = ["difficulty", str(rows_file), "--n", "2", "--set", "keep=[0,2]", "--out", str(run)]
     return runner.invoke(app, [*arguments, *(a for s in sets for a in ("--set", s)), *extra])
 

@@ -244,11 +244,14 @@ def test_trl_reward_function_scores_as_acecurate_does(curated, expected):
     )
 
 
-def test_the_recorded_grading_settings_travel_with_every_row(curated):
-    from acecurate.export import grading_settings
+def test_the_recorded_grading_policy_travels_with_every_row(curated):
+    from acecurate.export import recorded_policy
+    from acecurate.verify.policy import GradingPolicy
 
-    settings = grading_settings(curated / "code")
+    policy = recorded_policy(curated / "code")
     # the code run validated its references under 3 s per test: its rewards run the sandbox under the same limit
-    assert settings["limits"]["time_s"] == 3.0 and settings["require_think_close"] is True
+    assert policy.time_limit_s == 3.0 and policy.require_think_close is True
     rows = exported(curated, "verl")
-    assert all(json.loads(r["extra_info"]["grading"]) == settings for r in rows["code"])
+    assert all(GradingPolicy.from_dict(json.loads(r["extra_info"]["grading"])) == policy for r in rows["code"])
+    # each code row carries its own limit, measured from its references, no higher than the policy's
+    assert all(0 < r["extra_info"]["time_limit_s"] <= 3.0 for r in rows["code"])

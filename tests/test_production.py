@@ -278,8 +278,8 @@ def test_validate_tests_resumes_from_cached_executions(tmp_path, monkeypatch):
         {
             "id": f"p{i}",
             "problem": f"Add {i}.",
-            "tests": [{"input": "1\n", "output": f"{1 + i}\n"}],
-            "solutions": [f"print(int(input()) + {i})"],
+            "tests": [{"input": "5\n", "output": f"{35 + i}\n"}],  # answers no reward hack guesses
+            "solutions": [f"print(int(input()) * 7 + {i})"],
         }
         for i in range(3)
     ]

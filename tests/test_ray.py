@@ -27,6 +27,7 @@ from acecurate.pipeline import pipeline_from_dict, run_pipeline
 from acecurate.sampling import Request, SamplingSettings, build_prompt, make_backend, prompt_id, request_seed
 from acecurate.sampling.collect import SamplerConfig, collect
 from acecurate.sampling.store import SampleStore
+from acecurate.verify.policy import GradingPolicy
 
 from .conftest import FAST, kill_when_stored, needs_bwrap, write_jsonl
 from .tiny_server import TinyEngineStage, TinyServer
@@ -76,13 +77,20 @@ def stored_count(path: Path) -> int:
         return 0
 
 
+# The tiny model does not think in tags: require_think_close off, as in tests/test_difficulty.py.
+UNTAGGED = GradingPolicy(require_think_close=False)
+
+
 def sampler(backend: str, model: Path, **options) -> dict:
-    # The tiny model does not think in tags: require_think_close off, as in tests/test_difficulty.py.
-    return {"model": str(model), "backend": backend, "max_tokens": 12, "require_think_close": False, "options": options}
+    return {"model": str(model), "backend": backend, "max_tokens": 12, "options": options}
 
 
 def difficulty_run(rows_file: Path, run: Path, sampler_values: dict, n: int = 2):
-    data = {"name": "d", "domain": "math", "stages": [{"difficulty": {"n": n, "keep": [1, n], "sampler": sampler_values}}]}
+    data = {
+        "name": "d",
+        "domain": "math",
+        "stages": [{"difficulty": {"n": n, "keep": [1, n], "sampler": sampler_values, "grading": UNTAGGED.settings()}}],
+    }
     summary = run_pipeline(pipeline_from_dict(data, "test"), [str(rows_file)], run)
     with sqlite3.connect(run / "cache/samples.sqlite") as db:
         graded = db.execute("SELECT prompt_id, sample_index, text, status, correct, extracted, rule, backend FROM samples").fetchall()
@@ -122,7 +130,7 @@ def test_a_killed_ray_worker_costs_only_its_samples_in_flight(tiny_model, ray_cl
         config = SamplerConfig(**{**sampler("ray", tiny_model, engine="openai", base_url=server.url, workers=1, concurrency=2)})
         # Killed once the server has answered 4 requests: the worker holds 2 more in flight.
         killed = kill_first_worker(b"ray::EndpointWorker", lambda: sum(server.requests.values()) >= 4)
-        collected = collect(frame, config, 2, store, workers=2)
+        collected = collect(frame, config, 2, store, workers=2, policy=UNTAGGED)
         assert killed, "the worker was never killed"
         assert collected.generated == 12 and len(collected.samples) == 12  # Ray restarted the actor and retried its calls
         settings = config.settings()
@@ -135,7 +143,7 @@ def test_a_killed_ray_worker_costs_only_its_samples_in_flight(tiny_model, ray_cl
         # returned were graded and stored by the driver as they came.
         assert sum(1 for count in requested.values() if count > 1) <= 2, requested
         assert sum(requested.values()) <= 12 + 2
-        assert collect(frame, config, 2, store, workers=2).generated == 0
+        assert collect(frame, config, 2, store, workers=2, policy=UNTAGGED).generated == 0
     finally:
         store.close()
         server.close()
@@ -152,7 +160,7 @@ def test_a_killed_driver_resumes_from_the_store(tiny_model, ray_cluster, tmp_pat
             f"--set=sampler.model={tiny_model}",
             "--set=sampler.backend=ray",
             "--set=sampler.max_tokens=12",
-            "--set=sampler.require_think_close=false",
+            "--set=grading.require_think_close=false",
             "--set=keep=[0,2]",
             f"--set=sampler.options={json.dumps({'engine': 'openai', 'base_url': server.url, 'address': ray_cluster, 'workers': 1, 'concurrency': 2})}",
         ]
@@ -236,7 +244,33 @@ def test_validate_tests_on_ray_gives_the_local_verdicts(ray_cluster, tmp_path, m
         )
         outcomes[executor] = (sorted(kept["id"]), sorted(zip(removed["id"], removed["reason"])), evidence)
     assert outcomes["ray"] == outcomes["local"]  # rows kept, reasons, and every reference run in the evidence
-    assert outcomes["ray"][:2] == (["max", "sum"], [("silent", "trivial_program_passes"), ("wrong", "no_passing_reference")])
+    assert outcomes["ray"][:2] == (["max", "sum"], [("silent", "hackable_tests"), ("wrong", "no_passing_reference")])
+
+
+@needs_bwrap
+def test_rewards_on_ray_take_the_policy_and_each_rows_time_limit(ray_cluster, monkeypatch):
+    from acecurate.verify.responses import grade_responses
+
+    tests = json.dumps({"format": "stdin", "cases": [{"input": "2\n", "output": "4\n"}]})
+    slow = "</think>```python\nimport time\ntime.sleep(0.8)\nprint(int(input()) * 2)\n```"
+    # the same slow, right answer: under the policy's 2 s limit, under its row's own 0.3 s limit, under a policy that
+    # ignores row limits; an answer without </think> with require_think_close on and off; a response cut at max_tokens
+    texts = [slow, slow, "no closing tag ```python\nprint(4)\n```", "</think>```python\nprint(4)\n```"]
+    row_limits = [None, 0.3, None, None]
+    cut = [False, False, False, True]
+
+    def grade(policy):
+        return grade_responses(["code"] * 4, texts, [None] * 4, [tests] * 4, None, 2, policy, time_limits=row_limits, truncated=cut)
+
+    policies = [
+        GradingPolicy(time_limit_s=2.0),
+        GradingPolicy(time_limit_s=2.0, per_row_limits=False, truncated="graded", require_think_close=False),
+    ]
+    local = [grade(p) for p in policies]
+    monkeypatch.setenv("ACECURATE_EXECUTOR", "ray")
+    assert [grade(p) for p in policies] == local
+    assert [v.status for v in local[0]] == ["passed", "time_limit", "no_code", "truncated"]
+    assert [v.status for v in local[1]] == ["passed", "passed", "passed", "passed"]
 
 
 @needs_bwrap
@@ -346,8 +380,10 @@ def test_the_vllm_engines_loop_stores_each_sample_as_it_returns(tiny_model, ray_
         frame = pd.DataFrame([{"id": f"v{i}", "domain": "math", "problem": f"Engine test {i}.", "answer": "1"} for i in range(3)])
         # Sample 0 of the first prompt is in the store already (from this machine's transformers backend): the
         # engines get the other five (prompt, sample index) pairs, sample 1 of that prompt among them.
-        collect(frame.iloc[:1], SamplerConfig(**sampler("transformers", tiny_model)), 1, store, workers=2)
-        collected = collect(frame, SamplerConfig(**sampler("ray", tiny_model, engine="vllm", replicas=1)), 2, store, workers=2)
+        collect(frame.iloc[:1], SamplerConfig(**sampler("transformers", tiny_model)), 1, store, workers=2, policy=UNTAGGED)
+        collected = collect(
+            frame, SamplerConfig(**sampler("ray", tiny_model, engine="vllm", replicas=1)), 2, store, workers=2, policy=UNTAGGED
+        )
         assert (collected.generated, collected.reused) == (5, 1)
         samples = collected.samples.sort_values(["prompt_id", "sample_index"])
         assert sorted(samples["sample_index"]) == [0, 0, 0, 1, 1, 1]

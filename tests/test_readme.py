@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from acecurate.cli import app, stages_markdown
+from acecurate.verify.policy import GradingPolicy
 
 from .conftest import REPO, needs_bwrap, write_jsonl
 
@@ -64,6 +65,9 @@ def readme_dir(tmp_path, monkeypatch):
     (tmp_path / "dumps/leetcode.json").write_text(json.dumps(CODE))
     (tmp_path / "sol.py").write_text("a, b = map(int, input().split())\nprint(a + b)\n")
     (tmp_path / "tests.json").write_text(json.dumps([{"input": "1 2\n", "output": "3\n"}, {"input": "2 2\n", "output": "4\n"}]))
+    # one line of a stage's rollouts.jsonl, whose policy record `verify --policy` grades under
+    rollout = {"prompt_id": "p1", "reward": 1.0, "completion": "... </think> \\boxed{4}", "policy": GradingPolicy().to_dict()}
+    (tmp_path / "rollout.json").write_text(json.dumps(rollout))
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -23,6 +23,7 @@ from .card import KEPT, RUN_FILE, render_card
 from .errors import AcecurateError, InputError
 from .io import atomic_write_text, read_parquet, read_records, write_json, write_jsonl
 from .records import CANONICAL_COLUMNS
+from .suites import MalformedTests, parse_tests
 
 AUDIT_DIR = "audit"
 RIGHT, WRONG, UNSURE = "right", "wrong", "unsure"
@@ -70,10 +71,12 @@ def _value(value):
 def _tests_summary(tests_json) -> str | None:
     if not isinstance(tests_json, str) or not tests_json:
         return None
-    tests = json.loads(tests_json)
-    count = len(tests.get("cases", [])) if tests.get("format") != "assert" else tests.get("check", "").count("assert")
-    extra = ", compared in any order" if tests.get("compare") == "unordered" else ""
-    return f"{count} {tests.get('format')} test(s){extra}"
+    try:
+        suite = parse_tests(tests_json)
+    except MalformedTests as exc:
+        return f"malformed tests: {exc}"
+    extra = ", compared in any order" if suite.unordered else ""
+    return f"{suite.count()} {suite.format} test(s){extra}"
 
 
 def _item(sample_id: str, stratum: str, row: dict, inputs) -> dict:

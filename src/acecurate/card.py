@@ -152,12 +152,12 @@ def _examples(removed) -> str:
 
 def _tests_distribution(frame) -> str:
     """How many tests the kept code problems have: one or two tests are easy to game."""
-    from .records import test_count
+    from .suites import count_tests
 
     code = frame[frame["domain"] == "code"] if len(frame) else frame
     if not len(code):
         return ""
-    counts = [test_count(t) for t in code["tests"]]
+    counts = [count_tests(t) for t in code["tests"]]
     buckets = [("1", 1, 1), ("2", 2, 2), ("3-5", 3, 5), ("6-10", 6, 10), ("11-20", 11, 20), ("21-100", 21, 100), ("over 100", 101, None)]
     rows = [[label, f"{sum(1 for c in counts if low <= c and (high is None or c <= high)):,}"] for label, low, high in buckets]
     if any(c == 0 for c in counts):

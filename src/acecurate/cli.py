@@ -511,29 +511,69 @@ def benchmarks_list():
     out.print(result)
 
 
+PolicyOption = typer.Option(
+    None,
+    "--policy",
+    help="A grading policy record (JSON, as rollouts.jsonl, stats.json or an export records it); the options below override it.",
+)
+
+
+def _policy(path: Optional[Path], **given):
+    """The grading policy of a `verify` command: a recorded one (or the defaults), with the options given."""
+    import json
+    from dataclasses import replace
+
+    from .errors import InputError
+    from .verify.policy import GradingPolicy
+
+    policy = GradingPolicy()
+    if path is not None:
+        try:
+            record = json.loads(path.read_text())
+            policy = GradingPolicy.from_dict(record.get("policy", record) if isinstance(record, dict) else record)
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            raise InputError(path, f"not a grading policy record: {exc}") from None
+        stale = policy.stale_fields(record.get("policy", record))
+        if stale:
+            out.print(f"[yellow]note[/]: the record was made by other graders than these ({', '.join(stale)} differ)")
+    return replace(policy, **{k: v for k, v in given.items() if v is not None})
+
+
 @verify_app.command("math", epilog="Example: acecurate verify math --gold '\\frac12' --response '... </think> so \\boxed{0.5}'")
 @friendly_errors
 def verify_math(
     gold: str = typer.Option(..., "--gold", help="Gold answer, e.g. '\\frac12'."),
     response: str = typer.Option(..., "--response", help="Model response (its boxed answers after </think> are graded)."),
-    timeout: float = typer.Option(5.0, help="Wall-clock limit in seconds."),
-    require_think_close: bool = typer.Option(
-        True,
+    timeout: Optional[float] = typer.Option(None, help="Wall-clock limit in seconds (the policy's math_timeout_s; default 5)."),
+    require_think_close: Optional[bool] = typer.Option(
+        None,
         "--require-think-close/--no-require-think-close",
-        help="On: a response without </think> has no final answer (R1-style). Off: one with neither tag is graded whole.",
+        help="On (default): a response without </think> has no final answer (R1-style). Off: one with neither tag is graded whole.",
     ),
+    truncated: bool = typer.Option(
+        False, "--truncated", help="The response was cut at the token limit (the policy's truncation rule applies)."
+    ),
+    policy_file: Optional[Path] = PolicyOption,
 ):
-    """Grade one math response and say which rule decided."""
-    from .verify.math import grade
+    """Grade one math response under the grading policy and say which rule decided."""
+    from .verify.math import MathGrader
+    from .verify.responses import grade_responses
 
-    result = grade(response, gold, timeout=timeout, require_think_close=require_think_close)
+    policy = _policy(policy_file, math_timeout_s=timeout, require_think_close=require_think_close)
+    with MathGrader(workers=1, timeout=policy.math_timeout_s) as grader:
+        result = grade_responses(["math"], [response], [gold], [None], grader, 1, policy, truncated=[truncated])[0]
+        why = (
+            grader.grade_many([(response, gold)], require_think_close=policy.require_think_close)[0].detail
+            if result.rule != "truncated"
+            else ""
+        )
     verdict = table("math verdict", ["", ""], show_header=False)
     verdict.add_row("verdict", f"[bold {'green' if result.correct else 'red'}]{result.status}[/]")
     verdict.add_row("gold", gold)
     verdict.add_row("extracted", str(result.extracted))
     verdict.add_row("rule", result.rule)
-    verdict.add_row("why", result.detail)
-    verdict.add_row("require_think_close", "on" if result.require_think_close else "off")
+    verdict.add_row("why", why or f"cut at the token limit: truncated completions are {policy.truncated}")
+    verdict.add_row("policy", policy.summary())
     out.print(verdict)
     raise typer.Exit(0 if result.correct else 1)
 
@@ -544,22 +584,27 @@ def verify_code(
     solution: Path = typer.Option(..., "--solution", help="Python file with the solution."),
     tests: Path = typer.Option(..., "--tests", help="Tests: canonical JSON, a LiveCodeBench list, {input, output}, ..."),
     fn_name: Optional[str] = typer.Option(None, "--fn-name", help="Function name for functional tests."),
-    time_limit: float = typer.Option(4.0, "--time-limit", help="Seconds per test."),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds per test (the policy's time_limit_s; default 4)."),
+    row_time_limit: Optional[float] = typer.Option(None, "--row-time-limit", help="The row's own time_limit_s (applies where lower)."),
+    allow_inline_asserts: Optional[bool] = typer.Option(
+        None, "--allow-inline-asserts/--no-inline-asserts", help="Run an assert suite that cannot be data in place."
+    ),
     early_stop: bool = typer.Option(False, "--early-stop", help="Stop at the first failing test."),
+    policy_file: Optional[Path] = PolicyOption,
 ):
-    """Run one solution against its tests in the sandbox and print the per-test table."""
-    import math
-
+    """Run one solution against its tests in the sandbox, under the grading policy, and print the per-test table."""
     from .errors import InputError
     from .records import canonical_tests
-    from .sandbox import Limits, run_solution
+    from .sandbox import run_solution
 
+    policy = _policy(policy_file, time_limit_s=time_limit, allow_inline_asserts=allow_inline_asserts)
     try:
         code = solution.read_text()
         canonical = canonical_tests(tests.read_text(), fn_name=fn_name, starter_code=code)
     except (OSError, ValueError) as exc:
         raise InputError(tests, f"cannot read tests: {exc}") from None
-    result = run_solution(code, canonical, Limits(time_s=time_limit, cpu_s=max(1, math.ceil(time_limit))), early_stop=early_stop)
+    limits = policy.limits(row_time_limit)
+    result = run_solution(code, canonical, limits, early_stop=early_stop, allow_inline_asserts=policy.allow_inline_asserts)
     per_test = table(
         f"{solution.name}: {result.verdict}", ["test", "verdict", "time (s)", "memory (MB)", "exit", "first difference / stderr"]
     )
@@ -577,7 +622,7 @@ def verify_code(
     out.print(per_test)
     if result.detail:
         out.print(result.detail)
-    out.print(f"judge environment: {result.environment}")
+    out.print(f"policy: {policy.summary()}; this run: {limits.time_s:g} s per test; judge environment: {result.environment}")
     raise typer.Exit(0 if result.passed else 1)
 
 
@@ -659,7 +704,7 @@ def train_command(
             if loaded.generation.use_vllm and loaded.generation.vllm_importance_sampling_correction
             else ""
         )
-        + f"; rewards: require_think_close {'on' if loaded.require_think_close else 'off'}"
+        + f"; rewards: {loaded.grading.summary()}"
     )
     if loaded.eval is not None:
         e = loaded.eval

@@ -1,17 +1,17 @@
 """Exports of a curated dataset to the schemas of the trainers people use, with a reward function for each that grades
-with acecurate's own graders under the settings recorded at curation (`acecurate.rewards`). Every prompt is built
+with acecurate's own graders under the grading policy recorded at curation (`acecurate.rewards`). Every prompt is built
 exactly as `acecurate train` builds it (the paper's math instruction; the code template with starter code), so a model
 trained elsewhere sees the same prompts and its reward gets the same ground truth.
 
 - verl: parquet with `data_source`, `prompt` (chat messages), `ability`, `reward_model` {`style`: "rule",
-  `ground_truth`}, `extra_info` {`split`, `index`, `id`, `domain`, `difficulty`, `grading`}, as verl's RLHFDataset
+  `ground_truth`}, `extra_info` {`split`, `index`, `id`, `domain`, `difficulty`, `grading`, `time_limit_s`}, as verl's RLHFDataset
   reads it; the reward is `acecurate/rewards/verl_reward.py` (`custom_reward_function`).
 - openrlhf: jsonl with `input` (chat messages, for `--input_key input --apply_chat_template`), `label` (for
-  `--label_key label`: one JSON string with the domain, the ground truth and the grading settings, since the label is
+  `--label_key label`: one JSON string with the domain, the ground truth, the grading policy and the row's time limit, since the label is
   all that OpenRLHF hands its reward function) and `datasource`; the reward is `acecurate/rewards/openrlhf_reward.py`
   (`--remote_rm_url`).
 - trl: parquet with `prompt` (chat messages) and the columns the reward function reads: `domain`, `answer`, `tests`,
-  `grading`, `prompt_id`; the reward is `acecurate.rewards.trl_reward.acecurate_reward`.
+  `time_limit_s`, `grading`, `prompt_id`; the reward is `acecurate.rewards.trl_reward.acecurate_reward`.
 - jsonl: the curated rows as they are, one JSON object per line.
 """
 
@@ -21,10 +21,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__
 from .errors import AcecurateError
 from .io import read_parquet, write_jsonl, write_parquet
 from .sampling import GRPO_TYPES, build_prompt, grpo_row
+from .verify.policy import GradingPolicy, row_limit
 
 FORMATS = ("verl", "openrlhf", "trl", "jsonl")
 
@@ -35,29 +35,20 @@ class Export:
     usage: list[str] = field(default_factory=list)  # how to train on it: the trainer's own settings
 
 
-def grading_settings(run_dir: str | Path) -> dict:
-    """How the run graded, as one JSON object that travels with every exported row: `require_think_close` and
-    `allow_inline_asserts` of its sampling stages (the settings its difficulty verdicts were given under) and the
-    sandbox limits its references were validated under (validate-tests). A setting no stage recorded has the
-    graders' default. Kept in this one function: the grading policy object replaces it."""
-    from .sandbox import Limits
+def recorded_policy(run_dir: str | Path) -> GradingPolicy:
+    """The grading policy the run's verdicts were given under, which travels with every exported row: the one the
+    last stage that graded (validate-tests, the sampling stages) recorded in its stats.json; the default policy when
+    no stage graded. Each row's own `time_limit_s` (set by validate-tests) travels beside it."""
+    policy = GradingPolicy()
+    for path in sorted(Path(run_dir).glob("[0-9][0-9]-*/stats.json")):
+        record = json.loads(path.read_text()).get("grading")
+        if isinstance(record, dict):
+            policy = GradingPolicy.from_dict(record)
+    return policy
 
-    limits = Limits()
-    settings = {"require_think_close": True, "allow_inline_asserts": False}
-    configs = sorted(Path(run_dir).glob("[0-9][0-9]-*/config.json"))
-    for path in configs:
-        config = json.loads(path.read_text())
-        if config.get("stage") == "validate-tests":
-            time_s = float(config.get("time_limit_s", limits.time_s))
-            limits = Limits(time_s=time_s, cpu_s=max(1, -int(-time_s // 1)), memory_mb=int(config.get("memory_mb", limits.memory_mb)))
-        sampler = config.get("sampler")
-        if isinstance(sampler, dict) and sampler.get("model"):
-            settings.update({k: bool(sampler[k]) for k in settings if k in sampler})
-    return {
-        **settings,
-        "limits": {"time_s": limits.time_s, "cpu_s": limits.cpu_s, "memory_mb": limits.memory_mb},
-        "acecurate": __version__,
-    }
+
+def _time_limit(record) -> float | None:
+    return row_limit(record.get("time_limit_s"))
 
 
 def _rows(frame):
@@ -84,7 +75,7 @@ def export(run_dir: str | Path, fmt: str, out_dir: str | Path) -> Export:
         path = out / "train.jsonl"
         write_jsonl(path, frame.to_dict("records"))
         return Export([(path, len(frame))])
-    grading = json.dumps(grading_settings(run_dir), sort_keys=True)
+    grading = recorded_policy(run_dir).to_json()
     if fmt == "verl":
         rows = [
             {
@@ -99,6 +90,7 @@ def export(run_dir: str | Path, fmt: str, out_dir: str | Path) -> Export:
                     "domain": record["domain"],
                     "difficulty": None if pd.isna(record.get("difficulty")) else int(record["difficulty"]),
                     "grading": grading,
+                    "time_limit_s": _time_limit(record),
                 },
             }
             for index, record, text, truth in _rows(frame)
@@ -110,7 +102,9 @@ def export(run_dir: str | Path, fmt: str, out_dir: str | Path) -> Export:
         rows = [
             {
                 "input": [{"role": "user", "content": text}],
-                "label": json.dumps({"domain": record["domain"], "truth": truth, "grading": json.loads(grading)}),
+                "label": json.dumps(
+                    {"domain": record["domain"], "truth": truth, "grading": json.loads(grading), "time_limit_s": _time_limit(record)}
+                ),
                 "datasource": record["source"],
                 "id": record["id"],
             }

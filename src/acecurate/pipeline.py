@@ -26,6 +26,7 @@ from .records import CANONICAL_TYPES
 from .stage import RunContext, Stage, StageResult
 from .stages import STAGE_BY_NAME, STAGES
 from .text import plural
+from .verify.policy import grader_versions
 
 FIRST_STAGE = "input-check"
 
@@ -261,7 +262,8 @@ def run_pipeline(
         spec = STAGE_BY_NAME[stage_cfg.stage]
         stage_dir = run_dir / f"{index:02d}-{stage_cfg.stage}"
         config = dataclasses.asdict(stage_cfg.config)
-        key = _key(key, stage_cfg.stage, config, __version__)
+        # The graders' versions too: a grader fix must not leave a stage's stored verdicts standing (verify.policy).
+        key = _key(key, stage_cfg.stage, config, __version__, grader_versions())
         stats_path = stage_dir / "stats.json"
         started = time.perf_counter()
         previous = json.loads(stats_path.read_text()) if stats_path.exists() else None

@@ -22,6 +22,7 @@ from ..sampling import build_prompt
 from ..sampling.collect import SamplerConfig, majority_votes
 from ..sampling.estimate import collect_within_budget
 from ..sampling.store import SampleStore
+from ..verify.policy import GradingPolicy
 from .loading import Benchmark, load_bench_file, load_benchmark
 from .scores import PAPER_RESULTS, paper_model, scores
 
@@ -36,6 +37,7 @@ PER_PROBLEM_TYPES = {
     "correct": "int64",
     "pass_rate": "double",
     "truncated": "int64",
+    "correct_finished": "int64",
     "majority_answer": "string",
     "majority_votes": "int64",
     "majority_correct": "bool",
@@ -56,6 +58,9 @@ class EvalConfig:
     reference: str | None = setting(None, "The paper's model to show beside the scores (default: recognised from the model name).")
     sampler: SamplerConfig = setting(
         factory=SamplerConfig, help="The model and the paper's protocol: temperature 0.6, top-p 0.95, 32,768 tokens."
+    )
+    grading: GradingPolicy = setting(
+        factory=GradingPolicy, help="The grading policy (verify.policy), the same as the training rewards': require_think_close, ..."
     )
 
     def __post_init__(self):
@@ -95,9 +100,6 @@ def load_benchmarks(config: EvalConfig) -> list[Benchmark]:
 
 def protocol(config: EvalConfig, benches: list[Benchmark]) -> dict:
     """Everything that decides the numbers, as recorded in eval.json and results.json."""
-    from ..sandbox import Limits
-    from ..sandbox.judge_env import environment_id
-
     return {
         "model": config.sampler.model,
         "backend": config.sampler.backend,
@@ -112,10 +114,10 @@ def protocol(config: EvalConfig, benches: list[Benchmark]) -> dict:
             "math": "the boxed answer after </think>, compared with the gold answer by acecurate.verify.math (the reward "
             "grader); several different boxed answers are not correct",
             "code": "the last ```python block after </think>, run on every test in the bubblewrap sandbox (the reward grader)",
-            "require_think_close": config.sampler.require_think_close,
-            "code_limits_per_test": asdict(Limits()),
-            "judge_environment": environment_id(),
-            "truncated": "a sample cut at max_tokens counts as wrong",
+            "policy": config.grading.to_dict(),
+            "truncated": "a sample cut at max_tokens counts as wrong"
+            if not config.grading.scores_truncated()
+            else "a sample cut at max_tokens is graded like any other",
         },
         "benchmarks": {
             b.name: {
@@ -155,6 +157,7 @@ def _per_problem(bench: Benchmark, prompt_ids: list[str], samples):
                 "n": len(group),
                 "correct": int(group["correct"].sum()),
                 "truncated": int((group["finish_reason"] == "length").sum()),
+                "correct_finished": int(group.loc[group["finish_reason"] != "length", "correct"].sum()),
                 "majority_answer": answer,
                 "majority_votes": count,
                 "majority_correct": majority_correct,
@@ -196,7 +199,14 @@ def run_eval(config: EvalConfig, out: str | Path, *, workers: int, progress=None
     store = SampleStore(out / "cache" / "samples.sqlite")
     try:
         collected = collect_within_budget(
-            frame, config.sampler, counts, store, workers=workers, progress=progress, description="eval: sample and grade"
+            frame,
+            config.sampler,
+            counts,
+            store,
+            workers=workers,
+            policy=config.grading,
+            progress=progress,
+            description="eval: sample and grade",
         )
     finally:
         store.close()

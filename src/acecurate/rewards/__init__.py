@@ -1,7 +1,9 @@
 """Reward functions for the trainers that `acecurate export` writes for (verl, OpenRLHF, TRL), each in the form its
 trainer calls, all grading through `verify.responses.grade_responses`: the math grader and the code sandbox that give
-curation verdicts and `acecurate train`'s rewards, under the grading settings the export recorded with every row
-(`export.grading_settings`). 1.0 when correct, else 0.0; no format reward.
+curation verdicts and `acecurate train`'s rewards, under the grading policy the export recorded with every row
+(`export.recorded_policy`, a `verify.policy.GradingPolicy` record) and the row's own time limit. 1.0 when correct,
+else 0.0; no format reward. The trainers hand these functions text only, so the truncation rule cannot apply here: a
+response cut at the length limit is graded as written (without </think> it has no answer).
 
 The trainers load these files by path (verl's `custom_reward_function.path`, OpenRLHF's `--remote_rm_url`), so they
 import acecurate by its absolute name. One grader per process serves every call: its worker processes are started on
@@ -14,9 +16,8 @@ import json
 import os
 import threading
 
+from acecurate.verify.policy import GradingPolicy
 from acecurate.verify.responses import Verdict, grade_responses
-
-DEFAULT_GRADING = {"require_think_close": True, "allow_inline_asserts": False, "limits": {}}
 
 _grader = None
 _grader_lock = threading.Lock()
@@ -37,11 +38,11 @@ def math_grader():
         return _grader
 
 
-def grading_of(value) -> dict:
-    """A row's recorded grading settings (a JSON string or a dict); the graders' defaults when it has none."""
+def policy_of(value) -> GradingPolicy:
+    """A row's recorded grading policy (a JSON string or a dict); the default policy when it has none."""
     if isinstance(value, str) and value:
         value = json.loads(value)
-    return {**DEFAULT_GRADING, **value} if isinstance(value, dict) else dict(DEFAULT_GRADING)
+    return GradingPolicy.from_dict(value) if isinstance(value, dict) else GradingPolicy()
 
 
 def domain_of(domain, truth) -> str:
@@ -56,18 +57,15 @@ def domain_of(domain, truth) -> str:
     return "math"
 
 
-def grade(domains, responses, truths, gradings) -> list[Verdict]:
-    """A verdict per response: each row graded under its own recorded settings (rows that share settings, usually
-    all of them, are graded together, in parallel)."""
-    from acecurate.sandbox import Limits
-
-    settings = [grading_of(g) for g in gradings]
+def grade(domains, responses, truths, gradings, time_limits=None) -> list[Verdict]:
+    """A verdict per response: each row graded under its own recorded policy and time limit (rows that share a
+    policy, usually all of them, are graded together, in parallel)."""
+    time_limits = list(time_limits) if time_limits is not None else [None] * len(responses)
     verdicts: list[Verdict | None] = [None] * len(responses)
     groups: dict[str, list[int]] = {}
-    for i, s in enumerate(settings):
-        groups.setdefault(json.dumps(s, sort_keys=True), []).append(i)
+    for i, g in enumerate(gradings):
+        groups.setdefault(g if isinstance(g, str) else json.dumps(g, sort_keys=True), []).append(i)
     for rows in groups.values():
-        s = settings[rows[0]]
         domain = [domain_of(domains[i], truths[i]) for i in rows]
         graded = grade_responses(
             domain,
@@ -76,9 +74,8 @@ def grade(domains, responses, truths, gradings) -> list[Verdict]:
             [truths[i] if d == "code" else None for i, d in zip(rows, domain)],
             math_grader(),
             reward_workers(),
-            bool(s["require_think_close"]),
-            allow_inline_asserts=bool(s["allow_inline_asserts"]),
-            limits=Limits(**s["limits"]),
+            policy_of(gradings[rows[0]]),
+            time_limits=[time_limits[i] for i in rows],
         )
         for i, verdict in zip(rows, graded):
             verdicts[i] = verdict

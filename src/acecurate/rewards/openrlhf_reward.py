@@ -4,7 +4,7 @@
 
 and calls `reward_func(queries, prompts, labels)`: each query is the prompt with the response decoded after it (special
 tokens kept), each prompt the chat-templated prompt, each label the exported `label` (a JSON string with the domain,
-the ground truth and the grading settings recorded at curation). The response is what follows the prompt.
+the ground truth, the grading policy recorded at curation and the row's time limit). The response is what follows the prompt.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ def reward_func(queries, prompts, labels, **kwargs) -> dict:
         [response_of(q, p) for q, p in zip(queries, prompts)],
         [p.get("truth") for p in parsed],
         [p.get("grading") for p in parsed],
+        [p.get("time_limit_s") for p in parsed],
     )
     scores = torch.tensor(rewards(verdicts), dtype=torch.float)
     return {"rewards": scores, "scores": scores, "extra_logs": {"acecurate_accuracy": scores.mean() if len(scores) else scores.sum()}}

@@ -4,8 +4,8 @@
     GRPOTrainer(model=..., reward_funcs=[acecurate_reward], train_dataset=load_dataset("parquet", data_files=...))
 
 or `trl grpo --reward_funcs acecurate.rewards.trl_reward.acecurate_reward`. GRPOTrainer passes the dataset's columns to
-the reward function by name: `domain`, `answer` (math), `tests` (code) and `grading` (the settings recorded at
-curation). `acecurate train` uses the same graders, with its rollout log on top (`train.rewards`).
+the reward function by name: `domain`, `answer` (math), `tests` (code), `time_limit_s` (the row's own code limit) and
+`grading` (the policy recorded at curation). `acecurate train` uses the same graders, with its rollout log on top (`train.rewards`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ def completion_text(completion) -> str:
     return completion
 
 
-def acecurate_reward(completions, domain, answer, tests, grading=None, **kwargs) -> list[float]:
+def acecurate_reward(completions, domain, answer, tests, grading=None, time_limit_s=None, **kwargs) -> list[float]:
     """1.0 for a correct completion, else 0.0."""
     truths = [a if d == "math" else t for d, a, t in zip(domain, answer, tests)]
-    return rewards(grade(list(domain), [completion_text(c) for c in completions], truths, grading or [None] * len(completions)))
+    texts = [completion_text(c) for c in completions]
+    return rewards(grade(list(domain), texts, truths, grading or [None] * len(completions), time_limit_s))

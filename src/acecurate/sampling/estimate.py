@@ -117,7 +117,7 @@ def pilot_rows(frame, n, have: dict[str, set[int]], fraction: float) -> list[int
     return sorted(first[pid] for pid in missing[:size])
 
 
-def estimate_cost(frame, sampler: SamplerConfig, n, store: SampleStore, *, workers: int, progress=None):
+def estimate_cost(frame, sampler: SamplerConfig, n, store: SampleStore, *, workers: int, policy=None, progress=None):
     """Run the pilot and project the rest: (CostEstimate, the backend the pilot used, or None when nothing is missing)."""
     counts = [n] * len(frame) if isinstance(n, int) else [int(k) for k in n]
     ids = frame_prompt_ids(frame)
@@ -133,7 +133,15 @@ def estimate_cost(frame, sampler: SamplerConfig, n, store: SampleStore, *, worke
         began, started = time.time(), time.monotonic()
         part = frame.iloc[rows].reset_index(drop=True)
         pilot = collect(
-            part, sampler, [counts[r] for r in rows], store, workers=workers, progress=progress, description="cost pilot", backend=backend
+            part,
+            sampler,
+            [counts[r] for r in rows],
+            store,
+            workers=workers,
+            policy=policy,
+            progress=progress,
+            description="cost pilot",
+            backend=backend,
         )
         seconds = time.monotonic() - started
     tokens, truncated, generated_tokens = _pilot_tokens(pilot, began, sampler)
@@ -172,13 +180,13 @@ def _pilot_tokens(pilot: Collected | None, began: float, sampler: SamplerConfig)
 
 
 def collect_within_budget(
-    frame, sampler: SamplerConfig, n, store: SampleStore, *, workers: int, progress=None, description="sample and grade"
+    frame, sampler: SamplerConfig, n, store: SampleStore, *, workers: int, policy=None, progress=None, description="sample and grade"
 ):
-    """`collect`, after a cost pilot when the sampler asks for an estimate (raises EstimateReady) or has a budget
+    """`collect` under `policy`, after a cost pilot when the sampler asks for an estimate (raises EstimateReady) or has a budget
     (raises a clear error when the projection exceeds it); the pilot's backend and samples serve the full run."""
     if not sampler.estimate and sampler.max_gpu_hours is None:
-        return collect(frame, sampler, n, store, workers=workers, progress=progress, description=description)
-    estimate, backend = estimate_cost(frame, sampler, n, store, workers=workers, progress=progress)
+        return collect(frame, sampler, n, store, workers=workers, policy=policy, progress=progress, description=description)
+    estimate, backend = estimate_cost(frame, sampler, n, store, workers=workers, policy=policy, progress=progress)
     if sampler.estimate:
         raise EstimateReady(estimate)
     if sampler.max_gpu_hours is not None and estimate.gpu_hours > sampler.max_gpu_hours:
@@ -188,7 +196,9 @@ def collect_within_budget(
             f"pilot of {estimate.pilot_prompts} prompts), over sampler.max_gpu_hours {sampler.max_gpu_hours:g}: raise it, or sample "
             "fewer prompts or samples (the pilot's samples are kept; --estimate shows the projection)"
         )
-    collected = collect(frame, sampler, n, store, workers=workers, progress=progress, description=description, backend=backend)
+    collected = collect(
+        frame, sampler, n, store, workers=workers, policy=policy, progress=progress, description=description, backend=backend
+    )
     collected.generated += estimate.pilot_samples  # the pilot's samples were made by this run, not found in the store
     collected.reused -= estimate.pilot_samples
     return collected

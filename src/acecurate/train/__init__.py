@@ -224,7 +224,7 @@ def run(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/tr
     except ImportError:
         raise missing_extra("torch, transformers and trl", "train") from None
     from .callbacks import MetricsCallback
-    from .rewards import RolloutLog, make_reward
+    from .rewards import RolloutLog, make_reward, stop_token_ids
 
     on_gpu = torch.cuda.is_available()
     out = Path(out)
@@ -270,8 +270,8 @@ def run(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/tr
             RolloutLog(p.directory / "rollouts.jsonl"),
             p.stage.max_response_tokens,
             workers=recipe.reward_workers or os.cpu_count() or 1,
-            require_think_close=recipe.require_think_close,
-            allow_inline_asserts=recipe.allow_inline_asserts,
+            policy=recipe.grading,
+            stop_ids=stop_token_ids(model, tokenizer),
         )
         checkpoints = sorted(p.directory.glob("checkpoints/checkpoint-*"), key=lambda c: int(c.name.split("-")[1]))
         write_json(
@@ -285,7 +285,7 @@ def run(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/tr
                 "easy_filter_source": p.easy_filter_source,
                 "resumed_from": checkpoints[-1].name if checkpoints else None,
                 "trl_args": p.trl_args,
-                "require_think_close": recipe.require_think_close,
+                "grading": recipe.grading.to_dict(),
             },
         )
         trainer = GRPOTrainer(
@@ -346,9 +346,8 @@ def evaluate_stage(recipe: Recipe, p: StagePlan, model_path: str, step: int, con
     state = PartialState()
     scores = None
     if state.is_main_process:
-        # The stage's model is graded as its rewards were: with the recipe's require_think_close.
-        sampler = replace(recipe.eval.sampler, model=model_path, require_think_close=recipe.require_think_close)
-        config = replace(recipe.eval, sampler=sampler)
+        # The stage's model is graded as its rewards were: under the recipe's grading policy.
+        config = replace(recipe.eval, sampler=replace(recipe.eval.sampler, model=model_path), grading=recipe.grading)
         results = run_eval(
             config,
             p.directory / "eval",
