@@ -66,6 +66,16 @@ def test_reasoning_parsed_out_by_the_server_is_put_back(server):
     assert all(c.text.startswith("<think>worked it out</think>") for c in completions)
 
 
+def test_an_empty_reasoning_is_a_closed_one():
+    from acecurate.sampling.openai_backend import message_text
+
+    # vLLM's parsers return "" for a model that closed its reasoning at once; before, that read as "no reasoning" and
+    # the answer came back without its </think> (wrong under require_think_close, though the model did close it).
+    assert message_text({"reasoning_content": "", "content": "\\boxed{4}"}) == "<think></think>\\boxed{4}"
+    assert message_text({"reasoning": "r", "content": "a"}) == "<think>r</think>a"
+    assert message_text({"content": "a"}) == "a"  # a server that parses nothing: the raw text as it is
+
+
 # Against `transformers serve` (tests/conftest.py): a server no one here wrote. It ignores `n` (one choice per request),
 # reports `usage` per response, ends a sample at max_tokens with finish_reason "length", and, for a template that opens
 # `<think>`, returns the reasoning apart as `reasoning_content` (all of it when the sample never closed it).
@@ -106,11 +116,15 @@ def test_real_server_reasoning_comes_back_as_the_model_wrote_it(transformers_ser
     assert "reasoning_content" in message  # the server parsed the reasoning out of the text
     _, results = real_samples(transformers_server, ["What is 5+5?", "What is 6+6?"], n=6, max_tokens=24)
     texts = [c.text for cs in results.values() for c in cs]
-    assert all(t.startswith("<think>") for t in texts)  # put back: the grader reads the text the model wrote
+    # Put back: the grader reads the text the model wrote. (A sample whose first token closes its reasoning comes back
+    # from this server with no reasoning field at all, so nothing tells it from a server that parses nothing: its
+    # content is all a client can have. On this model that is an occasional sample, depending on the CPU's numerics.)
+    thought = [t for t in texts if t.startswith("<think>")]
+    assert len(thought) > len(texts) // 2, texts
     # A sample whose reasoning never closed (the server returned all of it as reasoning_content, no content) stays
     # open: it has no final answer. Before, it came back as "<think>...</think>" with an empty answer after it.
-    unclosed = [t for t in texts if "</think>" not in t]
-    closed = [t for t in texts if "</think>" in t]
+    unclosed = [t for t in thought if "</think>" not in t]
+    closed = [t for t in thought if "</think>" in t]
     assert unclosed and closed, texts
     assert all(grade(t, "4").rule == "no_think_close" for t in unclosed)
 

@@ -667,7 +667,7 @@ def train_command(
             f"{s.max_response_tokens // 1024}K" if s.max_response_tokens >= 1024 else str(s.max_response_tokens),
             str(s.rollouts),
             f"{s.learning_rate:g}",
-            f"{s.temperature:g}",
+            f"{s.temperature:g}" if s.temperature is not None else "auto",
             "on" if s.overlong_masking else "off",
             str(p.prompts_available),
             str(p.max_steps if p.max_steps is not None else "-"),
@@ -681,6 +681,17 @@ def train_command(
         if p.stage.easy_filter:
             verb = "has" if p.easy_filter_source.startswith("no ") else "uses"
             out.print(f"{p.stage.name}: the easy-prompt filter {verb} {p.easy_filter_source}")
+    rules: dict[tuple, list[str]] = {}  # stages that choose their temperature the same way, said once
+    for s in (p.stage for p in plans if p.stage.target_entropy is not None):
+        rules.setdefault((s.target_entropy, tuple(sorted(s.entropy_pilot.temperatures)), s.entropy_pilot.prompts), []).append(s.name)
+    for (target, temperatures, prompts), names in rules.items():
+        out.print(
+            f"{', '.join(names)}: temperature chosen at run time: of {', '.join(f'{t:g}' for t in temperatures)}, the one whose "
+            f"token entropy on {prompts} pilot prompts is closest to {target:g}"
+        )
+    refiltered = [p.stage.name for p in plans if p.stage.drop_solved_each_epoch]
+    if refiltered:
+        out.print(f"{', '.join(refiltered)}: after each epoch, prompts that every rollout of that epoch solved are dropped")
     unverified = train.unverified_tests(train.load_curated(code_dir, "code"))
     if unverified:
         out.print(

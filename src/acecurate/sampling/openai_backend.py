@@ -26,9 +26,10 @@ def message_text(message: dict) -> str:
     reads the same text as from a server that does not. Reasoning with no content after it is reasoning that never
     closed (a response cut off while thinking: these servers put all of it in `reasoning_content`), so it stays
     open: such a response has no final answer."""
-    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    reasoning = message.get("reasoning_content")
+    reasoning = message.get("reasoning") if reasoning is None else reasoning
     content = message.get("content") or ""
-    if not reasoning:
+    if reasoning is None:  # an empty reasoning ("") is a model that closed its reasoning at once: it did close it
         return content
     return f"<think>{reasoning}</think>{content}" if content else f"<think>{reasoning}"
 

@@ -74,7 +74,8 @@ def batch_shape(recipe: Recipe, stage: TrainStage) -> tuple[int, int]:
     return per_device, completions // (per_device * recipe.num_processes)
 
 
-def trl_arguments(recipe: Recipe, stage: TrainStage, output_dir: Path, max_steps: int, on_gpu: bool) -> dict:
+def trl_arguments(recipe: Recipe, stage: TrainStage, output_dir: Path, max_steps: int, on_gpu: bool, bf16_supported: bool) -> dict:
+    """GRPOConfig's arguments for a stage. The temperature is None for a stage that chooses it at run time."""
     per_device, accumulation = batch_shape(recipe, stage)
     args = {
         "output_dir": str(output_dir),
@@ -101,7 +102,7 @@ def trl_arguments(recipe: Recipe, stage: TrainStage, output_dir: Path, max_steps
         "report_to": recipe.report_to or "none",
         "seed": recipe.seed,
         "disable_dropout": True,
-        "bf16": recipe.bf16 and on_gpu,
+        "bf16": recipe.bf16 and bf16_supported,
         "use_cpu": not on_gpu,
         "use_vllm": recipe.generation.use_vllm and on_gpu,
     }
@@ -134,9 +135,17 @@ def easy_filter_source(stage: TrainStage, frame, seen_domains: set[str]) -> str:
 
 
 def plan(
-    recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/train", on_gpu: bool = False, data: dict | None = None
+    recipe: Recipe,
+    math_dir=None,
+    code_dir=None,
+    out: str | Path = "runs/train",
+    on_gpu: bool = False,
+    data: dict | None = None,
+    bf16_supported: bool | None = None,
 ) -> list[StagePlan]:
-    """The resolved plan: one entry per stage, with its dataset size, TRL settings and the estimated rollouts."""
+    """The resolved plan: one entry per stage, with its dataset size, TRL settings and the estimated rollouts.
+    bf16 is used where the GPU supports it (`bf16_supported`, by default: on a GPU)."""
+    bf16_supported = on_gpu if bf16_supported is None else bf16_supported
     data = data or curated_data(recipe, math_dir, code_dir)
     plans, seen_domains = [], set()
     for index, stage in enumerate(recipe.stages):
@@ -156,7 +165,7 @@ def plan(
                 directory,
                 available,
                 max_steps,
-                trl_arguments(recipe, stage, directory / "checkpoints", max_steps or 0, on_gpu),
+                trl_arguments(recipe, stage, directory / "checkpoints", max_steps or 0, on_gpu, bf16_supported),
                 source,
             )
         )
@@ -219,17 +228,15 @@ def run(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/tr
     """Train every stage in order. Finished stages are skipped; an unfinished one resumes from its last checkpoint."""
     try:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        from trl import GRPOConfig, GRPOTrainer
+        import trl  # noqa: F401
+        from transformers import AutoTokenizer
     except ImportError:
         raise missing_extra("torch, transformers and trl", "train") from None
-    from .callbacks import MetricsCallback
-    from .rewards import RolloutLog, make_reward, stop_token_ids
 
     on_gpu = torch.cuda.is_available()
     out = Path(out)
     data = curated_data(recipe, math_dir, code_dir)
-    plans = plan(recipe, math_dir, code_dir, out, on_gpu, data=data)
+    plans = plan(recipe, math_dir, code_dir, out, on_gpu, data=data, bf16_supported=on_gpu and torch.cuda.is_bf16_supported())
     if recipe.eval is not None:
         from ..eval import load_benchmarks
 
@@ -260,68 +267,205 @@ def run(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/tr
         rows, dropped = stage_dataset(frame, p.stage, tokenizer, recipe, pass_rates if p.stage.easy_filter else None)
         if not rows:
             raise AcecurateError(f"stage {p.stage.name}: no prompts left after filtering ({dropped})")
-        from datasets import Dataset
+        summary = train_stage(recipe, p, rows, dropped, model_path, tokenizer, console)
+        if recipe.eval is not None:
+            _free_accelerator_memory(torch)
+            summary["eval"] = evaluate_stage(recipe, p, str(p.directory / "final"), summary["steps"], console)
+        results.append(summary)
+        model_path = str(p.directory / "final")
+        last_dir_of_domain[p.stage.domain] = p.directory
+    return results
 
-        max_steps = p.max_steps or math.ceil(p.stage.epochs * len(rows) / p.stage.prompts_per_batch)
-        args = GRPOConfig(**{**p.trl_args, "max_steps": max_steps})
-        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.bfloat16 if args.bf16 else torch.float32)
-        start_digest = weights_digest(model)
-        reward = make_reward(
-            RolloutLog(p.directory / "rollouts.jsonl"),
-            p.stage.max_response_tokens,
-            workers=recipe.reward_workers or os.cpu_count() or 1,
-            policy=recipe.grading,
-            stop_ids=stop_token_ids(model, tokenizer),
-        )
-        checkpoints = sorted(p.directory.glob("checkpoints/checkpoint-*"), key=lambda c: int(c.name.split("-")[1]))
-        write_json(
-            p.directory / "stage.json",
-            {
-                "stage": asdict(p.stage),
-                "init_from": model_path,
-                "init_weights": start_digest,
-                "prompts": len(rows),
-                "dropped": dropped,
-                "easy_filter_source": p.easy_filter_source,
-                "resumed_from": checkpoints[-1].name if checkpoints else None,
-                "trl_args": p.trl_args,
-                "grading": recipe.grading.to_dict(),
-            },
-        )
+
+def train_stage(recipe: Recipe, p: StagePlan, rows: list[dict], dropped: dict, model_path: str, tokenizer, console=None) -> dict:
+    """One stage, epoch by epoch (see `epochs`): the temperature is chosen first (or read back on resume), then each
+    epoch is one `GRPOTrainer.train()` over that epoch's prompts in their recorded order, resumed from the newest
+    checkpoint. Writes stage.json at the start and done.json, last, at the end."""
+    from .rewards import RolloutLog, make_reward
+
+    # Made first, so that its graders warm up while the model loads, the pilot samples and the trainer is built.
+    reward = make_reward(
+        RolloutLog(p.directory / "rollouts.jsonl"),
+        p.stage.max_response_tokens,
+        workers=recipe.reward_workers or os.cpu_count() or 1,
+        policy=recipe.grading,
+        stop_ids=model_stop_ids(model_path, tokenizer),
+        domain=p.stage.domain,
+    )
+    try:
+        return _train_stage(recipe, p, rows, dropped, model_path, tokenizer, reward, console)
+    finally:
+        reward.close()
+
+
+def model_stop_ids(model_path: str, tokenizer) -> list[int]:
+    """`rewards.stop_token_ids` of a model, from its generation config as from_pretrained builds it, without loading
+    its weights."""
+    from types import SimpleNamespace
+
+    from transformers import AutoConfig, GenerationConfig
+
+    from .rewards import stop_token_ids
+
+    try:
+        config = GenerationConfig.from_pretrained(model_path)
+    except OSError:  # no generation_config.json: from_pretrained derives it from the model's config
+        config = GenerationConfig.from_model_config(AutoConfig.from_pretrained(model_path))
+    return stop_token_ids(SimpleNamespace(generation_config=config), tokenizer)
+
+
+def _train_stage(recipe: Recipe, p: StagePlan, rows: list[dict], dropped: dict, model_path: str, tokenizer, reward, console) -> dict:
+    import torch
+    from accelerate import PartialState
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM
+    from trl import GRPOConfig, GRPOTrainer
+
+    from .callbacks import MetricsCallback
+    from .epochs import checkpoint_step, cut_back, latest_checkpoint, load_schedule, save_schedule
+
+    state = PartialState()
+    stage, directory = p.stage, p.directory
+    metrics, rollouts = directory / "metrics.jsonl", directory / "rollouts.jsonl"
+    checkpoint = latest_checkpoint(directory / "checkpoints")
+    step, resumed_from = (checkpoint_step(checkpoint), checkpoint.name) if checkpoint else (0, None)
+    dtype = torch.bfloat16 if p.trl_args["bf16"] else torch.float32
+    if state.is_main_process:
+        for log in (rollouts, metrics):  # lines of updates that no checkpoint holds: those steps are trained again
+            cut_back(log, step)
+    state.wait_for_everyone()
+    schedule = load_schedule(directory) or new_schedule(model_path, dtype, tokenizer, rows, stage, recipe.seed, console)
+    if state.is_main_process:
+        save_schedule(directory, schedule)
+    by_id = {row["prompt_id"]: row for row in rows}
+    trainer, start_digest = None, None
+    while (epoch := plan_epoch(state, schedule, directory, list(by_id), stage, step, recipe.seed, console)) is not None:
+        if trainer is not None:  # the previous epoch's trainer; its weights are in the checkpoint it saved last
+            del trainer
+            _free_accelerator_memory(torch)
+        args = {
+            **p.trl_args,
+            "temperature": schedule["temperature"],
+            "max_steps": epoch["first_step"] + epoch["steps"],
+            "shuffle_dataset": False,  # the epoch's recorded order, from where it stopped
+            "ignore_data_skip": True,
+        }
+        args = GRPOConfig(**args)  # before the model: under DeepSpeed ZeRO-3 it then loads partitioned
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
+        if start_digest is None:
+            start_digest = weights_digest(model)
+            if state.is_main_process:
+                write_json(
+                    directory / "stage.json",
+                    {
+                        "stage": asdict(stage),
+                        "init_from": model_path,
+                        "init_weights": start_digest,
+                        "prompts": len(rows),
+                        "dropped": dropped,
+                        "easy_filter_source": p.easy_filter_source,
+                        "resumed_from": resumed_from,
+                        "temperature": schedule["temperature"],
+                        "pilot": schedule["pilot"],
+                        "trl_args": {**p.trl_args, "temperature": schedule["temperature"]},
+                        "grading": recipe.grading.to_dict(),
+                    },
+                )
+        order = epoch["order"][(step - epoch["first_step"]) * stage.prompts_per_batch :]
         trainer = GRPOTrainer(
             model=model,
             reward_funcs=[reward],
             args=args,
-            train_dataset=Dataset.from_list(rows),
+            train_dataset=Dataset.from_list([by_id[pid] for pid in order]),
             processing_class=tokenizer,
-            callbacks=[MetricsCallback(p.stage.name, p.directory / "metrics.jsonl", console)],
+            callbacks=[MetricsCallback(stage.name, metrics, console, schedule["temperature"], reward)],
         )
-        try:
-            trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
-        finally:
-            reward.close()
-        final = p.directory / "final"
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        checkpoint, step = latest_checkpoint(directory / "checkpoints"), trainer.state.global_step
+    final = directory / "final"
+    if trainer is not None:
         trainer.save_model(str(final))
+        model = trainer.model
+    else:  # killed after its last checkpoint and before done.json: that checkpoint holds the final weights
+        if checkpoint is None:
+            raise AcecurateError(f"stage {stage.name}: its schedule is complete but {directory / 'checkpoints'} holds no checkpoint")
+        start_digest = json.loads((directory / "stage.json").read_text())["init_weights"]
+        model = AutoModelForCausalLM.from_pretrained(str(checkpoint), dtype=dtype)
+        if state.is_main_process:
+            model.save_pretrained(str(final))
+    if state.is_main_process:
         tokenizer.save_pretrained(str(final))
-        summary = {
-            "stage": p.stage.name,
-            "steps": trainer.state.global_step,
-            "prompts": len(rows),
-            "dropped": dropped,
-            "init_from": model_path,
-            "init_weights": start_digest,
-            "final_weights": weights_digest(trainer.model),
-            "resumed_from": checkpoints[-1].name if checkpoints else None,
-        }
-        write_json(done, summary)  # written last: the stage is finished only when this exists
-        del trainer, model
-        if recipe.eval is not None:
-            _free_accelerator_memory(torch)
-            summary["eval"] = evaluate_stage(recipe, p, str(final), summary["steps"], console)
-        results.append(summary)
-        model_path = str(final)
-        last_dir_of_domain[p.stage.domain] = p.directory
-    return results
+    summary = {
+        "stage": stage.name,
+        "steps": step,
+        "prompts": len(rows),
+        "dropped": dropped,
+        "temperature": schedule["temperature"],
+        "epochs": [{"epoch": e["epoch"], "prompts": e["prompts"], "dropped_solved": len(e["dropped_solved"])} for e in schedule["epochs"]],
+        "init_from": model_path,
+        "init_weights": start_digest,
+        "final_weights": weights_digest(model),
+        "resumed_from": resumed_from,
+    }
+    if state.is_main_process:
+        write_json(directory / "done.json", summary)  # written last: the stage is finished only when this exists
+    del trainer, model
+    return summary
+
+
+def new_schedule(model_path: str, dtype, tokenizer, rows: list[dict], stage: TrainStage, seed: int, console=None) -> dict:
+    """A new stage's schedule: its temperature, chosen now and once, and no epochs yet. With `target_entropy`, the
+    entropy pilot samples the stage's initial policy, loaded whole on this process's device for it and then freed
+    (the trainer's own copy may be partitioned, under ZeRO-3)."""
+    if stage.target_entropy is None:
+        return {"temperature": stage.temperature, "target_entropy": None, "pilot": None, "epochs": []}
+    import torch
+    from accelerate import PartialState
+    from transformers import AutoModelForCausalLM
+
+    from .temperature import choose_temperature
+
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).to(PartialState().device)
+    choice = choose_temperature(model, tokenizer, rows, stage, seed)
+    del model
+    _free_accelerator_memory(torch)
+    if console is not None and PartialState().is_main_process:
+        measured = ", ".join(f"{m['temperature']:g} -> {m['entropy']:.3f}" for m in choice["pilot"] if m["entropy"] is not None)
+        console.print(
+            f"[bold]{stage.name}[/] temperature {choice['temperature']:g}, for entropy {stage.target_entropy:g} (pilot: {measured})"
+        )
+    return {**choice, "epochs": []}
+
+
+def plan_epoch(state, schedule: dict, directory: Path, prompt_ids: list[str], stage: TrainStage, step: int, seed: int, console):
+    """The epoch that trains from `step` (see `epochs.next_epoch`), planned by the main process once every process's
+    rollouts are logged, and read back by all; None when the stage is over. A new epoch gets one metrics.jsonl line."""
+    from .epochs import load_schedule, next_epoch, save_schedule
+
+    state.wait_for_everyone()
+    if state.is_main_process:
+        next_epoch(schedule["epochs"], prompt_ids, stage, step, directory / "rollouts.jsonl", seed)
+        save_schedule(directory, schedule)
+        log_epochs(directory / "metrics.jsonl", stage.name, schedule["epochs"], console)
+    state.wait_for_everyone()
+    schedule.update(load_schedule(directory))
+    return next((e for e in schedule["epochs"] if e["first_step"] <= step < e["first_step"] + e["steps"]), None)
+
+
+def log_epochs(metrics: Path, stage: str, epochs: list[dict], console=None) -> None:
+    """One metrics.jsonl line per epoch, written once (a rerun finds it): its first step, its prompts, and how many
+    prompts every rollout of the previous epoch solved."""
+    logged = {json.loads(line).get("epoch") for line in metrics.read_text().splitlines() if line.strip()} if metrics.exists() else set()
+    for e in epochs:
+        if e["epoch"] in logged:
+            continue
+        line = {"step": e["first_step"], "epoch": e["epoch"], "prompts": e["prompts"], "dropped_solved": len(e["dropped_solved"])}
+        with metrics.open("a") as handle:
+            handle.write(json.dumps(line) + "\n")
+        if console is not None:
+            solved = f"; {len(e['dropped_solved']):,} dropped, solved by every rollout of epoch {e['epoch'] - 1}" if e["epoch"] > 1 else ""
+            left = f"{e['prompts']:,} prompts, {e['steps']} steps" if e["steps"] else "no prompts left: the stage ends here"
+            console.print(f"[bold]{stage}[/] epoch {e['epoch']}: {left}{solved}")
 
 
 def _free_accelerator_memory(torch) -> None:

@@ -20,6 +20,24 @@ class EasyFilter:
 
 
 @dataclass
+class EntropyPilot:
+    """How `target_entropy` picks a stage's temperature: before the stage, the policy answers `prompts` of the stage's
+    prompts at each candidate temperature (at most `max_tokens` tokens each), and the temperature whose mean token
+    entropy (TRL's `entropy`: of the temperature-scaled next-token distribution, over the completion tokens) is
+    closest to the target wins. The candidates bound the choice."""
+
+    temperatures: list[float] = field(default_factory=lambda: [0.6, 0.7, 0.8, 0.9, 1.0])
+    prompts: int = 16
+    max_tokens: int = 2048
+
+    def __post_init__(self):
+        if not self.temperatures or any(t <= 0 for t in self.temperatures):
+            raise ValueError(f"entropy_pilot.temperatures must be positive numbers, got {self.temperatures}")
+        if self.prompts < 1 or self.max_tokens < 1:
+            raise ValueError("entropy_pilot.prompts and entropy_pilot.max_tokens must be at least 1")
+
+
+@dataclass
 class TrainStage:
     name: str
     domain: str  # math or code
@@ -27,18 +45,29 @@ class TrainStage:
     rollouts: int  # completions per prompt (GRPO group size)
     prompts_per_batch: int = 128
     learning_rate: float = 1e-6
-    temperature: float = 0.6
+    temperature: float | None = None  # a fixed sampling temperature (0.6 when the stage sets neither); or
+    target_entropy: float | None = None  # the paper's rule: the temperature whose token entropy is nearest (0.3)
+    entropy_pilot: EntropyPilot = field(default_factory=EntropyPilot)
     top_p: float = 1.0
     overlong_masking: bool = True  # truncated completions are left out of the loss
     steps: int | None = None  # optimizer steps; or
     epochs: float | None = None  # passes over the (filtered) prompts
     easy_filter: EasyFilter | None = None
+    # The paper's code stages: after each epoch, the prompts that every rollout of that epoch solved are dropped
+    # from the next epochs (judged on the stage's own logged rollouts).
+    drop_solved_each_epoch: bool = False
 
     def __post_init__(self):
         if self.domain not in ("math", "code"):
             raise ValueError(f"stage {self.name}: domain must be math or code, got {self.domain!r}")
         if (self.steps is None) == (self.epochs is None):
             raise ValueError(f"stage {self.name}: give exactly one of steps or epochs")
+        if self.temperature is not None and self.target_entropy is not None:
+            raise ValueError(f"stage {self.name}: give temperature or target_entropy, not both")
+        if self.temperature is None and self.target_entropy is None:
+            self.temperature = 0.6
+        if self.target_entropy is not None and self.target_entropy <= 0:
+            raise ValueError(f"stage {self.name}: target_entropy must be positive, got {self.target_entropy}")
 
 
 @dataclass
@@ -83,6 +112,9 @@ class Recipe:
     eval: EvalConfig | None = None
 
 
+EXCLUSIVE_KEYS = (("steps", "epochs"), ("epochs", "steps"), ("temperature", "target_entropy"), ("target_entropy", "temperature"))
+
+
 def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
     data = load_yaml(path)
     for stage_name, values in parse_overrides(list(overrides)).items():
@@ -92,10 +124,10 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
         matches = [s for s in data.get("stages", []) if s.get("name") == stage_name]
         if not matches:
             raise ConfigError("--set", [f"the recipe has no stage '{stage_name}' (use recipe.KEY=VALUE for top-level keys)"])
-        if "steps" in values and "epochs" not in values:
-            matches[0].pop("epochs", None)  # a step count given on the command line replaces the epochs
-        if "epochs" in values and "steps" not in values:
-            matches[0].pop("steps", None)
+        # A stage length or a temperature rule given on the command line replaces the recipe's other one.
+        for given, replaced in EXCLUSIVE_KEYS:
+            if given in values and replaced not in values:
+                matches[0].pop(replaced, None)
         matches[0].update(deep_merge(matches[0], values))
     problems: list[str] = []
     stages = [build_dataclass(TrainStage, s, f"stages[{i}]", problems) for i, s in enumerate(data.pop("stages", None) or [])]
