@@ -228,11 +228,15 @@ def _try_v1(mounts, own) -> CgroupSupport | str:
     optional = () if cpu_mount is None or "cpuacct" in cpu_mount[3] else ("cpuacct",)
     for controller in CONTROLLERS + optional:
         mount = next((m for m in mounts if m[2] == "cgroup" and controller in m[3]), None)
-        base = _inside(mount[0], mount[1], own[controller]) if mount is not None and controller in own else None
+        if mount is None or controller not in own:
+            if controller in optional:
+                continue
+            return f"cgroup v1: no {controller} hierarchy"
+        base = _inside(mount[0], mount[1], own[controller])
         if base is None:
             if controller in optional:
                 continue
-            return f"cgroup v1: no {controller} hierarchy" if mount is None or controller not in own else f"cgroup v1: our {controller} cgroup is not visible"
+            return f"cgroup v1: our {controller} cgroup is not visible"
         try:
             _sweep(base)
             parents[controller] = _make_parent(base)

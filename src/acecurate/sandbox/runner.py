@@ -5,8 +5,9 @@ namespace to its init unless init handles them, and this one handles none), and 
 so none can trace it or open its memory or descriptors through /proc. It reads one job (code and test inputs, never
 expected outputs; marshal, written by us) from stdin, compiles the code once, then runs each test in a fresh forked
 child with real pipes for stdin/stdout/stderr, rlimits, and its own session. After each test it kills every other
-process of the sandbox and reaps them all, so the CPU time of everything the test started is in RUSAGE_CHILDREN, and
-empties /tmp and /dev/shm, so no test starts with another's work.
+process of the sandbox and reaps them all, takes the test's CPU time from the sandbox cgroup's usage less its own
+(every process the test started, even those the kernel reaped), and empties /tmp, /dev/shm, /dev/mqueue and the
+System V IPC objects, so no test starts with another's work.
 
 Events go to stdout as one JSON header line each, a result header followed by the raw bytes it announces:
   {"event": "hello"}                     before compiling (a crash after it is the solution's compile_error)
