@@ -20,6 +20,16 @@ MARGIN = 6.0  # worker start (python, sympy, math-verify) and a kill on a loaded
 SIZE = 32_000  # characters: a 30K-token response is about this long or longer
 
 
+STUCK = "</think> \\boxed{" + "*".join(f"(x+{k})" for k in range(1, 400)) + "}"  # keeps sympy busy for minutes
+
+
+@pytest.fixture(scope="module")
+def grader():
+    """One warm worker for the attacks below; each sets the limit it needs."""
+    with MathGrader(workers=1, timeout=LIMIT) as shared:
+        yield shared
+
+
 def pathological(n: int) -> dict[str, str]:
     """Answer parts that cost the caller seconds to minutes before (12 KB: 30 s, 32 KB: 270 s, in the caller)."""
     return {
@@ -78,11 +88,10 @@ def test_1_a_batch_of_pathological_responses_grades_within_the_limit_and_the_cal
 def test_2_timeouts_never_end_a_long_grading_run(monkeypatch):
     # Before, the grader raised after MAX_RESTARTS timeouts over its whole life, ending a training stage. Lowered here
     # so that the old grader raises within the test; now timeouts are verdicts and no count of them exists.
-    monkeypatch.setattr(math_grading, "MAX_RESTARTS", 2, raising=False)
-    stuck = "</think> \\boxed{" + "*".join(f"(x+{k})" for k in range(1, 400)) + "}"  # keeps sympy busy for minutes
+    monkeypatch.setattr(math_grading, "MAX_RESTARTS", 1, raising=False)
     with MathGrader(workers=1, timeout=0.5) as grader:
-        for _ in range(4):
-            assert grader.grade_many([(stuck, "x^{399}")])[0].status == "timeout"
+        for _ in range(2):
+            assert grader.grade_many([(STUCK, "x^{399}")])[0].status == "timeout"
         assert grader.grade_many([("</think> \\boxed{4}", "4")])[0].correct
 
 
@@ -133,20 +142,18 @@ def test_4_extract_code_finds_what_the_regular_expression_found():
 # --- Attacks of our own on the new code ---
 
 
-def test_own_ten_thousand_distinct_boxes_are_ambiguous_within_the_limit():
+def test_own_ten_thousand_distinct_boxes_are_ambiguous_within_the_limit(grader):
     response = "</think> " + " ".join(f"\\boxed{{{k}}}" for k in range(10_000))
     started = time.monotonic()
-    with MathGrader(workers=1, timeout=LIMIT) as grader:
-        result = grader.grade_many([(response, "7")])[0]
+    result = grader.grade_many([(response, "7")])[0]
     assert result.status in ("ambiguous", "timeout") and not result.correct, result
     assert time.monotonic() - started < LIMIT + MARGIN + math_grading.STARTUP_ALLOWANCE
 
 
-def test_own_a_truncated_box_and_a_megabyte_of_reasoning_cost_nothing():
+def test_own_a_truncated_box_and_a_megabyte_of_reasoning_cost_nothing(grader):
     # An unclosed box of 100 KB has no answer; a 1 MB response that never closed its reasoning is decided in the
     # caller without a worker, in one rfind.
-    with MathGrader(workers=1, timeout=LIMIT) as grader:
-        unclosed, unthought = grader.grade_many([("</think> \\boxed{" + "1" * 100_000, "1"), ("<think>" + "x" * 1_000_000, "1")])
+    unclosed, unthought = grader.grade_many([("</think> \\boxed{" + "1" * 100_000, "1"), ("<think>" + "x" * 1_000_000, "1")])
     assert (unclosed.rule, unthought.rule) == ("no_box", "no_think_close")
     started = time.monotonic()
     assert extract_answers("</think> \\boxed{" + "{" * 100_000) == []
@@ -154,39 +161,34 @@ def test_own_a_truncated_box_and_a_megabyte_of_reasoning_cost_nothing():
 
 
 def test_own_a_batch_of_timeouts_keeps_its_order_and_the_grader_keeps_working():
-    stuck = "</think> \\boxed{" + "*".join(f"(x+{k})" for k in range(1, 400)) + "}"
-    pairs = [(stuck, "x"), ("</think> \\boxed{3}", "3"), (stuck, "x"), ("</think> \\boxed{\\frac12}", "0.5"), (stuck, "x")]
-    with MathGrader(workers=2, timeout=0.5, batch_size=2) as grader:
-        results = grader.grade_many(pairs)
-        assert [r.status for r in results] == ["timeout", "correct", "timeout", "correct", "timeout"], results
-        assert grader.grade_many([("</think> \\boxed{9}", "9")])[0].correct
+    pairs = [(STUCK, "x"), ("</think> \\boxed{3}", "3"), (STUCK, "x"), ("</think> \\boxed{\\frac12}", "0.5")]
+    with MathGrader(workers=2, timeout=0.5, batch_size=2) as two:
+        results = two.grade_many(pairs)
+        assert [r.status for r in results] == ["timeout", "correct", "timeout", "correct"], results
+        assert two.grade_many([("</think> \\boxed{9}", "9")])[0].correct
 
 
-def test_own_a_worker_killed_from_outside_costs_no_item_its_verdict():
+def test_own_a_worker_killed_from_outside_costs_no_item_its_verdict(grader):
     # The OOM killer (or an operator) kills an idle worker between calls: the next batch is not charged for it.
-    with MathGrader(workers=1, timeout=LIMIT) as grader:
-        assert grader.grade_many([("</think> \\boxed{2}", "2")])[0].correct
-        grader._pool[0].process.kill()
-        grader._pool[0].process.wait()
-        results = grader.grade_many([("</think> \\boxed{2}", "2"), ("</think> \\boxed{3}", "4")])
+    assert grader.grade_many([("</think> \\boxed{2}", "2")])[0].correct
+    grader._pool[0].process.kill()
+    grader._pool[0].process.wait()
+    results = grader.grade_many([("</think> \\boxed{2}", "2"), ("</think> \\boxed{3}", "4")])
     assert [r.status for r in results] == ["correct", "wrong"], results
 
 
-def test_own_a_worker_killed_during_an_item_fails_that_item_only():
-    stuck = "</think> \\boxed{" + "*".join(f"(x+{k})" for k in range(1, 400)) + "}"
-    with MathGrader(workers=1, timeout=30) as grader:
-        grader.grade_many([("</think> \\boxed{2}", "2")])
-        worker = grader._pool[0]
-        threading.Timer(1.0, worker.process.kill).start()
-        results = grader.grade_many([(stuck, "x"), ("</think> \\boxed{3}", "3")])
+def test_own_a_worker_killed_during_an_item_fails_that_item_only(grader, monkeypatch):
+    monkeypatch.setattr(grader, "timeout", 60)
+    grader.grade_many([("</think> \\boxed{2}", "2")])
+    threading.Timer(1.0, grader._pool[0].process.kill).start()
+    results = grader.grade_many([(STUCK, "x"), ("</think> \\boxed{3}", "3")])
     assert (results[0].status, results[0].rule, results[1].status) == ("error", "worker_died", "correct"), results
 
 
-def test_own_a_timed_out_item_does_not_take_its_batch_with_it():
+def test_own_a_timed_out_item_does_not_take_its_batch_with_it(grader, monkeypatch):
     # The rest of a stuck item's batch is graded by the replacement worker, after its start-up, each under its own
     # limit: the items after a timeout are never timeouts of their own because the replacement was starting.
-    stuck = "</think> \\boxed{" + "*".join(f"(x+{k})" for k in range(1, 400)) + "}"
-    pairs = [(stuck, "x")] + [(f"</think> \\boxed{{{k}}}", str(k)) for k in range(15)]
-    with MathGrader(workers=1, timeout=0.5) as grader:
-        results = grader.grade_many(pairs)
+    monkeypatch.setattr(grader, "timeout", 0.5)
+    pairs = [(STUCK, "x")] + [(f"</think> \\boxed{{{k}}}", str(k)) for k in range(15)]
+    results = grader.grade_many(pairs)
     assert results[0].status == "timeout" and all(r.correct for r in results[1:]), results

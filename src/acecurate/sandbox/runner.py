@@ -340,6 +340,14 @@ def remove_tree(root):
             if not entry.is_dir(follow_symlinks=False):
                 os.unlink(entry.name, dir_fd=fd)
                 continue
+        except OSError:
+            continue
+        try:
+            os.rmdir(entry.name, dir_fd=fd)  # an empty directory (most are): one call, no descent
+            continue
+        except OSError:
+            pass
+        try:
             os.chmod(entry.name, 0o700, dir_fd=fd)
             child = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
         except OSError:
