@@ -33,6 +33,7 @@ MATH_LIMIT = 5.0
 
 
 def math_responses(n: int) -> dict[str, str]:
+    """Answer parts that cost the caller seconds to minutes before issue 16 (12 KB: 30 s, 32 KB: 270 s)."""
     return {
         "trailing periods, two boxes": "</think> \\boxed{1" + "." * n + "} or \\boxed{2}",
         "trailing percent signs": "</think> \\boxed{1" + "%" * n + "} or \\boxed{2}",
@@ -47,6 +48,29 @@ def math_responses(n: int) -> dict[str, str]:
     }
 
 
+# A parent that ignores SIGCHLD, so the kernel reaps its three children of 0.8 CPU-seconds each: their CPU never
+# reaches RUSAGE_CHILDREN. It waits until they are gone (the pipe's end closes as each exits), so that none is
+# reaped by the runner instead.
+KERNEL_REAPED_CPU = textwrap.dedent(
+    """
+    import os, signal, time
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    done_r, done_w = os.pipe()
+    for _ in range(3):
+        if os.fork() == 0:
+            os.close(done_r)
+            end = time.process_time() + 0.8
+            while time.process_time() < end:
+                pass
+            os._exit(0)
+    os.close(done_w)
+    os.read(done_r, 1)
+    time.sleep(0.5)
+    print(7)
+    """
+)
+
+
 def code_attacks() -> dict[str, tuple[str, dict, dict]]:
     """name: (program, tests, limits as Limits keyword arguments)."""
 
@@ -59,24 +83,6 @@ def code_attacks() -> dict[str, tuple[str, dict, dict]]:
     ipc = (
         "import ctypes, os\nlibc = ctypes.CDLL(None)\nfound = libc.shmget(42, 4096, 0o600) >= 0\n"
         "libc.shmget(42, 4096, 0o1000 | 0o600)\nprint(0 if found else 7)"
-    )
-    hidden_cpu = textwrap.dedent(
-        """
-        import os, signal, time
-        signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-        done_r, done_w = os.pipe()
-        for _ in range(3):
-            if os.fork() == 0:
-                os.close(done_r)
-                end = time.process_time() + 0.8
-                while time.process_time() < end:
-                    pass
-                os._exit(0)
-        os.close(done_w)
-        os.read(done_r, 1)
-        time.sleep(0.5)
-        print(7)
-        """
     )
     threaded = (
         "import sys, threading\ndef main():\n    print(input())\nthreading.stack_size(1 << 27)\nthreading.Thread(target=main).start()"
@@ -95,7 +101,7 @@ def code_attacks() -> dict[str, tuple[str, dict, dict]]:
         ),
         "main() in a thread (correct)": (threaded, stdin(["7\n"]), limits),
         "CPU in children the kernel reaps (3 x 0.8 s, cpu_s=1)": (
-            hidden_cpu,
+            KERNEL_REAPED_CPU,
             stdin(["\n"]),
             {"time_s": 30.0, "cpu_s": 1, "memory_mb": 512},
         ),

@@ -15,8 +15,9 @@ import pytest
 
 from acecurate.sandbox import Limits, grade_many, run_solution
 from acecurate.sandbox.cgroups import cgroup_support
+from benchmarks.worst_case_grading import KERNEL_REAPED_CPU
 
-from .conftest import FAST, needs_bwrap
+from .conftest import FAST, needs_bwrap, stdin_tests
 
 pytestmark = needs_bwrap
 needs_cgroups = pytest.mark.skipif(not cgroup_support().available, reason=f"needs cgroups: {cgroup_support().reason}")
@@ -57,26 +58,9 @@ def test_5_a_program_that_answers_as_it_reads_is_not_deadlocked():
 
 @needs_cgroups
 def test_7_cpu_of_children_the_kernel_reaps_counts():
-    # A parent that ignores SIGCHLD: the kernel reaps its children, whose CPU never reaches RUSAGE_CHILDREN. Three
-    # children of 0.8 CPU-seconds each under cpu_s=1 were `passed` before; the sandbox cgroup counts them. The parent
-    # waits until they are gone (the pipe's end closes as each exits), so none is reaped by the runner instead.
-    code = """
-        import os, signal, time
-        signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-        done_r, done_w = os.pipe()
-        for _ in range(3):
-            if os.fork() == 0:
-                os.close(done_r)
-                end = time.process_time() + 0.8
-                while time.process_time() < end:
-                    pass
-                os._exit(0)
-        os.close(done_w)
-        os.read(done_r, 1)
-        time.sleep(0.5)
-        print(7)
-    """
-    result = stdin_run(code, limits=Limits(time_s=30, cpu_s=1, memory_mb=512))
+    # Three children of 0.8 CPU-seconds each, reaped by the kernel for a parent that ignores SIGCHLD, under cpu_s=1:
+    # `passed` before (their CPU never reaches RUSAGE_CHILDREN); the sandbox cgroup counts them.
+    result = run_solution(KERNEL_REAPED_CPU, stdin_tests(("", "7")), Limits(time_s=30, cpu_s=1, memory_mb=512))
     assert result.verdict == "time_limit" and result.tests[0].cpu_s >= 2.0, result
 
 

@@ -233,7 +233,14 @@ def grade_many(pairs, workers: int = 2, timeout: float = DEFAULT_TIMEOUT, progre
         return grader.grade_many(pairs, progress=progress, require_think_close=require_think_close)
 
 
+MAX_VOTE_READ = 1000  # characters of an answer that majority voting reads (in the caller: capped before it runs)
+
+
 def vote_key(answer: str) -> str:
     """The key under which majority voting counts an extracted answer: spacing, `\\text{}`, `\\dfrac` and a final
-    period do not make two answers different votes (digits apart stay apart: `4 4/9` is not `44/9`)."""
+    period do not make two answers different votes (digits apart stay apart: `4 4/9` is not `44/9`). An answer longer
+    than MAX_VOTE_READ votes as its text with its spacing collapsed: no real answer is that long, and reading a
+    degenerate one costs the caller milliseconds per sample."""
+    if len(answer) > MAX_VOTE_READ:
+        return " ".join(answer.split())
     return answer_key(answer)
