@@ -71,6 +71,14 @@ KERNEL_REAPED_CPU = textwrap.dedent(
 )
 
 
+# A correct program that answers as it reads: its output fills its pipe while its input is still being written, so a
+# runner that blocks writing the input while the program blocks writing its output deadlocks (200,000 lines each way).
+ECHO_AS_IT_READS = (
+    "import sys\nfor line in sys.stdin:\n    sys.stdout.write(line)\n    sys.stdout.flush() if line.endswith('0\\n') else None\n"
+)
+ECHO_LINES = "".join(f"{k:09d}\n" for k in range(200_000))
+
+
 def code_attacks() -> dict[str, tuple[str, dict, dict]]:
     """name: (program, tests, limits as Limits keyword arguments)."""
 
@@ -90,8 +98,8 @@ def code_attacks() -> dict[str, tuple[str, dict, dict]]:
     return {
         "reads one page of 1 MB, then sleeps": ("import os, time\nos.read(0, 4096)\ntime.sleep(60)", stdin(["x" * (1 << 20)]), limits),
         "echoes 2 MB as it reads (correct)": (
-            "import sys\nfor line in sys.stdin:\n    sys.stdout.write(line)",
-            stdin(["".join(f"{k:09d}\n" for k in range(200_000))], "".join(f"{k:09d}\n" for k in range(200_000))),
+            ECHO_AS_IT_READS,
+            stdin([ECHO_LINES], ECHO_LINES),
             {"time_s": 10.0, "cpu_s": 10, "memory_mb": 512},
         ),
         "a thread that never ends": (

@@ -15,7 +15,7 @@ import pytest
 
 from acecurate.sandbox import Limits, grade_many, run_solution
 from acecurate.sandbox.cgroups import cgroup_support
-from benchmarks.worst_case_grading import KERNEL_REAPED_CPU
+from benchmarks.worst_case_grading import ECHO_AS_IT_READS, ECHO_LINES, KERNEL_REAPED_CPU
 
 from .conftest import FAST, needs_bwrap, stdin_tests
 
@@ -44,12 +44,9 @@ def test_5_a_program_that_reads_one_page_and_stops_holds_the_sandbox_for_its_wal
 
 
 def test_5_a_program_that_answers_as_it_reads_is_not_deadlocked():
-    # An echo of 200,000 lines (2 MB each way) answers as it reads, so its output fills while its input is still being
-    # written. Before, the runner blocked writing the input while the program blocked writing its output: time_limit.
-    lines = "".join(f"{k:09d}\n" for k in range(200_000))
-    code = "import sys\nfor line in sys.stdin:\n    sys.stdout.write(line)\n    sys.stdout.flush() if line.endswith('0\\n') else None"
-    tests = {"format": "stdin", "cases": [{"input": lines, "output": lines}]}
-    result = run_solution(program(code), tests, Limits(time_s=10, cpu_s=10, memory_mb=512))
+    # Before, the runner blocked writing the input while the program blocked writing its output: time_limit.
+    tests = {"format": "stdin", "cases": [{"input": ECHO_LINES, "output": ECHO_LINES}]}
+    result = run_solution(ECHO_AS_IT_READS, tests, Limits(time_s=10, cpu_s=10, memory_mb=512))
     assert result.verdict == "passed", result
 
 
