@@ -18,9 +18,9 @@ from pathlib import Path
 
 from acecurate.records import load_inputs
 from acecurate.sandbox import Limits, grade_many
-from acecurate.sandbox.asserts import assert_cases
 from acecurate.sandbox.cgroups import cgroup_support
 from acecurate.sandbox.compare import compare_stdout
+from acecurate.suites import assert_cases
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PRELUDE = (

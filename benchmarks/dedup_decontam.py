@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from acecurate.benchmarks import SHIPPED, load_fingerprint, shipped_names
+from acecurate.benchmarks import REGISTRY, load_fingerprint, shipped_names
 from acecurate.stages.decontaminate import DecontamConfig, build_index, contaminated_mask, match_texts
 from acecurate.stages.dedup import NearDedupConfig, PairJudge, near_duplicates
 from acecurate.text import MATCH_VIEW_DROP, SYMBOLS, TEXT_PASSES, UNICODE_PASSES, hash_strings, normalize_many
@@ -84,10 +84,10 @@ def naive_decontam(texts, bench_texts, n, max_freq):
 
 def bench_texts_math():
     texts = []
-    for source in SHIPPED:
-        if source.domain == "math":
-            path = DATA / "benchmarks" / source.file
-            texts += [json.loads(l)[source.text_field] for l in open(path)]
+    for spec in REGISTRY.values():
+        if spec.domain == "math" and spec.fingerprint:
+            path = DATA / "benchmarks" / spec.fingerprint.source
+            texts += [json.loads(l)[spec.fingerprint.text_field] for l in open(path)]
     return texts
 
 

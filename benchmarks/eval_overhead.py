@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from acecurate.eval import EvalConfig, run_eval
-from acecurate.eval.benchmarks import load_bench_file, load_benchmark
+from acecurate.eval.loading import load_bench_file, load_benchmark
 from acecurate.sampling import build_prompt
 from acecurate.sampling.collect import SamplerConfig
 from acecurate.sandbox import grade_many

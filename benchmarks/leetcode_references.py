@@ -13,7 +13,7 @@ from pathlib import Path
 
 from acecurate.records import load_inputs
 from acecurate.sandbox import Limits, grade_many
-from acecurate.sandbox.asserts import untrusted_reason
+from acecurate.suites import untrusted_reason
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SWAPS = {

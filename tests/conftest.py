@@ -2,8 +2,10 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -32,6 +34,48 @@ def tiny_model(tmp_path_factory) -> Path:
     from .tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="session")
+def transformers_server(tmp_path_factory):
+    """A real OpenAI-compatible server that no one here wrote: `transformers serve` on CPU, offline, serving an R1-style
+    variant of the tiny model (its template opens `<think>`, so the server returns the reasoning apart, as
+    `reasoning_content`). Started once per session; yields (base_url, model path)."""
+    pytest.importorskip("fastapi", reason="needs transformers[serving] (make test installs it)")
+    import httpx
+
+    from .tiny_model import build_tiny_model
+
+    model = build_tiny_model(tmp_path_factory.mktemp("served"), seed=1, thinking=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = (tmp_path_factory.mktemp("serve-log") / "serve.log").open("w")
+    command = [str(Path(sys.executable).with_name("transformers")), "serve", str(model), "--host", "127.0.0.1", "--port", str(port)]
+    server = subprocess.Popen([*command, "--device", "cpu", "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"transformers serve exited with {server.returncode}: {Path(log.name).read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("transformers serve did not start within 240 s")
+            time.sleep(0.5)
+        yield f"{url}/v1", str(model)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
 
 
 def stdin_tests(*pairs) -> str:

@@ -91,6 +91,9 @@ def test_floors_nothing_imports_upward():
     """The stage contract and the graders sit below the stages; the stages below the runner; the runner below the CLI."""
     graph = import_graph()
     below_stages = [
+        "acecurate.suites",
+        "acecurate.verify.policy",
+        "acecurate.verify.hacks",
         "acecurate.stage",
         "acecurate.config",
         "acecurate.text",
@@ -105,6 +108,25 @@ def test_floors_nothing_imports_upward():
     for module, deps in graph.items():
         if module.startswith("acecurate.stages"):
             assert not deps & {"acecurate.pipeline", "acecurate.cli", "acecurate.card"}, module
+
+
+def test_test_suites_are_one_module_on_the_lowest_floor():
+    """`acecurate.suites` imports nothing above floor 1, and it is the only module that reads a tests JSON's cases
+    (records builds them from the raw layouts; the sandbox and the stages go through suites)."""
+    graph = import_graph()
+    suites = {m for m in graph if m == "acecurate.suites" or m.startswith("acecurate.suites.")}
+    floor_one = {"acecurate.errors", "acecurate.io", "acecurate.text", "acecurate.records", "acecurate.progress"}
+    assert len(suites) >= 3 and all(graph[m] <= floor_one | suites for m in suites), {m: graph[m] for m in suites}
+    readers = set()
+    for path in PACKAGE.rglob("*.py"):
+        name = module_name(path)
+        if name in suites or name == "acecurate.records":
+            continue
+        if any(isinstance(n, ast.Constant) and n.value == "cases" for n in ast.walk(ast.parse(path.read_text()))):
+            readers.add(name)
+    assert not readers, readers
+    for module in ("acecurate.sandbox.executor", "acecurate.stages.validate_tests", "acecurate.stages.dedup", "acecurate.audit"):
+        assert "acecurate.suites" in graph[module], module
 
 
 def test_stage_list_is_explicit_and_unique():

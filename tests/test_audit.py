@@ -6,7 +6,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from acecurate.audit import draw_sheet, read_labels, score_labels, wilson, with_audit_section
+from acecurate.audit import draw_sheet, read_labels, score_labels, wilson
 from acecurate.cli import app
 from acecurate.errors import AcecurateError, InputError
 from acecurate.pipeline import load_pipeline, run_pipeline
@@ -95,11 +95,19 @@ def test_bad_labels_are_one_clear_error(run_dir, tmp_path):
         draw_sheet(tmp_path)
 
 
-def test_card_section_goes_before_the_licence():
-    card = "# Card\n\n## Funnel\n\nrows\n\n## License\n\nsome licence\n"
-    rows = [{"stratum": "kept", "rows": 5, "sampled": 2, "labelled": 2, "right": 2, "precision": 1.0, "ci95": [0.34, 1.0]}]
-    updated = with_audit_section(card, rows)
-    assert updated.index("## Verdict audit") < updated.index("## License") and "| kept rows (rightly kept) | 5 | 2 | 2 | 100% |" in updated
+def test_rerunning_an_unchanged_filter_keeps_the_audit_on_the_card(tmp_path):
+    # Before: filter rewrote the card from its template and the audit's precision table was gone.
+    src = write_jsonl(tmp_path / "rows.jsonl", ROWS)
+    pipeline = load_pipeline(REPO / "pipelines/math.yaml")
+    pipeline.stages = [s for s in pipeline.stages if s.stage in ("dedup", "format-filter")]
+    run_pipeline(pipeline, [str(src)], tmp_path / "run")
+    items = draw_sheet(tmp_path / "run", per_reason=5, kept=10).items
+    labels = write_jsonl(tmp_path / "l.jsonl", [{"sample_id": i["sample_id"], "label": "right"} for i in items])
+    score_labels(tmp_path / "run", labels)
+    card = (tmp_path / "run/README.md").read_text()
+    assert "| kept rows (rightly kept) |" in card and card.index("## Verdict audit") < card.index("## License")
+    run_pipeline(pipeline, [str(src)], tmp_path / "run")  # unchanged: every stage cached, the card rendered again
+    assert (tmp_path / "run/README.md").read_text() == card
 
 
 def test_audit_command(run_dir, tmp_path):

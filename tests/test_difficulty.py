@@ -24,8 +24,9 @@ pytestmark = pytest.mark.slow
 
 def difficulty_pipeline(domain: str, model: Path, n: int = 4, keep=(1, 3), prompts_seed: int = 0, think: bool = False) -> dict:
     # The tiny model's chat template opens no <think>: it is not R1-style, so require_think_close is off by default here.
-    sampler = {"model": str(model), "backend": "transformers", "max_tokens": 32, "seed": prompts_seed, "require_think_close": think}
-    return {"name": f"{domain}-difficulty", "domain": domain, "stages": [{"difficulty": {"n": n, "keep": list(keep), "sampler": sampler}}]}
+    sampler = {"model": str(model), "backend": "transformers", "max_tokens": 32, "seed": prompts_seed}
+    stage = {"n": n, "keep": list(keep), "sampler": sampler, "grading": {"require_think_close": think}}
+    return {"name": f"{domain}-difficulty", "domain": domain, "stages": [{"difficulty": stage}]}
 
 
 def store_pass_counts(run: Path) -> dict[str, int]:
@@ -97,14 +98,24 @@ def test_killed_run_resumes_without_regenerating(tiny_model, tmp_path):
 def test_majority_check_and_response_length_read_the_same_samples(tiny_model, tmp_path):
     rows = [{"id": f"m{i}", "problem": f"Compute {i} plus {4 - i}.", "answer": "4"} for i in range(6)]
     src = write_jsonl(tmp_path / "math.jsonl", rows)
-    sampler = {"model": str(tiny_model), "backend": "transformers", "max_tokens": 32, "require_think_close": False}
+    sampler = {"model": str(tiny_model), "backend": "transformers", "max_tokens": 32}
+    grading = {"require_think_close": False}
     pipeline = pipeline_from_dict(
         {
             "name": "m",
             "domain": "math",
             "stages": [
-                {"majority-check": {"k": 4, "sampler": sampler}},
-                {"response-length": {"k": 4, "sampler": sampler, "min_tokens": 3, "downsample_below": 6, "keep_fraction": 0.5}},
+                {"majority-check": {"k": 4, "sampler": sampler, "grading": grading}},
+                {
+                    "response-length": {
+                        "k": 4,
+                        "sampler": sampler,
+                        "grading": grading,
+                        "min_tokens": 3,
+                        "downsample_below": 6,
+                        "keep_fraction": 0.5,
+                    }
+                },
             ],
         },
         "test",
@@ -143,10 +154,11 @@ def test_another_require_think_close_regrades_the_stored_samples(tiny_model, tmp
     again = run_pipeline(pipeline_from_dict(difficulty_pipeline("math", tiny_model, keep=(0, 4), think=True), "test"), [str(src)], run)
     stats = again.stages[1].stats
     # The texts are reused; their verdicts, given with require_think_close off, are not.
-    assert stats["samples_generated"] == 0 and stats["samples_regraded"] == 4 * len(rows) and stats["require_think_close"]
+    assert stats["samples_generated"] == 0 and stats["samples_regraded"] == 4 * len(rows) and stats["grading"]["require_think_close"]
+    assert stats["regraded_because"] == ["require_think_close"]
     with sqlite3.connect(run / "cache/samples.sqlite") as db:
-        stored = db.execute("SELECT text, finish_reason, correct, rule, require_think_close FROM samples").fetchall()
-    assert len(stored) == 4 * len(rows) and {r[4] for r in stored} == {1}
+        stored = db.execute("SELECT text, finish_reason, correct, rule, policy FROM samples").fetchall()
+    assert len(stored) == 4 * len(rows) and {json.loads(r[4])["require_think_close"] for r in stored} == {True}
     for text, finish_reason, correct, rule, _ in stored:
         assert correct == int(finish_reason != "length" and grade(text, "4", require_think_close=True).correct) and rule
 

@@ -21,11 +21,12 @@ from typer.testing import CliRunner
 from acecurate.cli import app
 from acecurate.config import hide_secrets
 from acecurate.errors import AcecurateError, InputError
-from acecurate.eval.benchmarks import decode_private_tests, load_bench_file, load_benchmark
+from acecurate.eval.loading import decode_private_tests, load_bench_file, load_benchmark
 from acecurate.eval.report import compare_runs
 from acecurate.eval.scores import ks_for, paired_difference, paper_model, pass_at_k, scores
 from acecurate.sampling.collect import SamplerConfig, collect
 from acecurate.sampling.store import SampleStore
+from acecurate.verify.policy import GradingPolicy
 
 from .conftest import kill_when_stored, needs_bwrap, write_jsonl
 
@@ -342,7 +343,7 @@ def eval_args(model, bench_inputs, out, *extra):
         "--set",
         "sampler.max_tokens=24",
         "--set",
-        "sampler.require_think_close=false",  # the tiny model's chat template opens no <think>
+        "grading.require_think_close=false",  # the tiny model's chat template opens no <think>
         "--out",
         str(out),
         "--workers",
@@ -374,11 +375,12 @@ def test_scores_equal_the_grades_in_the_store(two_runs):
     stored = store_frame(run)
     assert set(stored["backend"]) == {"transformers"} and len(stored) == 4 * (6 + 4)
     assert {json.dumps(json.loads(s), sort_keys=True) for s in stored["settings"]} == {
-        json.dumps(
-            {"temperature": 0.6, "top_p": 0.95, "max_tokens": 24, "seed": 0, "grading": {"require_think_close": False}}, sort_keys=True
-        )
+        json.dumps({"temperature": 0.6, "top_p": 0.95, "max_tokens": 24, "seed": 0}, sort_keys=True)
     }
-    assert set(stored["require_think_close"]) == {0} and stored["rule"].notna().all()  # every verdict names its rule
+    # Every verdict names its rule and records the grading policy it was given under, with the graders' versions.
+    policies = [json.loads(text) for text in stored["policy"]]
+    assert stored["rule"].notna().all() and all(p == GradingPolicy(require_think_close=False).to_dict() for p in policies)
+    assert results["grading"]["policy"] == policies[0]
     assert set(per_problem["benchmark"]) == {"lcb-v5", "small-math"}
     assert sorted(per_problem.loc[per_problem["benchmark"] == "lcb-v5", "item_id"]) == ["p0", "p1", "p2", "p3"]  # not "old"
     by_prompt = stored.groupby("prompt_id")
@@ -499,7 +501,7 @@ def test_killed_eval_resumes_without_resampling(tiny_model, tmp_path):
         "--set",
         "sampler.max_tokens=32",
         "--set",
-        "sampler.require_think_close=false",
+        "grading.require_think_close=false",
         "--out",
         str(run),
         "--workers",

@@ -117,3 +117,52 @@ def test_shared_raw_dumps_all_load(shared_data):
         if frame["domain"].iat[0] == "code":
             formats = {json.loads(t)["format"] for t in frame["tests"]}
             assert formats <= {"stdin", "functional", "assert"}
+
+
+def test_compressed_dumps_are_read_as_they_circulate(tmp_path):
+    import gzip
+
+    import pyarrow as pa
+
+    rows = [{"problem": "What is 1+1?", "answer": "2"}, {"problem": "What is 2+2?", "answer": "4"}]
+    lines = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    (tmp_path / "a.jsonl.gz").write_bytes(gzip.compress(lines))
+    (tmp_path / "b.json.gz").write_bytes(gzip.compress(json.dumps(rows).encode()))
+    (tmp_path / "c.jsonl.zst").write_bytes(pa.Codec("zstd").compress(lines, asbytes=True))
+    for name in ["a.jsonl.gz", "b.json.gz", "c.jsonl.zst"]:
+        assert read_records(tmp_path / name) == rows, name
+    # the source is the name without its format and compression suffixes
+    assert set(load_inputs([str(tmp_path / "a.jsonl.gz")]).frame["source"]) == {"a"}
+    # a compressed file under a plain name says so (read as text it was junk)
+    (tmp_path / "plain.jsonl").write_bytes(gzip.compress(lines))
+    with pytest.raises(
+        InputError, match=r"plain.jsonl: the file is gzip-compressed, but its name does not say so: rename it plain.jsonl.gz"
+    ):
+        read_records(tmp_path / "plain.jsonl")
+
+
+def test_parquet_shards_in_a_folder_or_a_glob_are_one_source(tmp_path):
+    rows = [{"problem": f"What is {i}+{i}?", "answer": str(2 * i)} for i in range(6)]
+    (tmp_path / "data").mkdir()
+    for k in range(3):
+        write_parquet(tmp_path / f"data/train-0000{k}-of-00003.parquet", pd.DataFrame(rows[2 * k : 2 * k + 2]))
+    (tmp_path / "data/README.md").write_text("a dataset card, not a shard")
+    for argument in [str(tmp_path / "data"), str(tmp_path / "data/train-*.parquet")]:
+        frame = load_inputs([argument]).frame
+        # every shard, in name order, numbered on from the shard before
+        assert frame["problem"].tolist() == [r["problem"] for r in rows] and frame["source_row"].tolist() == [1, 2, 3, 4, 5, 6]
+        assert frame["source"].nunique() == 1 and frame["id"].nunique() == 6
+    assert set(load_inputs([str(tmp_path / "data")]).frame["source"]) == {"data"}
+    assert set(load_inputs([str(tmp_path / "data/train-*.parquet")]).frame["source"]) == {"train"}
+    with pytest.raises(InputError, match="no file matches this pattern"):
+        load_inputs([str(tmp_path / "data/test-*.parquet")])
+
+
+def test_malformed_csv_is_an_error_naming_its_line(tmp_path):
+    # an unterminated quote: a lenient reader makes one row of the rest of the file
+    (tmp_path / "bad.csv").write_text('problem,answer\nWhat is 1+1?,2\n"What is 2+2?,4\nWhat is 3+3?,6\n')
+    with pytest.raises(InputError, match=r"bad.csv, line 3: not valid CSV \(a quoted field opened on this line is never closed\)"):
+        read_records(tmp_path / "bad.csv")
+    (tmp_path / "short.csv").write_text("problem,answer,source\nWhat is 1+1?,2\n")
+    with pytest.raises(InputError, match=r"short.csv, line 2: 1 field\(s\) fewer than the header has"):
+        read_records(tmp_path / "short.csv")

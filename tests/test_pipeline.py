@@ -158,5 +158,5 @@ def test_bundled_code_example_runs(tmp_path):
         "interactive",
         "special_judge",
         "no_passing_reference",
-        "trivial_program_passes",
+        "hackable_tests",
     }

@@ -233,7 +233,9 @@ def test_export_loads_the_way_each_trainer_reads_it(tmp_path, fmt):
         assert row["extra_info"]["id"] == "q1" and row["extra_info"]["index"] == 0
     elif fmt == "openrlhf":
         # OpenRLHF: --input_key input --label_key label --apply_chat_template
-        assert row["input"] == [{"role": "user", "content": row["input"][0]["content"]}] and row["label"] == "5050"
+        # the label is all OpenRLHF hands the reward function: the domain, the ground truth and the grading settings
+        assert row["input"] == [{"role": "user", "content": row["input"][0]["content"]}]
+        assert json.loads(row["label"])["truth"] == "5050" and json.loads(row["label"])["domain"] == "math"
     elif fmt == "trl":
         # GRPOTrainer: a conversational `prompt`; the other columns reach reward functions as keyword arguments
         from acecurate.sampling import build_prompt, prompt_id
@@ -276,8 +278,8 @@ def test_validate_tests_resumes_from_cached_executions(tmp_path, monkeypatch):
         {
             "id": f"p{i}",
             "problem": f"Add {i}.",
-            "tests": [{"input": "1\n", "output": f"{1 + i}\n"}],
-            "solutions": [f"print(int(input()) + {i})"],
+            "tests": [{"input": "5\n", "output": f"{35 + i}\n"}],  # answers no reward hack guesses
+            "solutions": [f"print(int(input()) * 7 + {i})"],
         }
         for i in range(3)
     ]

@@ -11,7 +11,6 @@ import textwrap
 
 import pytest
 
-from acecurate.errors import AcecurateError
 from acecurate.sandbox import Limits, grade_many, run_solution
 from acecurate.sandbox.cgroups import cgroup_support
 from acecurate.sandbox.compare import LongInt, loads, values_equal
@@ -207,8 +206,8 @@ UNTRUSTED = {"format": "assert", "check": "def check(candidate):\n    assert abs
 
 
 def test_2_a_suite_that_is_not_data_is_refused_unless_allowed():
-    with pytest.raises(AcecurateError, match="untrusted_suite"):
-        run_solution("def double(x):\n    return 2 * x\n", UNTRUSTED, FAST)
+    refused = run_solution("def double(x):\n    return 2 * x\n", UNTRUSTED, FAST)
+    assert refused.verdict == "untrusted_suite" and not refused.tests and not refused.passed
     allowed = run_solution("def double(x):\n    return 2 * x\n", UNTRUSTED, FAST, allow_inline_asserts=True)
     assert allowed.verdict == "passed"
 

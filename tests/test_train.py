@@ -15,6 +15,7 @@ from acecurate.pipeline import pipeline_from_dict, run_pipeline
 from acecurate.sandbox import run_solution
 from acecurate.train import load_recipe, plan
 from acecurate.verify.math import grade
+from acecurate.verify.policy import GradingPolicy
 
 from .conftest import REPO, needs_bwrap, write_jsonl
 from .tiny_model import build_tiny_model
@@ -35,7 +36,7 @@ def tiny_recipe(path, model, stages: list[dict], **extra):
         "model": str(model),
         "per_device_batch_size": 4,
         "bf16": False,
-        "require_think_close": False,  # the tiny model's chat template opens no <think>
+        "grading": {"require_think_close": False},  # the tiny model's chat template opens no <think>
         "generation": {"use_vllm": False, "vllm_importance_sampling_correction": False},
         "stages": stages,
         **extra,
@@ -54,7 +55,8 @@ def test_dry_run_prints_the_papers_plan(tmp_path):
     assert {s.learning_rate for s in recipe.stages if s.domain == "code"} == {5e-6}
     assert [(s.easy_filter.max_solved, s.easy_filter.out_of) for s in recipe.stages if s.name in ("math-24k", "math-32k")] == [(6, 16)] * 2
     assert [s.overlong_masking for s in recipe.stages] == [True, True, True, True, False, False]
-    assert recipe.require_think_close  # R1-style policy: a completion without </think> earns no reward
+    assert recipe.grading.require_think_close  # R1-style policy: a completion without </think> earns no reward
+    assert recipe.grading.truncated == "wrong"  # a truncated completion earns nothing, as it counts in eval and difficulty
     for p in plan(recipe, out=tmp_path):
         args = p.trl_args
         assert (args["loss_type"], args["beta"], args["num_iterations"], args["entropy_coef"]) == ("dapo", 0.0, 1, 0.0)
@@ -68,7 +70,7 @@ def test_dry_run_prints_the_papers_plan(tmp_path):
     assert "math-8k" in result.output and "math-32k" in result.output and "loss_type=dapo" in result.output
     assert "300" in result.output  # dataset size after filtering
     assert "importance-sampling correction on" in " ".join(result.output.split())
-    assert "require_think_close on" in " ".join(result.output.split())
+    assert "rewards: require_think_close on, truncated completions wrong" in " ".join(result.output.split())
 
 
 @needs_bwrap  # its code rows run in the sandbox
@@ -113,22 +115,20 @@ def test_two_domain_recipe_trains_filters_and_resumes(tmp_path):
     rollouts_b = pd.read_json(dirs[1] / "rollouts.jsonl", lines=True)
     assert not (set(rollouts_b["prompt_id"]) & solved)
 
-    # Rewards came from the real math grader and the real sandbox: regrade every logged completion.
+    # Rewards came from the real math grader and the real sandbox: regrade every logged completion (a truncated one
+    # scores nothing, whatever it boxed).
     for _, r in rollouts_a.iterrows():
         verdict = grade(r["completion"], "4", require_think_close=False)
-        assert (r["reward"], r["status"], r["rule"], r["require_think_close"]) == (
-            float(verdict.correct),
-            verdict.status,
-            verdict.rule,
-            False,
-        )
+        expected = (0.0, "truncated", "truncated") if r["truncated"] else (float(verdict.correct), verdict.status, verdict.rule)
+        assert (r["reward"], r["status"], r["rule"]) == expected
+        assert r["policy"] == GradingPolicy(require_think_close=False).to_dict()
     rollouts_code = pd.read_json(dirs[2] / "rollouts.jsonl", lines=True)
     from acecurate.verify.responses import extract_code
 
     tests = {"format": "stdin", "cases": [{"input": "", "output": "1\n"}]}
     for _, r in rollouts_code.iterrows():
         code = extract_code(r["completion"], require_think_close=False)
-        assert r["reward"] == (float(run_solution(code, tests).passed) if code else 0.0)
+        assert r["reward"] == (float(run_solution(code, tests).passed) if code and not r["truncated"] else 0.0)
     assert (dirs[2] / "metrics.jsonl").exists()
 
     # A rerun skips finished stages; an unfinished stage resumes from its last checkpoint.

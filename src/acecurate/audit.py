@@ -19,19 +19,19 @@ from pathlib import Path
 
 import numpy as np
 
+from .card import KEPT, RUN_FILE, render_card
 from .errors import AcecurateError, InputError
 from .io import atomic_write_text, read_parquet, read_records, write_json, write_jsonl
 from .records import CANONICAL_COLUMNS
+from .suites import MalformedTests, parse_tests
 
 AUDIT_DIR = "audit"
-KEPT = "kept"
 RIGHT, WRONG, UNSURE = "right", "wrong", "unsure"
 _LABEL_WORDS = {
     RIGHT: RIGHT, "correct": RIGHT, "yes": RIGHT, "true": RIGHT, "1": RIGHT, "ok": RIGHT,
     WRONG: WRONG, "incorrect": WRONG, "no": WRONG, "false": WRONG, "0": WRONG,
     UNSURE: UNSURE, "skip": UNSURE, "": UNSURE, "none": UNSURE,
 }  # fmt: skip
-CARD_START, CARD_END = "<!-- acecurate-audit -->", "<!-- /acecurate-audit -->"
 # Columns that are the row itself or bookkeeping, not evidence.
 _NOT_EVIDENCE = {*CANONICAL_COLUMNS, "removed_by", "reason", "evidence"}
 # Evidence columns holding the text a row was compared with, and what to call it.
@@ -71,10 +71,12 @@ def _value(value):
 def _tests_summary(tests_json) -> str | None:
     if not isinstance(tests_json, str) or not tests_json:
         return None
-    tests = json.loads(tests_json)
-    count = len(tests.get("cases", [])) if tests.get("format") != "assert" else tests.get("check", "").count("assert")
-    extra = ", compared in any order" if tests.get("compare") == "unordered" else ""
-    return f"{count} {tests.get('format')} test(s){extra}"
+    try:
+        suite = parse_tests(tests_json)
+    except MalformedTests as exc:
+        return f"malformed tests: {exc}"
+    extra = ", compared in any order" if suite.unordered else ""
+    return f"{suite.count()} {suite.format} test(s){extra}"
 
 
 def _item(sample_id: str, stratum: str, row: dict, inputs) -> dict:
@@ -216,39 +218,6 @@ def score_labels(run_dir: str | Path, labels_path: str | Path) -> list[dict]:
             }
         )
     write_json(run_dir / AUDIT_DIR / "precision.json", rows)
-    card = run_dir / "README.md"
-    if card.exists():
-        atomic_write_text(card, with_audit_section(card.read_text(encoding="utf-8"), rows))
+    if (run_dir / RUN_FILE).exists():
+        render_card(run_dir)  # the card's one writer puts the precision table on it
     return rows
-
-
-def audit_table(rows: list[dict]) -> str:
-    lines = [
-        "| verdict | rows in the run | labelled | right | precision | 95% interval (Wilson) |",
-        "|---|---:|---:|---:|---:|---|",
-    ]
-    for r in rows:
-        name = "kept rows (rightly kept)" if r["stratum"] == KEPT else f"`{r['stratum']}`"
-        if r["labelled"]:
-            shown = f"{r['precision']:.0%} | {r['ci95'][0]:.0%} - {r['ci95'][1]:.0%}"
-        else:
-            shown = "- | -"
-        lines.append(f"| {name} | {r['rows'] if r['rows'] is not None else '-'} | {r['labelled']} | {r['right']} | {shown} |")
-    return "\n".join(lines)
-
-
-def with_audit_section(card: str, rows: list[dict]) -> str:
-    """The card with its verdict-audit section replaced (or added before the licence section)."""
-    section = (
-        f"{CARD_START}\n## Verdict audit\n\nA stratified sample of this run's verdicts, labelled by reading them "
-        f"(`acecurate audit`; the rows are in `audit/sheet.jsonl`). Precision is the share of labelled verdicts that were "
-        f"right.\n\n{audit_table(rows)}\n{CARD_END}\n"
-    )
-    if CARD_START in card and CARD_END in card:
-        before, rest = card.split(CARD_START, 1)
-        after = rest.split(CARD_END, 1)[1].lstrip("\n")
-        return before + section + ("\n" + after if after else "")
-    if "\n## License" in card:
-        before, after = card.split("\n## License", 1)
-        return before.rstrip("\n") + "\n\n" + section + "\n## License" + after
-    return card.rstrip("\n") + "\n\n" + section

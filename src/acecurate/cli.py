@@ -22,40 +22,60 @@ from rich.table import Table
 
 from .errors import AcecurateError
 
+# Plain help (click's layout): it wraps to any terminal, and a flag shows no value type (rich panels print
+# `--help <bool>`); no shell-completion options.
+HELP = {"no_args_is_help": True, "rich_markup_mode": None, "add_completion": False}
 app = typer.Typer(
     help="Curate verified, difficulty-graded math and code RL datasets, and run staged GRPO on them.",
-    no_args_is_help=True,
     pretty_exceptions_enable=False,
+    **HELP,
 )
-benchmarks_app = typer.Typer(help="Benchmark fingerprints used by decontamination.", no_args_is_help=True)
-verify_app = typer.Typer(help="Grade one response and explain the verdict.", no_args_is_help=True)
-sandbox_app = typer.Typer(help="The code sandbox's judge environment.", no_args_is_help=True)
-eval_app = typer.Typer(
-    help="Measure a model on the paper's benchmarks with the paper's protocol and graders, and compare runs.",
-    no_args_is_help=True,
-)
+benchmarks_app = typer.Typer(help="Benchmark fingerprints used by decontamination and the benchmarks of eval.", **HELP)
+verify_app = typer.Typer(help="Grade one response and explain the verdict.", **HELP)
+sandbox_app = typer.Typer(help="The code sandbox's judge environment.", **HELP)
+eval_app = typer.Typer(help="Measure a model on the paper's benchmarks with the paper's protocol and graders, and compare runs.", **HELP)
 app.add_typer(benchmarks_app, name="benchmarks")
 app.add_typer(verify_app, name="verify")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(eval_app, name="eval")
-# Off a terminal (CI, Slurm logs, `| tee`) nothing is cut: tables and messages are as wide as they need to be.
+# Off a terminal (CI, Slurm logs) nothing is cut: tables and messages are as wide as they need to be. Piped to a
+# terminal (`| tee log`), output follows the terminal's width, which stderr still shows.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 100_000)
-out = Console(width=None if sys.stdout.isatty() else 100_000)
+out = Console(width=None if sys.stdout.isatty() else console.width if sys.stderr.isatty() else 100_000)
+
+
+def show(renderable) -> None:
+    """Print a table; off a terminal without the padding that rich puts at the end of every line."""
+    if out.is_terminal:
+        out.print(renderable)
+        return
+    with out.capture() as captured:
+        out.print(renderable)
+    out.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
 
 def friendly_errors(fn):
-    """Print AcecurateError as one clear message and exit 2, never a traceback."""
+    """Print AcecurateError, and a file that cannot be read or written (a read-only or full disk, a missing
+    permission), as one clear message and exit 2, never a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except AcecurateError as exc:
-            # escaped: messages hold brackets that are not markup, such as pip install 'acecurate[vllm]'
-            console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
-            raise typer.Exit(2) from None
+            _error(str(exc))
+        except OSError as exc:
+            if exc.filename is None:
+                raise
+            _error(f"{exc.filename}: {exc.strerror or exc}")
 
     return wrapper
+
+
+def _error(message: str):
+    # escaped: messages hold brackets that are not markup, such as pip install 'acecurate[vllm]'
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(2) from None
 
 
 def table(title: str, columns: list[str], **options) -> Table:
@@ -89,27 +109,84 @@ def progress_display():
         yield RichProgress(bars)
 
 
+def listing(items: list[str]) -> str:
+    """Items of a table cell, separated by commas: the cell wraps after a comma, never inside an item."""
+    return ", ".join(items)
+
+
+def fitted_table(title: str, columns: list[tuple[str, str]], rows: list[list[str]]) -> Table:
+    """A table whose numbers and names are never split across lines: `number` columns are right-aligned and kept
+    whole, `name` columns kept whole, `list` columns (comma-separated items without spaces) wrap after a comma, each at least as
+    wide as its longest item. Where that does not fit the terminal, the lists follow the table, a line per row."""
+
+    def widest(index: int, kind: str) -> int:
+        items = [item for row in rows for item in (row[index].split(", ") if kind == "list" else [row[index]])]
+        return max([len(item) + (kind == "list") for item in items] + [len(columns[index][0]), 1])
+
+    def build() -> Table:
+        result = Table(title=title, box=None, padding=(0, 1), pad_edge=False, header_style="bold underline", title_justify="left")
+        for index, (name, kind) in enumerate(columns):
+            result.add_column(
+                name,
+                justify="right" if kind == "number" else "left",
+                overflow="fold",
+                no_wrap=kind != "list",
+                min_width=widest(index, kind),
+            )
+        for row in rows:
+            result.add_row(*row)
+        return result
+
+    whole = build()
+    # rich narrows every column, no-wrap ones too, when the table is wider than the terminal: render it once and
+    # keep that layout only if every item came out on one line
+    with out.capture() as captured:
+        out.print(whole)
+    lines = captured.get().splitlines()
+    items = {item.rstrip(",") for row in rows for cell in row for item in cell.split(", ") if item}
+    if all(any(item in line for line in lines) for item in items):
+        return whole
+    # Too narrow: the lists leave the table and follow it, one line per row, wrapped at their commas
+    from rich.console import Group
+    from rich.text import Text
+
+    lists = [i for i, (_, kind) in enumerate(columns) if kind == "list"]
+    narrow = fitted_table(
+        title, [c for i, c in enumerate(columns) if i not in lists], [[v for i, v in enumerate(r) if i not in lists] for r in rows]
+    )
+    below = [Text(f"{row[0]} {columns[i][0]}: {row[i]}") for row in rows for i in lists if row[i] and row[i] != "-"]
+    return Group(narrow, *below)
+
+
 def _print_summary(summary) -> None:
-    result = table(f"acecurate: {summary.run_dir}", ["stage", "in", "kept", "removed", "reasons", "s", ""])
+    from .text import plural
+
+    rows = []
     for s in summary.stages:
-        reasons = ", ".join(f"{r}={c}" for r, c in sorted(s.reasons.items(), key=lambda kv: -kv[1]))
-        note = "skipped" if s.skipped else "cached" if s.cached else ""
-        result.add_row(s.name, str(s.rows_in), str(s.kept), str(s.removed), reasons, f"{s.seconds:.1f}", note)
-    out.print(result)
+        reasons = listing([f"{r}={c:,}" for r, c in sorted(s.reasons.items(), key=lambda kv: -kv[1])])
+        seconds = "skipped" if s.skipped else "cached" if s.cached else f"{s.seconds:.1f}"
+        rows.append([s.name, f"{s.rows_in:,}", f"{s.kept:,}", f"{s.removed:,}", reasons, seconds])
+    columns = [("stage", "name"), ("in", "number"), ("kept", "number"), ("removed", "number"), ("reasons", "list"), ("s", "name")]
+    show(fitted_table(f"acecurate: {summary.run_dir}", columns, rows))
     if len(summary.sources) > 1:
-        funnel = table("rows kept per source", ["source", "in", *[s.name for s in summary.stages]])
+        rows = []
         for source, kept in summary.kept_per_source().items():
-            funnel.add_row(source, str(summary.sources[source]), *map(str, kept))
-        out.print(funnel)
+            removed = [s.per_source.get(source, {}).get("removed", 0) for s in summary.stages]
+            by_stage = listing([f"{s.name}={n:,}" for s, n in zip(summary.stages, removed) if n])
+            rows.append([source, f"{summary.sources[source]:,}", f"{kept[-1]:,}", by_stage or "-"])
+        columns = [("source", "name"), ("in", "number"), ("kept", "number"), ("removed by", "list")]
+        out.print()
+        show(fitted_table("per source", columns, rows))
+    out.print()
     for s in summary.stages:
         if s.skipped:
-            out.print(f"[yellow]{s.name} skipped[/]: {s.skipped}", soft_wrap=True)
+            out.print(f"[yellow]{s.name} skipped[/]: {escape(s.skipped)}")
     for warning in summary.warnings:
-        out.print(f"[yellow]warning[/]: {warning}", soft_wrap=True)
-    out.print(f"kept {summary.rows_out} of {summary.rows_in} rows -> {summary.train_path}", soft_wrap=True)
-    out.print(f"removed rows with reasons -> {summary.removed_path}", soft_wrap=True)
+        out.print(f"[yellow]warning[/]: {escape(warning)}")
+    out.print(f"kept {summary.rows_out:,} of {plural(summary.rows_in, 'row')} -> {summary.train_path}", highlight=False)
+    out.print(f"removed rows with reasons -> {summary.removed_path}", highlight=False)
     if summary.card_path:
-        out.print(f"data card -> {summary.card_path}", soft_wrap=True)
+        out.print(f"data card -> {summary.card_path}", highlight=False)
 
 
 def _run(pipeline, inputs: list[str], out_dir: Path, mapping: Optional[str], workers: int):
@@ -117,11 +194,28 @@ def _run(pipeline, inputs: list[str], out_dir: Path, mapping: Optional[str], wor
     from .records import parse_mapping
 
     command = command_line()
-    with progress_display() as progress:
-        summary = run_pipeline(
-            pipeline, inputs, out_dir, mapping=parse_mapping(mapping), workers=workers, command=command, progress=progress
-        )
+    try:
+        with progress_display() as progress:
+            summary = run_pipeline(
+                pipeline, inputs, out_dir, mapping=parse_mapping(mapping), workers=workers, command=command, progress=progress
+            )
+    except KeyboardInterrupt:
+        interrupted(kept_work(out_dir))
     _print_summary(summary)
+
+
+def kept_work(run_dir: Path) -> str:
+    """What an interrupted run leaves for the next one: its finished stages and its caches."""
+    finished = sorted(p.parent.name for p in run_dir.glob("[0-9][0-9]-*/stats.json"))
+    caches = [p.name for p in sorted((run_dir / "cache").glob("*.sqlite"))]
+    said = f"finished stages kept in {run_dir}: {', '.join(finished)}" if finished else f"no stage of {run_dir} had finished"
+    return said + (f"; samples and sandbox runs done so far kept in {run_dir / 'cache'} ({', '.join(caches)})" if caches else "")
+
+
+def interrupted(kept: str):
+    """Ctrl-C: say what was kept and how to resume, and exit 130 (the shell's code for SIGINT)."""
+    console.print(f"[yellow]interrupted[/]: {escape(kept)}. Run the same command again to resume from there.")
+    raise typer.Exit(130) from None
 
 
 def command_line() -> str:
@@ -135,12 +229,18 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-MapOption = typer.Option(None, "--map", help="Column mapping CANONICAL=RAW,..., e.g. problem=question,answer=final_answer")
+MapOption = typer.Option(
+    None, "--map", metavar="CANONICAL=RAW,...", help="Column mapping CANONICAL=RAW,..., e.g. problem=question,answer=final_answer"
+)
 WorkersOption = typer.Option(
     None, "--workers", "-w", help="Worker processes for grading and execution (default: all cores).", show_default=False
 )
-SetOption = typer.Option([], "--set", help="Override a stage setting: STAGE.KEY=VALUE (YAML value). Repeatable.")
-InputsArgument = typer.Argument(..., help="Raw dumps: jsonl, json, parquet, csv files or a HF dataset id.")
+SetOption = typer.Option([], "--set", metavar="KEY=VALUE", help="Override a stage setting: STAGE.KEY=VALUE (YAML value). Repeatable.")
+InputsArgument = typer.Argument(
+    ...,
+    help="Raw dumps: jsonl, json, parquet or csv files (also .jsonl.gz, .json.gz, .jsonl.zst, ...), a folder or a quoted "
+    "glob of shards, or a HF dataset id.",
+)
 OutOption = typer.Option(..., "--out", "-o", help="Run directory.")
 
 
@@ -220,7 +320,10 @@ def _stage_command(spec):
             inspect.Parameter.KEYWORD_ONLY,
             annotation=List[str],
             default=typer.Option(
-                [], "--set", help="Any setting, nested ones too: KEY=VALUE (YAML value), e.g. sampler.model=PATH. Repeatable."
+                [],
+                "--set",
+                metavar="KEY=VALUE",
+                help="Any setting, nested ones too: KEY=VALUE (YAML value), e.g. sampler.model=PATH. Repeatable.",
             ),
         ),
     ]
@@ -253,22 +356,42 @@ def _register_stage_commands() -> None:
 _register_stage_commands()
 
 
-@app.command("stages", epilog="Example: acecurate stages")
-def stages_command():
-    """List the stages a pipeline YAML can use, in the order of the stage list."""
+def stages_markdown() -> str:
+    """The stage table of the README, made from `STAGES` (tests/test_readme.py fails when the README's copy drifts)."""
     from .stages import STAGES
 
-    result = table("stages", ["stage", "needs", "adds to kept rows", "rewrites", "evidence on removed rows", "what it does"])
+    def names(items) -> str:
+        return ", ".join(f"`{i}`" for i in items) or "-"
+
+    lines = ["| stage | what it does | adds to kept rows (rewrites) | evidence on removed rows |", "|---|---|---|---|"]
     for spec in STAGES:
-        result.add_row(
-            spec.name,
-            ", ".join(spec.requires),
-            ", ".join(spec.adds),
-            ", ".join(spec.modifies),
-            ", ".join(("reason", "evidence", *spec.evidence)),
+        adds = names(spec.adds) + (f" ({names(spec.modifies)})" if spec.modifies else "")
+        lines.append(f"| `{spec.name}` | {spec.help} | {adds} | {names(('reason', 'evidence', *spec.evidence))} |")
+    return "\n".join(lines)
+
+
+@app.command("stages", epilog="Example: acecurate stages")
+def stages_command(markdown: bool = typer.Option(False, "--markdown", help="The README's stage table, in markdown.")):
+    """List the stages a pipeline YAML can use, in the order of the stage list: what each does, needs, adds,
+    rewrites and leaves as evidence on the rows it removes."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    from .stages import STAGES
+
+    if markdown:
+        out.print(stages_markdown(), markup=False, highlight=False, soft_wrap=True)
+        return
+    for spec in STAGES:
+        out.print(Text(spec.name, style="bold"))
+        lines = [
             spec.help,
-        )
-    out.print(result)
+            f"needs: {', '.join(spec.requires) or '-'}",
+            f"adds to kept rows: {', '.join(spec.adds) or '-'}",
+            f"rewrites: {', '.join(spec.modifies) or '-'}",
+            f"evidence on removed rows: {', '.join(('reason', 'evidence', *spec.evidence))}",
+        ]
+        out.print(Padding(Text("\n".join(lines)), (0, 0, 1, 2)))
 
 
 @app.command("export", epilog="Example: acecurate export curated/math --format verl --out exports/math-verl")
@@ -283,9 +406,11 @@ def export_command(
 
     written = export(run_dir, format, out_dir)
     result = table(f"export: {run_dir} -> {format}", ["file", "rows"])
-    for path, rows in written:
+    for path, rows in written.files:
         result.add_row(str(path), str(rows))
     out.print(result)
+    for line in written.usage:
+        out.print(line, soft_wrap=True, highlight=False, markup=False)
 
 
 @app.command("audit", epilog="Example: acecurate audit curated/math, then acecurate audit curated/math --labels labels.jsonl")
@@ -339,14 +464,50 @@ def benchmarks_build(
 @benchmarks_app.command("list", epilog="Example: acecurate benchmarks list")
 @friendly_errors
 def benchmarks_list():
-    """List the shipped benchmark fingerprints."""
-    from .benchmarks import load_fingerprint, shipped_names
+    """List the registered benchmarks: the fingerprint decontamination matches (items, tokens) and whether eval reads them."""
+    from .benchmarks import REGISTRY, load_fingerprint, shipped_names
 
-    result = table("shipped benchmark fingerprints", ["benchmark", "domain", "items", "tokens", "description"])
-    for name in shipped_names():
-        fp = load_fingerprint(name)
-        result.add_row(fp.name, fp.domain, str(len(fp.ids)), str(len(fp.corpus.hashes)), fp.description)
+    shipped = set(shipped_names())
+    result = table("benchmarks", ["benchmark", "domain", "items", "tokens", "decontamination fingerprint", "eval"])
+    for spec in REGISTRY.values():
+        fp = load_fingerprint(spec.name) if spec.name in shipped else None
+        result.add_row(
+            spec.name,
+            spec.domain,
+            str(len(fp.ids)) if fp else "-",
+            str(len(fp.corpus.hashes)) if fp else "-",
+            fp.description if fp else "none shipped (--benchmark-files FILE)",
+            f"{spec.eval.hub_id}, avg@{spec.eval.samples}" if spec.eval else "-",
+        )
     out.print(result)
+
+
+PolicyOption = typer.Option(
+    None,
+    "--policy",
+    help="A grading policy record (JSON, as rollouts.jsonl, stats.json or an export records it); the options below override it.",
+)
+
+
+def _policy(path: Optional[Path], **given):
+    """The grading policy of a `verify` command: a recorded one (or the defaults), with the options given."""
+    import json
+    from dataclasses import replace
+
+    from .errors import InputError
+    from .verify.policy import GradingPolicy
+
+    policy = GradingPolicy()
+    if path is not None:
+        try:
+            record = json.loads(path.read_text())
+            policy = GradingPolicy.from_dict(record.get("policy", record) if isinstance(record, dict) else record)
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            raise InputError(path, f"not a grading policy record: {exc}") from None
+        stale = policy.stale_fields(record.get("policy", record))
+        if stale:
+            out.print(f"[yellow]note[/]: the record was made by other graders than these ({', '.join(stale)} differ)")
+    return replace(policy, **{k: v for k, v in given.items() if v is not None})
 
 
 @verify_app.command("math", epilog="Example: acecurate verify math --gold '\\frac12' --response '... </think> so \\boxed{0.5}'")
@@ -354,24 +515,36 @@ def benchmarks_list():
 def verify_math(
     gold: str = typer.Option(..., "--gold", help="Gold answer, e.g. '\\frac12'."),
     response: str = typer.Option(..., "--response", help="Model response (its boxed answers after </think> are graded)."),
-    timeout: float = typer.Option(5.0, help="Wall-clock limit in seconds."),
-    require_think_close: bool = typer.Option(
-        True,
+    timeout: Optional[float] = typer.Option(None, help="Wall-clock limit in seconds (the policy's math_timeout_s; default 5)."),
+    require_think_close: Optional[bool] = typer.Option(
+        None,
         "--require-think-close/--no-require-think-close",
-        help="On: a response without </think> has no final answer (R1-style). Off: one with neither tag is graded whole.",
+        help="On (default): a response without </think> has no final answer (R1-style). Off: one with neither tag is graded whole.",
     ),
+    truncated: bool = typer.Option(
+        False, "--truncated", help="The response was cut at the token limit (the policy's truncation rule applies)."
+    ),
+    policy_file: Optional[Path] = PolicyOption,
 ):
-    """Grade one math response and say which rule decided."""
-    from .verify.math import grade
+    """Grade one math response under the grading policy and say which rule decided."""
+    from .verify.math import MathGrader
+    from .verify.responses import grade_responses
 
-    result = grade(response, gold, timeout=timeout, require_think_close=require_think_close)
+    policy = _policy(policy_file, math_timeout_s=timeout, require_think_close=require_think_close)
+    with MathGrader(workers=1, timeout=policy.math_timeout_s) as grader:
+        result = grade_responses(["math"], [response], [gold], [None], grader, 1, policy, truncated=[truncated])[0]
+        why = (
+            grader.grade_many([(response, gold)], require_think_close=policy.require_think_close)[0].detail
+            if result.rule != "truncated"
+            else ""
+        )
     verdict = table("math verdict", ["", ""], show_header=False)
     verdict.add_row("verdict", f"[bold {'green' if result.correct else 'red'}]{result.status}[/]")
     verdict.add_row("gold", gold)
     verdict.add_row("extracted", str(result.extracted))
     verdict.add_row("rule", result.rule)
-    verdict.add_row("why", result.detail)
-    verdict.add_row("require_think_close", "on" if result.require_think_close else "off")
+    verdict.add_row("why", why or f"cut at the token limit: truncated completions are {policy.truncated}")
+    verdict.add_row("policy", policy.summary())
     out.print(verdict)
     raise typer.Exit(0 if result.correct else 1)
 
@@ -382,22 +555,27 @@ def verify_code(
     solution: Path = typer.Option(..., "--solution", help="Python file with the solution."),
     tests: Path = typer.Option(..., "--tests", help="Tests: canonical JSON, a LiveCodeBench list, {input, output}, ..."),
     fn_name: Optional[str] = typer.Option(None, "--fn-name", help="Function name for functional tests."),
-    time_limit: float = typer.Option(4.0, "--time-limit", help="Seconds per test."),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="Seconds per test (the policy's time_limit_s; default 4)."),
+    row_time_limit: Optional[float] = typer.Option(None, "--row-time-limit", help="The row's own time_limit_s (applies where lower)."),
+    allow_inline_asserts: Optional[bool] = typer.Option(
+        None, "--allow-inline-asserts/--no-inline-asserts", help="Run an assert suite that cannot be data in place."
+    ),
     early_stop: bool = typer.Option(False, "--early-stop", help="Stop at the first failing test."),
+    policy_file: Optional[Path] = PolicyOption,
 ):
-    """Run one solution against its tests in the sandbox and print the per-test table."""
-    import math
-
+    """Run one solution against its tests in the sandbox, under the grading policy, and print the per-test table."""
     from .errors import InputError
     from .records import canonical_tests
-    from .sandbox import Limits, run_solution
+    from .sandbox import run_solution
 
+    policy = _policy(policy_file, time_limit_s=time_limit, allow_inline_asserts=allow_inline_asserts)
     try:
         code = solution.read_text()
         canonical = canonical_tests(tests.read_text(), fn_name=fn_name, starter_code=code)
     except (OSError, ValueError) as exc:
         raise InputError(tests, f"cannot read tests: {exc}") from None
-    result = run_solution(code, canonical, Limits(time_s=time_limit, cpu_s=max(1, math.ceil(time_limit))), early_stop=early_stop)
+    limits = policy.limits(row_time_limit)
+    result = run_solution(code, canonical, limits, early_stop=early_stop, allow_inline_asserts=policy.allow_inline_asserts)
     per_test = table(
         f"{solution.name}: {result.verdict}", ["test", "verdict", "time (s)", "memory (MB)", "exit", "first difference / stderr"]
     )
@@ -415,7 +593,7 @@ def verify_code(
     out.print(per_test)
     if result.detail:
         out.print(result.detail)
-    out.print(f"judge environment: {result.environment}")
+    out.print(f"policy: {policy.summary()}; this run: {limits.time_s:g} s per test; judge environment: {result.environment}")
     raise typer.Exit(0 if result.passed else 1)
 
 
@@ -444,6 +622,7 @@ def train_command(
 ):
     """Staged GRPO (math, then code) over TRL from curated datasets; reruns resume."""
     from . import train
+    from .text import plural
 
     loaded = train.load_recipe(recipe, overrides)
     plans = train.plan(loaded, math_dir, code_dir, out_dir)
@@ -471,7 +650,19 @@ def train_command(
     out.print(plan_table)
     for p in plans:
         if p.stage.easy_filter:
-            out.print(f"{p.stage.name}: easy-prompt filter uses the {p.easy_filter_source}")
+            verb = "has" if p.easy_filter_source.startswith("no ") else "uses"
+            out.print(f"{p.stage.name}: the easy-prompt filter {verb} {p.easy_filter_source}")
+    unverified = train.unverified_tests(train.load_curated(code_dir, "code"))
+    if unverified:
+        out.print(
+            f"code: {plural(unverified, 'prompt')} of {code_dir} have tests that no reference solution or sampled model has "
+            + (
+                "passed (tests_verified: false); they are trained on (recipe.include_unverified_tests is on)"
+                if loaded.include_unverified_tests
+                else "passed (tests_verified: false) and are left out, as in the paper; --set recipe.include_unverified_tests=true "
+                "trains on them too"
+            )
+        )
     out.print(
         "tokens: max response tokens; G: rollouts per prompt; mask: overlong masking; batch: prompts x rollouts = "
         "micro-batch x accumulation x processes"
@@ -484,7 +675,7 @@ def train_command(
             if loaded.generation.use_vllm and loaded.generation.vllm_importance_sampling_correction
             else ""
         )
-        + f"; rewards: require_think_close {'on' if loaded.require_think_close else 'off'}"
+        + f"; rewards: {loaded.grading.summary()}"
     )
     if loaded.eval is not None:
         e = loaded.eval
@@ -496,7 +687,10 @@ def train_command(
         )
     if dry_run:
         return
-    results = train.run(loaded, math_dir, code_dir, out_dir, console=out)
+    try:
+        results = train.run(loaded, math_dir, code_dir, out_dir, console=out)
+    except KeyboardInterrupt:
+        interrupted(f"finished stages and the last checkpoint of the current one are kept in {out_dir}")
     summary = table(f"training: {out_dir}", ["stage", "steps", "prompts", "dropped", "resumed from", ""])
     for r in results:
         summary.add_row(
@@ -577,7 +771,10 @@ def eval_command(
         None, "--reference", help="Show the paper's numbers of this model (default: recognised from --model)."
     ),
     overrides: List[str] = typer.Option(
-        [], "--set", help="Any setting: KEY=VALUE, e.g. sampler.max_tokens=16384, sampler.options.base_url=URL. Repeatable."
+        [],
+        "--set",
+        metavar="KEY=VALUE",
+        help="Any setting: KEY=VALUE, e.g. sampler.max_tokens=16384, sampler.options.base_url=URL. Repeatable.",
     ),
     workers: Optional[int] = WorkersOption,
 ):
@@ -599,8 +796,11 @@ def eval_command(
         values["data_dir"] = str(data_dir)
     config = eval_config(values, overrides, "acecurate eval")
     command = command_line()
-    with progress_display() as progress:
-        results = run_eval(config, out_dir, workers=workers or default_workers(), progress=progress, command=command)
+    try:
+        with progress_display() as progress:
+            results = run_eval(config, out_dir, workers=workers or default_workers(), progress=progress, command=command)
+    except KeyboardInterrupt:
+        interrupted(f"every sample graded so far is kept in {out_dir / 'cache' / 'samples.sqlite'}")
     _print_eval(results, out_dir)
 
 
@@ -649,17 +849,17 @@ def eval_compare(
 @eval_app.command("list", epilog="Example: acecurate eval list")
 def eval_list():
     """The registered benchmarks: source, grader, date window and the paper's samples per problem."""
-    from .eval.benchmarks import REGISTRY
+    from .eval.loading import evaluable
 
     result = table("benchmarks for acecurate eval", ["benchmark", "title", "grader", "samples", "hub", "local file (--data-dir)", "window"])
-    for spec in REGISTRY.values():
+    for spec in evaluable().values():
         result.add_row(
             spec.name,
             spec.title,
             spec.domain,
-            str(spec.samples),
-            spec.hub_id,
-            " or ".join(spec.local),
+            str(spec.eval.samples),
+            spec.eval.hub_id,
+            " or ".join(spec.eval.local),
             " to ".join(spec.window) if spec.window else "-",
         )
     out.print(result)

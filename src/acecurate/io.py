@@ -1,4 +1,5 @@
-"""Readers for raw dumps (jsonl, json, parquet, csv, a Hugging Face dataset id) and the atomic parquet writer.
+"""Readers for raw dumps (jsonl, json, parquet, csv, compressed or not, folders and globs of shards, a Hugging Face
+dataset id) and the atomic writers.
 
 Every reader error names the file and the line or row, so a user can open the file at the right place.
 """
@@ -14,6 +15,10 @@ from pathlib import Path
 from .errors import InputError
 
 SUPPORTED_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv")
+# Text dumps are often shipped compressed; the suffix after the format names the codec (x.jsonl.gz, x.jsonl.zst).
+COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2"}
+_MAGIC = {b"\x1f\x8b": ".gz", b"\x28\xb5\x2f\xfd": ".zst", b"BZh": ".bz2"}
+_GLOB_CHARS = "*?["
 
 
 def _decode(path: Path, data: bytes) -> str:
@@ -24,8 +29,8 @@ def _decode(path: Path, data: bytes) -> str:
         raise InputError(path, f"byte 0x{data[exc.start]:02x} at offset {exc.start} is not UTF-8", line=line) from None
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    text = _decode(path, path.read_bytes())
+def _read_jsonl(path: Path, data: bytes) -> list[dict]:
+    text = _decode(path, data)
     records = []
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -40,8 +45,8 @@ def _read_jsonl(path: Path) -> list[dict]:
     return records
 
 
-def _read_json(path: Path) -> list[dict]:
-    text = _decode(path, path.read_bytes())
+def _read_json(path: Path, data: bytes) -> list[dict]:
+    text = _decode(path, data)
     if not text.strip():
         return []
     try:
@@ -66,30 +71,39 @@ def _read_json(path: Path) -> list[dict]:
     return value
 
 
-def _read_parquet(path: Path) -> list[dict]:
+def _read_parquet(path: Path, data: bytes) -> list[dict]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        return pq.read_table(path).to_pylist()
+        return pq.read_table(pa.BufferReader(data)).to_pylist()
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(path, f"not a readable parquet file ({exc})") from None
 
 
-def _read_csv(path: Path) -> list[dict]:
+def _read_csv(path: Path, data: bytes) -> list[dict]:
+    """Strict CSV: a quote that is never closed (which a lenient reader turns into one row holding the rest of the
+    file) or a row with more or fewer fields than the header is an error naming the line where that row starts."""
     import csv
     import io
 
-    text = _decode(path, path.read_bytes())
-    reader = csv.DictReader(io.StringIO(text))
-    records = []
+    text = _decode(path, data)
+    reader = csv.DictReader(io.StringIO(text), strict=True)
+    records, starts = [], 1
     try:
+        reader.fieldnames  # noqa: B018 - reads the header, so that line_num counts from it
+        starts = reader.line_num + 1  # the line the next row starts on (a quoted field may span lines)
         for record in reader:
             if None in record:
-                raise InputError(path, f"{len(record[None])} more field(s) than the header has", line=reader.line_num)
+                raise InputError(path, f"{len(record[None])} more field(s) than the header has", line=starts)
+            if None in record.values():
+                missing = sum(v is None for v in record.values())
+                raise InputError(path, f"{missing} field(s) fewer than the header has", line=starts)
             records.append(record)
+            starts = reader.line_num + 1
     except csv.Error as exc:
-        raise InputError(path, f"not valid CSV ({exc})", line=reader.line_num) from None
+        why = "a quoted field opened on this line is never closed" if "unexpected end of data" in str(exc) else str(exc)
+        raise InputError(path, f"not valid CSV ({why})", line=starts) from None
     return records
 
 
@@ -108,8 +122,71 @@ def looks_like_hub_id(source: str) -> bool:
     return len(parts) == 2 and all(parts) and not source.startswith((".", "~")) and not Path(source).suffix and not Path(parts[0]).exists()
 
 
+def _suffixes(path: Path) -> tuple[str, str | None]:
+    """(format suffix, compression suffix or None): x.jsonl.gz -> (.jsonl, .gz), x.csv -> (.csv, None)."""
+    name = path.name.lower()
+    compression = next((c for c in COMPRESSIONS if name.endswith(c)), None)
+    plain = Path(name[: -len(compression)]) if compression else Path(name)
+    return plain.suffix, compression
+
+
+def source_name(path: str | Path) -> str:
+    """The name a file's rows carry as `source`: its name without the format and compression suffixes."""
+    path = Path(path)
+    _, compression = _suffixes(path)
+    return Path(path.name[: -len(compression)] if compression else path.name).stem
+
+
+def is_dump_file(path: Path) -> bool:
+    return path.is_file() and _suffixes(path)[0] in SUPPORTED_SUFFIXES
+
+
+def input_files(argument: str) -> tuple[str, list[str]]:
+    """(source name, files) of one input argument. A file (or a hub id) is itself; a folder is every dump file
+    directly in it, and a glob pattern (quoted, so that the shell left it) every file it matches: the shards of one
+    dataset, in name order, as one source named after the folder or the pattern (`data/train-*.parquet` is `train`)."""
+    import glob
+
+    path = Path(argument)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if is_dump_file(p))
+        if not files:
+            shown = ", ".join(sorted(p.name for p in path.iterdir())[:8]) or "nothing"
+            raise InputError(path, f"a folder of shards, and it holds no dump file ({', '.join(SUPPORTED_SUFFIXES)}); it holds: {shown}")
+        return path.resolve().name, [str(p) for p in files]
+    if not path.exists() and any(c in argument for c in _GLOB_CHARS):
+        files = sorted(p for p in glob.glob(argument) if Path(p).is_file())
+        if not files:
+            raise InputError(argument, "no file matches this pattern")
+        stem = path.name.split("*")[0].split("?")[0].split("[")[0].rstrip("-_.")
+        return stem or path.parent.resolve().name, files
+    return (source_name(path) if path.exists() else argument), [argument]
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, decompressed when its name says it is compressed; a compressed file under a plain name is
+    an error that says so (read as text it would be junk)."""
+    suffix, compression = _suffixes(path)
+    if compression is None:
+        data = path.read_bytes()
+        codec = next((ext for magic, ext in _MAGIC.items() if data.startswith(magic)), None)
+        if codec and suffix != ".parquet":
+            raise InputError(
+                path, f"the file is {COMPRESSIONS[codec]}-compressed, but its name does not say so: rename it {path.name}{codec}"
+            )
+        return data
+    import pyarrow as pa
+
+    try:
+        with pa.input_stream(str(path), compression=COMPRESSIONS[compression]) as stream:
+            return stream.read()
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise InputError(path, f"not valid {COMPRESSIONS[compression]} data ({exc})") from None
+
+
 def read_records(source: str | Path, split: str = "train") -> list[dict]:
-    """Rows of a raw dump as dicts. A path that does not exist but looks like `owner/name` is a hub dataset id."""
+    """Rows of a raw dump as dicts, decompressed when the name ends in .gz, .zst or .bz2 (x.jsonl.gz). A path that does
+    not exist but looks like `owner/name` is a hub dataset id."""
     path = Path(source)
     if not path.exists():
         if looks_like_hub_id(str(source)):
@@ -117,14 +194,21 @@ def read_records(source: str | Path, split: str = "train") -> list[dict]:
         raise InputError(path, "no such file")
     if path.is_dir():
         raise InputError(path, f"is a directory; give the files in it (for example {path}/*.jsonl)")
-    suffix = path.suffix.lower()
+    suffix, compression = _suffixes(path)
     readers = {".jsonl": _read_jsonl, ".ndjson": _read_jsonl, ".json": _read_json, ".parquet": _read_parquet, ".csv": _read_csv}
-    if suffix not in readers:
-        kind = f"file type '{suffix}'" if suffix else "file without an extension"
-        raise InputError(path, f"unsupported {kind} (supported: {', '.join(SUPPORTED_SUFFIXES)}); rename it to say its format")
+    if suffix not in readers or (compression and suffix == ".parquet"):
+        kind = f"file type '{suffix}{compression or ''}'" if suffix else "file without an extension"
+        raise InputError(
+            path,
+            f"unsupported {kind} (supported: {', '.join(SUPPORTED_SUFFIXES)}, text ones also as .gz, .zst or .bz2); "
+            "rename it to say its format",
+        )
     if path.stat().st_size == 0:
         raise InputError(path, "the file is empty")
-    records = readers[suffix](path)
+    data = _read_bytes(path)
+    if not data:
+        raise InputError(path, "the file is empty once decompressed")
+    records = readers[suffix](path, data)
     if not records:
         raise InputError(path, "the file holds no rows")
     return records

@@ -25,6 +25,8 @@ from .progress import NullProgress
 from .records import CANONICAL_TYPES
 from .stage import RunContext, Stage, StageResult
 from .stages import STAGE_BY_NAME, STAGES
+from .text import plural
+from .verify.policy import grader_versions
 
 FIRST_STAGE = "input-check"
 
@@ -188,9 +190,11 @@ def _key(*parts) -> str:
 
 
 def input_key(paths: list[str], extra: dict) -> str:
-    """Content hash of the inputs, so an edited input file reruns the pipeline."""
+    """Content hash of the inputs (every shard of a folder or glob), so an edited input file reruns the pipeline."""
+    from .io import input_files
+
     digest = hashlib.sha256()
-    for p in paths:
+    for p in [file for argument in paths for file in input_files(argument)[1]]:
         path = Path(p)
         digest.update(str(p).encode())
         if path.is_file():
@@ -258,7 +262,8 @@ def run_pipeline(
         spec = STAGE_BY_NAME[stage_cfg.stage]
         stage_dir = run_dir / f"{index:02d}-{stage_cfg.stage}"
         config = dataclasses.asdict(stage_cfg.config)
-        key = _key(key, stage_cfg.stage, config, __version__)
+        # The graders' versions too: a grader fix must not leave a stage's stored verdicts standing (verify.policy).
+        key = _key(key, stage_cfg.stage, config, __version__, grader_versions())
         stats_path = stage_dir / "stats.json"
         started = time.perf_counter()
         previous = json.loads(stats_path.read_text()) if stats_path.exists() else None
@@ -332,10 +337,11 @@ def run_pipeline(
         dict(Counter(loaded.frame["source"])),
         list(loaded.warnings) + source_warnings(summaries) + unverified_warnings(dataset),
     )
-    if write_card:
-        from .card import write_card as make_card
+    from .card import render_card, write_run_record
 
-        summary.card_path = make_card(summary, pipeline, inputs, command, dataset)
+    write_run_record(run_dir, pipeline, inputs, command, summary)
+    if write_card:
+        summary.card_path = render_card(run_dir)
     return summary
 
 
@@ -360,18 +366,19 @@ def unverified_warnings(dataset) -> list[str]:
         return []
     by_source = ", ".join(f"{s}={n}" for s, n in Counter(unverified["source"]).most_common())
     return [
-        f"{len(unverified)} rows have tests that no reference solution or sampled model has passed ({by_source}); give the "
+        f"{plural(len(unverified), 'row')} {'has' if len(unverified) == 1 else 'have'} tests that no reference solution or sampled model has passed ({by_source}); give the "
         "difficulty stage a model to verify them (--set difficulty.sampler.model=...), or set "
         "validate-tests.require_reference: true to drop them"
     ]
 
 
 def source_warnings(stages: list[StageSummary], share: float = 0.9) -> list[str]:
-    """A stage that removes more than `share` of a source's rows is worth a look: it may be the rule, not the data."""
+    """A stage that removes more than `share` of a source's rows is worth a look, however small the source: it may be
+    the rule, not the data."""
     warnings = []
     for s in stages:
         for source, counts in s.per_source.items():
-            if counts["in"] >= 10 and counts["removed"] > share * counts["in"]:
+            if counts["removed"] > share * counts["in"]:
                 top = ", ".join(f"{r}={n}" for r, n in sorted(counts["reasons"].items(), key=lambda kv: -kv[1])[:3])
-                warnings.append(f"{s.name} removed {counts['removed']} of {counts['in']} rows of source '{source}' ({top})")
+                warnings.append(f"{s.name} removed {counts['removed']:,} of {plural(counts['in'], 'row')} of source '{source}' ({top})")
     return warnings

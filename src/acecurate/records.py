@@ -1,9 +1,12 @@
 """The canonical row, and adapters from the raw layouts in circulation to it.
 
-Canonical columns: id, source, source_row, domain, problem, answer, tests, starter_code, solutions, contest_date, url,
-meta. `id` is the row's own id as given (made unique only where ids collide across inputs); `source_row` is the row's
+Canonical columns: id, source, source_row, domain, problem, answer, tests, time_limit_s, starter_code, solutions,
+contest_date, url, meta. `time_limit_s` is a code row's own limit per test (validate-tests sets it from its reference
+solutions; the grading policy's limit where it is null), kept from any input that has it so that it travels with the
+row to rewards, evaluation and exports. `id` is the row's own id as given (made unique only where ids collide across inputs); `source_row` is the row's
 1-based position in its file, so every output row can be joined back to its input.
-`tests` is one JSON string: {"format": "stdin" | "functional" | "assert", "fn_name": ..., "cases": [...], "check": ...}.
+`tests` is one JSON string: {"format": "stdin" | "functional" | "assert", "fn_name": ..., "cases": [...], "check": ...}
+(see `acecurate.suites`, which reads, checks and counts it).
 Every original field that is not mapped is kept in `meta` (a JSON string), so nothing is lost.
 """
 
@@ -12,6 +15,8 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import math
+import numbers
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -19,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
-from .io import read_records
+from .io import input_files, read_records
+from .suites import FORMATS, dump_tests
 from .text import last_boxed
 
 CANONICAL_TYPES = {
@@ -30,6 +36,7 @@ CANONICAL_TYPES = {
     "problem": "string",
     "answer": "string",
     "tests": "string",
+    "time_limit_s": "double",
     "starter_code": "string",
     "solutions": "list<string>",
     "contest_date": "string",
@@ -48,6 +55,7 @@ ALIASES = {
     "solutions": ["solutions", "completion", "canonical_solution", "reference_code"],
     "starter_code": ["starter_code"],
     "fn_name": ["fn_name", "entry_point"],
+    "time_limit_s": ["time_limit_s"],
     "contest_date": ["contest_date", "date", "release_date"],
     "url": ["url", "source_url", "problem_url", "link"],
 }
@@ -81,7 +89,7 @@ def _as_text(value) -> str:
 def canonical_tests(raw, *, fn_name: str | None = None, starter_code: str | None = None) -> dict:
     """Map any supported test layout to the canonical tests dict. Raises ValueError naming what is wrong."""
     tests = _parse_structured(raw)
-    if isinstance(tests, dict) and isinstance(tests.get("format"), str) and tests["format"] in ("stdin", "functional", "assert"):
+    if isinstance(tests, dict) and isinstance(tests.get("format"), str) and tests["format"] in FORMATS:
         return tests  # already canonical
     if isinstance(tests, dict) and "functional" in tests:
         # rllm LeetCode: `def check(candidate): assert ...` followed by the call that binds the candidate.
@@ -122,17 +130,6 @@ def canonical_tests(raw, *, fn_name: str | None = None, starter_code: str | None
     raise ValueError(f"unrecognised test layout ({type(tests).__name__})")
 
 
-def test_count(tests: str | dict | None) -> int:
-    """Tests in a tests JSON string, or in the dict it parses to."""
-    if isinstance(tests, str):
-        tests = json.loads(tests) if tests else None
-    if not isinstance(tests, dict):
-        return 0
-    if tests.get("format") == "assert":
-        return len(re.findall(r"^\s*assert\b", tests.get("check", ""), re.MULTILINE))
-    return len(tests.get("cases", []))
-
-
 def _pick(record: dict, field: str, mapping: dict[str, str]):
     """The source key for a canonical field: the user's --map first, then the known aliases."""
     if field in mapping:
@@ -165,9 +162,21 @@ def _answer_text(value) -> str | None:
     return text
 
 
-def to_canonical(records: list[dict], source: str, *, path: str | Path | None = None, mapping: dict[str, str] | None = None) -> list[dict]:
+def _time_limit(value, where, index: int, column: str | None) -> float | None:
+    """A row's own time limit in seconds (a positive number), or None when it has none."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < math.inf:
+        raise InputError(where, f"time_limit_s must be a positive number of seconds, got {value!r}", row=index + 1, column=column)
+    return float(value)
+
+
+def to_canonical(
+    records: list[dict], source: str, *, path: str | Path | None = None, mapping: dict[str, str] | None = None, first_row: int = 1
+) -> list[dict]:
     """Adapt raw records to canonical rows. A row with tests is a code row, any other a math row. Errors name the
-    file, the 1-based row and the column."""
+    file, the 1-based row and the column. `first_row` is the `source_row` of the first record (the shards of one
+    source are numbered on from the shard before)."""
     mapping = mapping or {}
     where = path or source
     first = {key: None for record in records for key in record}  # every column any row has, in first-seen order
@@ -189,7 +198,7 @@ def to_canonical(records: list[dict], source: str, *, path: str | Path | None = 
             "no answer column (math: answer, or a solution with \\boxed{}) and no tests column (code); "
             f"use --map answer=COLUMN or --map tests=COLUMN; columns are: {columns}",
         )
-    keys = {f: _pick(first, f, mapping) for f in ("id", "solutions", "starter_code", "fn_name", "contest_date", "url")}
+    keys = {f: _pick(first, f, mapping) for f in ("id", "solutions", "starter_code", "fn_name", "time_limit_s", "contest_date", "url")}
     used = {k for k in [problem_key, tests_key, answer_key, *keys.values()] if k}
 
     rows = []
@@ -198,10 +207,11 @@ def to_canonical(records: list[dict], source: str, *, path: str | Path | None = 
         if not isinstance(problem, str):
             raise InputError(where, f"problem must be text, got {type(problem).__name__}", row=index + 1, column=problem_key)
         own_id = record.get(keys["id"]) if keys["id"] else None
-        row_id = str(own_id) if own_id is not None else f"{source}/" + hashlib.sha1(f"{source}:{index}".encode()).hexdigest()[:16]
+        position = first_row - 1 + index
+        row_id = str(own_id) if own_id is not None else f"{source}/" + hashlib.sha1(f"{source}:{position}".encode()).hexdigest()[:16]
         domain = "code" if tests_key and record.get(tests_key) not in (None, "") else "math"
         row = dict.fromkeys(CANONICAL_COLUMNS)
-        row.update(id=row_id, source=source, source_row=index + 1, domain=domain, problem=problem, solutions=[])
+        row.update(id=row_id, source=source, source_row=position + 1, domain=domain, problem=problem, solutions=[])
         if domain == "math":
             answer = _answer_text(record.get(answer_key)) if answer_key else None
             if not answer and solution_key and isinstance(record.get(solution_key), str):
@@ -215,8 +225,11 @@ def to_canonical(records: list[dict], source: str, *, path: str | Path | None = 
                 )
             except ValueError as exc:
                 raise InputError(where, f"cannot read tests: {exc}", row=index + 1, column=tests_key) from None
-            row["tests"] = json.dumps(tests)
+            row["tests"] = dump_tests(tests)
             row["starter_code"] = starter or None
+            row["time_limit_s"] = _time_limit(
+                record.get(keys["time_limit_s"]) if keys["time_limit_s"] else None, where, index, keys["time_limit_s"]
+            )
             row["solutions"] = _solutions(record.get(keys["solutions"])) if keys["solutions"] else []
         for field in ("contest_date", "url"):
             if keys[field] and record.get(keys[field]) is not None:
@@ -277,10 +290,13 @@ def load_inputs(paths: list[str], *, mapping: dict[str, str] | None = None) -> L
     import pandas as pd
 
     rows: list[dict] = []
-    for source_path in paths:
-        records = read_records(source_path)
-        source = Path(source_path).stem if Path(source_path).exists() else str(source_path)
-        rows.extend(to_canonical(records, source, path=source_path, mapping=mapping))
+    for argument in paths:
+        source, files = input_files(argument)
+        first_row = 1
+        for file in files:
+            records = read_records(file)
+            rows.extend(to_canonical(records, source, path=file, mapping=mapping, first_row=first_row))
+            first_row += len(records)
     ids, warnings = unique_ids([r["id"] for r in rows], [r["source"] for r in rows])
     for row, row_id in zip(rows, ids):
         row["id"] = row_id

@@ -452,3 +452,8 @@ def snippet(text, limit: int = 160) -> str:
     """The start of a text on one line, for evidence columns and tables."""
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 problem`, `2 problems`, `1,000 rows`: a count with its noun."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"

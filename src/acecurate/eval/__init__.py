@@ -21,7 +21,8 @@ from ..io import write_json, write_parquet
 from ..sampling import build_prompt
 from ..sampling.collect import SamplerConfig, collect, majority_votes
 from ..sampling.store import SampleStore
-from .benchmarks import Benchmark, load_bench_file, load_benchmark
+from ..verify.policy import GradingPolicy
+from .loading import Benchmark, load_bench_file, load_benchmark
 from .scores import PAPER_RESULTS, paper_model, scores
 
 DEFAULT_BENCHMARKS = ["aime24", "aime25", "lcb-v5", "lcb-v6"]
@@ -35,6 +36,7 @@ PER_PROBLEM_TYPES = {
     "correct": "int64",
     "pass_rate": "double",
     "truncated": "int64",
+    "correct_finished": "int64",
     "majority_answer": "string",
     "majority_votes": "int64",
     "majority_correct": "bool",
@@ -55,6 +57,9 @@ class EvalConfig:
     reference: str | None = setting(None, "The paper's model to show beside the scores (default: recognised from the model name).")
     sampler: SamplerConfig = setting(
         factory=SamplerConfig, help="The model and the paper's protocol: temperature 0.6, top-p 0.95, 32,768 tokens."
+    )
+    grading: GradingPolicy = setting(
+        factory=GradingPolicy, help="The grading policy (verify.policy), the same as the training rewards': require_think_close, ..."
     )
 
     def __post_init__(self):
@@ -94,9 +99,6 @@ def load_benchmarks(config: EvalConfig) -> list[Benchmark]:
 
 def protocol(config: EvalConfig, benches: list[Benchmark]) -> dict:
     """Everything that decides the numbers, as recorded in eval.json and results.json."""
-    from ..sandbox import Limits
-    from ..sandbox.judge_env import environment_id
-
     return {
         "model": config.sampler.model,
         "backend": config.sampler.backend,
@@ -111,10 +113,10 @@ def protocol(config: EvalConfig, benches: list[Benchmark]) -> dict:
             "math": "the boxed answer after </think>, compared with the gold answer by acecurate.verify.math (the reward "
             "grader); several different boxed answers are not correct",
             "code": "the last ```python block after </think>, run on every test in the bubblewrap sandbox (the reward grader)",
-            "require_think_close": config.sampler.require_think_close,
-            "code_limits_per_test": asdict(Limits()),
-            "judge_environment": environment_id(),
-            "truncated": "a sample cut at max_tokens counts as wrong",
+            "policy": config.grading.to_dict(),
+            "truncated": "a sample cut at max_tokens counts as wrong"
+            if not config.grading.scores_truncated()
+            else "a sample cut at max_tokens is graded like any other",
         },
         "benchmarks": {
             b.name: {
@@ -154,6 +156,7 @@ def _per_problem(bench: Benchmark, prompt_ids: list[str], samples):
                 "n": len(group),
                 "correct": int(group["correct"].sum()),
                 "truncated": int((group["finish_reason"] == "length").sum()),
+                "correct_finished": int(group.loc[group["finish_reason"] != "length", "correct"].sum()),
                 "majority_answer": answer,
                 "majority_votes": count,
                 "majority_correct": majority_correct,
@@ -194,7 +197,16 @@ def run_eval(config: EvalConfig, out: str | Path, *, workers: int, progress=None
     counts = [b.samples for b in benches for _ in range(len(b.rows))]
     store = SampleStore(out / "cache" / "samples.sqlite")
     try:
-        collected = collect(frame, config.sampler, counts, store, workers=workers, progress=progress, description="eval: sample and grade")
+        collected = collect(
+            frame,
+            config.sampler,
+            counts,
+            store,
+            workers=workers,
+            policy=config.grading,
+            progress=progress,
+            description="eval: sample and grade",
+        )
     finally:
         store.close()
     results_by_bench, tables, samples_of, offset = {}, [], {}, 0

@@ -117,6 +117,13 @@ def write_report(out: Path, results: dict, per_problem, samples_of: dict) -> Non
         for b in benches.values()
         for level, s in b["scores"].get("by_difficulty", {}).items()
     ]
+    finished = [
+        f"{b['title']} {100 * b['scores']['avg_finished']:.1f} ({b['scores']['problems_finished']} problems)"
+        for b in benches.values()
+        if b["scores"].get("avg_finished") is not None
+    ]
+    if finished:
+        lines += ["", "Without truncated samples (each problem scored on its finished samples): " + "; ".join(finished) + "."]
     if by_difficulty:
         lines += ["", "### By difficulty", "", _table(header[:-1], by_difficulty)]
     notes = [note for b in benches.values() for note in b["notes"]]
@@ -127,6 +134,7 @@ def write_report(out: Path, results: dict, per_problem, samples_of: dict) -> Non
     if notes:
         lines += ["", "## Notes", "", *[f"- {n}" for n in notes]]
     sampling = results["sampling"]
+    policy = results["grading"]["policy"]
     lines += [
         "",
         "## Protocol",
@@ -136,9 +144,10 @@ def write_report(out: Path, results: dict, per_problem, samples_of: dict) -> Non
         f"- math prompt: `{results['math_prompt']!r}`",
         f"- code prompt: `{results['code_prompt']!r}`; with starter code: `{results['code_prompt_with_starter_code']!r}`",
         f"- math grading: {results['grading']['math']}; require_think_close "
-        f"{'on (a sample without </think> has no answer)' if results['grading'].get('require_think_close', True) else 'off'}",
-        f"- code grading: {results['grading']['code']}; limits per test {json.dumps(results['grading']['code_limits_per_test'])}",
-        f"- {results['grading']['truncated']}",
+        f"{'on (a sample without </think> has no answer)' if policy['require_think_close'] else 'off'}",
+        f"- code grading: {results['grading']['code']}; {policy['time_limit_s']:g} s and {policy['memory_mb']} MiB per test"
+        + (" (or the problem's own lower limit)" if policy["per_row_limits"] else ""),
+        f"- {results['grading']['truncated']}; the grading policy: `{json.dumps(policy, sort_keys=True)}`",
         *[
             f"- {name}: {b['problems']} problems from {b['source']}, {b['samples']} samples each"
             + (f", contest dates {b['window'][0]} to {b['window'][1]}" if b["window"] else "")

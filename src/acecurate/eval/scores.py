@@ -69,6 +69,7 @@ def scores(problems, samples, domain: str) -> dict:
         "se_sampling": float(math.sqrt(np.sum(rates * (1 - rates) / (n - 1))) / count) if k > 1 else None,
         "pass_at_k": {str(j): float(np.mean([pass_at_k(int(a), int(c), j) for a, c in zip(n, correct)])) for j in ks_for(k)},
         "truncated": float(problems["truncated"].sum() / n.sum()),
+        **_without_truncated(problems),
         "pass_count_histogram": {str(c): int(v) for c, v in zip(*np.unique(correct, return_counts=True))},
     }
     if domain == "math":
@@ -85,6 +86,18 @@ def scores(problems, samples, domain: str) -> dict:
         else {"known": 0}
     )
     return result
+
+
+def _without_truncated(problems) -> dict:
+    """avg@k over the samples that finished (truncated ones left out; a problem with none finished left out): beside
+    avg@k, where a truncated sample counts as the grading policy says, it tells a model that is wrong from one that
+    runs out of tokens."""
+    if "correct_finished" not in problems:
+        return {}
+    finished = problems["n"] - problems["truncated"]
+    scored = finished > 0
+    rates = problems.loc[scored, "correct_finished"] / finished[scored]
+    return {"avg_finished": float(rates.mean()) if scored.any() else None, "problems_finished": int(scored.sum())}
 
 
 def paired_difference(a, b) -> dict:

@@ -11,6 +11,7 @@ import hashlib
 from .protocol import BackendInfo, Completion, Request, SamplingSettings, request_seed
 
 __all__ = [
+    "GRPO_TYPES",
     "BackendInfo",
     "Completion",
     "Request",
@@ -45,15 +46,27 @@ def prompt_id(prompt: str) -> str:
 
 def grpo_row(domain: str, record: dict) -> dict:
     """A curated row as `acecurate train` gives it to GRPOTrainer (and the `trl` export writes it): the chat prompt, its
-    id, and the columns the reward function reads."""
+    id, and the columns the reward function reads (`time_limit_s`: the row's own code limit, None without one)."""
+    import math
+
     text = build_prompt(domain, record["problem"], record.get("starter_code"))
+    limit = record.get("time_limit_s")
     return {
         "prompt": [{"role": "user", "content": text}],
         "prompt_id": prompt_id(text),
         "domain": domain,
-        "answer": record.get("answer") or "",
-        "tests": record.get("tests") or "",
+        # A null of the one type (never "" or a float NaN): math and code rows share one schema and concatenate.
+        "answer": _text_or_none(record.get("answer")) if domain == "math" else None,
+        "tests": _text_or_none(record.get("tests")) if domain == "code" else None,
+        "time_limit_s": float(limit) if isinstance(limit, (int, float)) and math.isfinite(limit) and limit > 0 else None,
     }
+
+
+GRPO_TYPES = {"prompt_id": "string", "domain": "string", "answer": "string", "tests": "string", "time_limit_s": "double"}
+
+
+def _text_or_none(value) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def backend_class(name: str):

@@ -1,13 +1,16 @@
 """n graded samples per prompt, generating only what the sample store lacks: the one loop behind the curation stages
 that sample a model, `acecurate eval`, and the evaluation after each training stage.
 
-Every completion is graded by `verify.responses.grade_responses` (the grader of training rewards) and stored with its
-prompt's other samples in one transaction as soon as the prompt finishes, so a killed run resumes without
-regenerating anything.
+Every completion is graded by `verify.responses.grade_responses` (the grader of training rewards) under the caller's
+grading policy (`verify.policy`) and stored with its prompt's other samples, the policy's record and a digest of the
+row's reference, in one transaction as soon as the prompt finishes, so a killed run resumes without regenerating
+anything, and a rerun under another policy (or grader version, or reference) regrades the stored texts.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
@@ -30,46 +33,47 @@ class SamplerConfig:
     max_tokens: int = 32768
     seed: int = 0
     options: dict = setting(factory=dict, help="Backend options: base_url, concurrency, tensor_parallel_size, device, ...")
-    require_think_close: bool = setting(
-        True,
-        "R1-style models: a response without </think> never finished its reasoning and has no final answer. "
-        "Off for models that do not think in tags (then a response with neither tag is graded whole).",
-    )
-    allow_inline_asserts: bool = setting(
-        False, "Grade assert suites that cannot be turned into data by running them in place (their expected values enter the sandbox)."
-    )
 
     def settings(self) -> SamplingSettings:
         return SamplingSettings(self.temperature, self.top_p, self.max_tokens, self.seed)
 
 
-def grade_completions(prompts, workers: int, math_grader, grading: dict | None = None) -> list[list]:
-    """A verdict (`verify.responses.Verdict`) per completion, for (domain, completions, gold, tests) of one or more
-    prompts, graded in one call so that every worker is busy. Truncated completions count as failures. `grading`
-    holds keyword options of `grade_responses` (`require_think_close`), passed through unchanged."""
-    from ..verify.responses import Verdict, grade_responses
+def grade_completions(prompts, workers: int, math_grader, policy) -> list[list]:
+    """A verdict (`verify.responses.Verdict`) per completion, for (domain, completions, gold, tests, time limit) of
+    one or more prompts, graded in one call under `policy` so that every worker is busy. A completion whose
+    finish_reason is "length" is truncated: the policy's truncation rule applies to it."""
+    from ..verify.responses import grade_responses
 
-    live = [(p, i) for p, (_, completions, _, _) in enumerate(prompts) for i, c in enumerate(completions) if c.finish_reason != "length"]
-    graded = grade_responses(
-        [prompts[p][0] for p, _ in live],
-        [prompts[p][1][i].text for p, i in live],
-        [prompts[p][2] for p, _ in live],
-        [prompts[p][3] for p, _ in live],
-        math_grader,
-        workers,
-        **(grading or {}),
+    flat = [(p, c) for p, (_, completions, _, _, _) in enumerate(prompts) for c in completions]
+    graded = iter(
+        grade_responses(
+            [prompts[p][0] for p, _ in flat],
+            [c.text for _, c in flat],
+            [prompts[p][2] for p, _ in flat],
+            [prompts[p][3] for p, _ in flat],
+            math_grader,
+            workers,
+            policy,
+            time_limits=[prompts[p][4] for p, _ in flat],
+            truncated=[c.finish_reason == "length" for _, c in flat],
+        )
     )
-    results = [[Verdict("truncated", False, None, "finish_reason_length")] * len(completions) for _, completions, _, _ in prompts]
-    for (p, i), result in zip(live, graded):
-        results[p][i] = result
-    return results
+    return [[next(graded) for _ in completions] for _, completions, _, _, _ in prompts]
+
+
+def reference_key(gold, tests, time_limit) -> str:
+    """A digest of what a row's verdicts are graded against (its gold answer or tests, and its own time limit): a
+    stored verdict for another reference is stale."""
+    from ..verify.policy import row_limit
+
+    text = json.dumps([gold, tests, row_limit(time_limit)])
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def sample_records(
-    prompt: str, row_id, model: str, settings: SamplingSettings, first_index: int, completions: list[Completion], grades, info, grading=None
+    prompt: str, row_id, model: str, settings: SamplingSettings, first_index: int, completions: list[Completion], grades, info, graded_under
 ) -> list[dict]:
-    """Store rows for one prompt's graded completions."""
-    recorded = {**asdict(settings), **({"grading": grading} if grading else {})}
+    """Store rows for one prompt's graded completions; `graded_under` is (policy record JSON, reference key)."""
     return [
         {
             "prompt_id": prompt,
@@ -80,48 +84,61 @@ def sample_records(
             "text": c.text,
             "tokens": c.tokens,
             "finish_reason": c.finish_reason,
-            **verdict_columns(g, grading),
+            **verdict_columns(g, graded_under),
             "backend": info.backend,
             "revision": info.revision,
-            "settings": recorded,
+            "settings": asdict(settings),
         }
         for k, (c, g) in enumerate(zip(completions, grades))
     ]
 
 
-def verdict_columns(verdict, grading: dict | None) -> dict:
-    """A verdict's store columns, with the `require_think_close` it was given under."""
+def verdict_columns(verdict, graded_under: tuple[str, str]) -> dict:
+    """A verdict's store columns, with the policy record and the reference it was given under."""
     return {
         "status": verdict.status,
         "correct": int(verdict.correct),
         "extracted": verdict.extracted,
         "rule": verdict.rule,
-        "require_think_close": int((grading or {}).get("require_think_close", True)),
+        "policy": graded_under[0],
+        "reference_key": graded_under[1],
     }
 
 
-def _regrade_stale(samples, rows: dict, items, store: SampleStore, workers: int, grading: dict) -> int:
-    """Regrade stored samples whose verdicts were given under another `require_think_close` (or before it was
-    recorded): their texts are reused, their verdicts are not. `rows` maps a prompt id to its first row, `items(row,
-    completions)` gives grade_completions' tuple. Returns how many were regraded."""
+def _regrade_stale(samples, rows: dict, items, store: SampleStore, workers: int, policy, keys: dict) -> tuple[int, list[str]]:
+    """Regrade stored samples whose verdicts were given under another policy record (any setting, or another version
+    of a grader or the judge environment; or before policies were recorded) or against another reference: their
+    texts are reused, their verdicts are not. `rows` maps a prompt id to its first row, `items(row, completions)` gives
+    grade_completions' tuple, `keys` the prompt's reference key. Returns how many were regraded and what changed."""
     from ..verify.math import MathGrader
 
-    stale = samples[samples["require_think_close"].ne(int(grading["require_think_close"]))]
+    record = policy.to_json()
+    stale = samples[samples["policy"].ne(record) | samples["reference_key"].ne(samples["prompt_id"].map(keys))]
     if stale.empty:
-        return 0
+        return 0, []
+    fields = len(policy.to_dict())
+    changed = set()
+    for text in stale["policy"].unique():
+        differ = policy.stale_fields(text) if isinstance(text, str) else []
+        if not isinstance(text, str) or len(differ) == fields:
+            changed.add("(no record)")  # a verdict stored before policies were recorded
+        else:
+            changed.update(differ)  # none when only the reference changed
+    if stale["reference_key"].ne(stale["prompt_id"].map(keys)).any():
+        changed.add("reference")
     groups = [(prompt, group) for prompt, group in stale.groupby("prompt_id", sort=False)]
     completions = [[Completion(t, k, f) for t, k, f in zip(g["text"], g["tokens"], g["finish_reason"])] for _, g in groups]
-    with MathGrader(workers=workers) as math_grader:
-        verdicts = grade_completions([items(rows[p], c) for (p, _), c in zip(groups, completions)], workers, math_grader, grading)
-    keys = ["prompt_id", "model", "settings_key", "sample_index"]
+    with MathGrader(workers=workers, timeout=policy.math_timeout_s) as math_grader:
+        verdicts = grade_completions([items(rows[p], c) for (p, _), c in zip(groups, completions)], workers, math_grader, policy)
+    key_columns = ["prompt_id", "model", "settings_key", "sample_index"]
     store.regrade(
         [
-            {**key, **verdict_columns(v, grading)}
-            for (_, group), vs in zip(groups, verdicts)
-            for key, v in zip(group[keys].to_dict("records"), vs)
+            {**key, **verdict_columns(v, (record, keys[prompt]))}
+            for (prompt, group), vs in zip(groups, verdicts)
+            for key, v in zip(group[key_columns].to_dict("records"), vs)
         ]
     )
-    return len(stale)
+    return len(stale), sorted(changed)
 
 
 @dataclass
@@ -131,7 +148,8 @@ class Collected:
     generated: int  # samples generated by this call
     reused: int  # samples found in the store
     settings: dict = field(default_factory=dict)
-    regraded: int = 0  # stored samples regraded because their verdicts were given under another require_think_close
+    regraded: int = 0  # stored samples regraded: their verdicts were given under another policy or reference
+    regraded_because: list[str] = field(default_factory=list)  # the policy fields (or "reference") that changed
 
 
 def _column(frame, name: str) -> list:
@@ -146,38 +164,42 @@ def collect(
     store: SampleStore,
     *,
     workers: int,
+    policy=None,
     progress=None,
     description: str = "sample and grade",
 ) -> Collected:
     """n graded samples per row of `frame` (columns id, domain, problem and, where present, starter_code, answer,
-    tests) from `sampler`, generating only what `store` lacks. `n` is one count or one per row; rows with the same
-    prompt share its samples (the largest n among them is drawn). `progress` is anything with `task(description,
-    total)` (a RunContext or an acecurate.progress display). The grading options (`grade_responses`) are the sampler's."""
+    tests, time_limit_s) from `sampler`, generating only what `store` lacks, graded under `policy` (a
+    verify.policy.GradingPolicy; its defaults when None). `n` is one count or one per row; rows with the same prompt
+    share its samples (the largest n among them is drawn). `progress` is anything with `task(description, total)` (a
+    RunContext or an acecurate.progress display)."""
     from ..verify.math import MathGrader
+    from ..verify.policy import GradingPolicy, row_limit
 
+    policy = policy or GradingPolicy()
+    record = policy.to_json()
     progress = progress or NullProgress()
-    grading = {"require_think_close": sampler.require_think_close}
-    if sampler.allow_inline_asserts:  # recorded with the samples' settings, like every grading option
-        grading["allow_inline_asserts"] = True
     settings = sampler.settings()
     counts = [n] * len(frame) if isinstance(n, int) else [int(k) for k in n]
     prompts = [build_prompt(d, p, s) for d, p, s in zip(frame["domain"], frame["problem"], _column(frame, "starter_code"))]
     ids = [prompt_id(p) for p in prompts]
     golds, tests, row_ids = _column(frame, "answer"), _column(frame, "tests"), list(frame["id"])
+    limits = [row_limit(v) for v in frame["time_limit_s"]] if "time_limit_s" in frame else [None] * len(frame)
     first_row: dict[str, int] = {}
     wanted: dict[str, int] = {}
     for row, pid in enumerate(ids):
         first = first_row.setdefault(pid, row)
-        if (golds[row], tests[row]) != (golds[first], tests[first]):
+        if (golds[row], tests[row], limits[row]) != (golds[first], tests[first], limits[first]):
             # Samples are stored and graded once per prompt: two references for one prompt would make one row's
             # grades wrong.
-            what = "gold answers" if golds[row] != golds[first] else "tests"
+            what = "gold answers" if golds[row] != golds[first] else "tests" if tests[row] != tests[first] else "time limits"
             raise AcecurateError(
                 f"rows {row_ids[first]!r} and {row_ids[row]!r} give the model the same prompt but have different {what} "
-                f"({str(golds[first] or tests[first])[:80]!r} vs {str(golds[row] or tests[row])[:80]!r}): "
+                f"({str(golds[first] or tests[first] or limits[first])[:80]!r} vs {str(golds[row] or tests[row] or limits[row])[:80]!r}): "
                 "remove the duplicate first (acecurate dedup)"
             )
         wanted[pid] = max(wanted.get(pid, 0), counts[row])
+    keys = {pid: reference_key(golds[row], tests[row], limits[row]) for pid, row in first_row.items()}
     have = store.counts(sampler.model, settings.key())
     requests = [
         Request(pid, prompts[row], wanted[pid] - have.get(pid, 0), have.get(pid, 0))
@@ -187,7 +209,7 @@ def collect(
     generated = 0
 
     def item(row: int, completions) -> tuple:
-        return frame["domain"].iat[row], completions, golds[row], tests[row]
+        return frame["domain"].iat[row], completions, golds[row], tests[row], limits[row]
 
     if requests:
         backend = make_backend(sampler.backend, sampler.model, **sampler.options)
@@ -196,7 +218,7 @@ def collect(
         def grade_and_store(math_grader, task) -> None:
             nonlocal generated
             items = [item(row, completions) for _, row, completions in pending]
-            for (request, row, completions), grades in zip(pending, grade_completions(items, workers, math_grader, grading)):
+            for (request, row, completions), grades in zip(pending, grade_completions(items, workers, math_grader, policy)):
                 store.add(
                     sample_records(
                         request.prompt_id,
@@ -207,14 +229,14 @@ def collect(
                         completions,
                         grades,
                         backend.info,
-                        grading,
+                        (record, keys[request.prompt_id]),
                     )
                 )  # one transaction per prompt
                 generated += len(completions)
             task.advance(len(pending))
             pending.clear()
 
-        with MathGrader(workers=workers) as math_grader, progress.task(description, len(requests)) as task:
+        with MathGrader(workers=workers, timeout=policy.math_timeout_s) as math_grader, progress.task(description, len(requests)) as task:
             for request, completions in backend.generate(requests, settings):
                 pending.append((request, first_row[request.prompt_id], completions))
                 # Several prompts' samples are graded together, so the sandboxes and math workers stay busy when one
@@ -229,11 +251,11 @@ def collect(
         return samples[samples["sample_index"] < samples["prompt_id"].map(wanted)].reset_index(drop=True)
 
     samples = stored()
-    regraded = _regrade_stale(samples, first_row, item, store, workers, grading)
+    regraded, because = _regrade_stale(samples, first_row, item, store, workers, policy, keys)
     if regraded:
         samples = stored()
     reused = int(sum(min(have.get(p, 0), k) for p, k in wanted.items()))
-    return Collected(ids, samples, generated, reused, asdict(settings), regraded)
+    return Collected(ids, samples, generated, reused, asdict(settings), regraded, because)
 
 
 def majority_votes(samples) -> dict[str, tuple[str | None, int, bool]]:

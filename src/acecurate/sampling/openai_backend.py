@@ -1,5 +1,6 @@
-"""Any OpenAI-compatible server (`vllm serve`, SGLang, a hosted API): async requests under a concurrency limit,
-retries with backoff on 429, 5xx and timeouts, and `n=k` in one request where the server supports it."""
+"""Any OpenAI-compatible server (`vllm serve`, SGLang, `transformers serve`, a hosted API): async requests under a
+concurrency limit, retries with backoff on 429, 5xx and timeouts, and `n=k` in one request where the server supports
+it (a server that answers `n=k` with fewer choices, as `transformers serve` does, gets the rest one request each)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,38 @@ import asyncio
 import random
 
 from ..errors import AcecurateError
-from .protocol import BackendInfo, Completion, Request, SamplingSettings
+from .protocol import BackendInfo, Completion, Request, SamplingSettings, request_seed
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
 def message_text(message: dict) -> str:
-    """The completion's text. A server that parses the reasoning out (vLLM's `--reasoning-parser`, DeepSeek's API)
-    returns it as `reasoning_content` (or `reasoning`) beside the answer; it is put back as `<think>...</think>answer`,
-    so the grader's answer part rule (`require_think_close`) reads the same text as from a server that does not."""
+    """The completion's text. A server that parses the reasoning out (vLLM's `--reasoning-parser`, DeepSeek's API,
+    `transformers serve` for Qwen-style templates) returns it as `reasoning_content` (or `reasoning`) beside the
+    answer; it is put back as `<think>...</think>answer`, so the grader's answer part rule (`require_think_close`)
+    reads the same text as from a server that does not. Reasoning with no content after it is reasoning that never
+    closed (a response cut off while thinking: these servers put all of it in `reasoning_content`), so it stays
+    open: such a response has no final answer."""
     reasoning = message.get("reasoning_content") or message.get("reasoning")
     content = message.get("content") or ""
-    return f"<think>{reasoning}</think>{content}" if reasoning else content
+    if not reasoning:
+        return content
+    return f"<think>{reasoning}</think>{content}" if content else f"<think>{reasoning}"
+
+
+def completions_of(response: dict) -> list[Completion]:
+    """The completions of one chat-completions response, in choice order. Servers report usage per response, so it is
+    a sample's own length only when the response holds one choice (or the choice carries its own count)."""
+    choices = sorted(response.get("choices") or [], key=lambda c: c.get("index", 0))
+    usage = (response.get("usage") or {}).get("completion_tokens") if len(choices) == 1 else None
+    return [
+        Completion(
+            message_text(choice.get("message") or {}),
+            choice.get("completion_tokens") or (choice.get("usage") or {}).get("completion_tokens") or usage,
+            "length" if choice.get("finish_reason") == "length" else "stop",
+        )
+        for choice in choices
+    ]
 
 
 class OpenAIBackend:
@@ -66,29 +87,26 @@ class OpenAIBackend:
         raise AssertionError("unreachable")
 
     async def _one(self, client, semaphore, request: Request, settings: SamplingSettings):
+        seed = request_seed(settings, request)
         base = {
             "model": self.model,
             "messages": [{"role": "user", "content": request.prompt}],
             "temperature": settings.temperature,
             "top_p": settings.top_p,
             "max_tokens": settings.max_tokens,
-            "seed": settings.seed + request.first_index,
+            "seed": seed,
         }
+        completions: list[Completion] = []
         async with semaphore:
-            if self.supports_n:
-                responses = [await self._post(client, {**base, "n": request.n})]
-            else:
-                responses = [await self._post(client, {**base, "seed": base["seed"] + i}) for i in range(request.n)]
-        completions = []
-        for response in responses:
-            choices = sorted(response["choices"], key=lambda c: c.get("index", 0))
-            # Servers report usage per response: it is the sample's own length only when the response holds one choice.
-            usage = (response.get("usage") or {}).get("completion_tokens") if len(choices) == 1 else None
-            for choice in choices:
-                tokens = choice.get("completion_tokens") or (choice.get("usage") or {}).get("completion_tokens") or usage
-                completions.append(
-                    Completion(message_text(choice["message"]), tokens, "length" if choice.get("finish_reason") == "length" else "stop")
-                )
+            if self.supports_n and request.n > 1:
+                completions = completions_of(await self._post(client, {**base, "n": request.n}))[: request.n]
+                if len(completions) < request.n:
+                    self.supports_n = False  # the server ignores n (transformers serve): one request per sample from now on
+            while len(completions) < request.n:
+                more = completions_of(await self._post(client, {**base, "seed": seed + len(completions)}))
+                if not more:
+                    raise AcecurateError(f"{self.base_url}: a chat completion without choices")
+                completions.append(more[0])
         return request, completions
 
     def generate(self, requests: list[Request], settings: SamplingSettings):

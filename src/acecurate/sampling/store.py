@@ -1,7 +1,9 @@
 """The sample store: one SQLite file in the run directory, written as each prompt's samples are graded.
 
-Each row keeps its verdict with the rule that decided it and the grading setting it was given under
-(`require_think_close`), so a run with another setting regrades the stored texts instead of reusing their verdicts.
+Each row keeps its verdict with the rule that decided it, the record of the grading policy it was given under
+(`verify.policy`: settings and grader versions) and a digest of the row's reference (gold answer or tests, and its own
+time limit), so a run under another policy, grader or reference regrades the stored texts instead of reusing their
+verdicts.
 
 SQLite rather than parquet shards: each prompt's samples commit in one transaction (a `kill -9` loses at most the
 prompt being graded), resume is a keyed lookup, and the file stays one artefact. Each sampling stage also writes
@@ -30,7 +32,8 @@ CREATE TABLE IF NOT EXISTS samples (
     correct INTEGER NOT NULL,
     extracted TEXT,
     rule TEXT,
-    require_think_close INTEGER,
+    policy TEXT,
+    reference_key TEXT,
     backend TEXT NOT NULL,
     revision TEXT NOT NULL,
     settings TEXT NOT NULL,
@@ -51,13 +54,14 @@ COLUMNS = [
     "correct",
     "extracted",
     "rule",
-    "require_think_close",
+    "policy",
+    "reference_key",
     "backend",
     "revision",
     "settings",
     "created",
 ]
-GRADE_COLUMNS = ("status", "correct", "extracted", "rule", "require_think_close")
+GRADE_COLUMNS = ("status", "correct", "extracted", "rule", "policy", "reference_key")
 
 
 class SampleStore:
@@ -70,7 +74,7 @@ class SampleStore:
         self._db.execute("PRAGMA synchronous=NORMAL")  # a killed process loses nothing committed
         self._db.execute(SCHEMA)
         present = {row[1] for row in self._db.execute("PRAGMA table_info(samples)")}
-        for column, kind in (("rule", "TEXT"), ("require_think_close", "INTEGER")):
+        for column, kind in (("rule", "TEXT"), ("policy", "TEXT"), ("reference_key", "TEXT")):
             if column not in present:  # a store written before verdicts recorded these
                 self._db.execute(f"ALTER TABLE samples ADD COLUMN {column} {kind}")
         self._db.commit()
@@ -107,7 +111,7 @@ class SampleStore:
         """All stored samples (as a DataFrame), optionally only for some prompts."""
         import pandas as pd
 
-        query = "SELECT * FROM samples WHERE model=? AND settings_key=?"
+        query = f"SELECT {', '.join(COLUMNS)} FROM samples WHERE model=? AND settings_key=?"  # not the columns of older stores
         with self._lock:
             frame = pd.read_sql_query(query + " ORDER BY prompt_id, sample_index", self._db, params=(model, settings_key))
         return frame[frame["prompt_id"].isin(prompt_ids)] if prompt_ids is not None else frame

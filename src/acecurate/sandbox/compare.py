@@ -13,19 +13,17 @@ No set-based or prefix-based shortcuts.
 
 from __future__ import annotations
 
-import ast
-import contextlib
 import itertools
 import json
 import math
 import re
-import sys
-import threading
 from dataclasses import dataclass
 
+from ..suites.values import LONG_INTEGER_DIGITS, LongInt, loads, unlimited_int_digits
+
+__all__ = ["Difference", "LongInt", "as_json_data", "compare_stdout", "compare_values", "loads", "values_equal"]
+
 FLOAT_TOLERANCE = 1e-6
-LONG_INTEGER_DIGITS = 4000
-COMPARE_MODES = ("exact", "unordered")
 _DECIMAL = re.compile(r"[+-]?(?:\d+\.\d*|\.\d+|\d+(?:\.\d*)?[eE][+-]?\d+)")
 _INTEGER = re.compile(r"[+-]?\d+")
 
@@ -35,16 +33,6 @@ class Difference:
     line: int  # 1-based line of the expected output where the first difference is
     expected: str
     got: str
-
-
-@dataclass(frozen=True)
-class LongInt:
-    """An integer of more than LONG_INTEGER_DIGITS digits, kept as its JSON text (no leading zeros, maybe a '-')."""
-
-    digits: str
-
-    def __repr__(self) -> str:
-        return f"{self.digits[:40]}...({len(self.digits.lstrip('-'))} digits)"
 
 
 def _tokens_with_lines(text: str):
@@ -102,58 +90,6 @@ def _compare_lines_unordered(expected: str, got: str, yes_no: bool) -> Differenc
         if len(e) != len(g) or not all(_token_equal(a, b, yes_no) for a, b in zip(e, g)):
             return Difference(number, " ".join(e)[:80], " ".join(g)[:80])
     return None
-
-
-_digits_lock = threading.Lock()
-_digits_users = [0, 0]  # [threads inside, limit to restore]
-
-
-@contextlib.contextmanager
-def unlimited_int_digits():
-    """Lift Python's int/str digit limit (process-wide) while any thread needs it, and restore it after the last."""
-    with _digits_lock:
-        if _digits_users[0] == 0:
-            _digits_users[1] = sys.get_int_max_str_digits()
-            sys.set_int_max_str_digits(0)
-        _digits_users[0] += 1
-    try:
-        yield
-    finally:
-        with _digits_lock:
-            _digits_users[0] -= 1
-            if _digits_users[0] == 0:
-                sys.set_int_max_str_digits(_digits_users[1])
-
-
-def _parse_int(digits: str):
-    return int(digits) if len(digits) <= LONG_INTEGER_DIGITS else LongInt(digits)
-
-
-def loads(text: str | bytes):
-    """json.loads that keeps integers longer than LONG_INTEGER_DIGITS as digit strings (LongInt): for what a program
-    wrote."""
-    return json.loads(text, parse_int=_parse_int)
-
-
-def _exact_int(digits: str) -> int:
-    if len(digits) <= LONG_INTEGER_DIGITS:
-        return int(digits)
-    with unlimited_int_digits():
-        return int(digits)
-
-
-def loads_test_data(text: str):
-    """json.loads for the tests themselves (arguments sent into the sandbox): every integer a real int."""
-    return json.loads(text, parse_int=_exact_int)
-
-
-def parse_expected_value(text: str):
-    """An expected return value: JSON, or a Python literal (True, None, tuples) as some dumps write them."""
-    try:
-        return loads(text)
-    except (ValueError, TypeError):
-        with unlimited_int_digits():
-            return ast.literal_eval(text)
 
 
 def _is_integer(value) -> bool:

@@ -9,7 +9,9 @@ report `sandbox_error`.
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import functools
 import json
 import marshal
 import math
@@ -28,14 +30,25 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import AcecurateError
-from .asserts import assert_cases, untrusted_reason
+from ..suites import MalformedTests, Suite, parse_tests, untrusted_reason
 from .cgroups import MemoryBudget, SandboxCgroup, cgroup_support
-from .compare import COMPARE_MODES, as_json_data, compare_stdout, compare_values, loads, loads_test_data, parse_expected_value
+from .compare import as_json_data, compare_stdout, compare_values, loads
 from .judge_env import MOUNT_POINT, environment_id, find_judge_env, sandbox_python
-from .runner import CPU_USAGE, MQUEUE, OOM_EVENTS, STDERR_BYTES
+from .runner import CPU_USAGE, HELPERS, MQUEUE, OOM_EVENTS, STDERR_BYTES, node_values
 from .seccomp import seccomp_program
 
-VERDICTS = ("passed", "wrong_answer", "runtime_error", "time_limit", "memory_limit", "output_limit", "compile_error", "sandbox_error")
+VERDICTS = (
+    "passed",
+    "wrong_answer",
+    "runtime_error",
+    "time_limit",
+    "memory_limit",
+    "output_limit",
+    "compile_error",
+    "sandbox_error",
+    "malformed_tests",  # the suite cannot be read (suites.MalformedTests): the row's fault, nothing ran
+    "untrusted_suite",  # an assert suite that cannot be data, not allowed to run in place: nothing ran
+)
 # The runner's interpreter: no site packages (-S), no user site (-s). Not -I/-E: they ignore PYTHONHASHSEED, and a
 # fixed hash seed makes every run of a program iterate its sets and dicts of strings in the same order, so one
 # program gets one verdict (the environment is ours anyway: bwrap --clearenv, or an explicit env outside it).
@@ -169,11 +182,30 @@ def _bind_args(python: str) -> list[str]:
     return args
 
 
-def _job(code: str, tests: dict, limits: Limits, allow_inline_asserts: bool, per_process_memory: bool) -> tuple[dict, list]:
-    """The job sent into the sandbox (inputs only) and the expected outputs kept here."""
-    fmt = tests["format"]
-    if tests.get("compare", "exact") not in COMPARE_MODES:
-        raise AcecurateError(f"tests: compare must be one of {', '.join(COMPARE_MODES)}, got {tests.get('compare')!r}")
+class _Refused(Exception):
+    """The suite is not run: its verdict (malformed_tests or untrusted_suite) and why."""
+
+    def __init__(self, verdict: str, detail: str):
+        super().__init__(detail)
+        self.verdict, self.detail = verdict, detail
+
+
+@functools.cache
+def _helpers() -> dict:
+    """The sandbox's own list_node/tree_node helpers (our code, not the solution's), to build expected structures."""
+    namespace = {"deque": collections.deque}
+    exec(compile(HELPERS, "<helpers>", "exec"), namespace)
+    return namespace
+
+
+def level_order(values: list) -> list:
+    """LeetCode's level order of the tree that tree_node(values) builds, by the same walk the sandbox makes over a
+    returned tree, so that equal trees give equal lists (children of missing nodes absent, trailing Nones dropped)."""
+    return node_values(_helpers()["tree_node"](values), "tree")
+
+
+def _job(code: str, suite: Suite, limits: Limits, allow_inline_asserts: bool, per_process_memory: bool) -> tuple[dict, list]:
+    """The job sent into the sandbox (inputs only) and the expected outputs kept here. Raises _Refused."""
     base = {
         "code": code,
         "limits": {
@@ -185,33 +217,31 @@ def _job(code: str, tests: dict, limits: Limits, allow_inline_asserts: bool, per
             "file_bytes": limits.file_bytes,
         },
     }
-    if fmt == "stdin":
-        return {**base, "format": "stdin", "tests": [c["input"] for c in tests["cases"]]}, [c["output"] for c in tests["cases"]]
-    if fmt == "functional":
-        expected = [as_json_data(parse_expected_value(c["output"])) for c in tests["cases"]]
-        calls = []
-        for number, case in enumerate(tests["cases"]):
-            try:  # one JSON value per argument, one argument per line
-                calls.append({"args": [loads_test_data(line) for line in case["input"].split("\n") if line.strip()], "kwargs": {}})
-            except ValueError as exc:
-                raise AcecurateError(f"functional test {number}: an argument line is not JSON ({exc})") from None
-        return {**base, "format": "functional", "fn_name": tests["fn_name"], "tests": calls}, expected
-    if fmt == "assert":
-        converted = assert_cases(tests["check"])
-        if converted is not None:
-            cases, fn_name = converted
-            calls = [{"args": c.args, "kwargs": c.kwargs, "builds": c.builds, "returns": c.returns} for c in cases]
-            return {**base, "format": "assert_cases", "fn_name": fn_name, "tests": calls}, [as_json_data(c.expected) for c in cases]
-        if not allow_inline_asserts:
-            raise AcecurateError(
-                f"untrusted_suite: this assert suite cannot be turned into data ({untrusted_reason(tests['check'])}), so its "
-                "expected values would enter the sandbox, where the code under test can read or fake them. validate-tests "
-                "removes such problems; pass allow_inline_asserts=True (keep_untrusted_suites in validate-tests) to run it anyway."
-            )
-        # Run in place, its completion proven by a per-job marker: gameable, which is why it must be asked for.
-        marker = secrets.token_hex(16)
-        return {**base, "format": "assert_inline", "check": tests["check"], "marker": marker, "tests": [None]}, [marker]
-    raise AcecurateError(f"unknown test format {fmt!r}")
+    if suite.format == "stdin":
+        return {**base, "format": "stdin", "tests": suite.inputs()}, suite.outputs()
+    if suite.format == "functional":
+        expected = [as_json_data(value) for value in suite.expected_values]
+        calls = [{"args": args, "kwargs": {}} for args in suite.calls]
+        return {**base, "format": "functional", "fn_name": suite.fn_name, "tests": calls}, expected
+    converted = suite.assert_cases
+    if converted is not None:
+        cases, fn_name = converted
+        calls = [{"args": c.args, "kwargs": c.kwargs, "builds": c.builds, "returns": c.returns} for c in cases]
+        try:
+            expected = [level_order(c.expected) if c.returns == "tree" else as_json_data(c.expected) for c in cases]
+        except (TypeError, ValueError, RecursionError) as exc:  # values tree_node() cannot build
+            raise MalformedTests(f"an expected tree cannot be built ({type(exc).__name__})") from None
+        return {**base, "format": "assert_cases", "fn_name": fn_name, "tests": calls}, expected
+    if not allow_inline_asserts:
+        raise _Refused(
+            "untrusted_suite",
+            f"this assert suite cannot be turned into data ({untrusted_reason(suite.check)}), so its expected values would "
+            "enter the sandbox, where the code under test can read or fake them. validate-tests removes such problems; "
+            "allow_inline_asserts (keep_untrusted_suites in validate-tests) runs it anyway.",
+        )
+    # Run in place, its completion proven by a per-job marker: gameable, which is why it must be asked for.
+    marker = secrets.token_hex(16)
+    return {**base, "format": "assert_inline", "check": suite.check, "marker": marker, "tests": [None]}, [marker]
 
 
 class _SlotPool:
@@ -648,13 +678,17 @@ def _stderr_tail(channel: _Channel) -> str:
     return channel.stderr.decode("utf-8", "replace")[-500:]
 
 
-def _prepare(code: str, tests: dict | str, limits: Limits, allow_inline_asserts: bool, per_process_memory: bool, **flags):
-    tests = json.loads(tests) if isinstance(tests, str) else tests
-    job, expected = _job(code, tests, limits, allow_inline_asserts, per_process_memory)
+def _prepare(code: str, tests, limits: Limits, allow_inline_asserts: bool, per_process_memory: bool, **flags):
+    """(job, expected, options) for one run; raises _Refused for a suite that cannot or may not run."""
+    try:
+        suite = parse_tests(tests)
+        job, expected = _job(code, suite, limits, allow_inline_asserts, per_process_memory)
+    except MalformedTests as exc:
+        raise _Refused("malformed_tests", str(exc)) from None
     options = {
         "early_stop": flags["early_stop"],
         "yes_no": flags["yes_no_case_insensitive"],
-        "unordered": tests.get("compare") == "unordered",
+        "unordered": suite.unordered,
         "per_process_memory": per_process_memory,
     }
     return job, expected, options
@@ -670,19 +704,24 @@ def run_solution(
     unsafe_no_sandbox: bool = False,
     allow_inline_asserts: bool = False,
 ) -> SolutionResult:
-    """Run one solution against its tests in a fresh sandbox and return per-test verdicts.
+    """Run one solution against its tests (a JSON text, its object, or a suites.Suite) in a fresh sandbox and return
+    per-test verdicts.
 
-    Raises AcecurateError only for what the caller controls (unreadable tests; an assert suite that cannot be data,
-    unless `allow_inline_asserts`). `unsafe_no_sandbox=True` runs the same runner without bubblewrap (still in a
-    separate process): only for machines where bwrap cannot run, and never for untrusted code."""
+    Nothing raises for a bad suite: one that cannot be read is the verdict `malformed_tests`, and an assert suite that
+    cannot be data is `untrusted_suite` unless `allow_inline_asserts` (the detail says why; nothing ran).
+    `unsafe_no_sandbox=True` runs the same runner without bubblewrap (still in a separate process): only for machines
+    where bwrap cannot run, and never for untrusted code."""
     limits = limits or Limits()
     python = sandbox_python()
     cgroups = cgroup_support().available and not unsafe_no_sandbox
-    job, expected, options = _prepare(
-        code, tests, limits, allow_inline_asserts, not cgroups, early_stop=early_stop, yes_no_case_insensitive=yes_no_case_insensitive
-    )
-    judge_env = find_judge_env(python)
     environment = environment_id(python)
+    try:
+        job, expected, options = _prepare(
+            code, tests, limits, allow_inline_asserts, not cgroups, early_stop=early_stop, yes_no_case_insensitive=yes_no_case_insensitive
+        )
+    except _Refused as refused:
+        return SolutionResult(refused.verdict, detail=refused.detail, environment=environment)
+    judge_env = find_judge_env(python)
     job["isolated"] = not unsafe_no_sandbox
     if unsafe_no_sandbox:
         job["judge_env"] = str(judge_env) if judge_env else None
@@ -707,9 +746,12 @@ def drive_runner(command: list[str], code: str, tests: dict | str, limits: Limit
     """The parent's side of the protocol against any runner `command`, unsandboxed: for tests of the parent itself
     (a stand-in for a runner taken over by the code under test). Never for untrusted code."""
     limits = limits or Limits()
-    job, expected, options = _prepare(
-        code, tests, limits, False, True, early_stop=flags.get("early_stop", False), yes_no_case_insensitive=False
-    )
+    try:
+        job, expected, options = _prepare(
+            code, tests, limits, False, True, early_stop=flags.get("early_stop", False), yes_no_case_insensitive=False
+        )
+    except _Refused as refused:
+        return SolutionResult(refused.verdict, detail=refused.detail, environment="test-runner")
     job["isolated"] = False
     return _drive(_Launch(_popen(command, None)), job, expected, limits, options, "test-runner")
 
@@ -717,16 +759,17 @@ def drive_runner(command: list[str], code: str, tests: dict | str, limits: Limit
 def grade_many(
     solutions, workers: int = 2, limits: Limits | None = None, *, early_stop: bool = False, retries: int = 2, progress=None, **options
 ) -> list[SolutionResult]:
-    """Run many (code, tests) pairs, `workers` sandboxes at a time, in input order. A `sandbox_error` is an
-    infrastructure fault: it is retried, and reported as such (never scored as a failure) if it persists."""
+    """Run many (code, tests) pairs, or (code, tests, limits) triples for a row with its own limits, `workers`
+    sandboxes at a time, in input order. A `sandbox_error` is an infrastructure fault: it is retried, and reported as
+    such (never scored as a failure) if it persists."""
     from concurrent.futures import ThreadPoolExecutor
 
     solutions = list(solutions)
 
-    def one(pair):
-        code, tests = pair
+    def one(item):
+        code, tests, own = item if len(item) == 3 else (*item, None)
         for _ in range(retries + 1):
-            result = run_solution(code, tests, limits, early_stop=early_stop, **options)
+            result = run_solution(code, tests, own or limits, early_stop=early_stop, **options)
             if result.verdict != "sandbox_error":
                 break
         if progress:

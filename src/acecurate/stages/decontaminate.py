@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..benchmarks import Fingerprint, fingerprint_file, load_fingerprint, shipped_names
+from ..benchmarks import Fingerprint, canonical_name, fingerprint_file, load_fingerprint, shipped_names
 from ..config import setting
 from ..errors import AcecurateError
 from ..stage import StageResult, stage
@@ -298,9 +298,8 @@ class DecontamConfig:
     max_item_frequency: int = setting(10, "N-grams in more benchmark items than this are boilerplate.")
     windows: dict = setting(
         factory=dict,
-        help="Evaluation window per benchmark, {name: [start, end]} or {name: null} for every item; shipped defaults: "
-        "livecodebench_v5 2024-08-01..2025-02-01 (the code pipeline adds livecodebench_v6 2025-02-01..2025-05-01 for a "
-        "benchmark file of that name).",
+        help="Evaluation window per benchmark, {name: [start, end]} or {name: null} for every item; registry defaults: "
+        "lcb-v5 2024-08-01..2025-02-01, lcb-v6 2025-02-01..2025-05-01 (for a benchmark file of that name).",
     )
     date_cutoff: str | None = setting("2024-08-01", "Code rows with a later contest_date are removed (LiveCodeBench v5/v6).")
 
@@ -324,6 +323,7 @@ def load_benchmarks(config: DecontamConfig, domain: str) -> list[Fingerprint]:
 def in_window(fingerprints: list[Fingerprint], windows: dict) -> tuple[list[Fingerprint], dict[str, str]]:
     """Each fingerprint with only the items inside its evaluation window, and a line per benchmark saying which."""
     chosen, notes = [], {}
+    windows = {canonical_name(name): window for name, window in windows.items()}  # former names (livecodebench_v5) too
     for fp in fingerprints:
         window = tuple(windows[fp.name]) if windows.get(fp.name) else None if fp.name in windows else fp.window
         keep = fp.in_window(window)

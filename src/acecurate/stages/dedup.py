@@ -19,9 +19,8 @@ from difflib import SequenceMatcher
 import numpy as np
 
 from ..config import setting
-from ..sandbox.asserts import assert_cases
-from ..sandbox.compare import unlimited_int_digits
 from ..stage import StageResult, stage
+from ..suites import MalformedTests, parse_tests, unlimited_int_digits
 from ..text import (
     ASY_BLOCK,
     SYMBOLS,
@@ -596,15 +595,18 @@ def _case_table(tests_json) -> dict[str, str]:
     """Expected output per test input (whitespace-normalised), to tell whether two problems judge the same input alike."""
     if not isinstance(tests_json, str) or not tests_json:
         return {}
-    tests = json.loads(tests_json)
-    if tests.get("format") == "assert":
-        parsed = assert_cases(tests.get("check") or "")
+    try:
+        suite = parse_tests(tests_json)
+    except MalformedTests:
+        return {}  # validate-tests removes it; two unreadable suites tell nothing apart
+    if suite.format == "assert":
+        parsed = suite.assert_cases
         with unlimited_int_digits():  # integer literals over Python's 4,300-digit limit
             cases = (
                 [(json.dumps([c.args, c.kwargs], default=str), json.dumps(c.expected, default=str)) for c in parsed[0]] if parsed else []
             )
     else:
-        cases = [(str(c.get("input", "")), str(c.get("output", ""))) for c in tests.get("cases", [])]
+        cases = list(zip(suite.inputs(), suite.outputs()))
     return {" ".join(i.split()): " ".join(o.split()) for i, o in cases}
 
 

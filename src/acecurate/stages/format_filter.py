@@ -13,13 +13,12 @@ tests get `"compare": "unordered"` (the sandbox compares such outputs as multise
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 
 from ..config import setting
-from ..records import test_count
 from ..stage import StageResult, split_by_reason, stage
+from ..suites import count_tests, mark_unordered
 from ..text import ASY_BLOCK, fractions_as_slashes, snippet, tokenize
 
 _DRAWING = re.compile(r"\[asy\]|\\begin\{(?:array|tabular|matrix)\}", re.IGNORECASE)
@@ -305,7 +304,7 @@ def code_reason(problem: str, tests_json: str | None, config: CodeFormatConfig) 
         "special_judge": lambda: special_judge(problem),
         "image_statement": lambda: _found(_IMAGE_NEEDED, _statement_part(problem)),
         "too_few_tests": lambda: (
-            f"{count} test(s) (min {config.min_tests})" if (count := test_count(tests_json)) < config.min_tests else None
+            f"{count} test(s) (min {config.min_tests})" if (count := count_tests(tests_json)) < config.min_tests else None
         ),
     }
     for code, check in checks.items():
@@ -317,15 +316,6 @@ def code_reason(problem: str, tests_json: str | None, config: CodeFormatConfig) 
 def any_order(problem: str) -> str | None:
     """The phrase saying the output may come in any order, or None."""
     return _found(_ANY_ORDER, problem)
-
-
-def mark_unordered(tests_json: str | None) -> str | None:
-    """The tests JSON with `"compare": "unordered"`, so the sandbox compares the output as a multiset."""
-    if not isinstance(tests_json, str) or not tests_json:
-        return tests_json
-    tests = json.loads(tests_json)
-    tests["compare"] = "unordered"
-    return json.dumps(tests)
 
 
 @dataclass

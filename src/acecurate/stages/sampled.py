@@ -19,14 +19,17 @@ from ..io import save_figure, write_parquet
 from ..sampling.collect import SamplerConfig, collect, majority_votes
 from ..sampling.store import SampleStore
 from ..stage import StageResult, skipped_result, split_by_reason, stage
+from ..verify.policy import GradingPolicy
+
+GRADING_HELP = "The grading policy of the samples (verify.policy): require_think_close, truncated, time_limit_s, ..."
 
 
-def collect_samples(frame, sampler: SamplerConfig, n: int, ctx):
-    """n graded samples per row from `sampler` (see sampling.collect), in the run's store; the samples used are also
-    written to the stage's rollouts.parquet."""
+def collect_samples(frame, sampler: SamplerConfig, n: int, ctx, policy: GradingPolicy):
+    """n graded samples per row from `sampler` (see sampling.collect) under `policy`, in the run's store; the samples
+    used are also written to the stage's rollouts.parquet."""
     store = SampleStore(ctx.run_dir / "cache" / "samples.sqlite")
     try:
-        collected = collect(frame, sampler, n, store, workers=ctx.workers, progress=ctx)
+        collected = collect(frame, sampler, n, store, workers=ctx.workers, policy=policy, progress=ctx)
     finally:
         store.close()
     write_parquet(ctx.stage_dir / "rollouts.parquet", collected.samples)
@@ -34,10 +37,11 @@ def collect_samples(frame, sampler: SamplerConfig, n: int, ctx):
         "samples_generated": collected.generated,
         "samples_reused": collected.reused,
         "samples_regraded": collected.regraded,
+        "regraded_because": collected.regraded_because,
         "model": sampler.model,
         "backend": sampler.backend,
         "settings": collected.settings,
-        "require_think_close": sampler.require_think_close,
+        "grading": policy.to_dict(),
     }
     return collected.prompt_ids, collected.samples, stats
 
@@ -50,17 +54,20 @@ def _skipped(frame, spec_name: str, adds: dict[str, str]) -> StageResult:
 
 def _sampler_report(stats: dict) -> dict[str, str]:
     settings = ", ".join(f"{k} {v}" for k, v in stats["settings"].items())
-    regraded = f" ({stats['samples_regraded']} regraded)" if stats["samples_regraded"] else ""
+    regraded = (
+        f" ({stats['samples_regraded']} regraded: {', '.join(stats['regraded_because'])} changed)" if stats["samples_regraded"] else ""
+    )
     return {
         "model": f"{stats['model']} ({stats['backend']}; {settings})",
         "samples": f"{stats['samples_generated']} generated, {stats['samples_reused']} reused from the store{regraded}",
-        "grading": f"require_think_close {'on' if stats['require_think_close'] else 'off'}",
+        "grading": GradingPolicy.from_dict(stats["grading"]).summary(),
     }
 
 
 @dataclass
 class DifficultyConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    grading: GradingPolicy = setting(factory=GradingPolicy, help=GRADING_HELP)
     n: int = setting(16, "Samples per prompt.")
     keep: list[int] = setting(factory=lambda: [1, 15], help="Inclusive band of pass counts to keep.")
 
@@ -111,7 +118,7 @@ def difficulty(frame, config: DifficultyConfig, ctx) -> StageResult:
     """Sample n responses per problem, grade each, and keep problems whose pass count lies in the band."""
     if not config.sampler.model:
         return _skipped(frame, "difficulty", DIFFICULTY_COLUMNS)
-    ids, samples, stats = collect_samples(frame, config.sampler, config.n, ctx)
+    ids, samples, stats = collect_samples(frame, config.sampler, config.n, ctx, config.grading)
     per_prompt = samples.groupby("prompt_id").agg(
         pass_count=("correct", "sum"), n_samples=("correct", "size"), truncated=("finish_reason", lambda s: int((s == "length").sum()))
     )
@@ -157,6 +164,7 @@ def difficulty(frame, config: DifficultyConfig, ctx) -> StageResult:
 @dataclass
 class MajorityCheckConfig:
     sampler: SamplerConfig = setting(factory=SamplerConfig, help="The paper: DeepSeek-R1.")
+    grading: GradingPolicy = setting(factory=GradingPolicy, help=GRADING_HELP)
     k: int = setting(8, "Responses per problem.")
 
 
@@ -174,7 +182,7 @@ def majority_check(frame, config: MajorityCheckConfig, ctx) -> StageResult:
     """Keep a math problem only if the majority-voted answer of k reference responses matches its gold answer."""
     if not config.sampler.model:
         return _skipped(frame, "majority-check", MAJORITY_COLUMNS)
-    ids, samples, stats = collect_samples(frame, config.sampler, config.k, ctx)
+    ids, samples, stats = collect_samples(frame, config.sampler, config.k, ctx, config.grading)
     voted = majority_votes(samples)
     majority = {p: v[0] for p, v in voted.items()}
     votes = {p: v[1] for p, v in voted.items()}
@@ -195,6 +203,7 @@ def majority_check(frame, config: MajorityCheckConfig, ctx) -> StageResult:
 @dataclass
 class ResponseLengthConfig:
     sampler: SamplerConfig = setting(factory=SamplerConfig, help="Whose responses are measured (the paper: DeepSeek-R1).")
+    grading: GradingPolicy = setting(factory=GradingPolicy, help=GRADING_HELP)
     k: int = 8
     min_tokens: int = setting(2000, "Problems whose correct responses are shorter are too easy to teach reasoning.")
     downsample_below: int = setting(4000, "Problems between min_tokens and this are kept with probability keep_fraction.")
@@ -213,7 +222,7 @@ def response_length(frame, config: ResponseLengthConfig, ctx) -> StageResult:
     """Drop problems whose correct reference responses are short; downsample the middle band with a fixed seed."""
     if not config.sampler.model:
         return _skipped(frame, "response-length", {"response_tokens": "double"})
-    ids, samples, stats = collect_samples(frame, config.sampler, config.k, ctx)
+    ids, samples, stats = collect_samples(frame, config.sampler, config.k, ctx, config.grading)
     correct = samples[samples["correct"] == 1]
     median_tokens = correct.groupby("prompt_id")["tokens"].median()
     frame = frame.copy()

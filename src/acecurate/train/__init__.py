@@ -48,6 +48,20 @@ def load_curated(directory: str | Path | None, domain: str):
     return frame[frame["domain"] == domain].reset_index(drop=True)
 
 
+def unverified_tests(frame) -> int:
+    """Code prompts whose tests nothing has checked (`tests_verified: false`: no reference and no sampled model passed)."""
+    return int(frame["tests_verified"].eq(False).sum()) if frame is not None and "tests_verified" in frame else 0
+
+
+def curated_data(recipe: Recipe, math_dir, code_dir) -> dict:
+    """The curated prompts of each domain that the recipe trains on: code prompts with unverified tests only when
+    `include_unverified_tests` is on (the paper trained on verified tests only)."""
+    data = {"math": load_curated(math_dir, "math"), "code": load_curated(code_dir, "code")}
+    if data["code"] is not None and not recipe.include_unverified_tests and unverified_tests(data["code"]):
+        data["code"] = data["code"][data["code"]["tests_verified"].ne(False)].reset_index(drop=True)
+    return data
+
+
 def batch_shape(recipe: Recipe, stage: TrainStage) -> tuple[int, int]:
     """(per-device micro-batch, accumulation steps) so that one optimizer step sees exactly one rollout batch."""
     completions = stage.prompts_per_batch * stage.rollouts
@@ -110,11 +124,11 @@ def easy_filter_source(stage: TrainStage, frame, seen_domains: set[str]) -> str:
     if stage.easy_filter is None:
         return "none"
     if stage.domain in seen_domains:
-        return f"rollouts of the previous {stage.domain} stage"
+        return f"the pass rates of the previous {stage.domain} stage's rollouts"
     if frame is not None and has_pass_counts(frame):
-        return "pass_count of the curated dataset"
+        return "the pass_count of the curated dataset"
     return (
-        f"nothing: the curated {stage.domain} dataset has no pass_count (run its difficulty stage with a model), "
+        f"no pass rates: the curated {stage.domain} dataset has no pass_count (run its difficulty stage with a model), "
         "so the filter is skipped in this stage"
     )
 
@@ -123,7 +137,7 @@ def plan(
     recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/train", on_gpu: bool = False, data: dict | None = None
 ) -> list[StagePlan]:
     """The resolved plan: one entry per stage, with its dataset size, TRL settings and the estimated rollouts."""
-    data = data or {"math": load_curated(math_dir, "math"), "code": load_curated(code_dir, "code")}
+    data = data or curated_data(recipe, math_dir, code_dir)
     plans, seen_domains = [], set()
     for index, stage in enumerate(recipe.stages):
         frame = data[stage.domain]
@@ -210,11 +224,11 @@ def run(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/tr
     except ImportError:
         raise missing_extra("torch, transformers and trl", "train") from None
     from .callbacks import MetricsCallback
-    from .rewards import RolloutLog, make_reward
+    from .rewards import RolloutLog, make_reward, stop_token_ids
 
     on_gpu = torch.cuda.is_available()
     out = Path(out)
-    data = {"math": load_curated(math_dir, "math"), "code": load_curated(code_dir, "code")}
+    data = curated_data(recipe, math_dir, code_dir)
     plans = plan(recipe, math_dir, code_dir, out, on_gpu, data=data)
     if recipe.eval is not None:
         from ..eval import load_benchmarks
@@ -240,9 +254,9 @@ def run(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/tr
         else:
             pass_rates = curated_pass_rates(frame, p.stage.domain)
         if p.stage.easy_filter and pass_rates is None:
-            warnings.warn(f"stage {p.stage.name}: the easy-prompt filter has no pass rates ({p.easy_filter_source})", stacklevel=1)
+            warnings.warn(f"stage {p.stage.name}: the easy-prompt filter has {p.easy_filter_source}", stacklevel=1)
             if console is not None:
-                console.print(f"[yellow]warning[/]: stage {p.stage.name}: easy-prompt filter skipped: {p.easy_filter_source}")
+                console.print(f"[yellow]warning[/]: stage {p.stage.name}: the easy-prompt filter has {p.easy_filter_source}")
         rows, dropped = stage_dataset(frame, p.stage, tokenizer, recipe, pass_rates if p.stage.easy_filter else None)
         if not rows:
             raise AcecurateError(f"stage {p.stage.name}: no prompts left after filtering ({dropped})")
@@ -256,8 +270,8 @@ def run(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/tr
             RolloutLog(p.directory / "rollouts.jsonl"),
             p.stage.max_response_tokens,
             workers=recipe.reward_workers or os.cpu_count() or 1,
-            require_think_close=recipe.require_think_close,
-            allow_inline_asserts=recipe.allow_inline_asserts,
+            policy=recipe.grading,
+            stop_ids=stop_token_ids(model, tokenizer),
         )
         checkpoints = sorted(p.directory.glob("checkpoints/checkpoint-*"), key=lambda c: int(c.name.split("-")[1]))
         write_json(
@@ -271,7 +285,7 @@ def run(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/tr
                 "easy_filter_source": p.easy_filter_source,
                 "resumed_from": checkpoints[-1].name if checkpoints else None,
                 "trl_args": p.trl_args,
-                "require_think_close": recipe.require_think_close,
+                "grading": recipe.grading.to_dict(),
             },
         )
         trainer = GRPOTrainer(
@@ -332,9 +346,8 @@ def evaluate_stage(recipe: Recipe, p: StagePlan, model_path: str, step: int, con
     state = PartialState()
     scores = None
     if state.is_main_process:
-        # The stage's model is graded as its rewards were: with the recipe's require_think_close.
-        sampler = replace(recipe.eval.sampler, model=model_path, require_think_close=recipe.require_think_close)
-        config = replace(recipe.eval, sampler=sampler)
+        # The stage's model is graded as its rewards were: under the recipe's grading policy.
+        config = replace(recipe.eval, sampler=replace(recipe.eval.sampler, model=model_path), grading=recipe.grading)
         results = run_eval(
             config,
             p.directory / "eval",

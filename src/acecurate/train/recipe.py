@@ -8,6 +8,7 @@ from pathlib import Path
 from ..config import build_dataclass, deep_merge, load_yaml, parse_overrides
 from ..errors import ConfigError
 from ..eval import EvalConfig
+from ..verify.policy import GradingPolicy
 
 
 @dataclass
@@ -69,13 +70,14 @@ class Recipe:
     # Processes grading rewards (math workers, concurrent sandboxes); None means every core of the machine. A code
     # stage grades prompts x rollouts (1,024-2,048) completions per step, so this sets the reward time.
     reward_workers: int | None = None
-    # R1-style policies (the R1 chat template opens <think> in the prompt): a completion without </think> never
-    # finished its reasoning and earns no reward, whatever it boxed on the way. Off for a policy that does not think
-    # in tags; then a completion with neither tag is graded whole. Recorded with every reward in rollouts.jsonl.
-    require_think_close: bool = True
-    # Code rows whose assert suite cannot be turned into data are refused unless this is on: run in place, their
-    # expected values enter the sandbox, where the policy's code can read or fake them (validate-tests removes them).
-    allow_inline_asserts: bool = False
+    # How rewards are graded (verify.policy): require_think_close (on: an R1-style completion without </think> earns
+    # nothing), the truncation rule, the code limits with each row's own, inline asserts. The stage evaluations grade
+    # under the same policy; every reward in rollouts.jsonl records it.
+    grading: GradingPolicy = field(default_factory=GradingPolicy)
+    # Code prompts whose tests no reference solution or sampled model has passed (`tests_verified: false`) are left
+    # out, as the paper trained on verified tests only: a suite nothing passes may be unsatisfiable, and its
+    # prompts then teach nothing but cost rollouts. On, they are trained on too.
+    include_unverified_tests: bool = False
     # An evaluation after each stage on the stage's final model, logged in the stage's metrics.jsonl (the paper tracks
     # AIME after each stage): the `acecurate eval` settings, usually fewer benchmarks, samples and tokens.
     eval: EvalConfig | None = None

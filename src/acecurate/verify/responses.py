@@ -56,31 +56,59 @@ class Verdict(NamedTuple):
 
 
 def grade_responses(
-    domains, texts, golds, tests, math_grader, workers: int = 2, require_think_close: bool = True, *, allow_inline_asserts: bool = False
+    domains, texts, golds, tests, math_grader, workers: int = 2, policy=None, *, time_limits=None, truncated=None
 ) -> list[Verdict]:
-    """A verdict per response: math by the math grader, code by the sandbox with early stop. Both read only the
-    answer part (`answer_part`, with `require_think_close`).
+    """A verdict per response under `policy` (a verify.policy.GradingPolicy; its defaults when None): math by the math
+    grader, code by the sandbox with early stop, both reading only the answer part (`answer_part`). `time_limits`
+    holds each row's own time limit (None where it has none), `truncated` whether each response was cut at the token
+    limit: the policy's truncation rule decides those before anything else.
 
-    A sandbox infrastructure fault is retried by the sandbox and raised if it persists: never scored as a failure. No
-    response can cause one. Assert suites that cannot be data are refused unless `allow_inline_asserts`."""
+    A suite that cannot be read or may not run is that row's verdict (`malformed_tests`, `untrusted_suite`). A sandbox
+    infrastructure fault is retried by the sandbox and raised if it persists: never scored as a failure. No response
+    can cause one."""
     from ..sandbox import grade_many
+    from ..suites import MalformedTests, parse_tests
+    from .policy import TRUNCATED, GradingPolicy
 
-    results: list = [None] * len(texts)
-    math_rows = [i for i, d in enumerate(domains) if d == "math"]
+    policy = policy or GradingPolicy()
+    count = len(texts)
+    time_limits = list(time_limits) if time_limits is not None else [None] * count
+    cut = list(truncated) if truncated is not None else [False] * count
+    results: list = [None] * count
+    if not policy.scores_truncated():
+        for i in range(count):
+            if cut[i]:
+                results[i] = Verdict(TRUNCATED, False, None, TRUNCATED)
+    math_rows = [i for i, d in enumerate(domains) if d == "math" and results[i] is None]
     if math_rows:
         pairs = [(texts[i], golds[i]) for i in math_rows]
-        for i, g in zip(math_rows, math_grader.grade_many(pairs, require_think_close=require_think_close)):
+        for i, g in zip(math_rows, math_grader.grade_many(pairs, require_think_close=policy.require_think_close)):
             results[i] = Verdict(g.status, g.correct, g.extracted, g.rule)
     runnable = []
     for i, domain in enumerate(domains):
-        if domain == "code":
-            code = extract_code(texts[i], require_think_close)
+        if domain == "code" and results[i] is None:
+            code = extract_code(texts[i], policy.require_think_close)
             if code is None:
                 results[i] = Verdict("no_code", False, None, "no_code")
             else:
                 runnable.append((i, code))
+    suites: dict = {}  # each row's suite read once for all its responses (LiveCodeBench's can be megabytes)
+
+    def suite(text):
+        if not isinstance(text, str):
+            return text
+        if text not in suites:
+            try:
+                suites[text] = parse_tests(text)
+            except MalformedTests:
+                suites[text] = text  # the sandbox gives it its verdict, malformed_tests
+        return suites[text]
+
     graded = grade_many(
-        [(code, tests[i]) for i, code in runnable], workers=workers, early_stop=True, allow_inline_asserts=allow_inline_asserts
+        [(code, suite(tests[i]), policy.limits(time_limits[i])) for i, code in runnable],
+        workers=workers,
+        early_stop=True,
+        allow_inline_asserts=policy.allow_inline_asserts,
     )
     for (i, _), result in zip(runnable, graded):
         if result.verdict == "sandbox_error":

@@ -4,20 +4,18 @@ stay outside the sandbox and are compared structurally in our process.
 Besides `assert candidate(<literals>) == <literal>` (and `is None`), the LeetCode forms are data too: arguments built
 with `list_node([...])` / `tree_node([...])` (the sandbox builds them), and `assert is_same_list(candidate(...),
 list_node([...]))` / `is_same_tree(candidate(...), tree_node([...]))`, whose returned structure the sandbox serialises
-(a list of values; a tree in LeetCode's level order) for us to compare. Literals include `inf`, `-inf`, `math.inf`
+(a list of values; a tree in LeetCode's level order) for us to compare: an expected tree is given here as the values
+`tree_node` takes, and the sandbox puts it in the same level order before comparing. Literals include `inf`, `-inf`, `math.inf`
 and `float('inf' | '-inf' | 'nan')`. A suite with anything else cannot be data: `untrusted_reason` says why.
 """
 
 from __future__ import annotations
 
 import ast
-import collections
-import functools
 import math
 from dataclasses import dataclass, field
 
-from .compare import unlimited_int_digits
-from .runner import HELPERS, node_values
+from .values import unlimited_int_digits
 
 BUILDERS = {"list_node": "list", "tree_node": "tree"}
 SAME = {"is_same_list": "list", "is_same_tree": "tree"}
@@ -28,7 +26,7 @@ _SPECIAL_FLOATS = {"inf": math.inf, "-inf": -math.inf, "infinity": math.inf, "-i
 class AssertCase:
     args: list
     kwargs: dict
-    expected: object
+    expected: object  # for returns == "tree": the values tree_node() takes
     builds: list = field(default_factory=list)  # ("args", position, kind) / ("kwargs", name, kind): built in the sandbox
     returns: str | None = None  # "list" or "tree": the sandbox serialises the returned structure
 
@@ -120,7 +118,7 @@ def _case(statement: ast.AST, param: str) -> AssertCase:
         expected, kind = _argument(second)
         if expected is not None and kind != SAME[test.func.id]:
             raise NotData(ast.unparse(test)[:120])
-        return AssertCase(args, kwargs, level_order(expected or []) if kind == "tree" else (expected or []), builds, SAME[test.func.id])
+        return AssertCase(args, kwargs, expected or [], builds, SAME[test.func.id])
     if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.Eq, ast.Is)):
         args, kwargs, builds = _call(test.left, param)
         expected = _literal(test.comparators[0])
@@ -191,17 +189,3 @@ def untrusted_reason(check_source: str) -> str | None:
     except NotData as exc:
         return str(exc)
     return None
-
-
-@functools.cache
-def _helpers() -> dict:
-    """The sandbox's own list_node/tree_node helpers (our code, not the solution's), to build expected structures."""
-    namespace = {"deque": collections.deque}
-    exec(compile(HELPERS, "<helpers>", "exec"), namespace)
-    return namespace
-
-
-def level_order(values: list) -> list:
-    """LeetCode's level order of the tree that tree_node(values) builds, by the same walk the sandbox makes over a
-    returned tree, so that equal trees give equal lists (children of missing nodes absent, trailing Nones dropped)."""
-    return node_values(_helpers()["tree_node"](values), "tree")

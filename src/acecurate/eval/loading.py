@@ -1,8 +1,8 @@
-"""The benchmark registry (where each benchmark comes from, its fields, its grader, its date window and its protocol
-sample count) and the readers that turn a benchmark source into canonical rows.
+"""Reading a benchmark's problems for `acecurate eval`: a registered benchmark (`acecurate.benchmarks.REGISTRY`: its
+eval source, fields, window and protocol samples) from a file in `--data-dir` or else the Hugging Face hub, and any file
+`acecurate filter` reads (`--bench-file`), into canonical rows.
 
-Sources are tried in order: a file in `--data-dir` (names below), then the Hugging Face hub. Any file that
-`acecurate filter` reads is also a benchmark (`--bench-file`), and so is LiveCodeBench's released format
+Any file that `acecurate filter` reads is also a benchmark (`--bench-file`), and so is LiveCodeBench's released format
 (`question_content`, `starter_code`, `public_test_cases`, `private_test_cases` as base64 of zlib of a pickled JSON
 string, `metadata` with `func_name`, `contest_date`, `difficulty`).
 """
@@ -20,7 +20,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..benchmarks import LIVECODEBENCH_WINDOWS
+from ..benchmarks import REGISTRY, BenchmarkSpec, canonical_name
 from ..errors import AcecurateError, InputError
 from ..io import read_records
 from ..records import ALIASES, to_canonical
@@ -29,71 +29,6 @@ from ..sampling import MATH_INSTRUCTION
 MAX_PRIVATE_TESTS_BYTES = 1 << 30  # decompressed; the largest LiveCodeBench problem holds a few hundred MB
 
 
-@dataclass
-class BenchmarkSpec:
-    name: str  # what --bench takes
-    title: str
-    domain: str  # math: the answer is graded by verify.math; code: the tests run in the sandbox
-    hub_id: str
-    samples: int  # k of avg@k under the paper's protocol
-    hub_split: str = "test"
-    hub_files: tuple[str, ...] = ()  # JSON-lines files of the hub dataset repository, read without its loading script
-    local: tuple[str, ...] = ()  # file names (glob patterns) looked for in --data-dir, first match wins
-    fields: dict[str, str] = field(default_factory=dict)  # canonical -> source column where the known aliases miss it
-    window: tuple[str, str] | None = None  # contest dates kept: start <= date < end
-    paper: str | None = None  # the column of the paper's results table
-
-
-LIVECODEBENCH_FILES = tuple(f"test{i if i > 1 else ''}.jsonl" for i in range(1, 7))  # release_v6 = test.jsonl .. test6.jsonl
-LIVECODEBENCH_LOCAL = ("livecodebench.jsonl", "livecodebench.parquet", "code_generation_lite/test*.jsonl")
-
-
-def _livecodebench(version: str, start: str, end: str) -> BenchmarkSpec:
-    return BenchmarkSpec(
-        f"lcb-{version}",
-        f"LiveCodeBench {version} ({start} to {end})",
-        "code",
-        "livecodebench/code_generation_lite",
-        8,
-        hub_files=LIVECODEBENCH_FILES,
-        local=LIVECODEBENCH_LOCAL,
-        window=(start, end),
-        paper=f"LiveCodeBench {version}",
-    )
-
-
-REGISTRY: dict[str, BenchmarkSpec] = {
-    s.name: s
-    for s in [
-        BenchmarkSpec("aime24", "AIME 2024", "math", "HuggingFaceH4/aime_2024", 64, "train", local=("aime24.jsonl",), paper="AIME24"),
-        BenchmarkSpec(
-            "aime25",
-            "AIME 2025",
-            "math",
-            "MathArena/aime_2025",
-            64,
-            "train",
-            local=("aime25.jsonl",),
-            fields={"id": "problem_idx"},
-            paper="AIME25",
-        ),
-        BenchmarkSpec(
-            "hmmt25",
-            "HMMT February 2025",
-            "math",
-            "MathArena/hmmt_feb_2025",
-            64,
-            "train",
-            local=("hmmt25_feb.jsonl",),
-            fields={"id": "problem_idx"},
-        ),
-        # The paper does not say how many samples it drew on MATH-500; 4 over 500 problems gives a standard error near 1 point.
-        BenchmarkSpec("math500", "MATH-500", "math", "HuggingFaceH4/MATH-500", 4, "test", local=("math500.jsonl",), paper="MATH500"),
-        BenchmarkSpec("amc23", "AMC 2023", "math", "math-ai/amc23", 64, "test", local=("amc23.jsonl",)),
-        _livecodebench("v5", *LIVECODEBENCH_WINDOWS["v5"]),
-        _livecodebench("v6", *LIVECODEBENCH_WINDOWS["v6"]),
-    ]
-}
 BENCH_FILE_SAMPLES = 8  # avg@k for a --bench-file benchmark unless --samples says otherwise
 
 
@@ -296,10 +231,15 @@ def _without_instruction(problem: str) -> str:
     return text[: -len(MATH_INSTRUCTION)].rstrip() if text.endswith(MATH_INSTRUCTION) else problem
 
 
+def evaluable() -> dict[str, BenchmarkSpec]:
+    """The registered benchmarks that acecurate eval can read (those with an eval source)."""
+    return {name: spec for name, spec in REGISTRY.items() if spec.eval is not None}
+
+
 def _local_files(spec: BenchmarkSpec, data_dir: str | Path | None) -> list[Path]:
     if data_dir is None:
         return []
-    for pattern in spec.local:
+    for pattern in spec.eval.local:
         found = sorted(Path(data_dir).glob(pattern), key=lambda p: (len(p.name), p.name))  # test.jsonl, test2.jsonl, ...
         if found:
             return found
@@ -307,13 +247,14 @@ def _local_files(spec: BenchmarkSpec, data_dir: str | Path | None) -> list[Path]
 
 
 def _hub_records(spec: BenchmarkSpec, looked_in: str) -> list[dict]:
+    source = spec.eval
     try:
         from datasets import load_dataset
 
-        if spec.hub_files:
-            files = [f"hf://datasets/{spec.hub_id}/{name}" for name in spec.hub_files]
+        if source.hub_files:
+            files = [f"hf://datasets/{source.hub_id}/{name}" for name in source.hub_files]
             return load_dataset("json", data_files=files, split="train").to_list()
-        return load_dataset(spec.hub_id, split=spec.hub_split).to_list()
+        return load_dataset(source.hub_id, split=source.hub_split).to_list()
     except Exception as exc:  # datasets raises many types (offline, missing, network); the user needs what to do
         offline = any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
         why = (
@@ -322,27 +263,28 @@ def _hub_records(spec: BenchmarkSpec, looked_in: str) -> list[dict]:
             else str(exc).splitlines()[0][:300]
         )
         raise AcecurateError(
-            f"benchmark {spec.name} comes from the Hugging Face hub ({spec.hub_id}), and it could not be loaded: {why}. "
+            f"benchmark {spec.name} comes from the Hugging Face hub ({source.hub_id}), and it could not be loaded: {why}. "
             f"Download it where the hub is reachable and {looked_in}, or pass the file with --bench-file FILE"
         ) from None
 
 
 def load_benchmark(name: str, data_dir: str | Path | None = None, limit: int | None = None) -> Benchmark:
     """A registered benchmark, from `data_dir` when it holds the benchmark's file, else from the hub."""
-    if name not in REGISTRY:
-        raise AcecurateError(f"unknown benchmark {name!r} (known: {', '.join(REGISTRY)}); add your own with --bench-file FILE")
-    spec = REGISTRY[name]
+    spec = evaluable().get(canonical_name(name))
+    if spec is None:
+        raise AcecurateError(f"unknown benchmark {name!r} (known: {', '.join(evaluable())}); add your own with --bench-file FILE")
+    source = spec.eval
     files = _local_files(spec, data_dir)
-    looked_in = f"put it in --data-dir as {' or '.join(spec.local)}" + (f" (nothing found in {data_dir})" if data_dir else "")
+    looked_in = f"put it in --data-dir as {' or '.join(source.local)}" + (f" (nothing found in {data_dir})" if data_dir else "")
     if files:
         records = [record for path in files for record in read_records(path)]
-        source = ", ".join(str(p) for p in files)
+        origin = ", ".join(str(p) for p in files)
     else:
         records = _hub_records(spec, looked_in)
-        source = spec.hub_id
-    rows = benchmark_rows(records, name, spec.domain, source, fields=spec.fields, window=spec.window, limit=limit)
-    notes = _notes(name, rows)
-    return Benchmark(spec.name, spec.title, spec.domain, source, spec.samples, rows, spec.window, spec.paper, notes)
+        origin = source.hub_id
+    rows = benchmark_rows(records, spec.name, spec.domain, origin, fields=source.fields, window=spec.window, limit=limit)
+    notes = _notes(spec.name, rows)
+    return Benchmark(spec.name, spec.title, spec.domain, origin, source.samples, rows, spec.window, source.paper, notes)
 
 
 def load_bench_file(argument: str, limit: int | None = None) -> Benchmark:
