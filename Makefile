@@ -10,15 +10,15 @@ $(BIN)/acecurate: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-# The tests also use torch and transformers (a tiny local model) and `transformers serve` (a real OpenAI-compatible
-# server). torch goes first, pinned. On Linux the package index's torch is a CUDA build; on a CPU-only machine take
+# The tests also use torch and transformers (a tiny local model), `transformers serve` (a real OpenAI-compatible
+# server) and Ray (a local cluster: the ray extra). torch goes first, pinned. On Linux the package index's torch is a CUDA build; on a CPU-only machine take
 # PyTorch's CPU wheels: make test TORCH_INDEX=https://download.pytorch.org/whl/cpu (left empty, pip's own sources
 # decide: a local wheel where there is one).
 TORCH_VERSION ?= 2.13.0
 TORCH_INDEX ?=
 $(VENV)/.train: $(BIN)/acecurate
 	$(BIN)/python -m pip install -q torch==$(TORCH_VERSION) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/python -m pip install -q -e '.[dev,train,test]'
+	$(BIN)/python -m pip install -q -e '.[dev,train,test,ray]'
 	touch $@
 
 demo: $(BIN)/acecurate
@@ -30,12 +30,11 @@ demo: $(BIN)/acecurate
 	else echo "code demo skipped: its validate-tests stage runs code in bubblewrap (apt-get install -y bubblewrap)"; fi
 
 # verl's own reward managers, for the test that runs them on an export: verl without its dependencies (they pin an
-# older transformers than train's) and the libraries its reward code imports, in a directory of their own that only
-# that test's process reads.
+# older transformers than train's) and the small libraries its reward code imports, in a directory of their own that
+# only that test's process reads (ray and aiohttp come with the venv's ray extra).
 VERL_LIBS = $(VENV)/verl-libs
 $(VERL_LIBS): $(VENV)/.train
-	$(BIN)/python -m pip install -q --target $@.tmp --no-deps verl==0.9.1 tensordict==0.15.3 pyvers cloudpickle omegaconf codetiming
-	$(BIN)/python -m pip install -q --upgrade --target $@.tmp ray==2.60.0 aiohttp orjson
+	$(BIN)/python -m pip install -q --target $@.tmp --no-deps verl==0.9.1 tensordict==0.15.3 pyvers cloudpickle omegaconf codetiming orjson
 	rm -rf $@ && mv $@.tmp $@
 
 # The sandbox's judge environment (pinned numpy and sortedcontainers from PyPI, once; a no-op when built): the tests

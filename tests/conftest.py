@@ -78,6 +78,18 @@ def transformers_server(tmp_path_factory):
         log.close()
 
 
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A local Ray cluster of 2 CPUs, started once per session as a user's `ray start --head` would start one; yields
+    its address, which other processes (a CLI run) join."""
+    ray = pytest.importorskip("ray", reason="needs acecurate[ray] (make test installs it)")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
 def stdin_tests(*pairs) -> str:
     """A canonical stdin tests JSON from (input, output) pairs."""
     return json.dumps({"format": "stdin", "cases": [{"input": i, "output": o} for i, o in pairs]})

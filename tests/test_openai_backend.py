@@ -127,3 +127,64 @@ def test_real_server_reasoning_comes_back_as_the_model_wrote_it(transformers_ser
     closed = [t for t in thought if "</think>" in t]
     assert unclosed and closed, texts
     assert all(grade(t, "4").rule == "no_think_close" for t in unclosed)
+
+
+# Several replicas of one model (`vllm serve` on each node, no load balancer): one base_url per replica.
+
+
+def test_requests_go_round_robin_with_a_limit_per_endpoint(tiny_model):
+    first, second = TinyServer(tiny_model), TinyServer(tiny_model)
+    try:
+        backend = make_backend("openai", "tiny", base_url=[first.url, second.url + "/"], concurrency=2, timeout=120)
+        prompts = [f"replicas {i}" for i in range(8)]
+        results = list(backend.generate(requests_for(prompts, n=1), SamplingSettings(max_tokens=4)))
+        assert sorted(r.prompt for r, _ in results) == sorted(prompts)
+        # Both replicas served (the least busy first, in turn), never more than 2 requests at once on either.
+        assert [e.served for e in backend.pool.endpoints] == [sum(first.seen.values()), sum(second.seen.values())]
+        assert min(e.served for e in backend.pool.endpoints) >= 2
+        assert first.max_inflight <= 2 and second.max_inflight <= 2
+        assert backend.info.extra["base_url"] == [first.url, second.url]
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_failing_endpoint_is_left_alone_while_the_other_serves(tiny_model):
+    import math
+    import time
+
+    healthy, down = TinyServer(tiny_model), TinyServer(tiny_model, broken=503)
+    try:
+        backend = make_backend("openai", "tiny", base_url=[down.url, healthy.url], concurrency=2, timeout=120, backoff=1.0)
+        prompts = [f"one replica down {i}" for i in range(8)]
+        started = time.monotonic()
+        results = dict((r.prompt, c) for r, c in backend.generate(requests_for(prompts, n=1), SamplingSettings(max_tokens=4)))
+        elapsed = time.monotonic() - started
+        assert set(results) == set(prompts) and set(healthy.seen) == set(prompts)
+        # The down replica got its first requests (2 at once), then only probes one at a time, each after a cooldown
+        # that doubles from at least half the backoff: at most log2(2t/backoff + 1) + 1 of them in t seconds.
+        probes = math.log2(2 * elapsed / 1.0 + 1) + 1
+        assert sum(down.seen.values()) <= 2 + probes, (down.seen, elapsed)
+        assert down.max_inflight <= 2
+        assert backend.pool.endpoints[0].last_error == "HTTP 503" and backend.pool.endpoints[0].served == 0
+    finally:
+        healthy.close()
+        down.close()
+
+
+def test_every_endpoint_down_is_a_clear_error_naming_each(tiny_model):
+    down = TinyServer(tiny_model, broken=503)
+    try:
+        backend = make_backend("openai", "tiny", base_url=["http://127.0.0.1:9/v1", down.url], timeout=5, max_retries=3, backoff=0.01)
+        with pytest.raises(AcecurateError) as caught:
+            list(backend.generate(requests_for(["anyone there?"], n=1), SamplingSettings(max_tokens=4)))
+        assert str(caught.value) == (
+            f"giving up after 3 retries; the endpoints' last errors: http://127.0.0.1:9/v1: ConnectError; {down.url}: HTTP 503"
+        )
+    finally:
+        down.close()
+
+
+def test_base_url_must_be_urls():
+    with pytest.raises(AcecurateError, match="expected a URL or a list of URLs"):
+        make_backend("openai", "tiny", base_url=[])

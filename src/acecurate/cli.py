@@ -192,6 +192,7 @@ def _print_summary(summary) -> None:
 def _run(pipeline, inputs: list[str], out_dir: Path, mapping: Optional[str], workers: int):
     from .pipeline import run_pipeline
     from .records import parse_mapping
+    from .sampling.estimate import EstimateReady
 
     command = command_line()
     try:
@@ -201,7 +202,24 @@ def _run(pipeline, inputs: list[str], out_dir: Path, mapping: Optional[str], wor
             )
     except KeyboardInterrupt:
         interrupted(kept_work(out_dir))
+    except EstimateReady as ready:
+        _print_estimate(ready.estimate, out_dir)
+        return
     _print_summary(summary)
+
+
+def _print_estimate(estimate, out_dir: Path) -> None:
+    """The cost projection of a sampling run (`--estimate`), one line per figure; the values wrap at 80 columns."""
+    result = Table(title="cost estimate", box=None, padding=(0, 1), pad_edge=False, title_justify="left", show_header=False)
+    result.add_column("", no_wrap=True)
+    result.add_column("", overflow="fold")
+    for what, value in estimate.rows():
+        result.add_row(what, value)
+    show(result)
+    out.print(
+        f"nothing else was sampled; the pilot's samples are kept in {out_dir / 'cache'} and reused by the same command without --estimate",
+        highlight=False,
+    )
 
 
 def kept_work(run_dir: Path) -> str:
@@ -234,6 +252,13 @@ MapOption = typer.Option(
 )
 WorkersOption = typer.Option(
     None, "--workers", "-w", help="Worker processes for grading and execution (default: all cores).", show_default=False
+)
+EstimateHelp = (
+    "Sample a pilot (1% of the prompts, at least 4; sampler.pilot_fraction), print the projected samples, tokens and "
+    "GPU-hours, and stop. The pilot's samples are kept for the real run."
+)
+EstimateParameter = inspect.Parameter(
+    "estimate", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=typer.Option(False, "--estimate", help=EstimateHelp)
 )
 SetOption = typer.Option([], "--set", metavar="KEY=VALUE", help="Override a stage setting: STAGE.KEY=VALUE (YAML value). Repeatable.")
 InputsArgument = typer.Argument(
@@ -304,6 +329,8 @@ def _stage_command(spec):
     hints = typing.get_type_hints(spec.config_cls)
     fields = [f for f in dataclasses.fields(spec.config_cls)]
     setting_params = [p for f in fields if (p := _option_for(f.name, hints[f.name], f)) is not None]
+    if "sampler" in hints:  # a stage that samples a model can say what it would cost first
+        setting_params.append(EstimateParameter)
     common = [
         inspect.Parameter("inputs", inspect.Parameter.KEYWORD_ONLY, annotation=List[str], default=InputsArgument),
         inspect.Parameter("out_dir", inspect.Parameter.KEYWORD_ONLY, annotation=Path, default=OutOption),
@@ -335,6 +362,8 @@ def _stage_command(spec):
 
         values = {f.name: kwargs[f.name] for f in fields if f.name in kwargs and kwargs[f.name] not in (None, [])}
         sets = [o if o.startswith(spec.name + ".") else f"{spec.name}.{o}" for o in kwargs["overrides"]]
+        if kwargs.get("estimate"):
+            sets.append(f"{spec.name}.sampler.estimate=true")
         values.update(parse_overrides(sets).get(spec.name, {}))
         pipeline = single_stage_pipeline(spec.name, kwargs["domain"] or "auto", values)
         _run(pipeline, kwargs["inputs"], kwargs["out_dir"], kwargs["mapping"], kwargs["workers"] or default_workers())
@@ -788,18 +817,21 @@ def eval_command(
         help="Any setting: KEY=VALUE, e.g. sampler.max_tokens=16384, sampler.options.base_url=URL. Repeatable.",
     ),
     workers: Optional[int] = WorkersOption,
+    estimate: bool = typer.Option(False, "--estimate", help=EstimateHelp),
 ):
     """Evaluate a model: avg@k with its standard error, pass@k, maj@k, truncation, lengths; results.json, per_problem.parquet, README.md."""
     from .eval import eval_config, run_eval
+    from .sampling.estimate import EstimateReady
 
-    given = [model, bench, bench_files, out_dir, backend, samples, limit, data_dir, reference, overrides, workers]
+    given = [model, bench, bench_files, out_dir, backend, samples, limit, data_dir, reference, overrides, workers, estimate or None]
     if ctx.invoked_subcommand is not None:
         if any(v not in (None, []) for v in given):
             raise AcecurateError(f"the options of `acecurate eval` go with --model, not with `eval {ctx.invoked_subcommand}`")
         return
     if not model or out_dir is None:
         raise AcecurateError("give --model and --out (for example: acecurate eval --model PATH --bench aime24 --out runs/eval/NAME)")
-    values: dict = {"sampler": {"model": model, **({"backend": backend} if backend else {})}, "bench_files": list(bench_files)}
+    sampler = {"model": model, **({"backend": backend} if backend else {}), **({"estimate": True} if estimate else {})}
+    values: dict = {"sampler": sampler, "bench_files": list(bench_files)}
     if bench is not None:
         values["benchmarks"] = [b.strip() for b in bench.split(",") if b.strip()]
     values.update({k: v for k, v in (("samples", samples), ("limit", limit), ("reference", reference)) if v is not None})
@@ -812,6 +844,9 @@ def eval_command(
             results = run_eval(config, out_dir, workers=workers or default_workers(), progress=progress, command=command)
     except KeyboardInterrupt:
         interrupted(f"every sample graded so far is kept in {out_dir / 'cache' / 'samples.sqlite'}")
+    except EstimateReady as ready:
+        _print_estimate(ready.estimate, out_dir)
+        return
     _print_eval(results, out_dir)
 
 

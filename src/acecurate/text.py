@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -382,32 +383,54 @@ _BOX = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])\s*")
 # TeX takes a one-token argument without braces: `\boxed 5`. Only a lone number or letter followed by a delimiter
 # counts, so `\boxed 12\sqrt3` is no box (it would read as 12).
 _BARE_ARGUMENT = re.compile(r"([+-]?\d+(?:\.\d+)?|[A-Za-z])(?=\s|$|[.,;:!?$)\]}]|\\[\])])")
+_BOX_TOKEN = re.compile(_BOX.pattern + r"|[{}]")
+
+
+class Box(NamedTuple):
+    """One box of a text: `text[start:end]` is `\\boxed{...}` (or `\\boxed 5`), `text[inner_start:inner_end]` its
+    content, `children` the boxes directly inside it, in order."""
+
+    start: int
+    end: int
+    inner_start: int
+    inner_end: int
+    children: list
+
+
+def box_tree(text: str) -> list[Box]:
+    """The top-level boxes of a text, each with the boxes inside it, in one pass over the text (linear in its length
+    whatever the nesting). A box's brace closes at the matching `}`; a top-level box that never closes is a truncated
+    one: it and everything after it give nothing."""
+    top: list[Box] = []
+    braces: list[int] = []  # for each open brace, the start of the box it opens, or -1 for a plain brace
+    inside: list[tuple[int, list]] = []  # (content start, children) of each open box, innermost last
+    box_start, box_brace = -1, -1  # the last box command, and where its opening brace would be
+    for match in _BOX_TOKEN.finditer(text):
+        token, position = match.group(), match.start()
+        if token == "{":
+            opens_box = position == box_brace
+            braces.append(box_start if opens_box else -1)
+            if opens_box:
+                inside.append((position + 1, []))
+        elif token == "}":
+            if not braces:
+                continue  # a stray closing brace outside every box
+            start = braces.pop()
+            if start >= 0:
+                inner_start, children = inside.pop()
+                (inside[-1][1] if inside else top).append(Box(start, match.end(), inner_start, position, children))
+        else:
+            box_start, box_brace = position, match.end()
+            if not text.startswith("{", match.end()):
+                bare = _BARE_ARGUMENT.match(text, match.end())  # holds no brace or backslash: no token is skipped
+                if bare:
+                    (inside[-1][1] if inside else top).append(Box(position, bare.end(), match.end(), bare.end(), []))
+    return top
 
 
 def box_spans(text: str) -> list[tuple[int, int, str]]:
     """(start, end, content) of each top-level box, in order; an unbalanced (truncated) box ends the list."""
-    found, position = [], 0
-    while (match := _BOX.search(text, position)) is not None:
-        start = match.end()
-        if not text.startswith("{", start):
-            bare = _BARE_ARGUMENT.match(text, start)
-            if bare:
-                found.append((match.start(), bare.end(), bare.group(1)))
-            position = bare.end() if bare else start
-            continue
-        depth = 0
-        for i in range(start, len(text)):
-            if text[i] == "{":
-                depth += 1
-            elif text[i] == "}":
-                depth -= 1
-                if depth == 0:
-                    found.append((match.start(), i + 1, text[start + 1 : i]))
-                    position = i + 1
-                    break
-        else:
-            return found
-    return found
+    return [(box.start, box.end, text[box.inner_start : box.inner_end]) for box in box_tree(text)]
 
 
 def boxed_contents(text: str) -> list[str]:
@@ -416,17 +439,29 @@ def boxed_contents(text: str) -> list[str]:
     return [content for _, _, content in box_spans(text)]
 
 
+def unboxed(text: str, box: Box) -> str:
+    """A box's content with every box inside it replaced by its own content (spaced), in one pass."""
+    pieces: list[str] = []
+    work: list = [(box.inner_start, box.inner_end, iter(box.children))]
+    while work:
+        position, stop, children = work[-1]
+        child = next(children, None)
+        if child is None:
+            pieces.append(text[position:stop])
+            work.pop()
+            if work:
+                pieces.append(" ")
+            continue
+        pieces += [text[position : child.start], " "]
+        work[-1] = (child.end, stop, children)
+        work.append((child.inner_start, child.inner_end, iter(child.children)))
+    return "".join(pieces)
+
+
 def unbox(text: str) -> str:
     """The text with every box replaced by its content (inner boxes too)."""
-    boxes = box_spans(text)
-    while boxes:
-        pieces, position = [], 0
-        for start, end, content in boxes:
-            pieces += [text[position:start], " ", content, " "]
-            position = end
-        text = "".join(pieces) + text[position:]
-        boxes = box_spans(text)
-    return text
+    whole = Box(0, len(text), 0, len(text), box_tree(text))
+    return unboxed(text, whole)
 
 
 def last_boxed(text: str) -> str | None:

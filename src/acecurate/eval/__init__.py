@@ -19,7 +19,8 @@ from ..config import build_dataclass, deep_merge, hide_secret_values, parse_over
 from ..errors import AcecurateError, ConfigError
 from ..io import write_json, write_parquet
 from ..sampling import build_prompt
-from ..sampling.collect import SamplerConfig, collect, majority_votes
+from ..sampling.collect import SamplerConfig, majority_votes
+from ..sampling.estimate import collect_within_budget
 from ..sampling.store import SampleStore
 from ..verify.policy import GradingPolicy
 from .loading import Benchmark, load_bench_file, load_benchmark
@@ -197,7 +198,7 @@ def run_eval(config: EvalConfig, out: str | Path, *, workers: int, progress=None
     counts = [b.samples for b in benches for _ in range(len(b.rows))]
     store = SampleStore(out / "cache" / "samples.sqlite")
     try:
-        collected = collect(
+        collected = collect_within_budget(
             frame,
             config.sampler,
             counts,

@@ -1,4 +1,4 @@
-"""Generation backends (vllm, openai-compatible http, transformers) and the sample store.
+"""Generation backends (vllm, openai-compatible http, transformers, ray) and the sample store.
 
 Every backend takes the same requests and returns the same completions: text, token count, finish reason, and the
 sampling settings used. Heavy libraries are imported inside the backends.
@@ -84,18 +84,24 @@ def backend_class(name: str):
         from .vllm_backend import VLLMBackend
 
         return VLLMBackend
-    raise AcecurateError(f"unknown sampling backend {name!r} (known: transformers, openai, vllm)")
+    if name == "ray":
+        from .ray_backend import RayBackend
+
+        return RayBackend
+    raise AcecurateError(f"unknown sampling backend {name!r} (known: transformers, openai, vllm, ray)")
 
 
 def make_backend(name: str, model: str, **options):
-    """The backend called `name` ('transformers', 'openai' or 'vllm') for `model`, with its own options checked first."""
+    """The backend called `name` ('transformers', 'openai', 'vllm' or 'ray') for `model`, with its own options checked
+    first (a backend whose options depend on each other, as the ray backend's on its engine, checks its own)."""
     import inspect
 
     from ..errors import AcecurateError
 
     cls = backend_class(name)
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "model")]
+    parameters = inspect.signature(cls.__init__).parameters
+    accepted = [p for p, v in parameters.items() if p not in ("self", "model") and v.kind is not inspect.Parameter.VAR_KEYWORD]
     unknown = sorted(set(options) - set(accepted))
-    if unknown:
+    if unknown and not any(v.kind is inspect.Parameter.VAR_KEYWORD for v in parameters.values()):
         raise AcecurateError(f"sampler.options {unknown} are not options of the {name} backend (its options: {', '.join(accepted)})")
     return cls(model, **options)

@@ -2,9 +2,10 @@
 that sample a model, `acecurate eval`, and the evaluation after each training stage.
 
 Every completion is graded by `verify.responses.grade_responses` (the grader of training rewards) under the caller's
-grading policy (`verify.policy`) and stored with its prompt's other samples, the policy's record and a digest of the
-row's reference, in one transaction as soon as the prompt finishes, so a killed run resumes without regenerating
-anything, and a rerun under another policy (or grader version, or reference) regrades the stored texts.
+grading policy (`verify.policy`) and stored with the policy's record and a digest of the row's reference as soon as
+it is graded (a batch of samples per transaction), so a killed run resumes without regenerating anything: only the
+(prompt, sample index) pairs the store lacks are asked for, whichever backend returned the others and in what order.
+A rerun under another policy (or grader version, or reference) regrades the stored texts.
 """
 
 from __future__ import annotations
@@ -27,12 +28,18 @@ GRADE_BATCH_PER_WORKER = 8  # samples graded together per grading worker
 @dataclass
 class SamplerConfig:
     model: str | None = setting(None, "A hub id or local path; without one the stage is skipped.")
-    backend: str = setting("vllm", "vllm, openai or transformers.")
+    backend: str = setting("vllm", "vllm, openai, transformers or ray (a Ray cluster: sampler.options.engine openai or vllm).")
     temperature: float = 0.6
     top_p: float = 0.95
     max_tokens: int = 32768
     seed: int = 0
     options: dict = setting(factory=dict, help="Backend options: base_url, concurrency, tensor_parallel_size, device, ...")
+    estimate: bool = setting(
+        False, "Sample a pilot (pilot_fraction of the prompts, at least 4), print the projected samples, tokens and GPU-hours, and stop."
+    )
+    max_gpu_hours: float | None = setting(None, "Stop before the full run when a pilot projects more GPU-hours than this.")
+    gpus: float | None = setting(None, "GPUs behind the backend, for GPU-hours (default: from its options; one per openai endpoint).")
+    pilot_fraction: float = setting(0.01, "Share of the prompts the cost pilot samples (estimate, max_gpu_hours).")
 
     def settings(self) -> SamplingSettings:
         return SamplingSettings(self.temperature, self.top_p, self.max_tokens, self.seed)
@@ -141,6 +148,19 @@ def _regrade_stale(samples, rows: dict, items, store: SampleStore, workers: int,
     return len(stale), sorted(changed)
 
 
+def missing_runs(stored: set[int], wanted: int) -> list[tuple[int, int]]:
+    """The [start, stop) runs of sample indices below `wanted` that are not stored, in order."""
+    runs: list[tuple[int, int]] = []
+    for index in range(wanted):
+        if index in stored:
+            continue
+        if runs and runs[-1][1] == index:
+            runs[-1] = (runs[-1][0], index + 1)
+        else:
+            runs.append((index, index + 1))
+    return runs
+
+
 @dataclass
 class Collected:
     prompt_ids: list[str]  # one per input row
@@ -157,6 +177,15 @@ def _column(frame, name: str) -> list:
     return [v if isinstance(v, str) else None for v in frame[name]] if name in frame else [None] * len(frame)
 
 
+def frame_prompts(frame) -> list[str]:
+    """The user message of each row, as every backend sends it."""
+    return [build_prompt(d, p, s) for d, p, s in zip(frame["domain"], frame["problem"], _column(frame, "starter_code"))]
+
+
+def frame_prompt_ids(frame) -> list[str]:
+    return [prompt_id(p) for p in frame_prompts(frame)]
+
+
 def collect(
     frame,
     sampler: SamplerConfig,
@@ -167,12 +196,14 @@ def collect(
     policy=None,
     progress=None,
     description: str = "sample and grade",
+    backend=None,
 ) -> Collected:
     """n graded samples per row of `frame` (columns id, domain, problem and, where present, starter_code, answer,
     tests, time_limit_s) from `sampler`, generating only what `store` lacks, graded under `policy` (a
     verify.policy.GradingPolicy; its defaults when None). `n` is one count or one per row; rows with the same prompt
     share its samples (the largest n among them is drawn). `progress` is anything with `task(description, total)` (a
-    RunContext or an acecurate.progress display)."""
+    RunContext or an acecurate.progress display). `backend` is one made for `sampler` already (a cost pilot's), else
+    one is made when something is missing."""
     from ..verify.math import MathGrader
     from ..verify.policy import GradingPolicy, row_limit
 
@@ -181,7 +212,7 @@ def collect(
     progress = progress or NullProgress()
     settings = sampler.settings()
     counts = [n] * len(frame) if isinstance(n, int) else [int(k) for k in n]
-    prompts = [build_prompt(d, p, s) for d, p, s in zip(frame["domain"], frame["problem"], _column(frame, "starter_code"))]
+    prompts = frame_prompts(frame)
     ids = [prompt_id(p) for p in prompts]
     golds, tests, row_ids = _column(frame, "answer"), _column(frame, "tests"), list(frame["id"])
     limits = [row_limit(v) for v in frame["time_limit_s"]] if "time_limit_s" in frame else [None] * len(frame)
@@ -200,11 +231,11 @@ def collect(
             )
         wanted[pid] = max(wanted.get(pid, 0), counts[row])
     keys = {pid: reference_key(golds[row], tests[row], limits[row]) for pid, row in first_row.items()}
-    have = store.counts(sampler.model, settings.key())
+    have = store.indices(sampler.model, settings.key())
     requests = [
-        Request(pid, prompts[row], wanted[pid] - have.get(pid, 0), have.get(pid, 0))
+        Request(pid, prompts[row], stop - start, start)
         for pid, row in first_row.items()
-        if have.get(pid, 0) < wanted[pid]
+        for start, stop in missing_runs(have.get(pid, set()), wanted[pid])
     ]
     generated = 0
 
@@ -212,31 +243,34 @@ def collect(
         return frame["domain"].iat[row], completions, golds[row], tests[row], limits[row]
 
     if requests:
-        backend = make_backend(sampler.backend, sampler.model, **sampler.options)
+        backend = backend or make_backend(sampler.backend, sampler.model, **sampler.options)
         pending: list = []  # (request, row, completions) generated, not yet graded
 
         def grade_and_store(math_grader, task) -> None:
             nonlocal generated
             items = [item(row, completions) for _, row, completions in pending]
-            for (request, row, completions), grades in zip(pending, grade_completions(items, workers, math_grader, policy)):
-                store.add(
-                    sample_records(
-                        request.prompt_id,
-                        row_ids[row],
-                        sampler.model,
-                        settings,
-                        request.first_index,
-                        completions,
-                        grades,
-                        backend.info,
-                        (record, keys[request.prompt_id]),
-                    )
-                )  # one transaction per prompt
-                generated += len(completions)
-            task.advance(len(pending))
+            records = [
+                one
+                for (request, row, completions), grades in zip(pending, grade_completions(items, workers, math_grader, policy))
+                for one in sample_records(
+                    request.prompt_id,
+                    row_ids[row],
+                    sampler.model,
+                    settings,
+                    request.first_index,
+                    completions,
+                    grades,
+                    backend.info,
+                    (record, keys[request.prompt_id]),
+                )
+            ]
+            store.add(records)  # one transaction for the graded batch
+            generated += len(records)
+            task.advance(len(records))
             pending.clear()
 
-        with MathGrader(workers=workers, timeout=policy.math_timeout_s) as math_grader, progress.task(description, len(requests)) as task:
+        total = sum(r.n for r in requests)
+        with MathGrader(workers=workers, timeout=policy.math_timeout_s) as math_grader, progress.task(description, total) as task:
             for request, completions in backend.generate(requests, settings):
                 pending.append((request, first_row[request.prompt_id], completions))
                 # Several prompts' samples are graded together, so the sandboxes and math workers stay busy when one
@@ -254,7 +288,7 @@ def collect(
     regraded, because = _regrade_stale(samples, first_row, item, store, workers, policy, keys)
     if regraded:
         samples = stored()
-    reused = int(sum(min(have.get(p, 0), k) for p, k in wanted.items()))
+    reused = sum(sum(1 for i in have.get(p, ()) if i < k) for p, k in wanted.items())
     return Collected(ids, samples, generated, reused, asdict(settings), regraded, because)
 
 

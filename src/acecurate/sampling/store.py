@@ -83,13 +83,15 @@ class SampleStore:
         with self._lock:
             self._db.close()
 
-    def counts(self, model: str, settings_key: str) -> dict[str, int]:
-        """Samples stored so far per prompt id, for this model and these settings."""
+    def indices(self, model: str, settings_key: str) -> dict[str, set[int]]:
+        """The sample indices stored so far per prompt id, for this model and these settings. Samples that return one at
+        a time (the Ray backend) can leave gaps; only the missing indices are asked for again."""
+        stored: dict[str, set[int]] = {}
         with self._lock:
-            rows = self._db.execute(
-                "SELECT prompt_id, COUNT(*) FROM samples WHERE model=? AND settings_key=? GROUP BY prompt_id", (model, settings_key)
-            ).fetchall()
-        return dict(rows)
+            rows = self._db.execute("SELECT prompt_id, sample_index FROM samples WHERE model=? AND settings_key=?", (model, settings_key))
+            for prompt, index in rows:
+                stored.setdefault(prompt, set()).add(index)
+        return stored
 
     def add(self, records: list[dict]) -> None:
         """Store graded samples of one or more prompts atomically."""

@@ -15,15 +15,21 @@ Who trusts whom
   SIGSTOP and SIGKILL to it do nothing. It makes itself non-dumpable (PR_SET_DUMPABLE 0) before reading the job, so
   no process of the sandbox can ptrace it or open its /proc memory and descriptors; the seccomp filter refuses
   ptrace, process_vm_* and prlimit on other processes as well. It measures each test (wall time from fork to exit,
-  CPU of every process of the test via RUSAGE_CHILDREN after it has killed and reaped them all with kill(-1), the
-  cgroup's OOM-kill count) and reports raw outputs; it knows no answer.
+  CPU of every process of the test from the sandbox cgroup's usage less its own, after it has killed and reaped them
+  all with kill(-1), so children the kernel reaped count too; RUSAGE_CHILDREN without a cgroup; the cgroup's OOM-kill
+  count) and reports raw outputs; it knows no answer.
 - Each test runs in a fresh child of the runner with its own pipes, session and rlimits (CPU, file size, processes,
-  and address space only where there is no cgroup).
+  and address space only where there is no cgroup). Its input is written non-blocking as it reads, within the wall
+  limit. A stdin program's non-daemon threads are joined before it exits, as python3 does.
+- No test starts with another's work: between tests the runner empties /tmp, /dev/shm and /dev/mqueue (one directory
+  descriptor at a time, so any depth) and removes the System V IPC objects of the sandbox's IPC namespace.
 
 Limits per sandbox
 - A cgroup per sandbox (cgroups.py; v2, or the v1 controllers of a hybrid machine) where this process may create
   one (root, or a delegated subtree): memory for everything the sandbox runs including its files in /tmp, tasks, an
   equal CPU share beside the other sandboxes. Without one, it says so once and falls back to per-process rlimits.
+- All sandboxes of this process share one memory budget (cgroups.memory_budget, ACECURATE_SANDBOX_MEMORY_MB): a
+  sandbox starts only when its memory limit fits beside the running ones', and their parent cgroup is limited to it.
 - /tmp and /dev/shm are sized tmpfs; the sandbox's root and /dev are read-only; the judge environment is read-only.
 - bubblewrap: no network, new PID/IPC/UTS/user/cgroup namespaces, no capabilities, a cleared environment, nested
   user namespaces disabled, and a seccomp filter (seccomp.py) for ptrace, io_uring, the keyring, mounts, namespaces,
@@ -38,6 +44,7 @@ the caller allows running it in place. A pinned judge environment (judge_env.py;
 numpy and sortedcontainers; each verdict records which environment ran it.
 """
 
-from .executor import VERDICTS, Limits, SolutionResult, TestVerdict, find_bwrap, grade_many, run_solution
+from .executor import VERDICTS, Limits, SolutionResult, TestVerdict, find_bwrap, run_solution
+from .placement import grade_many  # here or on a Ray cluster (ACECURATE_EXECUTOR)
 
 __all__ = ["VERDICTS", "Limits", "SolutionResult", "TestVerdict", "find_bwrap", "grade_many", "run_solution"]

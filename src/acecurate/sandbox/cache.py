@@ -12,7 +12,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from .executor import SolutionResult, grade_many
+from .executor import SolutionResult
+from .placement import grade_many  # here or on a Ray cluster (ACECURATE_EXECUTOR)
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS executions (key TEXT PRIMARY KEY, result TEXT NOT NULL, policy TEXT)"
 

@@ -1,11 +1,17 @@
 """A cgroup per sandbox: memory, tasks and a fair CPU share for everything one sandbox runs, however many processes.
 
 cgroup v2 first (one directory with `memory.max`, `memory.swap.max`, `pids.max`, `cpu.weight`), else the v1
-controllers of a hybrid machine (`memory.limit_in_bytes`, `pids.max`, `cpu.shares`, one directory per hierarchy).
-Sandbox cgroups live under `acecurate-<pid>`, made beside or under this process's own cgroup where we may write (root,
-or a delegated subtree); their OOM-kill counter (`memory.events` or `memory.oom_control`) is bound read-only into the
-sandbox so the runner can tell a memory kill from any other SIGKILL. Where no cgroup can be made, `cgroup_support()`
-says why and the executor falls back to per-process rlimits.
+controllers of a hybrid machine (`memory.limit_in_bytes`, `pids.max`, `cpu.shares`, one directory per hierarchy, and
+`cpuacct` where it has its own). Sandbox cgroups live under `acecurate-<pid>`, made beside or under this process's
+own cgroup where we may write (root, or a delegated subtree); their OOM-kill counter (`memory.events` or
+`memory.oom_control`) and CPU usage (`cpu.stat` or `cpuacct.usage`) are bound read-only into the sandbox, so the
+runner can tell a memory kill from any other SIGKILL and count the CPU of every process a test starts. Where no
+cgroup can be made, `cgroup_support()` says why and the executor falls back to per-process rlimits.
+
+The memory of all sandboxes together is bounded by `memory_budget()` (ACECURATE_SANDBOX_MEMORY_MB, by default half
+the memory this process may use, shared among the processes of one launch): `acecurate-<pid>` gets it as its own
+memory limit, so the kernel holds the total, and `MemoryBudget` admits a sandbox only while the limits of the
+running ones and its own fit in it, so the kernel never has to kill one sandbox for another's use.
 """
 
 from __future__ import annotations
@@ -18,11 +24,15 @@ import functools
 import itertools
 import os
 import shlex
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import AcecurateError
+
 CONTROLLERS = ("memory", "pids", "cpu")
+BUDGET_VARIABLE = "ACECURATE_SANDBOX_MEMORY_MB"
 _counter = itertools.count()
 
 
@@ -32,6 +42,77 @@ class CgroupSupport:
     version: int | None = None  # 2 or 1
     reason: str = ""  # why not, when unavailable
     parents: dict = field(default_factory=dict)  # controller -> directory holding the sandbox cgroups (v2: one for all)
+
+
+def _memory_limit_of_own_cgroup() -> int | None:
+    """The memory limit this process lives under (its cgroup's, or the nearest ancestor's), when one is set."""
+    limits = []
+    own, mounts = _own_paths(), _mounts()
+    v2 = next((m for m in mounts if m[2] == "cgroup2"), None)
+    if v2 is not None and "" in own and (path := _inside(v2[0], v2[1], own[""])) is not None:
+        for directory in (path, *path.parents):
+            with contextlib.suppress(OSError, ValueError):
+                limits.append(int((directory / "memory.max").read_text()))
+            if directory == Path(v2[0]):
+                break
+    v1 = next((m for m in mounts if m[2] == "cgroup" and "memory" in m[3]), None)
+    if v1 is not None and "memory" in own and (path := _inside(v1[0], v1[1], own["memory"])) is not None:
+        with contextlib.suppress(OSError, ValueError, StopIteration):
+            stat = (path / "memory.stat").read_text().split("\n")
+            limits.append(int(next(line for line in stat if line.startswith("hierarchical_memory_limit ")).split()[1]))
+    return min(limits) if limits else None
+
+
+@functools.cache
+def memory_budget() -> int:
+    """Bytes that all of this process's sandboxes together may use: ACECURATE_SANDBOX_MEMORY_MB when set; else half
+    the memory this process may use (the machine's, or its cgroup's limit if lower), divided among the processes a
+    launcher started on this machine (LOCAL_WORLD_SIZE, as torchrun and accelerate set it)."""
+    value = os.environ.get(BUDGET_VARIABLE, "").strip()
+    if value:
+        try:
+            megabytes = int(value)
+        except ValueError:
+            megabytes = 0
+        if megabytes <= 0:
+            raise AcecurateError(f"{BUDGET_VARIABLE} must be a positive number of megabytes, got {value!r}")
+        return megabytes << 20
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    limit = _memory_limit_of_own_cgroup()
+    if limit is not None:
+        total = min(total, limit)
+    try:
+        processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        processes = 1
+    return total // 2 // processes
+
+
+class MemoryBudget:
+    """Admits sandboxes while the memory limits of those running, plus the next one's, fit in the budget; the next
+    waits for room (its tests' time limits start only once it runs)."""
+
+    def __init__(self):
+        self._used = 0
+        self._room = threading.Condition()
+
+    @contextlib.contextmanager
+    def reserve(self, nbytes: int):
+        budget = memory_budget()
+        if nbytes > budget:
+            raise AcecurateError(
+                f"a sandbox's memory limit ({nbytes >> 20} MB) is larger than the memory budget of all sandboxes "
+                f"({budget >> 20} MB): lower memory_mb or raise {BUDGET_VARIABLE}"
+            )
+        with self._room:
+            self._room.wait_for(lambda: self._used + nbytes <= budget)
+            self._used += nbytes
+        try:
+            yield
+        finally:
+            with self._room:
+                self._used -= nbytes
+                self._room.notify_all()
 
 
 def _mounts() -> list[tuple[str, str, str, set[str]]]:
@@ -132,6 +213,7 @@ def _try_v2(mounts, own) -> CgroupSupport | str:
             parent = _make_parent(base)
             _write(parent / "cgroup.subtree_control", wanted)
             _write(parent / "cpu.weight", str(min(10_000, 100 * _cores())))
+            _write(parent / "memory.max", str(memory_budget()))
             return CgroupSupport(True, 2, parents={"": parent})
         except OSError as exc:
             problems.append(f"{base}: {exc.strerror or exc}")
@@ -140,19 +222,32 @@ def _try_v2(mounts, own) -> CgroupSupport | str:
 
 def _try_v1(mounts, own) -> CgroupSupport | str:
     parents = {}
-    for controller in CONTROLLERS:
+    cpu_mount = next((m for m in mounts if m[2] == "cgroup" and "cpu" in m[3]), None)
+    # cpuacct (CPU usage) is co-mounted with cpu on most machines; where it has its own hierarchy, it is used if it
+    # can be (else the runner counts only the CPU of the processes it reaps).
+    optional = () if cpu_mount is None or "cpuacct" in cpu_mount[3] else ("cpuacct",)
+    for controller in CONTROLLERS + optional:
         mount = next((m for m in mounts if m[2] == "cgroup" and controller in m[3]), None)
         if mount is None or controller not in own:
+            if controller in optional:
+                continue
             return f"cgroup v1: no {controller} hierarchy"
         base = _inside(mount[0], mount[1], own[controller])
         if base is None:
+            if controller in optional:
+                continue
             return f"cgroup v1: our {controller} cgroup is not visible"
         try:
             _sweep(base)
             parents[controller] = _make_parent(base)
             if controller == "cpu":
                 _write(parents[controller] / "cpu.shares", str(1024 * _cores()))
+            if controller == "memory":
+                _write(parents[controller] / "memory.limit_in_bytes", str(memory_budget()))
         except OSError as exc:
+            if controller in optional:
+                parents.pop(controller, None)
+                continue
             return f"cgroup v1: cannot create a cgroup under {base} ({exc.strerror or exc})"
     return CgroupSupport(True, 1, parents=parents)
 
@@ -191,6 +286,15 @@ class SandboxCgroup:
     def oom_events(self) -> Path:
         """The file whose `oom_kill N` line counts the sandbox's memory kills."""
         return self._dir("memory") / ("memory.events" if self.version == 2 else "memory.oom_control")
+
+    @property
+    def cpu_usage(self) -> Path | None:
+        """The file that counts the CPU time of all the sandbox's processes (`usage_usec N` first, or nanoseconds);
+        None on a cgroup v1 machine without cpuacct."""
+        if self.version == 2:
+            return self.dirs[""] / "cpu.stat"
+        directory = self.dirs.get("cpuacct", self.dirs["cpu"])
+        return directory / "cpuacct.usage" if (directory.parent / "cpuacct.usage").exists() else None
 
     def create(self) -> None:
         for path in self.dirs.values():

@@ -31,10 +31,10 @@ from pathlib import Path
 
 from ..errors import AcecurateError
 from ..suites import MalformedTests, Suite, parse_tests, untrusted_reason
-from .cgroups import SandboxCgroup, cgroup_support
+from .cgroups import MemoryBudget, SandboxCgroup, cgroup_support
 from .compare import as_json_data, compare_stdout, compare_values, loads
 from .judge_env import MOUNT_POINT, environment_id, find_judge_env, sandbox_python
-from .runner import HELPERS, OOM_EVENTS, STDERR_BYTES, node_values
+from .runner import CPU_USAGE, HELPERS, MQUEUE, OOM_EVENTS, STDERR_BYTES, node_values
 from .seccomp import seccomp_program
 
 VERDICTS = (
@@ -265,6 +265,7 @@ class _SlotPool:
 
 
 _slots = _SlotPool()
+_memory = MemoryBudget()  # the sandboxes of this process together stay within cgroups.memory_budget()
 
 
 class _InfrastructureError(Exception):
@@ -348,10 +349,13 @@ def _sandbox_command(python: str, limits: Limits, judge_env: Path | None, cgroup
     args += ["--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--as-pid-1", "--clearenv"]
     args += ["--disable-userns"] if "--disable-userns" in options else []
     args += ["--cap-drop", "ALL", "--proc", "/proc", "--dev", "/dev", *sized, "--tmpfs", "/dev/shm", *sized, "--tmpfs", "/tmp"]
+    args += ["--mqueue", MQUEUE] if "--mqueue" in options else []  # so that the runner can empty it between tests
     if judge_env is not None:
         args += ["--ro-bind", str(judge_env), MOUNT_POINT]
     if cgroup is not None:
         args += ["--ro-bind", str(cgroup.oom_events), OOM_EVENTS]
+        if cgroup.cpu_usage is not None:
+            args += ["--ro-bind", str(cgroup.cpu_usage), CPU_USAGE]
     if seccomp_fd is not None:
         args += ["--seccomp", str(seccomp_fd)]
     args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp", "--hostname", "sandbox"]
@@ -726,15 +730,16 @@ def run_solution(
     if judge_env is None:
         _say_once("acecurate sandbox: no judge environment (numpy, sortedcontainers); run `acecurate sandbox setup` once")
     job["judge_env"] = MOUNT_POINT if judge_env else None
-    slot = _slots.acquire()
-    try:
+    with _memory.reserve(limits.memory_mb << 20):
+        slot = _slots.acquire()
         try:
-            launch = _start_sandbox(python, limits, judge_env, sandbox_uid(slot) if os.geteuid() == 0 else None)
-        except _InfrastructureError as exc:
-            return SolutionResult("sandbox_error", detail=str(exc), environment=environment)
-        return _drive(launch, job, expected, limits, options, environment)
-    finally:
-        _slots.release(slot)
+            try:
+                launch = _start_sandbox(python, limits, judge_env, sandbox_uid(slot) if os.geteuid() == 0 else None)
+            except _InfrastructureError as exc:
+                return SolutionResult("sandbox_error", detail=str(exc), environment=environment)
+            return _drive(launch, job, expected, limits, options, environment)
+        finally:
+            _slots.release(slot)
 
 
 def drive_runner(command: list[str], code: str, tests: dict | str, limits: Limits | None = None, **flags) -> SolutionResult:

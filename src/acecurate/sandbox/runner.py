@@ -5,8 +5,9 @@ namespace to its init unless init handles them, and this one handles none), and 
 so none can trace it or open its memory or descriptors through /proc. It reads one job (code and test inputs, never
 expected outputs; marshal, written by us) from stdin, compiles the code once, then runs each test in a fresh forked
 child with real pipes for stdin/stdout/stderr, rlimits, and its own session. After each test it kills every other
-process of the sandbox and reaps them all, so the CPU time of everything the test started is in RUSAGE_CHILDREN, and
-empties /tmp and /dev/shm, so no test starts with another's work.
+process of the sandbox and reaps them all, takes the test's CPU time from the sandbox cgroup's usage less its own
+(every process the test started, even those the kernel reaped), and empties /tmp, /dev/shm, /dev/mqueue and the
+System V IPC objects, so no test starts with another's work.
 
 Events go to stdout as one JSON header line each, a result header followed by the raw bytes it announces:
   {"event": "hello"}                     before compiling (a crash after it is the solution's compile_error)
@@ -229,6 +230,7 @@ def child(job, code, test, result_fd):
         namespace = job["namespace"]
         exec(code, namespace)
         if fmt == "stdin":
+            join_threads()
             sys.stdout.flush()
             _exit(0)
         if fmt == "functional" or fmt == "assert_cases":
@@ -249,8 +251,10 @@ def child(job, code, test, result_fd):
         _exit(0)
     except SystemExit as exc:
         try:
+            if fmt == "stdin":
+                join_threads()
             sys.stdout.flush()
-        except Exception:
+        except BaseException:
             pass
         code_ = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         _exit(code_ if fmt == "stdin" else 3)  # exiting during a function call is not an answer
@@ -267,6 +271,15 @@ def child(job, code, test, result_fd):
         except Exception:
             pass
         _exit(1)
+
+
+def join_threads():
+    """Wait for the program's non-daemon threads, as `python3` does when its main thread ends (`main()` run in a
+    thread with a bigger stack is a common idiom). The wall limit still holds: a thread that never ends is
+    time_limit."""
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        threading._shutdown()
 
 
 def kill_strays(test_pid):
@@ -292,33 +305,109 @@ def kill_strays(test_pid):
 
 
 def clear_scratch():
-    """Empty /tmp and /dev/shm between tests, so no test inherits work from an earlier one (a judge runs each test
-    afresh). Only in the sandbox, where they are its own tmpfs."""
+    """Empty /tmp, /dev/shm and the POSIX message queues, and remove every System V shared memory segment, message
+    queue and semaphore set, between tests, so no test starts with another's work (a judge runs each test afresh).
+    Only in the sandbox, where all of these are its own (its tmpfs mounts and its IPC namespace)."""
     if not PID1:
         return
-    for root in ("/tmp", "/dev/shm"):
-        remove_tree(root, keep=True)
+    for root in SCRATCH:
+        remove_tree(root)
+    remove_sysv_ipc()
 
 
-def remove_tree(path, keep=False):
+def remove_tree(root):
+    """Remove everything under `root` (keeping `root`), however deep: one directory descriptor at a time and names
+    relative to it (a path deeper than PATH_MAX cannot be named whole), an explicit stack (no recursion), and each
+    directory listed once."""
     try:
-        os.chmod(path, 0o700)  # a test may have taken the permissions away from its own folders
-        entries = list(os.scandir(path))
+        if not os.listdir(root):
+            return  # the common case, in one call
     except OSError:
-        entries = []
-    for entry in entries:
+        pass  # not even readable: taken away by the test, given back below
+    try:
+        os.chmod(root, 0o700)  # a test may have taken the permissions away from its own folders
+    except OSError:
+        pass  # (the message queue mount is not ours to chmod, and needs no chmod)
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return
+    levels = [(None, listing(fd))]  # (name in its parent, the entries of it still to remove), root first
+    while levels:
+        name, entries = levels[-1]
+        entry = next(entries, None)
+        if entry is None:  # this directory is done: up, and remove it
+            levels.pop()
+            if levels:
+                try:
+                    parent = os.open("..", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+                finally:
+                    os.close(fd)
+                fd = parent
+                try:
+                    os.rmdir(name, dir_fd=fd)
+                except OSError:
+                    pass
+            continue
         try:
-            if entry.is_dir(follow_symlinks=False):
-                remove_tree(entry.path)
-            else:
-                os.unlink(entry.path)
+            if not entry.is_dir(follow_symlinks=False):
+                os.unlink(entry.name, dir_fd=fd)
+                continue
+        except OSError:
+            continue
+        try:
+            os.rmdir(entry.name, dir_fd=fd)  # an empty directory (most are): one call, no descent
+            continue
         except OSError:
             pass
-    if not keep:
         try:
-            os.rmdir(path)
+            os.chmod(entry.name, 0o700, dir_fd=fd)
+            child = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
         except OSError:
-            pass
+            continue
+        os.close(fd)
+        fd = child
+        levels.append((entry.name, listing(fd)))
+    os.close(fd)
+
+
+def listing(fd):
+    try:
+        return iter(list(os.scandir(fd)))
+    except OSError:
+        return iter(())
+
+
+def remove_sysv_ipc():
+    """IPC_RMID on every System V object of the sandbox's IPC namespace that /proc/sysvipc lists (read through
+    descriptors opened once: a fresh open of each listing costs more than the rest of the clean-up)."""
+    for remove, fd in SYSV_FDS:
+        listing, chunk = b"", b"-"
+        while chunk:
+            chunk = os.pread(fd, 1 << 16, len(listing))
+            listing += chunk
+        for row in listing.splitlines()[1:]:
+            fields = row.split()
+            if len(fields) > 1:
+                libc_call(remove, int(fields[1]), 0, 0)  # IPC_RMID; semctl's semnum is ignored
+
+
+def libc_call(name, *args):
+    """A libc function on integer arguments, through _ctypes directly: the ctypes package costs ~2 ms of start-up
+    in every sandbox. Returns its int result (-1 on failure)."""
+    import _ctypes
+
+    class Int(_ctypes._SimpleCData):
+        _type_ = "i"
+
+    class Function(_ctypes.CFuncPtr):
+        _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+        _restype_ = Int
+
+    class Libc:
+        _handle = _ctypes.dlopen(None)
+
+    return Function((name, Libc()))(*args)
 
 
 def oom_kills():
@@ -332,9 +421,27 @@ def oom_kills():
     return 0
 
 
-def children_cpu():
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def cpu_times():
+    """(CPU seconds of the sandbox's processes but this one, CPU seconds of our reaped children). The first is the
+    sandbox cgroup's usage less our own, so it counts every process a test starts, even those the kernel reaps
+    without us (a parent that ignores SIGCHLD), which RUSAGE_CHILDREN never sees; None without a cgroup."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    reaped = children.ru_utime + children.ru_stime
+    if CPU_FD is None:
+        return None, reaped
+    text = os.pread(CPU_FD, 4096, 0).decode()
+    if text.startswith("usage_usec "):  # cgroup v2 cpu.stat
+        used = int(text.split()[1]) / 1e6
+    else:  # cgroup v1 cpuacct.usage, in nanoseconds
+        used = int(text) / 1e9
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return used - own.ru_utime - own.ru_stime, reaped
+
+
+def cpu_spent(before, after):
+    """The CPU seconds a test used, from two `cpu_times` readings around it."""
+    reaped = after[1] - before[1]
+    return reaped if before[0] is None else max(reaped, after[0] - before[0])
 
 
 def run_test(job, code, index, test):
@@ -344,7 +451,7 @@ def run_test(job, code, index, test):
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     res_r, res_w = os.pipe()
-    cpu_before, oom_before = children_cpu(), oom_kills()
+    cpu_before, oom_before = cpu_times(), oom_kills()
     started = time.monotonic()
     pid = os.fork()
     if pid == 0:
@@ -361,7 +468,9 @@ def run_test(job, code, index, test):
     caps = {out_r: limits["output_bytes"], err_r: STDERR_BYTES, res_r: limits["output_bytes"]}
     pending_in = memoryview(stdin_data)
     writers = [in_w] if pending_in else []
-    if not pending_in:
+    if pending_in:
+        os.set_blocking(in_w, False)  # a program that reads a page and stops must not block us past the wall limit
+    else:
         os.close(in_w)
     readers = list(outputs)
     exited = os.pidfd_open(pid)  # readable once the test's process exits, even if its children hold the pipes
@@ -382,7 +491,9 @@ def run_test(job, code, index, test):
             try:
                 sent = os.write(in_w, pending_in[:65536])
                 pending_in = pending_in[sent:]
-            except OSError:
+            except BlockingIOError:  # select said writable, but less room than we asked for: the next round
+                pass
+            except OSError:  # the program closed its stdin
                 pending_in = pending_in[:0]
             if not pending_in:
                 os.close(in_w)
@@ -423,7 +534,7 @@ def run_test(job, code, index, test):
         "exit_code": os.waitstatus_to_exitcode(status) if not os.WIFSIGNALED(status) else None,
         "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
         "time_s": round(elapsed, 4),
-        "cpu_s": round(children_cpu() - cpu_before, 4),
+        "cpu_s": round(cpu_spent(cpu_before, cpu_times()), 4),
         "max_rss_kb": usage.ru_maxrss,
         "oom_kills": oom_kills() - oom_before,
         "stdout": len(stdout),
@@ -434,33 +545,23 @@ def run_test(job, code, index, test):
 
 
 PID1 = False  # True when we are the sandbox's init (bubblewrap --as-pid-1): only then may kill_strays use kill(-1)
-OOM_FD = None
+OOM_FD = CPU_FD = None
+SYSV_FDS = []  # (the call that removes one, a descriptor of /proc/sysvipc/KIND) for shm, msg and sem
 OOM_EVENTS = "/run/acecurate/oom_events"  # where the executor binds the sandbox cgroup's OOM counter
+CPU_USAGE = "/run/acecurate/cpu_usage"  # and its CPU usage (cpu.stat, or cpuacct.usage on cgroup v1)
+MQUEUE = "/dev/mqueue"  # the sandbox's own POSIX message queues (bwrap --mqueue)
+SCRATCH = ("/tmp", "/dev/shm", MQUEUE)
 STDERR_BYTES = 4096  # of each test's stderr, kept and sent to the parent
 
 
 def make_undumpable():
-    """PR_SET_DUMPABLE 0: /proc/1/{mem,fd,environ} and ptrace are closed to the sandbox's other processes. Through
-    _ctypes directly: the ctypes package costs ~2 ms of start-up in every sandbox."""
-    import _ctypes
-
-    class Int(_ctypes._SimpleCData):
-        _type_ = "i"
-
-    class Function(_ctypes.CFuncPtr):
-        _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
-        _restype_ = Int
-
-    class Libc:
-        _handle = _ctypes.dlopen(None)
-
-    prctl = Function(("prctl", Libc()))
-    if prctl(4, 0, 0, 0, 0) != 0 or prctl(3, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE 0, then PR_GET_DUMPABLE must say 0
-        raise OSError(_ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+    """PR_SET_DUMPABLE 0: /proc/1/{mem,fd,environ} and ptrace are closed to the sandbox's other processes."""
+    if libc_call("prctl", 4, 0, 0, 0, 0) != 0 or libc_call("prctl", 3, 0, 0, 0, 0) != 0:  # set 0, then get must say 0
+        raise OSError("prctl(PR_SET_DUMPABLE, 0) failed")
 
 
 def main():
-    global PID1, OOM_FD
+    global PID1, OOM_FD, CPU_FD
     import builtins
 
     sys.set_int_max_str_digits(0)  # a huge integer answer is encoded in the test's child, under its CPU limit
@@ -471,6 +572,11 @@ def main():
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # no handler left, so no signal from inside reaches PID 1
         if os.path.exists(OOM_EVENTS):
             OOM_FD = os.open(OOM_EVENTS, os.O_RDONLY)
+        if os.path.exists(CPU_USAGE):
+            CPU_FD = os.open(CPU_USAGE, os.O_RDONLY)
+        for kind, remove in (("shm", "shmctl"), ("msg", "msgctl"), ("sem", "semctl")):
+            if os.path.exists("/proc/sysvipc/" + kind):
+                SYSV_FDS.append((remove, os.open("/proc/sysvipc/" + kind, os.O_RDONLY)))
     if job.get("judge_env"):
         sys.path.append(job["judge_env"])
     names = dict(builtins.__dict__, exit=sys.exit, quit=sys.exit)  # exit/quit are absent under -S; solutions call them

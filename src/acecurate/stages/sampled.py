@@ -16,7 +16,8 @@ import numpy as np
 
 from ..config import setting
 from ..io import save_figure, write_parquet
-from ..sampling.collect import SamplerConfig, collect, majority_votes
+from ..sampling.collect import SamplerConfig, majority_votes
+from ..sampling.estimate import collect_within_budget
 from ..sampling.store import SampleStore
 from ..stage import StageResult, skipped_result, split_by_reason, stage
 from ..verify.policy import GradingPolicy
@@ -25,11 +26,12 @@ GRADING_HELP = "The grading policy of the samples (verify.policy): require_think
 
 
 def collect_samples(frame, sampler: SamplerConfig, n: int, ctx, policy: GradingPolicy):
-    """n graded samples per row from `sampler` (see sampling.collect) under `policy`, in the run's store; the samples
-    used are also written to the stage's rollouts.parquet."""
+    """n graded samples per row from `sampler` (see sampling.collect) under `policy`, in the run's store, after a cost
+    pilot where the sampler asks for an estimate or has a GPU-hour budget (sampling.estimate); the samples used are
+    also written to the stage's rollouts.parquet."""
     store = SampleStore(ctx.run_dir / "cache" / "samples.sqlite")
     try:
-        collected = collect(frame, sampler, n, store, workers=ctx.workers, policy=policy, progress=ctx)
+        collected = collect_within_budget(frame, sampler, n, store, workers=ctx.workers, policy=policy, progress=ctx)
     finally:
         store.close()
     write_parquet(ctx.stage_dir / "rollouts.parquet", collected.samples)

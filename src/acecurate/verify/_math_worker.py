@@ -14,6 +14,8 @@ import sys
 from dataclasses import dataclass
 from fractions import Fraction
 
+from ..text import Box, box_tree, boxed_contents, unboxed
+
 MAX_EXACT_DIGITS = 10_000
 
 _GUARD_HUGE = re.compile(
@@ -45,20 +47,23 @@ _UNICODE = str.maketrans(
     }
 )
 # `(?<!\\)`: the `\\ ` that ends a matrix row is no `\ ` space. `\!` takes its spaces along: `11,\! 111` is one number.
-_DROP = re.compile(r"(?<!\\)\\(?:left|right|[bB]igg?[lr]?|displaystyle|textstyle)(?![A-Za-z])|\s*(?<!\\)\\!\s*|(?<!\\)\\\$")
+_DROP = re.compile(r"(?<!\\)\\(?:left|right|[bB]igg?[lr]?|displaystyle|textstyle)(?![A-Za-z])|(?<!\\)\\\$")
+_NEGATIVE_SPACE = re.compile(r"(?<!\\)\\!")  # taken out with the spaces around it
 _SPACING = re.compile(r"(?<!\\)\\[,;: ]|(?<!\\)\\q?quad(?![A-Za-z])|~|\s+")
 _FRACTION = re.compile(r"\\[dtc]frac(?![A-Za-z])")
 _EMPTY_SET = re.compile(r"\\varnothing(?![A-Za-z])|\\\{\s*\\\}")
 _TEXT_COMMAND = r"\\(?:text|textnormal|textrm|textit|textbf|mbox|mathrm|mathbf|operatorname)\s*"
-_SEPARATOR = re.compile(_TEXT_COMMAND + r"\{\s*,?\s*(?:and|or)\s*,?\s*\}|(?<![A-Za-z\\])(?:and|or)(?![A-Za-z])")
+_SEPARATOR = re.compile(_TEXT_COMMAND + r"\{\s*(?:,\s*)?(?:and|or)\s*(?:,\s*)?\}|(?<![A-Za-z\\])(?:and|or)(?![A-Za-z])")
 _UNWRAP = re.compile(_TEXT_COMMAND + r"\{([^{}]*)\}")
 _WRAPPED = re.compile(r"\$\$(.*)\$\$|\$(.*)\$|\\\((.*)\\\)|\\\[(.*)\\\]", re.DOTALL)
+_EMPTY_BRACES_COMMA = re.compile(r"\{\s*,\s*\}")  # `1{,}000`: replaced by a comma, with the spaces around it
+# A pattern that starts with spaces starts where they start, `(?<!\s)`: searched from each space of a long run, it
+# would rescan the rest of the run every time (quadratic). Trailing punctuation is `_strip_punctuation`.
 _TRAILING = [  # (pattern at the end, whether it is a percent sign)
-    (re.compile(r"\s*(?:[.,;:]|(?<!\\)\\)$"), False),
-    (re.compile(r"\s*(?:\\%|%|" + _TEXT_COMMAND + r"\{\s*(?:\\%|%|percent)\s*\}|(?<![A-Za-z])(?:percent(?:age)?|pct))$"), True),
-    (re.compile(r"\s*(?:\^\s*\{?\s*\\circ\s*\}?|\\circ|\\degree|(?<![A-Za-z])degrees?)$"), False),
+    (re.compile(r"(?<!\s)\s*(?:\\%|%|" + _TEXT_COMMAND + r"\{\s*(?:\\%|%|percent)\s*\}|(?<![A-Za-z])(?:percent(?:age)?|pct))$"), True),
+    (re.compile(r"(?<!\s)\s*(?:\^\s*\{?\s*\\circ\s*\}?|\\circ|\\degree|(?<![A-Za-z])degrees?)$"), False),
     # A unit or remark in text mode at the end (`12\text{ cm}^2`, `2\text{ (double root)}`), or an upright unit.
-    (re.compile(r"(?<=\S)\s*\\(?:text|textnormal|textrm|mbox)\s*\{[^{}]*[A-Za-z][^{}]*\}(?:\s*\^\s*\{?[23]\}?)?$"), False),
+    (re.compile(r"(?<=\S)\s*\\(?:text|textnormal|textrm|mbox)\s*\{(?=[^{}]*[A-Za-z])[^{}]*\}(?:\s*\^\s*\{?[23]\}?)?$"), False),
     (re.compile(r"(?<=[\d}])\s*\\mathrm\s*\{\s*(?![ei]\s*\})[A-Za-z]+\s*\}(?:\s*\^\s*\{?[23]\}?)?$"), False),
 ]
 _CHOICE = re.compile(r"\(?([A-Za-z])\)?")
@@ -95,8 +100,8 @@ class Reading:
 
 def _canonical(text: str) -> str:
     text = text.translate(_UNICODE)
-    text = _DROP.sub("", text)
-    text = re.sub(r"\s*\{\s*,\s*\}\s*", ",", _SPACING.sub(" ", text))
+    text = _replace_spaced(_NEGATIVE_SPACE, "", _DROP.sub("", text))
+    text = _replace_spaced(_EMPTY_BRACES_COMMA, ",", _SPACING.sub(" ", text))
     text = _EMPTY_SET.sub("\\\\emptyset", _FRACTION.sub("\\\\frac", text)).strip()
     wrapped = _WRAPPED.fullmatch(text)
     inner = next((g for g in wrapped.groups() if g is not None), None) if wrapped else None
@@ -107,11 +112,41 @@ def _canonical(text: str) -> str:
     return _SEPARATOR.sub(",", text).strip()
 
 
+def _replace_spaced(pattern: re.Pattern, replacement: str, text: str) -> str:
+    r"""`re.sub(r"\s*" + pattern + r"\s*", replacement, text)` in one pass: that regular expression, searched from
+    each space of a long run that no match follows, rescans the rest of the run every time (quadratic)."""
+    pieces = pattern.split(text)
+    if len(pieces) == 1:
+        return text
+    return replacement.join([pieces[0].rstrip(), *(piece.strip() for piece in pieces[1:-1]), pieces[-1].lstrip()])
+
+
+def _strip_punctuation(text: str) -> str:
+    """Trailing `.,;:` and lone backslashes (not the `\\` that ends a matrix row), each with the spaces before it,
+    from the end of a stripped text, never leaving it empty: one step per character."""
+    end = len(text)
+    while True:
+        last = end
+        while last > 0 and text[last - 1].isspace():
+            last -= 1
+        lone_backslash = last > 0 and text[last - 1] == "\\" and (last < 2 or text[last - 2] != "\\")
+        if last <= 1 or not (text[last - 1] in ".,;:" or lone_backslash):
+            return text[:end].rstrip()
+        end = last - 1
+
+
+MAX_TRAILING_PASSES = 8  # each pass takes one percent sign, degree or unit off the end (punctuation as a run)
+
+
 def _strip_trailing(text: str) -> tuple[str, bool]:
-    """Trailing punctuation, percent, degrees and units off the end, repeatedly; (rest, had a percent sign)."""
-    percent, changed = False, True
-    while changed and text:
-        changed = False
+    """Trailing punctuation, percent, degrees and units off the end, repeatedly (at most MAX_TRAILING_PASSES
+    times, each linear in the text); (rest, had a percent sign)."""
+    percent, changed, passes = False, True, 0
+    while changed and text and passes < MAX_TRAILING_PASSES:
+        changed, passes = False, passes + 1
+        rest = _strip_punctuation(text)
+        if rest != text:
+            text, changed = rest, True
         for pattern, is_percent in _TRAILING:
             rest = pattern.sub("", text)
             if rest != text and rest.strip():
@@ -619,8 +654,6 @@ _gold_readings: dict[str, list[Reading]] = {}
 
 def gold_readings(gold: str) -> list[Reading]:
     """The readings of a gold answer. One that is a worked solution holds boxes: its distinct boxes are the gold."""
-    from ..text import boxed_contents
-
     if gold not in _gold_readings:
         if len(_gold_readings) > 4096:
             _gold_readings.clear()
@@ -666,10 +699,88 @@ def check_gold(golds: list[Reading]) -> tuple[str, str, str]:
     return "correct", "gold_usable", "every part is a number or parses"
 
 
+# --- The boxed answers of a response's answer part: one pass over the text, however its boxes nest ---
+MAX_ANSWER_CHARS = 20000
+# Math that continues a box makes the box part of a larger expression: `\boxed{12}\sqrt{3}`, `4\boxed{3}`, `2^\boxed{3}`.
+_CONTINUES_AFTER = re.compile(r"\s*(?:[\w^_({\[*/]|\\(?!(?:text|mbox|quad|qquad|end|right|hspace|pmod)(?![A-Za-z]))[A-Za-z])")
+
+
+def _continues_before(text: str, lo: int, position: int) -> bool:
+    """Whether the math just before `position` (not before `lo`) continues into a box there: a word character or `}`
+    right before it, or an operator (`^ _ { ( * /`) before it and any spaces. Scans back over the spaces only."""
+    end = position
+    while end > lo and text[end - 1].isspace():
+        end -= 1
+    if end == lo:
+        return False
+    before = text[end - 1]
+    return before in "^_{(*/" or (end == position and (before.isalnum() or before in "_}"))
+
+
+def _inner_answers(text: str, box: Box) -> list[Box] | None:
+    """A box that holds boxes (a whole solution in a box): the inner boxes are its answers when each stands alone.
+    None when the whole, with the inner frames taken off, is the answer: when an inner box is part of a larger
+    expression (`\\boxed{\\boxed{12}\\sqrt{3}}` is 12\\sqrt{3}, never 12) or when the text names its answer after the
+    last one."""
+    if ANSWER_PHRASE.search(text, box.children[-1].end, box.inner_end):
+        return None  # "... the final answer is X" after the last inner box: the boxes were steps
+    for child in box.children:
+        if _CONTINUES_AFTER.match(text, child.end, box.inner_end) or _continues_before(text, box.inner_start, child.start):
+            return None
+    return box.children
+
+
+def boxed_answers(part: str) -> list[str]:
+    """The distinct non-empty boxed answers of an answer part, in order (a repeated answer counts once). Never
+    unanchored: text outside boxes is not read. Linear in the length of the part."""
+    found: list[str] = []
+    pending = list(reversed(box_tree(part)))
+    while pending:
+        box = pending.pop()
+        inner = _inner_answers(part, box) if box.children else None
+        if inner is not None:
+            pending.extend(reversed(inner))
+            continue
+        answer = (unboxed(part, box) if box.children else part[box.inner_start : box.inner_end]).strip()
+        if answer:
+            found.append(answer)
+    if len(found) < 2:
+        return found
+    distinct: dict[str, str] = {}
+    for answer in found:
+        distinct.setdefault(answer_key(answer), answer)
+    return list(distinct.values())
+
+
+def grade_response(gold: str, part: str) -> tuple[str, str, str, str | None]:
+    """(status, rule, detail, extracted) for a response's answer part against a gold answer."""
+    answers = boxed_answers(part)
+    extracted = ", ".join(answers)[:MAX_ANSWER_CHARS] if answers else None
+    if not gold:
+        return "unparseable_gold", "empty_gold", "empty gold answer", extracted
+    if not answers:
+        if box_tree(part):
+            return "no_answer", "empty_box", "every \\boxed{} in the answer part is empty", None
+        return "no_answer", "no_box", "no \\boxed{} in the answer part", None
+    too_long = [a for a in answers if len(a) > MAX_ANSWER_CHARS and not a.lstrip("+-").isdigit()]  # long integers are text
+    if too_long:
+        return "wrong", "answer_too_long", f"answer longer than {MAX_ANSWER_CHARS} characters", too_long[0][:200]
+    return (*compare(gold, tuple(answers)), extracted)
+
+
+READY = "ready"  # the first message of a worker: it has imported and warmed math-verify, so items are timed from now
+WARM_UP = (("\\frac{\\sqrt{2}}{2}", "\\sqrt{2}/2"), ("x^2+2x+1", "(x+1)^2"), ("[0, 1)", "[0,1)"))
+MEMORY_BYTES = 8 << 30  # a worker's address space: an item that builds a giant expression fails alone (MemoryError)
+
+
 def serve(conn) -> None:
-    """Worker loop: receive batches [(index, gold, answers)], answer (index, status, rule, detail) item by item."""
+    """Worker loop: warm up and say READY, then receive batches [(index, gold, part)] and answer (index, status,
+    rule, detail, extracted) item by item. `part` is a response's answer part, or None to check the gold answer."""
     logging.getLogger("math_verify").setLevel(logging.ERROR)
     sys.set_int_max_str_digits(100_000)
+    for gold, answer in WARM_UP:
+        compare(gold, (answer,))
+    conn.send(READY)
     while True:
         try:
             batch = conn.recv()
@@ -677,17 +788,22 @@ def serve(conn) -> None:
             return
         if batch is None:
             return
-        for index, gold, answers in batch:
+        for index, gold, part in batch:
             try:
-                status, rule, detail = compare(gold, answers)
+                if part is None:
+                    status, rule, detail, extracted = (*compare(gold, None), gold)
+                else:
+                    status, rule, detail, extracted = grade_response(gold, part)
             except Exception as exc:  # a math-verify/sympy failure on one item must not kill the worker
-                status, rule, detail = "error", "error", f"{type(exc).__name__}: {str(exc)[:200]}"
-            conn.send((index, status, rule, detail))
+                status, rule, detail, extracted = "error", "error", f"{type(exc).__name__}: {str(exc)[:200]}", None
+            conn.send((index, status, rule, detail, extracted))
 
 
 if __name__ == "__main__":
+    import resource
     from multiprocessing.connection import Connection
 
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
     receiver, sender = Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False)
 
     class _Duplex:

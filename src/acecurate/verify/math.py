@@ -8,7 +8,6 @@ rule that decided it (`Grade.rule`); the rules and the policy behind them are in
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -18,15 +17,13 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 
 from ..errors import AcecurateError
-from ..text import box_spans, boxed_contents, unbox
-from ._math_worker import ANSWER_PHRASE, answer_key
+from ._math_worker import READY, answer_key, boxed_answers
 from .responses import answer_part
 
 STATUSES = ("correct", "wrong", "ambiguous", "no_answer", "unparseable_gold", "timeout", "error")
-MAX_ANSWER_CHARS = 20000
 DEFAULT_TIMEOUT = 5.0
-STARTUP_ALLOWANCE = 30.0  # seconds a new worker may take to start Python and import math-verify
-MAX_RESTARTS = 1000  # a grading run that kills more workers than this has a systemic fault, not hard items
+STARTUP_ALLOWANCE = 30.0  # seconds a new worker may take to start Python and warm math-verify up (not an item's time)
+MAX_START_FAILURES = 3  # fresh workers in a row that fail to start: the environment is broken, not the items
 
 
 @dataclass(frozen=True)
@@ -39,41 +36,11 @@ class Grade:
     require_think_close: bool = True  # the setting the verdict was given under
 
 
-# Math that continues a box makes the box part of a larger expression: `\\boxed{12}\\sqrt{3}`, `4\\boxed{3}`, `2^\\boxed{3}`.
-_CONTINUES_AFTER = re.compile(r"\s*(?:[\w^_({\[*/]|\\(?!(?:text|mbox|quad|qquad|end|right|hspace|pmod)(?![A-Za-z]))[A-Za-z])")
-_CONTINUES_BEFORE = re.compile(r"(?:[\w}]|[\^_{(*/]\s*)$")
-
-
-def _inner_answers(box: str) -> list[str]:
-    """A box that holds boxes (a whole solution in a box): the inner boxes are its answers when each stands alone.
-    The whole, with the inner frames taken off, is the answer when an inner box is part of a larger expression
-    (`\\boxed{\\boxed{12}\\sqrt{3}}` is 12\\sqrt{3}, never 12) or when the text names its answer after the last one."""
-    spans = box_spans(box)
-    if ANSWER_PHRASE.search(box, spans[-1][1]):
-        return [unbox(box)]  # "... the final answer is X" after the last inner box: the boxes were steps
-    if all(not _CONTINUES_AFTER.match(box, end) and not _CONTINUES_BEFORE.search(box[:start]) for start, end, _ in spans):
-        return [content for _, _, content in spans]
-    return [unbox(box)]
-
-
 def extract_answers(response: str, require_think_close: bool = True) -> list[str]:
     """The distinct non-empty boxed answers of the answer part, in order (a repeated answer counts once). Never
-    unanchored: text outside boxes is not read."""
+    unanchored: text outside boxes is not read. Linear in the length of the response."""
     part = answer_part(response, require_think_close)
-    found: list[str] = []
-    pending = boxed_contents(part) if part is not None else []
-    while pending:
-        box = pending.pop(0).strip()
-        if "box" in box and box_spans(box):
-            pending[:0] = _inner_answers(box)
-        elif box:
-            found.append(box)
-    if len(found) < 2:
-        return found
-    distinct: dict[str, str] = {}
-    for box in found:
-        distinct.setdefault(answer_key(box), box)
-    return list(distinct.values())
+    return boxed_answers(part) if part is not None else []
 
 
 def extract_answer(response: str, require_think_close: bool = True) -> str | None:
@@ -82,20 +49,16 @@ def extract_answer(response: str, require_think_close: bool = True) -> str | Non
     return ", ".join(answers) if answers else None
 
 
-def _no_answer_rule(response: str, require_think_close: bool) -> tuple[str, str]:
-    part = answer_part(response, require_think_close)
-    if part is None:
-        if "<think>" in response:
-            return "no_think_close", "the reasoning never closed (<think> without a later </think>): no final answer"
-        return "no_think_close", "no </think> and require_think_close is on: the response never left its reasoning"
-    if boxed_contents(part):
-        return "empty_box", "every \\boxed{} in the answer part is empty"
-    return "no_box", "no \\boxed{} in the answer part"
+def _no_think_close(response: str) -> str:
+    if "<think>" in response:
+        return "the reasoning never closed (<think> without a later </think>): no final answer"
+    return "no </think> and require_think_close is on: the response never left its reasoning"
 
 
 class _Worker:
     """A grading process started with `python -m acecurate.verify._math_worker`: independent of the caller's main
-    module (no `if __name__ == "__main__"` needed) and of the calling thread."""
+    module (no `if __name__ == "__main__"` needed) and of the calling thread. It says READY once it has imported and
+    warmed math-verify; until then it is `starting` and no item is sent to it, so start-up is never an item's time."""
 
     def __init__(self):
         to_child_r, to_child_w = os.pipe()
@@ -105,21 +68,19 @@ class _Worker:
             pass_fds=(to_child_r, from_child_w),
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            env={**os.environ, **dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1")},
         )
         os.close(to_child_r)
         os.close(from_child_w)
         self.sender, self.conn = Connection(to_child_w, readable=False), Connection(from_child_r, writable=False)
         self.pending: deque = deque()  # indices sent and not yet answered, in order
-        self.deadline = 0.0
+        self.starting = True
+        self.deadline = time.monotonic() + STARTUP_ALLOWANCE
 
-    def send(self, batch, timeout: float):
+    def send(self, batch, timeout: float) -> None:
+        self.sender.send(batch)  # a READY worker is waiting in recv: this returns as it reads
         self.pending.extend(index for index, _, _ in batch)
-        # The first batch also waits for the interpreter start and the math-verify import.
-        self.deadline = time.monotonic() + timeout + (STARTUP_ALLOWANCE if not self.started else 0)
-        self.started = True
-        self.sender.send(batch)
-
-    started = False
+        self.deadline = time.monotonic() + timeout
 
     def kill(self):
         self.process.kill()
@@ -129,11 +90,16 @@ class _Worker:
 
 
 class MathGrader:
-    """A pool of grading workers. Safe to share between threads: calls are serialised by a lock."""
+    """A pool of grading workers. Safe to share between threads: calls are serialised by a lock.
+
+    A response costs the caller one pass of `answer_part` (two `rfind`s); everything else, extraction included,
+    runs in a worker under the item's wall-clock limit. A timeout is that item's verdict: its worker is killed and
+    replaced, however often, and its start-up does not count against any item. Only workers that keep failing to
+    start (MAX_START_FAILURES in a row) raise: that is a broken environment, not a hard item."""
 
     def __init__(self, workers: int = 2, timeout: float = DEFAULT_TIMEOUT, batch_size: int = 16):
         self.workers, self.timeout, self.batch_size = max(1, workers), timeout, batch_size
-        self._restarts = 0
+        self._start_failures = 0  # in a row
         self._pool: list[_Worker] = []
         self._lock = threading.Lock()
 
@@ -153,30 +119,19 @@ class MathGrader:
         """Grade (response, gold) pairs in input order. `progress(n)` is called as items finish."""
         pairs = list(pairs)
         results: list[Grade | None] = [None] * len(pairs)
-        extracted: list[str | None] = [None] * len(pairs)
         todo = []
         for i, (response, gold) in enumerate(pairs):
             response, gold = response or "", (gold or "").strip()
-            answers = extract_answers(response, require_think_close)
-            extracted[i] = ", ".join(answers)[:MAX_ANSWER_CHARS] if answers else None
-            too_long = [
-                a for a in answers if len(a) > MAX_ANSWER_CHARS and not a.lstrip("+-").isdigit()
-            ]  # long integers are compared as text
-            if not gold:
-                results[i] = Grade(False, "unparseable_gold", extracted[i], "empty gold answer", "empty_gold", require_think_close)
-            elif not answers:
-                rule, detail = _no_answer_rule(response, require_think_close)
-                results[i] = Grade(False, "no_answer", None, detail, rule, require_think_close)
-            elif too_long:
-                detail = f"answer longer than {MAX_ANSWER_CHARS} characters"
-                results[i] = Grade(False, "wrong", too_long[0][:200], detail, "answer_too_long", require_think_close)
+            part = answer_part(response, require_think_close)
+            if part is None and gold:
+                results[i] = Grade(False, "no_answer", None, _no_think_close(response), "no_think_close", require_think_close)
             else:
-                todo.append((i, gold, tuple(answers)))
+                todo.append((i, gold, part or ""))
         if progress and len(pairs) - len(todo):
             progress(len(pairs) - len(todo))
         todo.sort(key=lambda item: item[1])  # equal golds together, so each worker's gold cache hits
         with self._lock:
-            self._run(todo, results, extracted, progress, require_think_close)
+            self._run(todo, results, progress, require_think_close)
         return results  # type: ignore[return-value]
 
     def check_golds(self, golds: list[str], progress=None) -> list[Grade]:
@@ -184,65 +139,75 @@ class MathGrader:
         todo = [(i, gold, None) for i, gold in enumerate(golds)]
         results: list[Grade | None] = [None] * len(golds)
         with self._lock:
-            self._run(todo, results, list(golds), progress, True)
+            self._run(todo, results, progress, True)
         return results  # type: ignore[return-value]
 
-    def _run(self, todo, results, extracted, progress, require_think_close: bool):
+    def _run(self, todo, results, progress, require_think_close: bool):
         queue = deque(todo[i : i + self.batch_size] for i in range(0, len(todo), self.batch_size))
-        by_index = {i: (gold, answer) for i, gold, answer in todo}
+        items = {item[0]: item for item in todo}
+
+        def record(index, status, rule, detail, extracted):
+            results[index] = Grade(status == "correct", status, extracted, detail, rule, require_think_close)
+            if progress:
+                progress(1)
+
         while len(self._pool) < self.workers:
             self._pool.append(_Worker())
-        idle = list(self._pool)
-        busy: list[_Worker] = []
-        while queue or busy:
-            while queue and idle:
-                worker = idle.pop()
-                worker.send(queue.popleft(), self.timeout)
-                busy.append(worker)
-            now = time.monotonic()
-            ready = wait([w.conn for w in busy], timeout=max(0.0, min(w.deadline for w in busy) - now))
-            for worker in list(busy):
-                if worker.conn in ready:
+        while queue or any(w.pending for w in self._pool):
+            for worker in list(self._pool):
+                if queue and not worker.starting and not worker.pending:
+                    batch = queue.popleft()
                     try:
-                        index, status, rule, detail = worker.conn.recv()
-                    except (EOFError, OSError):
-                        verdict = ("error", "worker_died", "worker died")
-                        self._replace(worker, busy, queue, results, extracted, by_index, verdict, progress, require_think_close)
-                        continue
-                    worker.pending.popleft()
-                    results[index] = Grade(status == "correct", status, extracted[index], detail, rule, require_think_close)
-                    if progress:
-                        progress(1)
-                    worker.deadline = time.monotonic() + self.timeout
-                    if not worker.pending:
-                        busy.remove(worker)
-                        idle.append(worker)
+                        worker.send(batch, self.timeout)
+                    except OSError:  # it died while idle: no item's fault, the batch goes to another worker
+                        queue.appendleft(batch)
+                        self._replace(worker, started=True)
+            active = [w for w in self._pool if w.starting or w.pending]
+            wait([w.conn for w in active], timeout=max(0.0, min(w.deadline for w in active) - time.monotonic()))
+            for worker in active:
+                if worker.conn.poll():  # polled again here: an answer that came just at the deadline still counts
+                    try:
+                        message = worker.conn.recv()
+                    except Exception:  # EOF or a cut-off message: the worker died
+                        message = None
+                    if message == READY and worker.starting:
+                        worker.starting, self._start_failures = False, 0
+                    elif worker.pending and type(message) is tuple and len(message) == 5 and message[0] == worker.pending[0]:
+                        worker.pending.popleft()
+                        record(*message)
+                        worker.deadline = time.monotonic() + self.timeout
+                    else:
+                        self._lost(worker, queue, items, record, ("error", "worker_died", "worker died"))
                 elif time.monotonic() >= worker.deadline:
                     verdict = ("timeout", "timeout", f"no verdict within {self.timeout:g} s; worker killed")
-                    self._replace(worker, busy, queue, results, extracted, by_index, verdict, progress, require_think_close)
+                    self._lost(worker, queue, items, record, verdict)
 
-    def _replace(self, worker, busy, queue, results, extracted, by_index, verdict, progress, require_think_close):
-        """The item at the head of a stuck or dead worker gets `verdict` (status, rule, detail); the rest of its batch
-        is queued again."""
-        status, rule, detail = verdict
+    def _lost(self, worker, queue, items, record, verdict):
+        """A worker that died or overran. While starting, nothing was sent to it: a start failure. Otherwise the item
+        at its head gets `verdict` (status, rule, detail) and the rest of its batch is queued again."""
+        if worker.starting:
+            self._replace(worker, started=False)
+            return
         stuck = worker.pending.popleft()
-        results[stuck] = Grade(False, status, extracted[stuck], detail, rule, require_think_close)
-        if progress:
-            progress(1)
-        rest = [(i, *by_index[i]) for i in worker.pending]
+        record(stuck, *verdict, None)
+        rest = [items[i] for i in worker.pending]
         if rest:
             queue.appendleft(rest)
+        self._replace(worker, started=True)
+
+    def _replace(self, worker, started: bool):
+        exit_code = worker.process.poll()
         worker.kill()
-        busy.remove(worker)
         self._pool.remove(worker)
-        self._restarts += 1
-        if self._restarts > MAX_RESTARTS:
-            raise AcecurateError(f"math grading killed {self._restarts} workers; the last: {detail}")
-        fresh = _Worker()
-        self._pool.append(fresh)
-        if queue:
-            fresh.send(queue.popleft(), self.timeout)
-            busy.append(fresh)
+        if not started:
+            self._start_failures += 1
+            if self._start_failures >= MAX_START_FAILURES:
+                how = f"exited with code {exit_code}" if exit_code is not None else f"not ready within {STARTUP_ALLOWANCE:g} s"
+                raise AcecurateError(
+                    f"math grading workers failed to start {self._start_failures} times in a row (the last {how}); "
+                    "the worker's error is printed above. Is math-verify installed? pip install -e . installs it."
+                )
+        self._pool.append(_Worker())
 
 
 _shared: dict[float, MathGrader] = {}
@@ -268,7 +233,14 @@ def grade_many(pairs, workers: int = 2, timeout: float = DEFAULT_TIMEOUT, progre
         return grader.grade_many(pairs, progress=progress, require_think_close=require_think_close)
 
 
+MAX_VOTE_READ = 1000  # characters of an answer that majority voting reads (in the caller: capped before it runs)
+
+
 def vote_key(answer: str) -> str:
     """The key under which majority voting counts an extracted answer: spacing, `\\text{}`, `\\dfrac` and a final
-    period do not make two answers different votes (digits apart stay apart: `4 4/9` is not `44/9`)."""
+    period do not make two answers different votes (digits apart stay apart: `4 4/9` is not `44/9`). An answer longer
+    than MAX_VOTE_READ votes as its text with its spacing collapsed: no real answer is that long, and reading a
+    degenerate one costs the caller milliseconds per sample."""
+    if len(answer) > MAX_VOTE_READ:
+        return " ".join(answer.split())
     return answer_key(answer)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import NamedTuple
 
 from ..errors import AcecurateError
@@ -24,12 +23,28 @@ def answer_part(response: str, require_think_close: bool = True) -> str | None:
     return None if require_think_close else response
 
 
+def _fenced_blocks(text: str, opener: str) -> list[str]:
+    """The contents of the blocks that `opener` opens (through the end of its line when it ends in `python`) and the
+    next ``` closes, as `re.findall(opener + "[^\\n]*\\n(.*?)```")` finds them, in one pass over the text: a
+    regular expression rescans the rest of the line from every opener that has no newline after it (quadratic)."""
+    blocks, position = [], 0
+    while (start := text.find(opener, position)) >= 0:
+        line_end = start + len(opener) - 1 if opener.endswith("\n") else text.find("\n", start + len(opener))
+        close = text.find("```", line_end + 1) if line_end >= 0 else -1
+        if close < 0:
+            break  # no later opener can have both a newline and a close after it
+        blocks.append(text[line_end + 1 : close])
+        position = close + 3
+    return blocks
+
+
 def extract_code(response: str, require_think_close: bool = True) -> str | None:
-    """The last ```python block of the answer part (a bare ``` block if there is no python one)."""
+    """The last ```python block of the answer part (a bare ``` block if there is no python one). Linear in the length
+    of the response."""
     part = answer_part(response, require_think_close)
     if part is None:
         return None
-    blocks = re.findall(r"```python[^\n]*\n(.*?)```", part, re.DOTALL) or re.findall(r"```\n(.*?)```", part, re.DOTALL)
+    blocks = _fenced_blocks(part, "```python") or _fenced_blocks(part, "```\n")
     return blocks[-1] if blocks else None
 
 
