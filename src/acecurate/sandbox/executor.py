@@ -29,6 +29,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from ..config import setting
 from ..errors import AcecurateError
 from ..suites import MalformedTests, Suite, parse_tests, untrusted_reason
 from .cgroups import MemoryBudget, SandboxCgroup, cgroup_support
@@ -77,6 +78,27 @@ class Limits:
     processes: int = 16  # processes (and threads) at once
     file_bytes: int = 16 << 20  # largest file a test may write
     tmpfs_mb: int = 64  # size of the sandbox's /tmp and /dev/shm each
+
+
+@dataclass
+class SandboxSettings:
+    """How sandboxes are run (never what they decide: verdicts are the same either way). The `sandbox:` section of a
+    pipeline or recipe, and `--set sandbox.reuse=false`."""
+
+    reuse: bool = setting(
+        True,
+        "One warm sandbox per worker that takes solution after solution, each test in a fresh child (sandbox/warm.py); "
+        "false starts a sandbox per solution.",
+    )
+
+
+_settings = SandboxSettings()
+
+
+def configure(settings: SandboxSettings) -> None:
+    """The sandbox settings of this process (a pipeline or training run sets them once, from its config)."""
+    global _settings
+    _settings = settings
 
 
 @dataclass
@@ -438,7 +460,13 @@ _RESULT_FIELDS = {  # field: exact types allowed (so bool is no int); numbers mu
     "stderr": {int},
     "result": {int},
 }
-_EVENT_FIELDS = {"hello": {"event"}, "ready": {"event"}, "compile_error": {"event", "message"}, "result": {"event", *_RESULT_FIELDS}}
+_EVENT_FIELDS = {
+    "hello": {"event"},
+    "ready": {"event"},
+    "compile_error": {"event", "message"},
+    "result": {"event", *_RESULT_FIELDS},
+    "done": {"event", "clean", "rss_kb"},  # a warm runner's end of one job
+}
 
 
 def _checked(event) -> dict:
@@ -447,6 +475,8 @@ def _checked(event) -> dict:
         raise _Malformed(f"not an event: {str(event)[:100]}")
     if event["event"] == "compile_error" and type(event["message"]) is not str:
         raise _Malformed("compile_error without a message")
+    if event["event"] == "done" and (type(event["clean"]) is not bool or type(event["rss_kb"]) is not int or event["rss_kb"] < 0):
+        raise _Malformed("done without its fields")
     if event["event"] == "result":
         for key, kinds in _RESULT_FIELDS.items():
             value = event[key]
@@ -462,9 +492,10 @@ def _checked(event) -> dict:
 
 class _Channel:
     """The runner's stdout, read with deadlines and caps; the job written to its stdin as it reads; its stderr kept
-    (capped) for the message of an infrastructure failure."""
+    (capped) for the message of an infrastructure failure. A warm runner's channel keeps its stdin open (`keep_open`)
+    for the frames `send` adds."""
 
-    def __init__(self, process: subprocess.Popen, job: bytes):
+    def __init__(self, process: subprocess.Popen, job: bytes, keep_open: bool = False):
         self.process = process
         self.out, self.err, self.inp = process.stdout.fileno(), process.stderr.fileno(), process.stdin.fileno()
         for fd in (self.out, self.err, self.inp):
@@ -472,21 +503,34 @@ class _Channel:
         self.poller = select.poll()
         self.poller.register(self.out, select.POLLIN)
         self.poller.register(self.err, select.POLLIN)
-        self.pending = memoryview(job)
+        self.pending = memoryview(b"")
         self.buffer = bytearray()
         self.stderr = bytearray()
         self.eof = False
-        self._input_done = False
-        if self.pending:
-            self.poller.register(self.inp, select.POLLOUT)
-        else:
+        self.keep_open = keep_open
+        self._input_done = True  # nothing to write now
+        self._closed = False
+        self.send(job)
+
+    def send(self, data: bytes) -> None:
+        if self._closed:
+            return
+        if data:
+            self.pending = memoryview(bytes(self.pending) + data)
+            if self._input_done:
+                self._input_done = False
+                self.poller.register(self.inp, select.POLLOUT)
+        elif not self.keep_open:
             self._close_input()
 
     def _close_input(self) -> None:
+        """All is written: stop waiting to write, and close the runner's stdin unless more is to come."""
         if not self._input_done:
             self._input_done = True
             with contextlib.suppress(KeyError):
                 self.poller.unregister(self.inp)
+        if not self.keep_open and not self._closed:
+            self._closed = True
             with contextlib.suppress(OSError):
                 self.process.stdin.close()
 
@@ -517,6 +561,7 @@ class _Channel:
                         pass
                     except OSError:  # the runner is gone or stopped reading: what it says next tells us why
                         self.pending = self.pending[:0]
+                        self.keep_open = False
                     if not self.pending:
                         self._close_input()
                 elif fd == self.err:
@@ -607,9 +652,26 @@ def _verdict_for(event: dict, payload: bytes, expected, fmt: str, limits: Limits
 
 
 def _drive(launch: _Launch, job: dict, expected: list, limits: Limits, options: dict, environment: str) -> SolutionResult:
-    """The parent's side: every failure after the runner said hello is the solution's (compile_error before `ready`,
-    that test's verdict after); only a failure before it is ours (sandbox_error)."""
+    """One solution in a sandbox of its own, ended with it."""
     channel = _Channel(launch.process, marshal.dumps(job))
+    try:
+        try:
+            return _converse(channel, job, expected, limits, options, environment)[0]
+        except _Stale as exc:
+            launch.kill()
+            return SolutionResult("sandbox_error", detail=str(exc), environment=environment)
+    finally:
+        launch.close()
+
+
+class _Stale(Exception):
+    """The runner did not take the job (it never said hello for it): our side's failure, nothing of the solution ran."""
+
+
+def _converse(channel: _Channel, job: dict, expected: list, limits: Limits, options: dict, environment: str) -> tuple[SolutionResult, str]:
+    """The parent's side of one job: every failure after the runner said hello is the solution's (compile_error before
+    `ready`, that test's verdict after); only a failure before it is ours (_Stale). Also says where the stream stands:
+    "complete" (every event of the job read), "early" (stopped at a failure with tests left) or "broken"."""
     results: list[TestVerdict] = []
     early_stop = options["early_stop"]
 
@@ -617,32 +679,33 @@ def _drive(launch: _Launch, job: dict, expected: list, limits: Limits, options: 
         return SolutionResult(verdict, results, detail, environment)
 
     try:
-        try:
-            hello = channel.event(time.monotonic() + STARTUP_S)
-            if hello["event"] != "hello":
-                raise _Malformed(f"{hello['event']} before hello")
-        except (_Timeout, _Ended, _Malformed) as exc:
-            launch.kill()
-            return finish("sandbox_error", f"the sandbox did not start ({type(exc).__name__} {exc}): {_stderr_tail(channel)}")
-        try:
-            ready = channel.event(time.monotonic() + COMPILE_S)
-        except _Timeout:
-            return finish("compile_error", f"compiling took more than {COMPILE_S:g} s")
-        except (_Ended, _Malformed) as exc:
-            return finish("compile_error", f"the runner died while compiling ({type(exc).__name__} {exc})")
-        if ready["event"] == "compile_error":
-            return finish("compile_error", ready["message"])
-        if ready["event"] != "ready":
-            return finish("compile_error", f"unexpected {ready['event']} while compiling")
-        for index in range(len(job["tests"])):
-            verdict, readable = _one_test(channel, index, expected[index], job["format"], limits, options)
-            results.append(verdict)
-            if not readable or (early_stop and verdict.verdict != "passed"):
-                break
-    finally:
-        launch.close()
+        hello = channel.event(time.monotonic() + STARTUP_S)
+        if hello["event"] != "hello":
+            raise _Malformed(f"{hello['event']} before hello")
+    except (_Timeout, _Ended, _Malformed) as exc:
+        raise _Stale(f"the sandbox did not start ({type(exc).__name__} {exc}): {_stderr_tail(channel)}") from None
+    try:
+        ready = channel.event(time.monotonic() + COMPILE_S)
+    except _Timeout:
+        return finish("compile_error", f"compiling took more than {COMPILE_S:g} s"), "broken"
+    except (_Ended, _Malformed) as exc:
+        return finish("compile_error", f"the runner died while compiling ({type(exc).__name__} {exc})"), "broken"
+    if ready["event"] == "compile_error":
+        return finish("compile_error", ready["message"]), "complete"
+    if ready["event"] != "ready":
+        return finish("compile_error", f"unexpected {ready['event']} while compiling"), "broken"
+    state = "complete"
+    for index in range(len(job["tests"])):
+        verdict, readable = _one_test(channel, index, expected[index], job["format"], limits, options)
+        results.append(verdict)
+        if not readable:
+            state = "broken"
+            break
+        if early_stop and verdict.verdict != "passed":
+            state = "early" if index + 1 < len(job["tests"]) else "complete"
+            break
     failed = next((r.verdict for r in results if r.verdict != "passed"), None)
-    return finish(failed or "passed")
+    return finish(failed or "passed"), state
 
 
 def _one_test(channel: _Channel, index: int, expected, fmt: str, limits: Limits, options: dict) -> tuple[TestVerdict, bool]:
@@ -703,9 +766,11 @@ def run_solution(
     yes_no_case_insensitive: bool = False,
     unsafe_no_sandbox: bool = False,
     allow_inline_asserts: bool = False,
+    reuse: bool | None = None,
 ) -> SolutionResult:
-    """Run one solution against its tests (a JSON text, its object, or a suites.Suite) in a fresh sandbox and return
-    per-test verdicts.
+    """Run one solution against its tests (a JSON text, its object, or a suites.Suite) in a sandbox and return
+    per-test verdicts: this thread's warm sandbox with `reuse` (by default the configured `SandboxSettings.reuse`),
+    else a fresh one.
 
     Nothing raises for a bad suite: one that cannot be read is the verdict `malformed_tests`, and an assert suite that
     cannot be data is `untrusted_suite` unless `allow_inline_asserts` (the detail says why; nothing ran).
@@ -730,6 +795,10 @@ def run_solution(
     if judge_env is None:
         _say_once("acecurate sandbox: no judge environment (numpy, sortedcontainers); run `acecurate sandbox setup` once")
     job["judge_env"] = MOUNT_POINT if judge_env else None
+    if _settings.reuse if reuse is None else reuse:
+        from .warm import run_warm  # (warm.py builds on this module)
+
+        return run_warm(python, limits, judge_env, job, expected, options, environment)
     with _memory.reserve(limits.memory_mb << 20):
         slot = _slots.acquire()
         try:

@@ -226,6 +226,9 @@ def run(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/tr
     from .callbacks import MetricsCallback
     from .rewards import RolloutLog, make_reward, stop_token_ids
 
+    from ..sandbox.executor import configure
+
+    configure(recipe.sandbox)
     on_gpu = torch.cuda.is_available()
     out = Path(out)
     data = curated_data(recipe, math_dir, code_dir)
