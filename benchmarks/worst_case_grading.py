@@ -1,5 +1,6 @@
 """The slowest responses we can construct, math and code, graded beside their limits; then grading throughput on
-realistic responses. Each is measured for this checkout and for the code before issue 16 (commit 1c36253) in one run.
+realistic responses. Each is measured for this checkout and for the code before issue 16 (--before, by default commit
+10d40a8: main before either half of issue 16 was merged) in one run.
 
 1. Math: each pathological response (the families of tests/test_grading_stalls.py, at --size characters) graded
    alone by a warm one-worker grader with the default 5 s limit: the wall time of the call (for the code before, most
@@ -10,9 +11,9 @@ realistic responses. Each is measured for this checkout and for the code before 
 3. Throughput: grade_many (2 workers) on the realistic math mix of benchmarks/math_grading.py, and the sandbox (2
    workers) on the stdin and LeetCode suites of benchmarks/code_execution.py.
 
-    python benchmarks/worst_case_grading.py [--size 32000] [--cap 120] [--pairs 4000] [--problems 60]
+    python benchmarks/worst_case_grading.py [--size 32000] [--cap 60] [--pairs 4000] [--problems 60] [--before 10d40a8]
 
-The code before is taken with `git archive 1c36253` into a temporary folder and run in a subprocess with its own src
+The code before is taken with `git archive <before>` into a temporary folder and run in a subprocess with its own src
 first on PYTHONPATH (same interpreter, packages and machine). A measurement that runs past --cap seconds is stopped
 and shown as "> cap". On a machine shared with other work, compare the two columns, not the absolute numbers.
 """
@@ -27,7 +28,7 @@ import textwrap
 import time
 from pathlib import Path
 
-BEFORE = "1c36253"
+BEFORE = "10d40a8"  # main before issue 16 (its policy half was merged in 426ea0a, its sandbox half after)
 REPO = Path(__file__).resolve().parents[1]
 MATH_LIMIT = 5.0
 
@@ -221,6 +222,7 @@ def main():
     parser.add_argument("--cap", type=float, default=60.0, help="seconds one measurement may take before it is stopped")
     parser.add_argument("--pairs", type=int, default=4000)
     parser.add_argument("--problems", type=int, default=60)
+    parser.add_argument("--before", default=BEFORE, help="the commit whose code is measured as before")
     parser.add_argument("--measure", choices=sorted(MEASURES), help=argparse.SUPPRESS)
     parser.add_argument("--item", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -228,7 +230,7 @@ def main():
         print(json.dumps(MEASURES[args.measure](args)))
         return
     with tempfile.TemporaryDirectory() as folder:
-        archive = subprocess.run(["git", "-C", str(REPO), "archive", BEFORE, "src"], capture_output=True, check=True).stdout
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", args.before, "src"], capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
         sources = {"before": Path(folder) / "src", "now": REPO / "src"}
         tables = (

@@ -188,3 +188,84 @@ def test_own_a_timed_out_item_does_not_take_its_batch_with_it(grader, monkeypatc
     pairs = [(STUCK, "x")] + [(f"</think> \\boxed{{{k}}}", str(k)) for k in range(15)]
     results = grader.grade_many(pairs)
     assert results[0].status == "timeout" and all(r.correct for r in results[1:]), results
+
+
+# --- Attacks after the merge with the grading policy (the worker protocol, big items, golds, truncation) ---
+
+
+def test_attack_an_answer_that_is_the_handshake_word_is_only_an_answer(grader):
+    # The worker says "ready" once; a response boxing that word must neither pass for a handshake nor upset the
+    # protocol: it is graded, and the next item on the same worker is too.
+    results = grader.grade_many([("</think> \\boxed{ready}", "5"), ("</think> \\boxed{5}", "5")])
+    assert [r.status for r in results] == ["wrong", "correct"], results
+
+
+def test_attack_lone_surrogates_and_nul_bytes_are_a_verdict(grader):
+    # Text a tokenizer can decode to but no encoder takes: the pipe to the worker pickles it, and the worker reads it.
+    results = grader.grade_many([("</think> \\boxed{\ud800\x00 5}", "5"), ("</think> \\boxed{\udfff}", "5"), ("</think> \\boxed{6}", "6")])
+    assert results[0].status in ("wrong", "error") and results[1].status in ("wrong", "error"), results
+    assert results[2].correct
+
+
+def test_attack_an_eight_megabyte_response_costs_the_caller_one_pass(grader):
+    # 8 MB of answer part before the box: the caller cuts it (two rfinds), the worker extracts within the limit.
+    response = "</think> " + "so it goes " * 750_000 + "\\boxed{5}"
+    started = time.process_time()
+    result = grader.grade_many([(response, "5")])[0]
+    assert result.status in ("correct", "timeout"), result
+    assert time.process_time() - started < 1.0  # the caller's CPU: pickling 8 MB, no regex pass
+
+
+def test_attack_a_pathological_gold_is_that_rows_verdict(grader):
+    # Golds come from the dataset (the answer-check stage parses them in the worker too): a degenerate one is a verdict
+    # within the limit, not a stall of the stage.
+    golds = ["1" + "." * SIZE, "\\boxed{" * 4000 + "5" + "}" * 4000, "\\text{" + " " * SIZE + "x}", "7"]
+    started = time.monotonic()
+    results = grader.check_golds(golds)
+    assert len(results) == 4 and results[3].status != "timeout", results
+    assert time.monotonic() - started < len(golds) * (LIMIT + MARGIN)
+
+
+def test_attack_a_truncated_pathological_response_never_reaches_a_worker():
+    # Under the policy's rule "wrong", truncation is decided first, in the caller, at no cost; under "graded", the
+    # same response is graded by a worker within its limit.
+    from acecurate.verify.policy import TRUNCATED, GradingPolicy
+    from acecurate.verify.responses import grade_responses
+
+    response = math_responses(SIZE)["trailing periods, two boxes"]
+    with MathGrader(workers=1, timeout=LIMIT) as grader:
+        started = time.monotonic()
+        (verdict,) = grade_responses(["math"], [response], ["1"], [None], grader, truncated=[True])
+        assert verdict.status == TRUNCATED and time.monotonic() - started < 0.1
+        assert not grader._pool  # no worker was ever started for it
+        (graded,) = grade_responses(["math"], [response], ["1"], [None], grader, policy=GradingPolicy(truncated="graded"), truncated=[True])
+    assert graded.status in ("correct", "wrong", "ambiguous", "timeout"), graded
+
+
+def test_attack_a_whole_batch_of_stuck_items_in_one_call():
+    # Every item of one call times out, each on a fresh replacement: all are verdicts, none raises, and each
+    # replacement's start-up is charged to no item (the call costs items x (limit + start), not more).
+    with MathGrader(workers=1, timeout=0.5, batch_size=16) as grader:
+        started = time.monotonic()
+        results = grader.grade_many([(STUCK, "x")] * 4 + [("</think> \\boxed{1}", "1")])
+        elapsed = time.monotonic() - started
+    assert [r.status for r in results] == ["timeout"] * 4 + ["correct"], results
+    assert elapsed < 5 * (0.5 + MARGIN + math_grading.STARTUP_ALLOWANCE)
+
+
+def test_attack_the_exports_reward_holds_the_recorded_math_limit(monkeypatch):
+    # The verl/OpenRLHF/TRL reward functions grade under the policy each row carries: a record's math_timeout_s
+    # (0.3 s here) is the limit, not the grader's default 5 s, so the same slow response is a timeout there as in
+    # `train` and `eval` under that policy.
+    from acecurate import rewards
+    from acecurate.verify.policy import GradingPolicy
+
+    slow = "</think> \\boxed{" + "*".join(f"(x+{k})" for k in range(1, 60)) + "}"  # seconds of sympy
+    monkeypatch.setenv("ACECURATE_REWARD_WORKERS", "1")
+    monkeypatch.setattr(rewards, "_graders", {})
+    try:
+        (verdict,) = rewards.grade(["math"], [slow], ["x^{59}"], [GradingPolicy(math_timeout_s=0.3).to_json()])
+    finally:
+        for grader in rewards._graders.values():
+            grader.close()
+    assert verdict.status == "timeout", verdict

@@ -324,3 +324,75 @@ def test_own_a_solution_cannot_raise_the_budget_from_inside():
     code = "import os\nprint(os.environ.get('ACECURATE_SANDBOX_MEMORY_MB', '-'), os.access('/run/acecurate/cpu_usage', os.W_OK))"
     result = stdin_run(code, output="- False")
     assert result.verdict == "passed", result
+
+
+# --- Attacks after the merge with the grading policy (stdin, signals, threads, a row's own limit) ---
+
+
+def test_attack_a_program_that_closes_its_input_at_once():
+    # 8 MB pending and the reader gone: the runner's write meets EPIPE, which is the program's business, not a fault.
+    started = time.monotonic()
+    result = stdin_run("import os\nos.close(0)\nprint(7)", inputs=("y" * (8 << 20),))
+    assert result.verdict == "passed" and time.monotonic() - started < 10, result
+
+
+def test_attack_a_trickle_reader_is_held_to_its_rows_own_limit():
+    # A program that reads one byte per 10 ms would take 100 s: on a code row whose own limit (1 s) is below the
+    # policy's (10 s), grading through the grading policy holds the sandbox for the row's limit only.
+    from acecurate.verify.policy import GradingPolicy
+    from acecurate.verify.responses import grade_responses
+
+    response = "</think>\n```python\nimport sys, time\nwhile sys.stdin.read(1):\n    time.sleep(0.01)\nprint(7)\n```"
+    started = time.monotonic()
+    (verdict,) = grade_responses(
+        ["code"], [response], [None], [stdin_tests(("z" * 10_000, "7"))], None, policy=GradingPolicy(time_limit_s=10.0), time_limits=[1.0]
+    )
+    assert verdict.status == "time_limit" and time.monotonic() - started < 7, verdict
+
+
+def test_attack_a_program_that_stops_itself_is_a_time_limit():
+    # SIGSTOP: no CPU, no exit, no output; only the wall limit ends it.
+    started = time.monotonic()
+    result = stdin_run("import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)\nprint(7)")
+    assert result.verdict == "time_limit" and time.monotonic() - started < FAST.time_s + 6, result
+
+
+def test_attack_a_flood_of_stderr_while_its_input_is_written():
+    # 8 MB to stderr as it reads 1 MB of input: stderr is drained and capped, so neither side blocks.
+    code = "import sys\nfor line in sys.stdin:\n    sys.stderr.write('e' * 64)\nprint(7)"
+    result = stdin_run(code, inputs=("1\n" * (1 << 19),), limits=Limits(time_s=10, cpu_s=10, memory_mb=512))
+    assert result.verdict == "passed", result
+
+
+def test_attack_a_dozen_threads_are_all_joined():
+    # Every non-daemon thread is waited for (the last one to finish prints the answer), within the wall limit and
+    # the task limit (16 processes and threads).
+    code = """
+        import threading, time
+        done = []
+        lock = threading.Lock()
+        def work():
+            time.sleep(0.05)
+            with lock:
+                done.append(1)
+                if len(done) == 12:
+                    print(input())
+        for _ in range(12):
+            threading.Thread(target=work).start()
+    """
+    result = stdin_run(code, limits=Limits(time_s=10, cpu_s=10, memory_mb=512))
+    assert result.verdict == "passed", result
+
+
+def test_attack_a_right_answer_from_a_thread_after_the_main_thread_failed_is_a_runtime_error():
+    # python3 prints the traceback, waits for the thread (which prints the right answer) and exits 1: not a pass.
+    code = """
+        import threading, time
+        def late():
+            time.sleep(0.2)
+            print(7)
+        threading.Thread(target=late).start()
+        raise ValueError("main failed")
+    """
+    result = stdin_run(code)
+    assert result.verdict == "runtime_error", result

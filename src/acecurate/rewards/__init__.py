@@ -6,8 +6,9 @@ else 0.0; no format reward. The trainers hand these functions text only, so the 
 response cut at the length limit is graded as written (without </think> it has no answer).
 
 The trainers load these files by path (verl's `custom_reward_function.path`, OpenRLHF's `--remote_rm_url`), so they
-import acecurate by its absolute name. One grader per process serves every call: its worker processes are started on
-the first call and kept (`ACECURATE_REWARD_WORKERS`, default every core, sets how many).
+import acecurate by its absolute name. One math grader per process and math time limit (the policy's math_timeout_s)
+serves every call: its worker processes are started on the first call and kept (`ACECURATE_REWARD_WORKERS`, default
+every core, sets how many).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import threading
 from acecurate.verify.policy import GradingPolicy
 from acecurate.verify.responses import Verdict, grade_responses
 
-_grader = None
+_graders: dict[float, object] = {}  # one per math time limit (the policy's math_timeout_s)
 _grader_lock = threading.Lock()
 
 
@@ -27,15 +28,14 @@ def reward_workers() -> int:
     return int(os.environ.get("ACECURATE_REWARD_WORKERS") or os.cpu_count() or 1)
 
 
-def math_grader():
-    """The process's one math grader (worker processes with a wall-clock limit), started on first use."""
-    global _grader
+def math_grader(timeout: float):
+    """The process's math grader for a wall-clock limit (worker processes), started on first use."""
     from acecurate.verify.math import MathGrader
 
     with _grader_lock:
-        if _grader is None:
-            _grader = MathGrader(workers=reward_workers())
-        return _grader
+        if timeout not in _graders:
+            _graders[timeout] = MathGrader(workers=reward_workers(), timeout=timeout)
+        return _graders[timeout]
 
 
 def policy_of(value) -> GradingPolicy:
@@ -67,14 +67,15 @@ def grade(domains, responses, truths, gradings, time_limits=None) -> list[Verdic
         groups.setdefault(g if isinstance(g, str) else json.dumps(g, sort_keys=True), []).append(i)
     for rows in groups.values():
         domain = [domain_of(domains[i], truths[i]) for i in rows]
+        policy = policy_of(gradings[rows[0]])
         graded = grade_responses(
             domain,
             [responses[i] or "" for i in rows],
             [truths[i] if d == "math" else None for i, d in zip(rows, domain)],
             [truths[i] if d == "code" else None for i, d in zip(rows, domain)],
-            math_grader(),
+            math_grader(policy.math_timeout_s),
             reward_workers(),
-            policy_of(gradings[rows[0]]),
+            policy,
             time_limits=[time_limits[i] for i in rows],
         )
         for i, verdict in zip(rows, graded):
