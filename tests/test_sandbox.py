@@ -7,9 +7,8 @@ import time
 
 import pytest
 
-from acecurate.sandbox import Limits, run_solution
+from acecurate.sandbox import Limits, run_solution, warm
 from acecurate.sandbox.compare import compare_stdout, values_equal
-from acecurate.sandbox import warm
 from acecurate.sandbox.executor import SLOTS_PER_PROCESS, sandbox_uid
 
 from .conftest import FAST, needs_bwrap
@@ -33,9 +32,7 @@ def sandbox_processes() -> list[str]:
         mine = {sandbox_uid(slot) for slot in range(SLOTS_PER_PROCESS)}
         rows = [line.split(None, 4) for line in out.splitlines()]
         live = [
-            " ".join(row)
-            for row in rows
-            if int(row[0]) in mine and not row[3].startswith("Z") and keep not in (int(row[1]), int(row[2]))
+            " ".join(row) for row in rows if int(row[0]) in mine and not row[3].startswith("Z") and keep not in (int(row[1]), int(row[2]))
         ]
         if not live:
             return []

@@ -8,12 +8,11 @@ import textwrap
 
 import pytest
 
-from acecurate.sandbox import Limits, run_solution
-from acecurate.sandbox import warm
+from acecurate.sandbox import Limits, run_solution, warm
 from acecurate.sandbox.cgroups import cgroup_support
 from acecurate.sandbox.executor import SandboxSettings, configure
 
-from .conftest import FAST, needs_bwrap
+from .conftest import needs_bwrap
 
 pytestmark = needs_bwrap
 
@@ -184,7 +183,7 @@ def test_many_attempts_to_crash_or_stop_the_runner_leave_it_serving(clean, warm_
         "import os, signal\nos.kill(-1, signal.SIGKILL)\nprint(7)",
         "import os\ntry:\n    open('/proc/1/mem', 'rb').read(1)\nexcept OSError:\n    pass\nprint(7)",
         "import os\nos.close(0)\nos.close(1)\nos.open('/dev/null', os.O_WRONLY)\nprint(7)",
-        "import sys\nsys.stdout.write('{\"event\": \"done\", \"clean\": true, \"rss_kb\": 1}\\n7')",
+        'import sys\nsys.stdout.write(\'{"event": "done", "clean": true, "rss_kb": 1}\\n7\')',
         "import os\nos.write(1, b'\\x00' * 100000)\nprint(7)",
     ]
     run_solution("print(7)", ONE, LIMITS)

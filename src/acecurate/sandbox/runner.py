@@ -555,6 +555,7 @@ def run_test(job, code, index, test):
     return header, stdout + stderr + result
 
 
+COMPILED_HELPERS = []  # HELPERS compiled once per sandbox
 SERVING = False  # warm mode: many jobs, read as frames (see the module docstring)
 ROOT_MODES = {}  # each scratch root's mode when the sandbox started, given back before each job
 PID1 = False  # True when we are the sandbox's init (bubblewrap --as-pid-1): only then may kill_strays use kill(-1)
@@ -599,7 +600,9 @@ def run_job(job, builtins_names):
         names = LazyBuiltins(names)
     namespace = {"__name__": "__main__", "__builtins__": names}
     if job["format"] != "stdin":
-        exec(compile(HELPERS, "<helpers>", "exec"), namespace)
+        if not COMPILED_HELPERS:
+            COMPILED_HELPERS.append(compile(HELPERS, "<helpers>", "exec"))
+        exec(COMPILED_HELPERS[0], namespace)
     job["namespace"] = namespace
     emit({"event": "hello"})
     try:
@@ -644,7 +647,7 @@ def preload(code):
     """Import, once for all the sandbox's jobs, what the star-import names come from, and numpy and sortedcontainers
     once a solution names them: our imports (from the read-only stdlib and judge environment), before any solution
     runs; each test's child inherits them and may change only its own copy."""
-    for name in PLAIN_MODULES + [m for m in ("numpy", "sortedcontainers") if m in code]:
+    for name in ["importlib", *PLAIN_MODULES] + [m for m in ("numpy", "sortedcontainers") if m in code]:
         if name not in sys.modules:
             try:
                 __import__(name)

@@ -79,6 +79,7 @@ class WarmSandbox:
         self.key, self.owner, self.solutions = key, os.getpid(), 0
         self.first_held: tuple[int, int] | None = None  # (runner RSS, cgroup held bytes) after the first job
         self.idle_tasks: int | None = None
+        self.rss = 0  # the runner's RSS after the last job
         slot = _slots.acquire()
         try:
             self.launch = _start_sandbox(python, limits, judge_env, sandbox_uid(slot) if os.geteuid() == 0 else None)
@@ -129,6 +130,7 @@ class WarmSandbox:
 
     def _holds_nothing(self, rss: int) -> bool:
         """Whether the sandbox holds no more than after its first job: processes, memory."""
+        self.rss = rss
         cgroup = self.launch.cgroup
         try:
             held = cgroup.held_bytes() if cgroup is not None else 0
@@ -144,7 +146,9 @@ class WarmSandbox:
 _local = threading.local()
 
 
-def run_warm(python: str, limits: Limits, judge_env: Path | None, job: dict, expected: list, options: dict, environment: str) -> SolutionResult:
+def run_warm(
+    python: str, limits: Limits, judge_env: Path | None, job: dict, expected: list, options: dict, environment: str
+) -> SolutionResult:
     """One solution on this thread's warm sandbox (started, or replaced, as needed)."""
     key = (python, str(judge_env), limits.memory_mb, limits.processes, limits.tmpfs_mb)
     stale: Exception | None = None

@@ -223,10 +223,9 @@ def run(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/tr
         from trl import GRPOConfig, GRPOTrainer
     except ImportError:
         raise missing_extra("torch, transformers and trl", "train") from None
+    from ..sandbox.executor import configure
     from .callbacks import MetricsCallback
     from .rewards import RolloutLog, make_reward, stop_token_ids
-
-    from ..sandbox.executor import configure
 
     configure(recipe.sandbox)
     on_gpu = torch.cuda.is_available()
