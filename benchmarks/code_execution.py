@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from acecurate.records import load_inputs
-from acecurate.sandbox import Limits, grade_many, run_solution, warm
+from acecurate.sandbox import Limits, executor, grade_many, run_solution
 from acecurate.sandbox.cgroups import cgroup_support
 from acecurate.sandbox.compare import compare_stdout
 from acecurate.suites import assert_cases
@@ -179,7 +179,7 @@ def main():
             run_solution("print(input())", one, limits, reuse=reuse)
         spent = _cpu_seconds() + _sandbox_cpu_seconds() - cpu
         print(f"  {name + ':':31s}{(time.perf_counter() - t) / count * 1000:8.1f} ms wall, {spent / count * 1000:5.1f} ms CPU")
-        warm.close_warm()
+        executor.close_warm()
     t = time.perf_counter()
     naive_stdin("print(input())", {"cases": one["cases"] * 40})
     print(f"  naive subprocess per solution: {(time.perf_counter() - t) / 40 * 1000:8.1f} ms wall")
@@ -190,7 +190,7 @@ MODES = {True: "warm sandbox (reuse)", False: "sandbox per solution"}
 
 def _sandbox_cpu_seconds() -> float:
     """CPU of this thread's warm sandbox so far (its cgroup's usage: its runner is never reaped while it serves)."""
-    sandbox = getattr(warm._local, "sandbox", None)
+    sandbox = getattr(executor._warm, "sandbox", None)
     usage = sandbox.launch.cgroup.cpu_usage if sandbox is not None and sandbox.launch.cgroup is not None else None
     if usage is None:
         return 0.0
@@ -201,13 +201,13 @@ def _sandbox_cpu_seconds() -> float:
 def drift(suites, count: int, limits: Limits) -> None:
     """One warm sandbox over `count` solutions (never recycled: RECYCLE_AFTER raised for the run): the runner's RSS,
     the memory its cgroup holds, and the time per solution, every tenth of the way."""
-    warm.RECYCLE_AFTER = count + 1
+    executor.RECYCLE_AFTER = count + 1
     first = None
     t = time.perf_counter()
     for index in range(count):
         code, tests, _, _ = suites[index % len(suites)]
         run_solution(code, tests, limits, reuse=True)
-        sandbox = warm._local.sandbox
+        sandbox = executor._warm.sandbox
         if sandbox is None:
             print(f"  solution {index + 1}: recycled (a limit or a leftover), starting again")
             continue

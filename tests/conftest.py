@@ -22,10 +22,9 @@ SHARED = REPO.parent / "shared" / "data"
 
 @pytest.fixture(params=[pytest.param("fresh", marks=pytest.mark.slow), "warm"])
 def sandbox_mode(request):
-    """Runs a test twice: a sandbox per solution (reuse off) and a warm sandbox per worker (reuse on, sandbox/warm.py);
+    """Runs a test twice: a sandbox per solution (reuse off) and a warm sandbox per worker (reuse on, sandbox/executor.py, WarmSandbox);
     the verdicts must be the same."""
-    from acecurate.sandbox.executor import SandboxSettings, configure
-    from acecurate.sandbox.warm import close_warm
+    from acecurate.sandbox.executor import SandboxSettings, close_warm, configure
 
     configure(SandboxSettings(reuse=request.param == "warm"))
     yield request.param

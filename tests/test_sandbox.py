@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from acecurate.sandbox import Limits, run_solution, warm
+from acecurate.sandbox import Limits, executor, run_solution
 from acecurate.sandbox.compare import compare_stdout, values_equal
 from acecurate.sandbox.executor import SLOTS_PER_PROCESS, sandbox_uid
 
@@ -25,7 +25,7 @@ def stdin_case(code, output="7\n", limits=FAST, **kw):
 def sandbox_processes() -> list[str]:
     """Live (not zombie) processes of the sandbox uids, after a short grace period for the kernel to tear down; in warm
     mode, but the warm sandbox itself (its bubblewrap and the runner, bubblewrap's child)."""
-    sandbox = getattr(warm._local, "sandbox", None)
+    sandbox = getattr(executor._warm, "sandbox", None)
     keep = sandbox.launch.process.pid if sandbox is not None else None
     for _ in range(20):
         out = subprocess.run(["ps", "-eo", "uid=,pid=,ppid=,stat=,args="], capture_output=True, text=True).stdout

@@ -1,4 +1,4 @@
-"""Attacks aimed at the warm sandbox (sandbox/warm.py): a solution that leaves something for the next solution of the
+"""Attacks aimed at the warm sandbox (sandbox/executor.py, WarmSandbox): a solution that leaves something for the next solution of the
 same sandbox, or tries to break the runner over many solutions. Each attack runs on the thread's warm sandbox, then a
 probe does, and the probe's verdict must be what it is in a fresh sandbox. Where the clean-up is what protects the
 next solution (not a recycle), the test also asserts the same sandbox took the probe."""
@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from acecurate.sandbox import Limits, run_solution, warm
+from acecurate.sandbox import Limits, executor, run_solution
 from acecurate.sandbox.cgroups import cgroup_support
 from acecurate.sandbox.executor import SandboxSettings, configure
 
@@ -139,9 +139,9 @@ def clean():
 @pytest.fixture
 def warm_only():
     configure(SandboxSettings(reuse=True))
-    warm.close_warm()
+    executor.close_warm()
     yield
-    warm.close_warm()
+    executor.close_warm()
     configure(SandboxSettings())
 
 
@@ -153,12 +153,12 @@ def probe(clean: str):
 @pytest.mark.parametrize("name", list(ATTACKS))
 def test_nothing_an_attack_leaves_reaches_the_next_solution(name, clean, warm_only):
     run_solution("print(7)", ONE, LIMITS)
-    sandbox = warm._local.sandbox
+    sandbox = executor._warm.sandbox
     attack = run_solution(textwrap.dedent(ATTACKS[name]), ONE, LIMITS)
     assert attack.verdict == "passed", (name, attack)
-    assert warm._local.sandbox is sandbox, f"{name}: recycled, so the clean-up was not what was tested"
+    assert executor._warm.sandbox is sandbox, f"{name}: recycled, so the clean-up was not what was tested"
     probe(clean)
-    assert warm._local.sandbox is sandbox, name  # the probe ran in the same sandbox, after the attack
+    assert executor._warm.sandbox is sandbox, name  # the probe ran in the same sandbox, after the attack
 
 
 def test_a_functional_solution_that_patches_the_harness_leaves_nothing(clean, warm_only):
@@ -187,12 +187,12 @@ def test_many_attempts_to_crash_or_stop_the_runner_leave_it_serving(clean, warm_
         "import os\nos.write(1, b'\\x00' * 100000)\nprint(7)",
     ]
     run_solution("print(7)", ONE, LIMITS)
-    sandbox = warm._local.sandbox
+    sandbox = executor._warm.sandbox
     for round_ in range(6):
         for code in attempts:
             run_solution(code, ONE, LIMITS)  # whatever its verdict, the runner must take the next one
             assert run_solution("print(7)", ONE, LIMITS).verdict == "passed", (round_, code)
-    assert warm._local.sandbox is sandbox and sandbox.solutions > 80  # all on one sandbox, never recycled
+    assert executor._warm.sandbox is sandbox and sandbox.solutions > 80  # all on one sandbox, never recycled
     probe(clean)
 
 
@@ -208,10 +208,10 @@ def test_leaving_memory_behind_over_many_solutions_is_cleaned_every_time(clean, 
         "ctypes.memset(address, 1, 48 << 20)\nprint(7)"
     )
     run_solution("print(7)", ONE, LIMITS)
-    sandbox = warm._local.sandbox
+    sandbox = executor._warm.sandbox
     for attempt in range(12):
         assert run_solution(code, ONE, LIMITS).verdict == "passed", attempt
-    assert warm._local.sandbox is sandbox
+    assert executor._warm.sandbox is sandbox
     probe(clean)
 
 
@@ -227,5 +227,21 @@ def test_filling_the_memory_and_staying_is_not_the_next_solutions_problem(clean,
         run_solution(code, ONE, LIMITS)
         probe(clean)
     run_solution(fills, ONE, LIMITS)
-    assert warm._local.sandbox is None or warm._local.sandbox.solutions == 0  # a memory_limit recycles the sandbox
+    assert executor._warm.sandbox is None or executor._warm.sandbox.solutions == 0  # a memory_limit recycles the sandbox
     probe(clean)
+
+
+def test_reuse_is_set_through_the_one_config_schema():
+    from acecurate.errors import ConfigError
+    from acecurate.pipeline import pipeline_from_dict, single_stage_pipeline
+
+    stages = [{"dedup": {}}]
+    assert pipeline_from_dict({"name": "p", "domain": "code", "stages": stages}, "p.yaml").sandbox.reuse is True  # the default
+    off = pipeline_from_dict({"name": "p", "domain": "code", "stages": stages, "sandbox": {"reuse": False}}, "p.yaml")
+    assert off.sandbox.reuse is False
+    flag = pipeline_from_dict({"name": "p", "domain": "code", "stages": stages}, "p.yaml", overrides={"sandbox": {"reuse": False}})
+    assert flag.sandbox.reuse is False
+    assert single_stage_pipeline("dedup", "code", {}, {"reuse": False}).sandbox.reuse is False  # --set sandbox.reuse=false
+    with pytest.raises(ConfigError) as error:  # unknown keys and wrong types, all reported at once
+        pipeline_from_dict({"name": "p", "domain": "code", "stages": stages, "sandbox": {"reus": True, "reuse": "yes"}}, "p.yaml")
+    assert "sandbox: unknown key 'reus'" in str(error.value) and "sandbox.reuse: expected bool" in str(error.value)

@@ -24,7 +24,7 @@ Who trusts whom
 - No test starts with another's work: between tests the runner empties /tmp, /dev/shm and /dev/mqueue (one directory
   descriptor at a time, so any depth) and removes the System V IPC objects of the sandbox's IPC namespace.
 
-Warm sandboxes (warm.py, `SandboxSettings.reuse`, the default): one sandbox per worker thread takes solution after
+Warm sandboxes (executor.WarmSandbox, `SandboxSettings.reuse`, the default): one sandbox per worker thread takes solution after
 solution; its runner forks every test as above and never runs solution code itself, and the sandbox is recycled
 after RECYCLE_AFTER solutions, a limit hit, or anything its runner or cgroup shows left over.
 
