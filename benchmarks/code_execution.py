@@ -1,9 +1,11 @@
 """Tests per second of the sandboxed executor on 2 cores, for the rllm LeetCode assert suites and for a stdin set,
-beside two baselines timed in the same run:
+the warm sandbox (sandbox.reuse, the default: one sandbox per worker, a fresh child per test) beside a sandbox per
+solution (reuse off, as before) and two baselines timed in the same run:
   - naive: a fresh `python3` subprocess per test, without isolation;
   - in-process (LiveCodeBench's approach): the code runs inside the grading process, stdin mocked with StringIO.
 
     python benchmarks/code_execution.py [--problems 300]
+    python benchmarks/code_execution.py --recycle 2000   # one warm sandbox over many solutions: how N was chosen
 """
 
 import argparse
@@ -17,7 +19,7 @@ import time
 from pathlib import Path
 
 from acecurate.records import load_inputs
-from acecurate.sandbox import Limits, grade_many
+from acecurate.sandbox import Limits, executor, grade_many, run_solution
 from acecurate.sandbox.cgroups import cgroup_support
 from acecurate.sandbox.compare import compare_stdout
 
@@ -91,6 +93,7 @@ def main():
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--problems", type=int, default=300)
+    parser.add_argument("--recycle", type=int, default=0, help="only measure one warm sandbox over this many solutions")
     args = parser.parse_args()
     frame = load_inputs([str(DATA / "raw/rllm_leetcode.json")]).frame
     suites = []
@@ -104,12 +107,18 @@ def main():
             break
     n_func = sum(len(cases) for _, _, cases, _ in suites)
     limits = Limits(time_s=6.0, cpu_s=6)
+    if args.recycle:
+        return drift(suites, args.recycle, limits)
 
-    t = time.perf_counter()
-    results = grade_many([(code, tests) for code, tests, _, _ in suites], workers=2, limits=limits)
-    ours = time.perf_counter() - t
     print(f"functional ({len(suites)} LeetCode problems, {n_func} asserts)")
-    print(f"  sandboxed, 2 workers:          {n_func / ours:8.0f} tests/s ({sum(r.passed for r in results)} problems pass)")
+    verdicts = {}
+    for reuse in (True, False):
+        t = time.perf_counter()
+        results = grade_many([(code, tests) for code, tests, _, _ in suites], workers=2, limits=limits, reuse=reuse)
+        ours = time.perf_counter() - t
+        verdicts[reuse] = [r.verdict for r in results]
+        print(f"  {MODES[reuse] + ', 2 workers:':31s}{n_func / ours:8.0f} tests/s ({sum(r.passed for r in results)} problems pass)")
+    print(f"  same verdicts, warm and per solution: {verdicts[True] == verdicts[False]}")
     sample = suites[:40]
     n_sample = sum(len(c) for _, _, c, _ in sample)
     t = time.perf_counter()
@@ -130,20 +139,22 @@ def main():
         "cases": [{"input": json.dumps(list(range(i, i + 50))), "output": str(sum(range(i, i + 50)))} for i in range(100)],
     }
     big_solutions = [("class Solution:\n    def total(self, nums):\n        return sum(nums)\n", big)] * 10
-    t = time.perf_counter()
-    big_results = grade_many(big_solutions, workers=2, limits=limits)
-    ours = time.perf_counter() - t
     print(f"functional ({len(big_solutions)} solutions x 100 tests)")
-    print(f"  sandboxed, 2 workers:          {1000 / ours:8.0f} tests/s ({sum(r.passed for r in big_results)} solutions pass)")
+    for reuse in (True, False):
+        t = time.perf_counter()
+        big_results = grade_many(big_solutions, workers=2, limits=limits, reuse=reuse)
+        ours = time.perf_counter() - t
+        print(f"  {MODES[reuse] + ', 2 workers:':31s}{1000 / ours:8.0f} tests/s ({sum(r.passed for r in big_results)} solutions pass)")
 
     tests = stdin_suite(100)
     solutions = [(STDIN_PROGRAM, tests)] * 10
-    t = time.perf_counter()
-    stdin_results = grade_many(solutions, workers=2, limits=limits)
-    ours = time.perf_counter() - t
     n = 100 * len(solutions)
     print(f"stdin ({len(solutions)} solutions x 100 tests)")
-    print(f"  sandboxed, 2 workers:          {n / ours:8.0f} tests/s ({sum(r.passed for r in stdin_results)} solutions pass)")
+    for reuse in (True, False):
+        t = time.perf_counter()
+        stdin_results = grade_many(solutions, workers=2, limits=limits, reuse=reuse)
+        ours = time.perf_counter() - t
+        print(f"  {MODES[reuse] + ', 2 workers:':31s}{n / ours:8.0f} tests/s ({sum(r.passed for r in stdin_results)} solutions pass)")
     t = time.perf_counter()
     naive_stdin(STDIN_PROGRAM, tests)
     naive = time.perf_counter() - t
@@ -157,16 +168,62 @@ def main():
     # What one sandbox costs to set up and tear down: one-test solutions, one at a time.
     one = {"format": "stdin", "cases": [{"input": "7\n", "output": "7\n"}]}
     print("start-up per solution (one-test solutions, 1 at a time)")
-    for name, cgroups_off in (("sandboxed", False), ("sandboxed, cgroups off", True)):
+    for name, reuse, cgroups_off in (
+        (MODES[True], True, False),
+        (MODES[False], False, False),
+        (MODES[False] + ", cgroups off", False, True),
+    ):
         os.environ["ACECURATE_SANDBOX_CGROUPS"] = "off" if cgroups_off else ""
         cgroup_support.cache_clear()
-        grade_many([("print(input())", one)], workers=1, limits=limits)  # warm
-        t, cpu = time.perf_counter(), _cpu_seconds()
-        grade_many([("print(input())", one)] * 40, workers=1, limits=limits)
-        print(f"  {name + ':':31s}{(time.perf_counter() - t) / 40 * 1000:8.1f} ms wall, {(_cpu_seconds() - cpu) / 40 * 1000:5.1f} ms CPU")
+        count = 400 if reuse else 40
+        run_solution("print(input())", one, limits, reuse=reuse)  # warm
+        t, cpu = time.perf_counter(), _cpu_seconds() + _sandbox_cpu_seconds()
+        for _ in range(count):
+            run_solution("print(input())", one, limits, reuse=reuse)
+        spent = _cpu_seconds() + _sandbox_cpu_seconds() - cpu
+        print(f"  {name + ':':31s}{(time.perf_counter() - t) / count * 1000:8.1f} ms wall, {spent / count * 1000:5.1f} ms CPU")
+        executor.close_warm()
     t = time.perf_counter()
     naive_stdin("print(input())", {"cases": one["cases"] * 40})
     print(f"  naive subprocess per solution: {(time.perf_counter() - t) / 40 * 1000:8.1f} ms wall")
+
+
+MODES = {True: "warm sandbox (reuse)", False: "sandbox per solution"}
+
+
+def _sandbox_cpu_seconds() -> float:
+    """CPU of this thread's warm sandbox so far (its cgroup's usage: its runner is never reaped while it serves)."""
+    sandbox = getattr(executor._warm, "sandbox", None)
+    usage = sandbox.launch.cgroup.cpu_usage if sandbox is not None and sandbox.launch.cgroup is not None else None
+    if usage is None:
+        return 0.0
+    text = usage.read_text()
+    return int(text.split()[1]) / 1e6 if text.startswith("usage_usec") else int(text) / 1e9
+
+
+def drift(suites, count: int, limits: Limits) -> None:
+    """One warm sandbox over `count` solutions (never recycled: RECYCLE_AFTER raised for the run): the runner's RSS,
+    the memory its cgroup holds, and the time per solution, every tenth of the way."""
+    executor.RECYCLE_AFTER = count + 1
+    first = None
+    t = time.perf_counter()
+    for index in range(count):
+        code, tests, _, _ = suites[index % len(suites)]
+        run_solution(code, tests, limits, reuse=True)
+        sandbox = executor._warm.sandbox
+        if sandbox is None:
+            print(f"  solution {index + 1}: recycled (a limit or a leftover), starting again")
+            continue
+        if first is None:
+            first = sandbox
+        if (index + 1) % max(1, count // 10) == 0:
+            rss, held = sandbox.first_held or (0, 0)
+            now = sandbox.launch.cgroup.held_bytes() if sandbox.launch.cgroup is not None else 0
+            print(
+                f"  {index + 1:6d} solutions ({sandbox.solutions} on this sandbox): runner RSS {sandbox.rss >> 20} MiB (first job "
+                f"{rss >> 20}), cgroup holds {now >> 20} MiB (first job {held >> 20}), "
+                f"{(time.perf_counter() - t) / (index + 1) * 1000:.1f} ms per solution"
+            )
 
 
 def _cpu_seconds() -> float:

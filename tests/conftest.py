@@ -20,6 +20,18 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
 
+@pytest.fixture(params=[pytest.param("fresh", marks=pytest.mark.slow), "warm"])
+def sandbox_mode(request):
+    """Runs a test twice: a sandbox per solution (reuse off) and a warm sandbox per worker (reuse on, sandbox/executor.py, WarmSandbox);
+    the verdicts must be the same."""
+    from acecurate.sandbox.executor import SandboxSettings, close_warm, configure
+
+    configure(SandboxSettings(reuse=request.param == "warm"))
+    yield request.param
+    close_warm()
+    configure(SandboxSettings())
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED.exists():

@@ -12,7 +12,7 @@ from acecurate.stages.validate_tests import ValidateTestsConfig, validate_tests
 
 from .conftest import needs_bwrap, stdin_tests
 
-pytestmark = needs_bwrap
+pytestmark = [needs_bwrap, pytest.mark.usefixtures("sandbox_mode")]
 
 
 UNTRUSTED_CHECK = "def check(candidate):\n    for x in range(3):\n        assert candidate(x) == 2 * x\n\ncheck(double)\n"

@@ -7,13 +7,13 @@ import time
 
 import pytest
 
-from acecurate.sandbox import Limits, run_solution
+from acecurate.sandbox import Limits, executor, run_solution
 from acecurate.sandbox.compare import compare_stdout, values_equal
 from acecurate.sandbox.executor import SLOTS_PER_PROCESS, sandbox_uid
 
 from .conftest import FAST, needs_bwrap
 
-pytestmark = needs_bwrap
+pytestmark = [needs_bwrap, pytest.mark.usefixtures("sandbox_mode")]
 
 ECHO = {"format": "stdin", "cases": [{"input": "7\n", "output": "7\n"}]}
 
@@ -23,11 +23,17 @@ def stdin_case(code, output="7\n", limits=FAST, **kw):
 
 
 def sandbox_processes() -> list[str]:
-    """Live (not zombie) processes of the sandbox uids, after a short grace period for the kernel to tear down."""
+    """Live (not zombie) processes of the sandbox uids, after a short grace period for the kernel to tear down; in warm
+    mode, but the warm sandbox itself (its bubblewrap and the runner, bubblewrap's child)."""
+    sandbox = getattr(executor._warm, "sandbox", None)
+    keep = sandbox.launch.process.pid if sandbox is not None else None
     for _ in range(20):
-        out = subprocess.run(["ps", "-eo", "uid=,stat=,args="], capture_output=True, text=True).stdout
+        out = subprocess.run(["ps", "-eo", "uid=,pid=,ppid=,stat=,args="], capture_output=True, text=True).stdout
         mine = {sandbox_uid(slot) for slot in range(SLOTS_PER_PROCESS)}
-        live = [line for line in out.splitlines() if int(line.split()[0]) in mine and not line.split()[1].startswith("Z")]
+        rows = [line.split(None, 4) for line in out.splitlines()]
+        live = [
+            " ".join(row) for row in rows if int(row[0]) in mine and not row[3].startswith("Z") and keep not in (int(row[1]), int(row[2]))
+        ]
         if not live:
             return []
         time.sleep(0.1)

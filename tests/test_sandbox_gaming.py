@@ -20,7 +20,7 @@ from acecurate.verify.responses import grade_responses
 
 from .conftest import FAST, needs_bwrap
 
-pytestmark = needs_bwrap
+pytestmark = [needs_bwrap, pytest.mark.usefixtures("sandbox_mode")]
 needs_cgroups = pytest.mark.skipif(not cgroup_support().available, reason=f"per-sandbox limits need cgroups: {cgroup_support().reason}")
 
 

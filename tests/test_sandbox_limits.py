@@ -19,7 +19,7 @@ from benchmarks.worst_case_grading import ECHO_AS_IT_READS, ECHO_LINES, KERNEL_R
 
 from .conftest import FAST, needs_bwrap, stdin_tests
 
-pytestmark = needs_bwrap
+pytestmark = [needs_bwrap, pytest.mark.usefixtures("sandbox_mode")]
 needs_cgroups = pytest.mark.skipif(not cgroup_support().available, reason=f"needs cgroups: {cgroup_support().reason}")
 
 

@@ -361,11 +361,12 @@ def _stage_command(spec):
         from .pipeline import single_stage_pipeline
 
         values = {f.name: kwargs[f.name] for f in fields if f.name in kwargs and kwargs[f.name] not in (None, [])}
-        sets = [o if o.startswith(spec.name + ".") else f"{spec.name}.{o}" for o in kwargs["overrides"]]
+        sets = [o if o.startswith((spec.name + ".", "sandbox.")) else f"{spec.name}.{o}" for o in kwargs["overrides"]]
         if kwargs.get("estimate"):
             sets.append(f"{spec.name}.sampler.estimate=true")
-        values.update(parse_overrides(sets).get(spec.name, {}))
-        pipeline = single_stage_pipeline(spec.name, kwargs["domain"] or "auto", values)
+        parsed = parse_overrides(sets)
+        values.update(parsed.get(spec.name, {}))
+        pipeline = single_stage_pipeline(spec.name, kwargs["domain"] or "auto", values, parsed.get("sandbox"))
         _run(pipeline, kwargs["inputs"], kwargs["out_dir"], kwargs["mapping"], kwargs["workers"] or default_workers())
 
     command.__signature__ = inspect.Signature(common + setting_params)

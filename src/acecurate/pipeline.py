@@ -23,6 +23,7 @@ from .errors import AcecurateError, ConfigError
 from .io import read_parquet, write_json, write_parquet
 from .progress import NullProgress
 from .records import CANONICAL_TYPES
+from .sandbox.executor import SandboxSettings, configure
 from .stage import RunContext, Stage, StageResult
 from .stages import STAGE_BY_NAME, STAGES
 from .text import plural
@@ -53,6 +54,7 @@ class PipelineConfig:
     stages: list[StageConfig]
     source_file: str = ""
     raw_yaml: str = ""
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
 
 
 def load_pipeline(path: str | Path, overrides: list[str] = ()) -> PipelineConfig:
@@ -64,8 +66,13 @@ def pipeline_from_dict(data: dict, source: str, raw_yaml: str = "", overrides: d
     problems: list[str] = []
     overrides = dict(overrides or {})
     for key in data:
-        if key not in ("name", "domain", "stages"):
-            problems.append(f"unknown key '{key}' (known: name, domain, stages)")
+        if key not in ("name", "domain", "stages", "sandbox"):
+            problems.append(f"unknown key '{key}' (known: name, domain, stages, sandbox)")
+    sandbox = data.get("sandbox") or {}
+    if not isinstance(sandbox, dict):
+        problems.append(f"sandbox: expected a mapping of settings, got {sandbox!r}")
+        sandbox = {}
+    sandbox = build_dataclass(SandboxSettings, deep_merge(sandbox, overrides.pop("sandbox", {})), "sandbox", problems)
     domain = data.get("domain")
     if domain not in ("math", "code", "auto"):
         problems.append(f"domain: expected 'math' or 'code' (or 'auto': from the rows), got {domain!r}")
@@ -97,11 +104,11 @@ def pipeline_from_dict(data: dict, source: str, raw_yaml: str = "", overrides: d
         problems.append(f"--set {name}.*: the pipeline has no stage '{name}' (its stages: {', '.join(s.stage for s in stages)})")
     if problems:
         raise ConfigError(source, problems)
-    return PipelineConfig(data.get("name") or Path(source).stem, domain, stages, source, raw_yaml or yaml.safe_dump(data))
+    return PipelineConfig(data.get("name") or Path(source).stem, domain, stages, source, raw_yaml or yaml.safe_dump(data), sandbox)
 
 
-def single_stage_pipeline(name: str, domain: str, values: dict) -> PipelineConfig:
-    data = {"name": name, "domain": domain, "stages": [{name: values}]}
+def single_stage_pipeline(name: str, domain: str, values: dict, sandbox: dict | None = None) -> PipelineConfig:
+    data = {"name": name, "domain": domain, "stages": [{name: values}], **({"sandbox": sandbox} if sandbox else {})}
     return pipeline_from_dict(data, f"acecurate {name}", yaml.safe_dump(hide_secret_values(data)))
 
 
@@ -248,6 +255,7 @@ def run_pipeline(
 
     from .records import load_inputs
 
+    configure(pipeline.sandbox)
     loaded = load_inputs(inputs, mapping=mapping)
     frame = loaded.frame
     if pipeline.domain == "auto":

@@ -24,6 +24,10 @@ Who trusts whom
 - No test starts with another's work: between tests the runner empties /tmp, /dev/shm and /dev/mqueue (one directory
   descriptor at a time, so any depth) and removes the System V IPC objects of the sandbox's IPC namespace.
 
+Warm sandboxes (executor.WarmSandbox, `SandboxSettings.reuse`, the default): one sandbox per worker thread takes solution after
+solution; its runner forks every test as above and never runs solution code itself, and the sandbox is recycled
+after RECYCLE_AFTER solutions, a limit hit, or anything its runner or cgroup shows left over.
+
 Limits per sandbox
 - A cgroup per sandbox (cgroups.py; v2, or the v1 controllers of a hybrid machine) where this process may create
   one (root, or a delegated subtree): memory for everything the sandbox runs including its files in /tmp, tasks, an

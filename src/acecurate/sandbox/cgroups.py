@@ -318,6 +318,16 @@ class SandboxCgroup:
             _write(cpu / "cpu.shares", "1024")
         _write(pids / "pids.max", str(self.tasks))
 
+    def tasks_now(self) -> int:
+        """How many processes and threads the cgroup holds now."""
+        return int((self._dir("pids") / "pids.current").read_text())
+
+    def held_bytes(self) -> int:
+        """Memory the cgroup holds that the kernel cannot reclaim by itself: anonymous memory and tmpfs/IPC pages
+        (page cache of the read-only binds is left out: the next solution's need reclaims it)."""
+        stat = dict(line.split() for line in (self._dir("memory") / "memory.stat").read_text().splitlines() if line.count(" ") == 1)
+        return int(stat.get("anon" if self.version == 2 else "rss", 0)) + int(stat.get("shmem", 0))
+
     def enter_prefix(self) -> list[str]:
         """A command prefix that moves itself into the cgroup, then execs the rest, so all it starts is born inside.
         A process moving itself (pid 0, one thread) is cheap; moving another process into a new memory cgroup takes

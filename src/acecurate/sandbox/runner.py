@@ -15,6 +15,16 @@ Events go to stdout as one JSON header line each, a result header followed by th
   {"event": "result", "index": i, "limit", "exit_code", "signal", "time_s", "cpu_s", "max_rss_kb", "oom_kills",
    "stdout": n1, "stderr": n2, "result": n3} then n1 + n2 + n3 bytes
 The parent validates every field and compares outputs; nothing here knows what a correct answer is.
+
+Warm mode (the executor's `reuse`): stdin carries frames instead of one job, b"J" + 8-byte length + marshal, the first
+the setup and each next one a job; one byte b"S" at any time stops the job that runs (its test is killed, no more
+run). The runner then stays up for many solutions: it imports the star-import modules (and numpy once a solution
+names it) once, so children inherit them, says hello for each job it has read whole, and ends each job's events with
+  {"event": "done", "clean": bool, "rss_kb": n}
+where `clean` says that /tmp, /dev/shm, /dev/mqueue and the System V IPC objects are empty and no process is left.
+Solution code still runs only in forked children (a child per test, as above), never in this process, so no module
+patch, environment change, signal disposition, timer or thread of a solution outlives its test; before each job the
+scratch roots get back their first mode and lose any extended attribute, so a solution starts as in a fresh sandbox.
 """
 
 import io
@@ -227,6 +237,9 @@ def child(job, code, test, result_fd):
         sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)))
         sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)))
         sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)), line_buffering=True)
+        numpy = sys.modules.get("numpy")
+        if numpy is not None:  # imported once by a warm runner: each test draws fresh seeds, as after its own import
+            numpy.random.seed()
         namespace = job["namespace"]
         exec(code, namespace)
         if fmt == "stdin":
@@ -477,12 +490,16 @@ def run_test(job, code, index, test):
     verdict = None
     deadline = started + limits["wall_s"]
     ended = None
+    control = [0] if SERVING else []  # the parent's stop byte (or its end) arrives on our stdin
     while readers:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             verdict = "time_limit"
             break
-        r, w, _ = select.select(readers + [exited], writers, [], remaining)
+        r, w, _ = select.select(readers + [exited] + control, writers, [], remaining)
+        if control and 0 in r:
+            verdict = "stopped"
+            break
         if exited in r:
             ended = time.monotonic()
             r = select.select(readers, [], [], 0)[0]  # what is already written; leftover children are killed below
@@ -526,6 +543,8 @@ def run_test(job, code, index, test):
             os.close(fd)
         except OSError:
             pass
+    if verdict == "stopped":
+        return None, b""
     stdout, stderr, result = (bytes(outputs[fd][: caps[fd]]) for fd in (out_r, err_r, res_r))
     header = {
         "event": "result",
@@ -544,6 +563,9 @@ def run_test(job, code, index, test):
     return header, stdout + stderr + result
 
 
+COMPILED_HELPERS = []  # HELPERS compiled once per sandbox
+SERVING = False  # warm mode: many jobs, read as frames (see the module docstring)
+ROOT_MODES = {}  # each scratch root's mode when the sandbox started, given back before each job
 PID1 = False  # True when we are the sandbox's init (bubblewrap --as-pid-1): only then may kill_strays use kill(-1)
 OOM_FD = CPU_FD = None
 SYSV_FDS = []  # (the call that removes one, a descriptor of /proc/sysvipc/KIND) for shm, msg and sem
@@ -560,12 +582,10 @@ def make_undumpable():
         raise OSError("prctl(PR_SET_DUMPABLE, 0) failed")
 
 
-def main():
+def setup(job):
+    """Once per sandbox: what the runner holds open and knows for all its jobs."""
     global PID1, OOM_FD, CPU_FD
-    import builtins
-
     sys.set_int_max_str_digits(0)  # a huge integer answer is encoded in the test's child, under its CPU limit
-    job = marshal.loads(sys.stdin.buffer.read())
     if job.get("isolated"):
         make_undumpable()
         PID1 = os.getpid() == 1
@@ -579,12 +599,18 @@ def main():
                 SYSV_FDS.append((remove, os.open("/proc/sysvipc/" + kind, os.O_RDONLY)))
     if job.get("judge_env"):
         sys.path.append(job["judge_env"])
-    names = dict(builtins.__dict__, exit=sys.exit, quit=sys.exit)  # exit/quit are absent under -S; solutions call them
+
+
+def run_job(job, builtins_names):
+    """One solution: hello, compile, then its tests in order (until the parent's stop, when serving)."""
+    names = dict(builtins_names, exit=sys.exit, quit=sys.exit)  # exit/quit are absent under -S; solutions call them
     if job["format"] != "stdin":
         names = LazyBuiltins(names)
     namespace = {"__name__": "__main__", "__builtins__": names}
     if job["format"] != "stdin":
-        exec(compile(HELPERS, "<helpers>", "exec"), namespace)
+        if not COMPILED_HELPERS:
+            COMPILED_HELPERS.append(compile(HELPERS, "<helpers>", "exec"))
+        exec(COMPILED_HELPERS[0], namespace)
     job["namespace"] = namespace
     emit({"event": "hello"})
     try:
@@ -595,7 +621,118 @@ def main():
     emit({"event": "ready"})
     for index, test in enumerate(job["tests"]):
         header, payload = run_test(job, code, index, test)
+        if header is None:  # stopped by the parent
+            return
         emit(header, payload)
+
+
+def read_exactly(size):
+    """`size` bytes of stdin, or None at its end (the parent has let us go)."""
+    chunks, got = [], 0
+    while got < size:
+        chunk = os.read(0, min(size - got, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame():
+    """The next job frame, skipping stop bytes that came after their job had ended; None at the end of stdin."""
+    while True:
+        kind = read_exactly(1)
+        if kind != b"S":
+            break
+    if kind != b"J":
+        return None
+    size = read_exactly(8)
+    body = None if size is None else read_exactly(int.from_bytes(size, "big"))
+    return None if body is None else marshal.loads(body)
+
+
+def preload(code):
+    """Import, once for all the sandbox's jobs, what the star-import names come from, and numpy and sortedcontainers
+    once a solution names them: our imports (from the read-only stdlib and judge environment), before any solution
+    runs; each test's child inherits them and may change only its own copy."""
+    for name in ["importlib", *PLAIN_MODULES] + [m for m in ("numpy", "sortedcontainers") if m in code]:
+        if name not in sys.modules:
+            try:
+                __import__(name)
+            except Exception:  # not installed: the solution's own import says so, in its child
+                pass
+
+
+def reset_roots():
+    """Each scratch root as the sandbox made it: its first mode, no extended attributes."""
+    for root in SCRATCH:
+        try:
+            if os.stat(root).st_mode & 0o7777 != ROOT_MODES.get(root):
+                os.chmod(root, ROOT_MODES[root])
+            for name in os.listxattr(root):
+                os.removexattr(root, name)
+        except (OSError, KeyError):
+            pass
+
+
+def is_clean():
+    """Whether nothing is left of the job: no process, no file in the scratch roots, no System V object."""
+    if not PID1:
+        return True
+    try:
+        os.waitpid(-1, os.WNOHANG)
+        return False  # a child of ours still exists
+    except ChildProcessError:
+        pass
+    for root in SCRATCH:
+        try:
+            if os.listdir(root):
+                return False
+        except OSError:
+            return False
+    for _, fd in SYSV_FDS:
+        if len(os.pread(fd, 1 << 16, 0).splitlines()) > 1:
+            return False
+    return True
+
+
+def resident_kb():
+    with open("/proc/self/statm", "rb") as statm:
+        return int(statm.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+
+
+def serve(builtins_names):
+    """Warm mode: jobs one after another until stdin ends, each ended by a `done` event."""
+    global SERVING
+    SERVING = True
+    for root in SCRATCH:
+        try:
+            ROOT_MODES[root] = os.stat(root).st_mode & 0o7777
+        except OSError:
+            pass
+    while True:
+        job = read_frame()
+        if job is None:
+            return
+        preload(job["code"])
+        reset_roots()
+        run_job(job, builtins_names)
+        emit({"event": "done", "clean": is_clean(), "rss_kb": resident_kb()})
+
+
+def main():
+    import builtins
+
+    names = dict(builtins.__dict__)  # taken before anything runs: no solution code ever runs in this process
+    kind = read_exactly(1)
+    if kind == b"J":  # warm mode: the first frame is the setup
+        size = read_exactly(8)
+        setup(marshal.loads(read_exactly(int.from_bytes(size, "big"))))
+        serve(names)
+        return
+    job = marshal.loads(kind + sys.stdin.buffer.read())
+    setup(job)
+    run_job(job, names)
 
 
 if __name__ == "__main__":  # run as `python -c SOURCE` inside the sandbox; importing it runs nothing

@@ -232,7 +232,9 @@ def run(recipe: Recipe, math_dir=None, code_dir=None, out: str | Path = "runs/tr
         from transformers import AutoTokenizer
     except ImportError:
         raise missing_extra("torch, transformers and trl", "train") from None
+    from ..sandbox.executor import configure
 
+    configure(recipe.sandbox)
     on_gpu = torch.cuda.is_available()
     out = Path(out)
     data = curated_data(recipe, math_dir, code_dir)

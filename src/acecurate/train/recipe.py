@@ -8,6 +8,7 @@ from pathlib import Path
 from ..config import build_dataclass, deep_merge, load_yaml, parse_overrides
 from ..errors import ConfigError
 from ..eval import EvalConfig
+from ..sandbox.executor import SandboxSettings
 from ..verify.policy import GradingPolicy
 
 
@@ -107,6 +108,8 @@ class Recipe:
     # out, as the paper trained on verified tests only: a suite nothing passes may be unsatisfiable, and its
     # prompts then teach nothing but cost rollouts. On, they are trained on too.
     include_unverified_tests: bool = False
+    # How code sandboxes run (reuse: a warm sandbox per reward worker); verdicts are the same either way.
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     # An evaluation after each stage on the stage's final model, logged in the stage's metrics.jsonl (the paper tracks
     # AIME after each stage): the `acecurate eval` settings, usually fewer benchmarks, samples and tokens.
     eval: EvalConfig | None = None
