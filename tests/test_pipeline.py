@@ -99,6 +99,21 @@ def test_run_writes_every_stage_and_resumes(tmp_path):
     assert [s.cached for s in changed.stages] == [True] * 4 + [False] * (len(changed.stages) - 4)
 
 
+def test_a_rule_changed_in_place_reruns_every_stage(tmp_path, monkeypatch):
+    # Before, the cache keyed on the config, the input and the version number: a rule fixed without a version bump
+    # (a development install, a patched package) left every stage's old verdicts "cached".
+    import acecurate.pipeline as pipeline_module
+
+    src = write_jsonl(tmp_path / "in.jsonl", _math_rows())
+    pipeline = load_pipeline(REPO / "pipelines/math.yaml")
+    run_pipeline(pipeline, [str(src)], tmp_path / "run")
+    assert all(s.cached for s in run_pipeline(pipeline, [str(src)], tmp_path / "run").stages)
+    digest = pipeline_module.rules_version()
+    assert len(digest) == 12 and digest == pipeline_module.source_digest(pipeline_module.RULE_FILES)
+    monkeypatch.setattr(pipeline_module, "rules_version", lambda: "another-rule")
+    assert not any(s.cached for s in run_pipeline(pipeline, [str(src)], tmp_path / "run").stages)
+
+
 def test_incomplete_stage_reruns(tmp_path):
     # A stage whose stats.json (written last) is missing did not finish: it must run again.
     src = write_jsonl(tmp_path / "in.jsonl", _math_rows())

@@ -12,6 +12,7 @@ import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from .sandbox.executor import SandboxSettings, configure
 from .stage import RunContext, Stage, StageResult
 from .stages import STAGE_BY_NAME, STAGES
 from .text import plural
-from .verify.policy import grader_versions
+from .verify.policy import grader_versions, source_digest
 
 FIRST_STAGE = "input-check"
 
@@ -188,6 +189,16 @@ def check_result(spec: Stage, frame, result: StageResult) -> None:
             raise AcecurateError(f"stage {spec.name} removed rows without a reason")
 
 
+# Everything a stage's verdicts can depend on besides its config and its input: the rules' code, their word lists and the
+# benchmark fingerprints. A digest, not a number to bump: a rule fixed in place must not leave old verdicts cached.
+RULE_FILES = ("**/*.py", "words/*", "benchmarks/fingerprints/*", "templates/*")
+
+
+@cache
+def rules_version() -> str:
+    return source_digest(RULE_FILES)
+
+
 def _key(*parts) -> str:
     digest = hashlib.sha256()
     for part in parts:
@@ -271,7 +282,7 @@ def run_pipeline(
         stage_dir = run_dir / f"{index:02d}-{stage_cfg.stage}"
         config = dataclasses.asdict(stage_cfg.config)
         # The graders' versions too: a grader fix must not leave a stage's stored verdicts standing (verify.policy).
-        key = _key(key, stage_cfg.stage, config, __version__, grader_versions())
+        key = _key(key, stage_cfg.stage, config, __version__, rules_version(), grader_versions())
         stats_path = stage_dir / "stats.json"
         started = time.perf_counter()
         previous = json.loads(stats_path.read_text()) if stats_path.exists() else None

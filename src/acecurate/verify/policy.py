@@ -45,7 +45,8 @@ _MATH_PACKAGES = ("math-verify", "latex2sympy2_extended", "sympy")
 _CODE_GRADER = ("sandbox/*.py", "suites/*.py", "verify/responses.py")
 
 
-def _digest(patterns: tuple[str, ...], packages: tuple[str, ...] = ()) -> str:
+def source_digest(patterns: tuple[str, ...], packages: tuple[str, ...] = ()) -> str:
+    """A digest of the package's files matching `patterns` (relative to the package) and the named packages' versions."""
     digest = hashlib.sha256()
     for pattern in patterns:
         for path in sorted(_PACKAGE.glob(pattern)):
@@ -62,8 +63,8 @@ def _digest(patterns: tuple[str, ...], packages: tuple[str, ...] = ()) -> str:
 def grader_versions() -> dict[str, str]:
     """The versions of the code that grades, as every verdict records them."""
     return {
-        "math_grader": _digest(_MATH_GRADER, _MATH_PACKAGES),
-        "code_grader": _digest(_CODE_GRADER),
+        "math_grader": source_digest(_MATH_GRADER, _MATH_PACKAGES),
+        "code_grader": source_digest(_CODE_GRADER),
         "judge_environment": environment_id(),
     }
 
