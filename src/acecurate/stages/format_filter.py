@@ -94,7 +94,10 @@ _FIGURE = re.compile(
     r"\b(?:shown|pictured|depicted|illustrated|exhibited|displayed)\s+(?:\w+\s+){0,2}(?:in|below|above|here|at (?:the )?(?:right|left))\b"
     r"|\bas shown\b|\b(?:figure|diagram|picture)s?\s+(?:below|above|at (?:the )?right)\b"
     r"|\bthe (?:figure|diagram|picture|graph) (?:below |above )?shows\b"
-    r"|\b(?:adjoining|accompanying) (?:figure|diagram)\b",
+    r"|\b(?:adjoining|accompanying) (?:figure|diagram)\b"
+    # "In the addition problem shown, ...", "the side lengths of four squares are shown, and ...": shown, nothing says
+    # where, so what is shown is before it if anywhere ("it can be shown that" is a proof's phrase).
+    r"|(?P<bare>\b(?:the|are|is)\s+(?:(?!as\b)[\w-]+\s+){0,3}shown(?=\s*(?:[,.;:?]|and\b|is\b|are\b|has\b|have\b)))",
     re.IGNORECASE,
 )
 _SEE_ALSO = re.compile(r"\(\s*see\b[^()]*\)", re.IGNORECASE)
@@ -298,15 +301,16 @@ def special_judge(problem: str) -> str | None:
 
 def figure_needed(problem: str) -> str | None:
     """Evidence that the problem needs a figure it lacks: a reference saying the figure shows something, with no
-    drawing in the text, and (for "shown below"/"above") no list of values on that side of the reference, which would
-    be what is shown ("The first 20 numbers are shown below. Row 1: 2, 2 ..."). A figure that shows an example ("a
+    drawing in the text, and (for "shown below"/"above", or "shown" alone: above) no list of values on that side of
+    the reference, which would be what is shown ("The first 20 numbers are shown below. Row 1: 2, 2 ..."). A figure that shows an example ("a
     sample transformation is shown in the figure below") is not needed."""
     if _DRAWING.search(problem):
         return None
     text = _SEE_ALSO.sub(" ", problem)
     for found in _FIGURE.finditer(text):
         phrase = found.group(0).lower()
-        side = text[found.end() :] if "below" in phrase else text[: found.start()] if "above" in phrase else ""
+        before = "above" in phrase or found.group("bare")
+        side = text[found.end() :] if "below" in phrase else text[: found.start()] if before else ""
         if len(_NUMBER.findall(side)) >= 5:
             continue  # the values shown are written out in the text
         starts = [m.end() for m in _SENTENCE_END.finditer(text, 0, found.start())]
