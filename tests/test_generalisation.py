@@ -181,6 +181,10 @@ def test_one_line_drills_and_stock_preambles_are_not_templates_or_copies(tmp_pat
         ),
         # A synonym of "shown": the octagon is only in the figure.
         ("In the octagon COMPUTER exhibited below, all interior angles are either $90^\\circ$ or $270^\\circ$. Find $DR$.", False),
+        # "Shown" with no "below" or "in the figure": the addition problem is only in the figure.
+        ("In the addition problem shown, $m, n, p$, and $q$ represent positive digits. What is the value of $m+n+p+q$?", False),
+        # The same bare "shown" after the text has stated what is shown (the lines, before it): nothing is missing.
+        ("Consider the lines $y=3x+5$, $2y=4x+5$, $3y=9x-2$, $2y=x-3$, $4y=x-5$. Among all the pairs of lines shown, how many are parallel?", True),
     ],
 )
 def test_figure_rule_reads_drawings_and_examples(problem, kept):
@@ -368,6 +372,39 @@ def test_a_swapped_operator_makes_a_variant_not_a_duplicate(tmp_path):
     result = run_stage(
         "near-dedup", [{"problem": a, "answer": "15"}, {"problem": a.replace("2n+1", "2n-1"), "answer": "15"}], tmp_path, threshold=0.5
     )
+    assert len(result.removed) == 0
+
+
+def test_a_copy_with_a_long_restatement_appended_is_a_duplicate(tmp_path):
+    # MATH train carries an AIME problem with a "Re-stating the problem for clarity" paragraph appended (more tokens
+    # than the diff's edit bound): an added paragraph at the end, as a shorter note is, not another problem.
+    base = (
+        "In an office the boss gives the secretary a letter to type, each time putting the letter on top of the pile in the "
+        "secretary's in-box. When there is time, the secretary takes the top letter off the pile and types it. There are "
+        "nine letters, delivered in the order $1, 2, 3, 4, 5, 6, 7, 8, 9$. Letter $8$ has already been typed. How many "
+        "after-lunch typing orders are possible?"
+    )
+    restated = base + (
+        "\nRe-stating the problem for clarity, let $S$ be a set arranged in increasing order. At any time an element can be "
+        "appended to the end of $S$, or the last element of $S$ can be removed. The question asks for the number of "
+        "different orders in which all of the remaining elements of $S$ can be removed, given that $8$ had been removed "
+        "already."
+    )
+    other = base.replace("in-box", "inbox").replace("When there", "Whenever there")  # and a few edits of wording
+    result = run_stage("near-dedup", [{"problem": restated, "answer": "704"}, {"problem": other, "answer": "704"}], tmp_path, threshold=0.3)
+    assert removed(result) == {1: "near_duplicate"}
+
+
+def test_a_swapped_coordinate_system_is_another_problem(tmp_path):
+    # MATH train asks MATH-500's "cylindrical coordinates ... z = c" shape question of spherical coordinates and phi = c:
+    # a token alignment keeps 93% of the item, but the swapped word changes the problem (neither copy nor duplicate).
+    options = "(A) Line\n(B) Circle\n(C) Plane\n(D) Sphere\n(E) Cylinder\n(F) Cone\n\nEnter the letter of the correct option."
+    item = f"For a constant $c,$ in cylindrical coordinates $(r,\\theta,z),$ find the shape described by the equation\n\\[z = c.\\]{options}"
+    row = f"For a constant $c,$ in spherical coordinates $(\\rho,\\theta,\\phi),$ find the shape described by the equation\n\\[\\phi = c.\\]{options}"
+    # The options and the instruction are stock phrasing of the dump, and weigh little (as in MATH train).
+    stock = [f"Find the shape described by the equation $x^2 + y^{k} = 1$.{options}" for k in range(2, 5)]
+    assert removed(decontaminate(tmp_path, "math", [item], [row, *stock])) == {}
+    result = run_stage("near-dedup", [{"problem": item, "answer": "C"}, {"problem": row, "answer": "C"}], tmp_path, threshold=0.3)
     assert len(result.removed) == 0
 
 

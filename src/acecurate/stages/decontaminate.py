@@ -662,7 +662,9 @@ def decide(match: Match, config: DecontamConfig, index: NgramIndex | None = None
         else np.ones(exact.item.shape)
     )
     copy_setup = by_setup & (match.setup_numbers_found >= config.min_numbers) & (setup_share >= config.min_setup_share)
-    copy_aligned = present & (match.aligned >= config.min_aligned) & asks & ~other_names
+    # An alignment tolerates a few changed tokens: none of them may swap a word that changes the problem ("spherical
+    # coordinates ... phi = c" for the item's "cylindrical coordinates ... z = c" aligns 93% of the item's tokens).
+    copy_aligned = present & (match.aligned >= config.min_aligned) & asks & ~other_names & match.meanings_agree
     copy_called = present & match.same_call & named
     # A short item (fewer than 4n tokens: an MBPP task) is one sentence: with one of its meaning words swapped ("product"
     # for "sum", "left" for "right") it is another task, although most of its n-grams stay. (A clarified copy only adds.)

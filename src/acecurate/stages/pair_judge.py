@@ -35,9 +35,13 @@ _DEFINED = re.compile(r"\bdef[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]*\(")
 _ASKS = re.compile(r"\?|\b(?:find|compute|determine|calculate|evaluate|what|how many|prove|show that)\b", re.IGNORECASE)
 
 
-def bounded_diff(a: list[str], b: list[str], max_edits: int = MAX_EDITS) -> list[tuple[str, int, int, int, int]] | None:
+def bounded_diff(
+    a: list[str], b: list[str], max_edits: int = MAX_EDITS, open_end: bool = False
+) -> list[tuple[str, int, int, int, int]] | None:
     """difflib-style opcodes (tag, i1, i2, j1, j2) of a shortest edit script from `a` to `b`, or None when more than
-    `max_edits` tokens must change. Myers' algorithm: O((len(a) + len(b)) * max_edits) time, whatever the texts."""
+    `max_edits` tokens must change. Myers' algorithm: O((len(a) + len(b)) * max_edits) time, whatever the texts. With
+    `open_end`, what is left of one text once the other is used up is one closing edit that costs nothing (a paragraph
+    only one text has at its end)."""
     n, m = len(a), len(b)
     limit = min(max_edits, n + m)
     offset = limit + 1
@@ -53,6 +57,9 @@ def bounded_diff(a: list[str], b: list[str], max_edits: int = MAX_EDITS) -> list
             v[offset + k] = x
             if x >= n and y >= m:
                 return _opcodes(_moves(trace, offset, d, n, m))
+            if open_end and (x >= n or y >= m):
+                rest = ("delete", x, n, y, y) if x < n else ("insert", x, x, y, m)
+                return _opcodes(_moves(trace, offset, d, x, y)) + [rest]
     return None
 
 
@@ -92,6 +99,19 @@ def _opcodes(moves: list[tuple[str, int, int, int, int]]) -> list[tuple[str, int
     return [tuple(op) for op in out]
 
 
+def _edge_stretch_diff(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]] | None:
+    """The edit script when one text has a long stretch of its own at its end or start (a restatement paragraph, which
+    alone would exceed MAX_EDITS) and the rest is within MAX_EDITS; the stretch is one insert or delete at that edge."""
+    ops = bounded_diff(a, b, open_end=True)
+    if ops is not None:
+        return ops
+    ops = bounded_diff(a[::-1], b[::-1], open_end=True)
+    if ops is None:
+        return None
+    n, m = len(a), len(b)
+    return [(tag, n - i2, n - i1, m - j2, m - j1) for tag, i1, i2, j1, j2 in ops[::-1]]
+
+
 def _is_content(token: str, domain: str, capitals: frozenset[str]) -> bool:
     if token[0].isdigit() or token in _SYMBOL_TOKENS or len(token) == 1 or token in capitals:
         return True
@@ -112,6 +132,8 @@ def statement_difference(a: list[str], b: list[str], domain: str, capitals: froz
     limit = min(len(a), len(b)) - prefix
     suffix = next((k for k in range(limit) if a[len(a) - 1 - k] != b[len(b) - 1 - k]), limit)
     middle = bounded_diff(a[prefix : len(a) - suffix], b[prefix : len(b) - suffix])
+    if middle is None and domain == "math":
+        middle = _edge_stretch_diff(a[prefix : len(a) - suffix], b[prefix : len(b) - suffix])
     if middle is None:
         whole = (prefix, len(a) - suffix, prefix, len(b) - suffix)
         return whole, [("replace", *whole)], None
