@@ -184,7 +184,10 @@ def test_one_line_drills_and_stock_preambles_are_not_templates_or_copies(tmp_pat
         # "Shown" with no "below" or "in the figure": the addition problem is only in the figure.
         ("In the addition problem shown, $m, n, p$, and $q$ represent positive digits. What is the value of $m+n+p+q$?", False),
         # The same bare "shown" after the text has stated what is shown (the lines, before it): nothing is missing.
-        ("Consider the lines $y=3x+5$, $2y=4x+5$, $3y=9x-2$, $2y=x-3$, $4y=x-5$. Among all the pairs of lines shown, how many are parallel?", True),
+        (
+            "Consider the lines $y=3x+5$, $2y=4x+5$, $3y=9x-2$, $2y=x-3$, $4y=x-5$. Among all the pairs of lines shown, how many are parallel?",
+            True,
+        ),
     ],
 )
 def test_figure_rule_reads_drawings_and_examples(problem, kept):
@@ -399,7 +402,9 @@ def test_a_swapped_coordinate_system_is_another_problem(tmp_path):
     # MATH train asks MATH-500's "cylindrical coordinates ... z = c" shape question of spherical coordinates and phi = c:
     # a token alignment keeps 93% of the item, but the swapped word changes the problem (neither copy nor duplicate).
     options = "(A) Line\n(B) Circle\n(C) Plane\n(D) Sphere\n(E) Cylinder\n(F) Cone\n\nEnter the letter of the correct option."
-    item = f"For a constant $c,$ in cylindrical coordinates $(r,\\theta,z),$ find the shape described by the equation\n\\[z = c.\\]{options}"
+    item = (
+        f"For a constant $c,$ in cylindrical coordinates $(r,\\theta,z),$ find the shape described by the equation\n\\[z = c.\\]{options}"
+    )
     row = f"For a constant $c,$ in spherical coordinates $(\\rho,\\theta,\\phi),$ find the shape described by the equation\n\\[\\phi = c.\\]{options}"
     # The options and the instruction are stock phrasing of the dump, and weigh little (as in MATH train).
     stock = [f"Find the shape described by the equation $x^2 + y^{k} = 1$.{options}" for k in range(2, 5)]
