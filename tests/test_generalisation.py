@@ -148,6 +148,18 @@ def test_one_task_with_bullets_on_one_side_and_scraped_powers_is_one_duplicate(t
     assert removed(run_stage("near-dedup", [{"problem": a}, {"problem": b}], tmp_path, "code")) == {1: "near_duplicate"}
 
 
+def test_ordinals_after_a_number_or_a_bracket_are_notation(tmp_path):
+    # LiveCodeBench writes "the (i+1)^th friend" and "the 1^st friend"; rllm's LeetCode dump of the same task writes
+    # "(i+1)th" and "1st" (only a letter's "i^th" was one spelling before): one task, not a variant.
+    a = (
+        "There are n friends sitting in a circle, numbered from 1 to n in clockwise order. Moving clockwise from the i^th "
+        "friend brings you to the (i+1)^th friend for 1 <= i < n, and moving clockwise from the n^th friend brings you to "
+        "the 1^st friend. The 1^st friend receives the ball and passes it k steps away. Return the losers of the game."
+    )
+    b = a.replace("^", "")
+    assert removed(run_stage("near-dedup", [{"problem": a}, {"problem": b}], tmp_path, "code")) == {1: "near_duplicate"}
+
+
 # 5. One-line drills are nobody's template -------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 # Bump when normalize() or tokenize() change: shipped fingerprints record it, and stale ones are rejected.
-NORMALIZER_VERSION = 7
+NORMALIZER_VERSION = 8
 
 # All normalisation runs as vectorised RE2 passes over Arrow string arrays (one C loop per pass over the whole
 # corpus), after NFKC and lower-casing. Single texts go through the same code, so a text always tokenises the same
@@ -58,13 +58,13 @@ TEXT_PASSES = (
     (r"\^\s*\\circ\b|\^\s*\{\s*\\circ\s*\}", " ^ circ "),
     (r"-{2,}", "-"),  # -- and --- are dashes, like -
     # Notation that differs between copies of one statement: HTML markup (`10<sup>9</sup>` is `10^9`), Python's power
-    # `10**9`, ordinal suffixes (`i^th`, `i-th` are `ith`), and a product of numbers
-    # written with `*` or `\cdot` (`2 * 10^5` is `2 \times 10^5`).
+    # `10**9`, ordinal suffixes (`i^th`, `i-th` are `ith`; `(i+1)^th`, `1^st` are `(i+1)th`, `1st`), and a product of
+    # numbers written with `*` or `\cdot` (`2 * 10^5` is `2 \times 10^5`).
     (r"<sup>", "^"),
     (r"<sub>", "_"),
     (r"</?(?:sup|sub|code|strong|em|var|span|pre|p|ul|ol|li)>", ""),
     (r"(\d)\s*\*\*\s*(\d)", r"\1^\2"),
-    (r"\b([a-z])\s*(?:\^\s*\{?\s*|-)(th|st|nd|rd)(?:\s*\})?\b", r"\1\2"),
+    (r"(?:(\b[a-z])\s*(?:\^\s*\{?\s*|-)(th|st|nd|rd)|([\d)])\s*\^\s*\{?\s*(th|st|nd|rd))(?:\s*\})?\b", r"\1\2\3\4"),
     (r"(\d\s*\}?)\s*(?:\*|\\cdot\b)\s*(\{?\s*\d)", r"\1 times \2"),
 )
 # Matching view only: a power of ten is written as its digits (`10^9 + 7` and the scraped `109 + 7` are one text).
