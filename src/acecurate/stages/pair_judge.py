@@ -6,8 +6,8 @@ code tests expect the same output for any input both hold. The statements are co
 around them (`clean_prompts.clean_prompt`: instruction wrappers, judge metadata, starter code), so one task wrapped in
 two prompt templates is one task. The diff is Myers' shortest edit script with a bounded number of edits (linear in
 the text); statements further apart than that are different, except (math) where what exceeds the bound is one
-stretch only one statement has at its start or end (a restatement paragraph), judged as any added note is. Of two copies, the one without a second problem glued to
-its start or end is kept. Evidence quotes both texts as they are written, and says which side was kept.
+stretch only one statement has at its start or end (a restatement paragraph), judged as any added note is. Of two
+copies, the one without a second problem glued to its start or end is kept. Evidence quotes both texts as they are written, and says which side was kept.
 """
 
 from __future__ import annotations
