@@ -289,6 +289,27 @@ def test_a_killed_sandbox_worker_is_retried_with_the_same_verdicts(ray_cluster, 
     assert [r.tests[0].difference for r in remote] == [r.tests[0].difference for r in local]
 
 
+@needs_bwrap
+def test_sandbox_tasks_on_ray_take_this_processs_reuse_setting(ray_cluster, monkeypatch):
+    from acecurate.sandbox import grade_many
+    from acecurate.sandbox.executor import SandboxSettings, configure, configured
+
+    # A warm runner has imported the star-import modules before the solution runs, a fresh one-shot runner has not:
+    # what the solution sees says which kind of sandbox ran it on the Ray worker.
+    probe = [("import sys\nprint('heapq' in sys.modules)\n", {"format": "stdin", "cases": [{"input": "", "output": "True"}]})]
+    monkeypatch.setenv("ACECURATE_EXECUTOR", "ray")
+    before = configured()
+    try:
+        configure(SandboxSettings(reuse=False))
+        fresh = grade_many(probe, limits=FAST)
+        configure(SandboxSettings(reuse=True))
+        warm = grade_many(probe, limits=FAST)
+    finally:
+        configure(before)
+    assert [r.verdict for r in warm] == ["passed"]
+    assert [r.verdict for r in fresh] == ["wrong_answer"]  # the worker did not fall back to its own default
+
+
 def test_sandboxes_on_an_unreachable_cluster_are_a_clear_error(monkeypatch):
     from acecurate.sandbox import grade_many
 

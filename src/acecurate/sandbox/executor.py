@@ -102,6 +102,11 @@ def configure(settings: SandboxSettings) -> None:
     _settings = settings
 
 
+def configured() -> SandboxSettings:
+    """This process's sandbox settings (what `configure` set, else the defaults)."""
+    return _settings
+
+
 @dataclass
 class TestVerdict:
     index: int

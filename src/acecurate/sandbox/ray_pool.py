@@ -13,7 +13,7 @@ import math
 
 from ..cluster import connect_ray, unwrap_ray_error
 from ..errors import AcecurateError
-from .executor import Limits, SolutionResult
+from .executor import Limits, SolutionResult, configured
 from .judge_env import environment_id
 
 TASK_RETRIES = 3  # a task whose worker process or node died runs again this many times
@@ -32,6 +32,7 @@ def grade_many_ray(solutions, limits: Limits | None = None, *, progress=None, **
     solutions = list(solutions)
     if not solutions:
         return []
+    options = {"reuse": configured().reuse, **options}  # a task runs in a Ray worker, where `configure` never ran
     ray = connect_ray()
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     size = max(1, min(MAX_PER_TASK, math.ceil(len(solutions) / (2 * cpus))))  # two tasks per CPU at least, to balance
