@@ -780,14 +780,14 @@ def run_solution(
     limits = limits or Limits()
     python = sandbox_python()
     cgroups = cgroup_support().available and not unsafe_no_sandbox
-    environment = environment_id(python)
+    judge_env = find_judge_env(python)
+    environment = environment_id(python, judge_env)
     try:
         job, expected, options = _prepare(
             code, tests, limits, allow_inline_asserts, not cgroups, early_stop=early_stop, yes_no_case_insensitive=yes_no_case_insensitive
         )
     except _Refused as refused:
         return SolutionResult(refused.verdict, detail=refused.detail, environment=environment)
-    judge_env = find_judge_env(python)
     job["isolated"] = not unsafe_no_sandbox
     if unsafe_no_sandbox:
         job["judge_env"] = str(judge_env) if judge_env else None

@@ -468,11 +468,12 @@ def cpu_times(child_=None):
     """(CPU seconds of the sandbox's processes but this one, CPU seconds of our children). The first is the sandbox
     cgroup's usage less our own, so it counts every process a test starts, even those the kernel reaps without us (a
     parent that ignores SIGCHLD), which RUSAGE_CHILDREN never sees; None without a cgroup. The second is what our
-    reaped children used, plus, without a cgroup, what the live child `child_` has used so far."""
+    reaped children used plus what the live child `child_` and the children it reaped have used so far, so that it
+    does not jump when a child that served several tests is reaped."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    reaped = children.ru_utime + children.ru_stime
+    reaped = children.ru_utime + children.ru_stime + (live_cpu(child_) if child_ is not None else 0.0)
     if CPU_FD is None:
-        return None, reaped + (live_cpu(child_) if child_ is not None else 0.0)
+        return None, reaped
     text = os.pread(CPU_FD, 4096, 0).decode()
     if text.startswith("usage_usec "):  # cgroup v2 cpu.stat
         used = int(text.split()[1]) / 1e6
@@ -489,12 +490,13 @@ def cpu_spent(before, after):
 
 
 def live_cpu(child_):
-    """CPU seconds the live child has used (all its threads), from /proc/PID/stat; 0 once it is gone."""
+    """CPU seconds the live child (all its threads) and the children it reaped have used, from /proc/PID/stat: what
+    reaping it will add to our RUSAGE_CHILDREN."""
     try:
         fields = os.pread(child_.stat, 4096, 0).rsplit(b")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+    return sum(int(value) for value in fields[11:15]) / CLOCK_TICKS  # utime, stime, cutime, cstime
 
 
 def peak_rss_kb(child_):
@@ -536,7 +538,7 @@ class Child:
         self.exited = os.pidfd_open(self.pid)  # readable once it exits, even if its children hold the pipes
         self.readers = [self.out, self.err, self.res]  # those not at their end
         self.results = bytearray()  # read from its result pipe and not yet taken as an answer
-        self.stat = os.open(f"/proc/{self.pid}/stat", os.O_RDONLY) if CPU_FD is None else None
+        self.stat = os.open(f"/proc/{self.pid}/stat", os.O_RDONLY) if self.calls or CPU_FD is None else None
         self.status = os.open(f"/proc/{self.pid}/status", os.O_RDONLY) if self.calls else None
 
     def end(self):
