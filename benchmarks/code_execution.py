@@ -1,6 +1,6 @@
 """Tests per second of the sandboxed executor on 2 cores, for the rllm LeetCode assert suites and for a stdin set,
-the warm sandbox (sandbox.reuse, the default: one sandbox per worker, a fresh child per test) beside a sandbox per
-solution (reuse off, as before) and two baselines timed in the same run:
+the warm sandbox (sandbox.reuse, the default: one sandbox per worker) beside a sandbox per solution (reuse off), both
+forking a child per function-call solution and per stdin test, and two baselines timed in the same run:
   - naive: a fresh `python3` subprocess per test, without isolation;
   - in-process (LiveCodeBench's approach): the code runs inside the grading process, stdin mocked with StringIO.
 

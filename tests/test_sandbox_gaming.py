@@ -616,7 +616,10 @@ def test_own_only_its_own_processes_are_visible():
     ],
 )
 def test_own_floods_on_the_result_channel_fail_the_test(frame, verdict):
-    code = FRAMED + f"def f(x):\n    data = {frame}\n    for i in range(0, len(data), 1 << 20):\n        os.write(3, data[i : i + (1 << 20)])\n    return 5\n"
+    code = (
+        FRAMED
+        + f"def f(x):\n    data = {frame}\n    for i in range(0, len(data), 1 << 20):\n        os.write(3, data[i : i + (1 << 20)])\n    return 5\n"
+    )
     assert run_solution(code, functional("f", ("1", "5")), Limits(time_s=4, cpu_s=4, output_bytes=8 << 20)).verdict == verdict
 
 

@@ -314,7 +314,10 @@ BETWEEN_TESTS = {
         ["passed", "wrong_answer", "wrong_answer"],
     ),
     # Test 2 never returns: its deadline is its own, and test 3 gets a fresh child (the module run again).
-    "a test that hangs": ("import time\ndef f(x):\n    if x == 2:\n        time.sleep(100)\n    return x\n", ["passed", "time_limit", "passed"]),
+    "a test that hangs": (
+        "import time\ndef f(x):\n    if x == 2:\n        time.sleep(100)\n    return x\n",
+        ["passed", "time_limit", "passed"],
+    ),
     # Test 2 raises: that test's runtime_error; the next gets a fresh child.
     "a test that raises": ("def f(x):\n    if x == 2:\n        raise ValueError(x)\n    return x\n", ["passed", "runtime_error", "passed"]),
 }

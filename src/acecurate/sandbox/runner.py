@@ -3,11 +3,22 @@
 It is the sandbox's PID 1, so no process of the sandbox can signal it (the kernel drops signals from inside a PID
 namespace to its init unless init handles them, and this one handles none), and it makes itself non-dumpable first,
 so none can trace it or open its memory or descriptors through /proc. It reads one job (code and test inputs, never
-expected outputs; marshal, written by us) from stdin, compiles the code once, then runs each test in a fresh forked
-child with real pipes for stdin/stdout/stderr, rlimits, and its own session. After each test it kills every other
-process of the sandbox and reaps them all, takes the test's CPU time from the sandbox cgroup's usage less its own
-(every process the test started, even those the kernel reaped), and empties /tmp, /dev/shm, /dev/mqueue and the
-System V IPC objects, so no test starts with another's work.
+expected outputs; marshal, written by us) from stdin, compiles the code once, then runs the tests in forked children
+with real pipes for stdin/stdout/stderr, rlimits, and their own session:
+- a stdin program: a fresh child per test (each test is a run of the program, as Codeforces-style judges run it);
+- a function-call suite (`functional`, `assert_cases`, and an assert suite run in place): one child per solution, as
+  LeetCode's judge and LiveCodeBench run a submission. It runs the module once, then calls the function for each
+  test in order, a new `Solution()` per test, so module state carries from test to test (a module-level cache, a
+  class attribute) as it does there. The runner names each test on a command pipe with a fresh nonce and takes as its
+  answer only the first frame that comes back with that nonce, so nothing written ahead or between tests answers a
+  test. Each test keeps its own wall deadline and CPU limit, measured here (from the command to the answer; the
+  cgroup's CPU), and its own output caps. A test that hits a limit, raises, exits, is killed, or answers with
+  anything but its frame ends the child: that test gets the verdict, and the next test gets a fresh child.
+When a child ends (after its test, or after its solution's last test) the runner kills every other process of the
+sandbox and reaps them all, takes the test's CPU time from the sandbox cgroup's usage less its own (every process
+the test started, even those the kernel reaped), and empties /tmp, /dev/shm, /dev/mqueue and the System V IPC
+objects, so no child starts with another's work. One-shot and warm sandboxes (below) run a job the same way, so
+their verdicts are the same.
 
 Events go to stdout as one JSON header line each, a result header followed by the raw bytes it announces:
   {"event": "hello"}                     before compiling (a crash after it is the solution's compile_error)
@@ -22,8 +33,8 @@ run). The runner then stays up for many solutions: it imports the star-import mo
 names it) once, so children inherit them, says hello for each job it has read whole, and ends each job's events with
   {"event": "done", "clean": bool, "rss_kb": n}
 where `clean` says that /tmp, /dev/shm, /dev/mqueue and the System V IPC objects are empty and no process is left.
-Solution code still runs only in forked children (a child per test, as above), never in this process, so no module
-patch, environment change, signal disposition, timer or thread of a solution outlives its test; before each job the
+Solution code still runs only in forked children (as above), never in this process, so no module patch,
+environment change, signal disposition, timer or thread of a solution outlives its child; before each job the
 scratch roots get back their first mode and lose any extended attribute, so a solution starts as in a fresh sandbox.
 """
 
@@ -519,7 +530,7 @@ class Child:
         self.out, out_w = os.pipe()
         self.err, err_w = os.pipe()
         self.res, res_w = os.pipe()
-        command_r, self.commands = os.pipe()
+        command_r, self.commands = os.pipe() if self.calls else (None, None)
         self.pid = os.fork()
         if self.pid == 0:
             os.setsid()
@@ -527,11 +538,13 @@ class Child:
             os.dup2(out_w, 1)
             os.dup2(err_w, 2)
             os.dup2(res_w, 3)
-            os.dup2(command_r, 4)
-            os.closerange(5, 1 << 16)  # the runner's own result channel is not reachable from the solution
+            if command_r is not None:
+                os.dup2(command_r, 4)
+            os.closerange(5 if command_r is not None else 4, 1 << 16)  # the runner's own channel is out of reach
             child(job, code, 3, 4)
         for fd in (in_r, out_w, err_w, res_w, command_r):
-            os.close(fd)
+            if fd is not None:
+                os.close(fd)
         if self.calls:
             os.close(self.stdin)  # a function call reads an empty stdin, as before
             self.stdin = None
