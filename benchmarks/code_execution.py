@@ -110,6 +110,7 @@ def main():
     if args.recycle:
         return drift(suites, args.recycle, limits)
 
+    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
     print(f"functional ({len(suites)} LeetCode problems, {n_func} asserts)")
     verdicts = {}
     for reuse in (True, False):
@@ -186,6 +187,7 @@ def main():
     t = time.perf_counter()
     naive_stdin("print(input())", {"cases": one["cases"] * 40})
     print(f"  naive subprocess per solution: {(time.perf_counter() - t) / 40 * 1000:8.1f} ms wall")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 MODES = {True: "warm sandbox (reuse)", False: "sandbox per solution"}
