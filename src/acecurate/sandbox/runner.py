@@ -260,16 +260,16 @@ def child(job, code, result_fd, command_fd):
             join_threads()
             sys.stdout.flush()
             _exit(0)
-        for calls in range(1 << 62):
-            command = read_command(command_fd)
-            if command is None:
-                _exit(0)
-            if calls:  # the first test's limit counts the module's run too, as a child per test did
+        first = True  # the first test's CPU limit counts the module's run too, as a child per test did
+        while (command := read_command(command_fd)) is not None:
+            if not first:
                 used = resource.getrusage(resource.RUSAGE_SELF)
                 resource.setrlimit(resource.RLIMIT_CPU, (_int(used.ru_utime + used.ru_stime) + 1 + cpu, resource.RLIM_INFINITY))
+            first = False
             payload = answer(job, namespace, job["tests"][_int.from_bytes(command[:8], "big")]).encode()
             sys.stdout.flush()
             write_all(result_fd, command[8:] + len(payload).to_bytes(8, "big") + payload)
+        _exit(0)
     except SystemExit as exc:
         try:
             if fmt == "stdin":
