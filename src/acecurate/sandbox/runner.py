@@ -11,8 +11,10 @@ with real pipes for stdin/stdout/stderr, rlimits, and their own session:
   test in order, a new `Solution()` per test, so module state carries from test to test (a module-level cache, a
   class attribute) as it does there. The runner names each test on a command pipe with a fresh nonce and takes as its
   answer only the first frame that comes back with that nonce, so nothing written ahead or between tests answers a
-  test. Each test keeps its own wall deadline and CPU limit, measured here (from the command to the answer; the
-  cgroup's CPU), and its own output caps. A test that hits a limit, raises, exits, is killed, or answers with
+  test. Each test keeps its own wall deadline and CPU limit, measured here (from the command to the answer, the
+  first test's from the fork, so it includes the module's run; the cgroup's CPU), and its own output caps; work
+  kept from an earlier test (a cache) is not charged again, as on LeetCode's judge, and memory kept between tests
+  stays within the sandbox's limit. A test that hits a limit, raises, exits, is killed, or answers with
   anything but its frame ends the child: that test gets the verdict, and the next test gets a fresh child.
 When a child ends (after its test, or after its solution's last test) the runner kills every other process of the
 sandbox and reaps them all, takes the test's CPU time from the sandbox cgroup's usage less its own (every process
