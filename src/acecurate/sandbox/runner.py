@@ -102,28 +102,60 @@ class LazyBuiltins(dict):
     pow (a builtin anyway), so the first module that has a name is the one a star import would have given."""
 
     def __missing__(self, name):
-        import importlib
-
-        if name == "inf":
-            value = float("inf")
-        elif name in PLAIN_MODULES:
-            value = importlib.import_module(name)
-        elif name in FROM_IMPORTS:
-            try:
-                value = getattr(importlib.import_module(FROM_IMPORTS[name]), name)
-            except ImportError:  # no judge environment: the name stays undefined, as a plain interpreter has it
-                raise KeyError(name) from None
-        else:
-            for module_name in STAR_MODULES:
-                module = importlib.import_module(module_name)
-                public = getattr(module, "__all__", None)
-                if (name in public) if public is not None else (hasattr(module, name) and not name.startswith("_")):
-                    value = getattr(module, name)
-                    break
-            else:
-                raise KeyError(name)
+        value = STAR_NAMES.get(name, STAR_NAMES)
+        if value is STAR_NAMES:
+            value = resolve(name)
         self[name] = value
         return value
+
+
+STAR_NAMES = {}  # what `resolve` gives for each name, resolved once by a warm runner (see preload); empty otherwise
+
+
+def resolve(name):
+    """A missing builtin's value (see LazyBuiltins); KeyError if there is none."""
+    import importlib
+
+    if name == "inf":
+        value = float("inf")
+    elif name in PLAIN_MODULES:
+        value = importlib.import_module(name)
+    elif name in FROM_IMPORTS:
+        try:
+            value = getattr(importlib.import_module(FROM_IMPORTS[name]), name)
+        except ImportError:  # no judge environment: the name stays undefined, as a plain interpreter has it
+            raise KeyError(name) from None
+    else:
+        for module_name in STAR_MODULES:
+            module = importlib.import_module(module_name)
+            public = getattr(module, "__all__", None)
+            if (name in public) if public is not None else (hasattr(module, name) and not name.startswith("_")):
+                value = getattr(module, name)
+                break
+        else:
+            raise KeyError(name)
+    return value
+
+
+def resolve_star_names():
+    """STAR_NAMES from the imported modules, as `resolve` would find each name (the first star module that has it,
+    then the modules themselves, the sorted containers and `inf` over those), so that no child searches them."""
+    names = {}
+    for module_name in reversed(STAR_MODULES):  # the first module that has a name wins: written last
+        module = sys.modules[module_name]
+        public = getattr(module, "__all__", None)
+        for name in public if public is not None else [n for n in dir(module) if not n.startswith("_")]:
+            if hasattr(module, name):
+                names[name] = getattr(module, name)
+    names.update((name, sys.modules[name]) for name in PLAIN_MODULES)
+    if "sortedcontainers" in sys.modules:
+        names.update((name, getattr(sys.modules["sortedcontainers"], name)) for name in FROM_IMPORTS)
+    names["inf"] = float("inf")
+    STAR_NAMES.clear()
+    STAR_NAMES.update(names)
+    typing = sys.modules["typing"]  # and the annotations solutions write most, cached once (typing caches them)
+    for kind in (int, str, bool, float):
+        typing.List[typing.List[kind]], typing.Optional[kind], typing.Set[kind], typing.Dict[str, kind], typing.Tuple[kind, kind]
 
 
 HELPERS = """
@@ -831,6 +863,8 @@ def preload(code):
                 __import__(name)
             except Exception:  # not installed: the solution's own import says so, in its child
                 pass
+    if not STAR_NAMES or ("sortedcontainers" in sys.modules) != ("SortedList" in STAR_NAMES):
+        resolve_star_names()
 
 
 def reset_roots():
