@@ -1,6 +1,6 @@
 """Tests per second of the sandboxed executor on 2 cores, for the rllm LeetCode assert suites and for a stdin set,
-the warm sandbox (sandbox.reuse, the default: one sandbox per worker, a fresh child per test) beside a sandbox per
-solution (reuse off, as before) and two baselines timed in the same run:
+the warm sandbox (sandbox.reuse, the default: one sandbox per worker) beside a sandbox per solution (reuse off), both
+forking a child per function-call solution and per stdin test, and two baselines timed in the same run:
   - naive: a fresh `python3` subprocess per test, without isolation;
   - in-process (LiveCodeBench's approach): the code runs inside the grading process, stdin mocked with StringIO.
 
@@ -110,6 +110,7 @@ def main():
     if args.recycle:
         return drift(suites, args.recycle, limits)
 
+    print(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
     print(f"functional ({len(suites)} LeetCode problems, {n_func} asserts)")
     verdicts = {}
     for reuse in (True, False):
@@ -186,6 +187,7 @@ def main():
     t = time.perf_counter()
     naive_stdin("print(input())", {"cases": one["cases"] * 40})
     print(f"  naive subprocess per solution: {(time.perf_counter() - t) / 40 * 1000:8.1f} ms wall")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 MODES = {True: "warm sandbox (reuse)", False: "sandbox per solution"}

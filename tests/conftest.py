@@ -20,6 +20,19 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
 
+# A result frame as the sandbox's harness writes it (runner.child), for attacks on the result channel: the nonce of the
+# command that named the test, taken from the harness's frame as an attacker would, then the length and the bytes.
+FRAMED = (
+    "import os, sys\n"
+    "def framed(payload, nonce=None):\n"
+    "    frame = sys._getframe(1)\n"
+    "    while nonce is None:\n"
+    "        nonce = frame.f_locals.get('command', b'')[8:] or None\n"
+    "        frame = frame.f_back\n"
+    "    return nonce + len(payload).to_bytes(8, 'big') + payload\n"
+)
+
+
 @pytest.fixture(params=[pytest.param("fresh", marks=pytest.mark.slow), "warm"])
 def sandbox_mode(request):
     """Runs a test twice: a sandbox per solution (reuse off) and a warm sandbox per worker (reuse on, sandbox/executor.py, WarmSandbox);

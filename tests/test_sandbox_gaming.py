@@ -18,7 +18,7 @@ from acecurate.sandbox.executor import drive_runner
 from acecurate.sandbox.judge_env import find_judge_env
 from acecurate.verify.responses import grade_responses
 
-from .conftest import FAST, needs_bwrap
+from .conftest import FAST, FRAMED, needs_bwrap
 
 pytestmark = [needs_bwrap, pytest.mark.usefixtures("sandbox_mode")]
 needs_cgroups = pytest.mark.skipif(not cgroup_support().available, reason=f"per-sandbox limits need cgroups: {cgroup_support().reason}")
@@ -269,7 +269,9 @@ def test_3_assert_suite_with_an_infinite_expected_value():
     ],
 )
 def test_4_hostile_results_are_that_tests_verdict(name, payload, verdict):
-    code = f"import os\ndef f(x):\n    os.write(3, {payload})\n    os._exit(0)\n"
+    # Framed as the harness frames an answer, with the nonce read from the harness's own frame: what reaches the
+    # parent is the hostile payload itself.
+    code = FRAMED + f"def f(x):\n    os.write(3, framed({payload}))\n    os._exit(0)\n"
     results = grade_many(
         [(code, functional("f", ("1", "5"))), ("def f(x):\n    return 5\n", functional("f", ("1", "5")))], workers=2, limits=FAST
     )
@@ -606,9 +608,19 @@ def test_own_only_its_own_processes_are_visible():
     assert seen == "1", seen  # the first token: the runner is PID 1, the test itself is the only other process
 
 
-def test_own_floods_on_the_result_channel_are_output_limit():
-    code = "import os\ndef f(x):\n    chunk = b' ' * (1 << 20)\n    for _ in range(64):\n        os.write(3, chunk)\n    return 5\n"
-    assert run_solution(code, functional("f", ("1", "5")), Limits(time_s=4, cpu_s=4, output_bytes=8 << 20)).verdict == "output_limit"
+@pytest.mark.parametrize(
+    "frame, verdict",
+    [
+        ("framed(b' ' * (64 << 20))", "output_limit"),  # a frame that announces more than the output limit
+        ("b' ' * (64 << 20)", "runtime_error"),  # bytes that are no frame of this test: they answer nothing
+    ],
+)
+def test_own_floods_on_the_result_channel_fail_the_test(frame, verdict):
+    code = (
+        FRAMED
+        + f"def f(x):\n    data = {frame}\n    for i in range(0, len(data), 1 << 20):\n        os.write(3, data[i : i + (1 << 20)])\n    return 5\n"
+    )
+    assert run_solution(code, functional("f", ("1", "5")), Limits(time_s=4, cpu_s=4, output_bytes=8 << 20)).verdict == verdict
 
 
 def test_own_printing_a_forged_event_is_just_output():

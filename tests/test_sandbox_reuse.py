@@ -1,7 +1,10 @@
-"""Attacks aimed at the warm sandbox (sandbox/executor.py, WarmSandbox): a solution that leaves something for the next solution of the
-same sandbox, or tries to break the runner over many solutions. Each attack runs on the thread's warm sandbox, then a
-probe does, and the probe's verdict must be what it is in a fresh sandbox. Where the clean-up is what protects the
-next solution (not a recycle), the test also asserts the same sandbox took the probe."""
+"""Attacks aimed at reuse. The warm sandbox (sandbox/executor.py, WarmSandbox): a solution that leaves something for
+the next solution of the same sandbox, or tries to break the runner over many solutions; each attack runs on the
+thread's warm sandbox, then a probe does, and the probe's verdict must be what it is in a fresh sandbox (where the
+clean-up is what protects the next solution, not a recycle, the test also asserts the same sandbox took the probe).
+The child per solution of a function-call suite (sandbox/runner.py, run_test), in both modes: a solution that
+forges answers for later tests, exits or leaves threads and timers between its tests, or patches the harness; each
+test must still get its own verdict, and no wrong or slow answer may pass."""
 
 import json
 import textwrap
@@ -12,7 +15,7 @@ from acecurate.sandbox import Limits, executor, run_solution
 from acecurate.sandbox.cgroups import cgroup_support
 from acecurate.sandbox.executor import SandboxSettings, configure
 
-from .conftest import needs_bwrap
+from .conftest import FRAMED, needs_bwrap
 
 pytestmark = needs_bwrap
 
@@ -245,3 +248,121 @@ def test_reuse_is_set_through_the_one_config_schema():
     with pytest.raises(ConfigError) as error:  # unknown keys and wrong types, all reported at once
         pipeline_from_dict({"name": "p", "domain": "code", "stages": stages, "sandbox": {"reus": True, "reuse": "yes"}}, "p.yaml")
     assert "sandbox: unknown key 'reus'" in str(error.value) and "sandbox.reuse: expected bool" in str(error.value)
+
+
+# One child per function-call solution -------------------------------------------------------------------------------
+
+CALLS = {"format": "functional", "fn_name": "f", "cases": [{"input": str(i), "output": str(i)} for i in (1, 2, 3)]}
+CALL_LIMITS = Limits(time_s=1.5, cpu_s=1, memory_mb=256)
+
+
+def test_a_function_call_solution_runs_once_with_a_new_instance_per_test(sandbox_mode):
+    # The module runs once for all the tests (its state carries from test to test, as on LeetCode's judge), and each
+    # test calls a new Solution(). Fails with a child per test (every test sees one call) or one instance for all.
+    code = textwrap.dedent(
+        """
+        seen = []
+        class Solution:
+            def __init__(self):
+                self.calls = 0
+            def f(self, x):
+                self.calls += 1
+                seen.append(x)
+                return [len(seen), self.calls]
+        """
+    )
+    tests = {"format": "functional", "fn_name": "f", "cases": [{"input": str(i), "output": json.dumps([i, 1])} for i in (1, 2, 3)]}
+    result = run_solution(code, tests, CALL_LIMITS)
+    assert [t.verdict for t in result.tests] == ["passed"] * 3, result
+
+
+# Each: what the solution does around its three tests (f(1) == 1, f(2) == 2, f(3) == 3), and the verdicts it must get.
+BETWEEN_TESTS = {
+    # Test 1 writes its own answer, then an answer to test 2 ahead of time (the only nonce it can know is its own),
+    # then never returns; test 2 would hang. Without the nonce check the forged frame would pass test 2 at once.
+    "an answer to the next test written ahead": (
+        FRAMED + "import time\ndef f(x):\n    if x == 1:\n        os.write(3, framed(b'{\"value\": 1}') + framed(b'{\"value\": 2}'))\n"
+        "        time.sleep(100)\n    if x == 2:\n        time.sleep(100)\n    return x\n",
+        ["passed", "runtime_error", "passed"],
+    ),
+    # A thread of test 1 writes bytes on the result channel while test 2 computes: they answer nothing.
+    "a thread that writes on the result channel during the next test": (
+        FRAMED + "import threading, time\ndef spam():\n    time.sleep(0.2)\n    os.write(3, framed(b'{\"value\": 2}', b'x' * 8))\n"
+        "def f(x):\n    if x == 1:\n        threading.Thread(target=spam, daemon=True).start()\n"
+        "    if x == 2:\n        time.sleep(0.6)\n        return 5\n    return x\n",
+        ["passed", "runtime_error", "passed"],
+    ),
+    # A timer of test 1 ends the process while test 2 computes: test 2 is that exit's, test 3 gets a fresh child.
+    "an exit between tests": (
+        "import os, threading, time\ndef f(x):\n    if x == 1:\n        threading.Timer(0.2, os._exit, [0]).start()\n"
+        "    if x == 2:\n        time.sleep(0.6)\n    return x\n",
+        ["passed", "runtime_error", "passed"],
+    ),
+    # An interval timer with the default SIGALRM action, armed in test 1, kills the process in test 2.
+    "an alarm armed for the next test": (
+        "import signal, time\ndef f(x):\n    if x == 1:\n        signal.setitimer(signal.ITIMER_REAL, 0.2)\n"
+        "    if x == 2:\n        time.sleep(0.6)\n    return x\n",
+        ["passed", "runtime_error", "passed"],
+    ),
+    # A signal handler of test 1 that would answer for test 2 by patching the harness's encoder: a patched encoder
+    # still says only what the solution says (a wrong 5), and it dies with its child.
+    "the harness's encoder patched by a signal handler": (
+        "import signal, sys, time\nharness = sys.modules['__main__']\n"
+        "def patch(*_):\n    harness.encode = lambda value: '{\"value\": 5}'\n"
+        "def f(x):\n    if x == 1:\n        signal.signal(signal.SIGALRM, patch)\n        signal.setitimer(signal.ITIMER_REAL, 0.2)\n"
+        "    if x == 2:\n        time.sleep(0.6)\n    return x\n",
+        ["passed", "wrong_answer", "wrong_answer"],
+    ),
+    # Test 2 never returns: its deadline is its own, and test 3 gets a fresh child (the module run again).
+    "a test that hangs": (
+        "import time\ndef f(x):\n    if x == 2:\n        time.sleep(100)\n    return x\n",
+        ["passed", "time_limit", "passed"],
+    ),
+    # Test 2 raises: that test's runtime_error; the next gets a fresh child.
+    "a test that raises": ("def f(x):\n    if x == 2:\n        raise ValueError(x)\n    return x\n", ["passed", "runtime_error", "passed"]),
+}
+
+
+@pytest.mark.parametrize("name", list(BETWEEN_TESTS))
+def test_what_a_solution_leaves_between_its_tests_fails_only_its_own_tests(name, sandbox_mode):
+    code, verdicts = BETWEEN_TESTS[name]
+    result = run_solution(code, CALLS, CALL_LIMITS)
+    assert [t.verdict for t in result.tests] == verdicts, (name, result)
+    assert run_solution("def f(x):\n    return x\n", CALLS, CALL_LIMITS).verdict == "passed", name  # the batch goes on
+
+
+def test_the_cpu_limit_is_per_test_in_a_child_that_serves_many(sandbox_mode):
+    # Five tests of 0.5 s of CPU each under a 1 s limit: 2.5 s in one process. Fails if the child's own CPU limit
+    # covered all its tests (it would be killed in the third).
+    code = "import time\ndef f(x):\n    end = time.process_time() + 0.5\n    while time.process_time() < end:\n        pass\n    return x\n"
+    tests = {"format": "functional", "fn_name": "f", "cases": [{"input": str(i), "output": str(i)} for i in range(5)]}
+    result = run_solution(code, tests, Limits(time_s=3, cpu_s=1, memory_mb=256))
+    assert [t.verdict for t in result.tests] == ["passed"] * 5, result
+    assert all(0.4 < t.cpu_s < 1 for t in result.tests), result
+
+
+@pytest.mark.skipif(not cgroup_support().available, reason="needs a cgroup per sandbox (CPU of every process)")
+def test_cpu_of_processes_a_test_starts_counts_for_that_test(sandbox_mode):
+    # Test 2 starts two processes that spin 0.6 s of CPU each (1.2 s, over its 1 s limit, in under its 3 s wall limit
+    # on two cores) and waits for them: measured by the runner from the cgroup, whatever the child reports.
+    code = textwrap.dedent(
+        """
+        import os, time
+        def f(x):
+            if x == 2:
+                pids = []
+                for _ in range(2):
+                    pid = os.fork()
+                    if pid == 0:
+                        end = time.process_time() + 0.6
+                        while time.process_time() < end:
+                            pass
+                        os._exit(0)
+                    pids.append(pid)
+                for pid in pids:
+                    os.waitpid(pid, 0)
+            return x
+        """
+    )
+    result = run_solution(code, CALLS, Limits(time_s=3, cpu_s=1, memory_mb=256))
+    assert [t.verdict for t in result.tests] == ["passed", "time_limit", "passed"], result

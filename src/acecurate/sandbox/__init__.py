@@ -18,14 +18,18 @@ Who trusts whom
   CPU of every process of the test from the sandbox cgroup's usage less its own, after it has killed and reaped them
   all with kill(-1), so children the kernel reaped count too; RUSAGE_CHILDREN without a cgroup; the cgroup's OOM-kill
   count) and reports raw outputs; it knows no answer.
-- Each test runs in a fresh child of the runner with its own pipes, session and rlimits (CPU, file size, processes,
-  and address space only where there is no cgroup). Its input is written non-blocking as it reads, within the wall
-  limit. A stdin program's non-daemon threads are joined before it exits, as python3 does.
-- No test starts with another's work: between tests the runner empties /tmp, /dev/shm and /dev/mqueue (one directory
-  descriptor at a time, so any depth) and removes the System V IPC objects of the sandbox's IPC namespace.
+- Tests run in fresh children of the runner with their own pipes, session and rlimits (CPU, file size, processes,
+  and address space only where there is no cgroup): a child per test of a stdin program (its input written
+  non-blocking as it reads, within the wall limit; its non-daemon threads joined before it exits, as python3 does),
+  and a child per solution of a function-call suite, which runs the module once and calls each test in order on a
+  new `Solution()`, as LeetCode's judge does. Each test keeps its own deadline, CPU and output limits; its answer is
+  the frame that carries the nonce of the runner's command for it; a test that fails any of that, or raises, or
+  whose child dies, ends the child, and the next test gets a fresh one.
+- No child starts with another's work: after each child the runner empties /tmp, /dev/shm and /dev/mqueue (one
+  directory descriptor at a time, so any depth) and removes the System V IPC objects of the sandbox's IPC namespace.
 
 Warm sandboxes (executor.WarmSandbox, `SandboxSettings.reuse`, the default): one sandbox per worker thread takes solution after
-solution; its runner forks every test as above and never runs solution code itself, and the sandbox is recycled
+solution; its runner forks children as above and never runs solution code itself, and the sandbox is recycled
 after RECYCLE_AFTER solutions, a limit hit, or anything its runner or cgroup shows left over.
 
 Limits per sandbox

@@ -149,6 +149,15 @@ def _write(path: Path, text: str) -> None:
         handle.write(text)
 
 
+def _read_small(path: str) -> bytes:
+    """A small cgroup file, read without Python's file objects (read after every warm solution)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 1 << 16)
+    finally:
+        os.close(fd)
+
+
 _held: list[int] = []  # descriptors of our parent cgroups, flocked (shared) for this process's lifetime
 
 
@@ -320,13 +329,18 @@ class SandboxCgroup:
 
     def tasks_now(self) -> int:
         """How many processes and threads the cgroup holds now."""
-        return int((self._dir("pids") / "pids.current").read_text())
+        return int(_read_small(f"{self._dir('pids')}/pids.current"))
 
     def held_bytes(self) -> int:
         """Memory the cgroup holds that the kernel cannot reclaim by itself: anonymous memory and tmpfs/IPC pages
         (page cache of the read-only binds is left out: the next solution's need reclaims it)."""
-        stat = dict(line.split() for line in (self._dir("memory") / "memory.stat").read_text().splitlines() if line.count(" ") == 1)
-        return int(stat.get("anon" if self.version == 2 else "rss", 0)) + int(stat.get("shmem", 0))
+        anon = b"anon" if self.version == 2 else b"rss"
+        held = 0
+        for line in _read_small(f"{self._dir('memory')}/memory.stat").splitlines():
+            name, _, value = line.partition(b" ")
+            if name == anon or name == b"shmem":
+                held += int(value)
+        return held
 
     def enter_prefix(self) -> list[str]:
         """A command prefix that moves itself into the cgroup, then execs the rest, so all it starts is born inside.

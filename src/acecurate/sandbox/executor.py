@@ -1,6 +1,7 @@
 """Run untrusted solutions in bubblewrap and grade them test by test (see the package docstring for the design).
 
-One sandbox per solution; inside it the runner (PID 1 of the sandbox) forks a fresh child per test. The parent here
+A sandbox per solution, or a warm one per worker (WarmSandbox); inside it the runner (PID 1 of the sandbox) forks a
+fresh child per test of a stdin program, and one per solution of a function-call suite (runner.py). The parent here
 starts the sandbox, puts it in its own cgroup, feeds it the job, reads each test's raw result as it finishes under its
 own deadlines, validates it, compares it with the expected value (which never entered the sandbox), and (with early
 stop) kills the sandbox at the first failure. Nothing a solution does can raise out of `run_solution` or make it
@@ -88,7 +89,7 @@ class SandboxSettings:
 
     reuse: bool = setting(
         True,
-        "One warm sandbox per worker that takes solution after solution, each test in a fresh child (see WarmSandbox); "
+        "One warm sandbox per worker that takes solution after solution, each in fresh children (see WarmSandbox); "
         "false starts a sandbox per solution.",
     )
 
@@ -785,14 +786,14 @@ def run_solution(
     limits = limits or Limits()
     python = sandbox_python()
     cgroups = cgroup_support().available and not unsafe_no_sandbox
-    environment = environment_id(python)
+    judge_env = find_judge_env(python)
+    environment = environment_id(python, judge_env)
     try:
         job, expected, options = _prepare(
             code, tests, limits, allow_inline_asserts, not cgroups, early_stop=early_stop, yes_no_case_insensitive=yes_no_case_insensitive
         )
     except _Refused as refused:
         return SolutionResult(refused.verdict, detail=refused.detail, environment=environment)
-    judge_env = find_judge_env(python)
     job["isolated"] = not unsafe_no_sandbox
     if unsafe_no_sandbox:
         job["judge_env"] = str(judge_env) if judge_env else None
@@ -855,13 +856,14 @@ def grade_many(
 
 # Warm sandboxes ----------------------------------------------------------------------------------------------------
 # A warm sandbox per worker thread: one bubblewrap instance whose runner (the sandbox's PID 1, under the same
-# seccomp filter, cgroup, uid and read-only binds as a one-shot sandbox) takes solution after solution, and forks a
-# fresh child for each test of each, as it does within one solution (runner.py, "Warm mode").
+# seccomp filter, cgroup, uid and read-only binds as a one-shot sandbox) takes solution after solution, and forks
+# fresh children for each exactly as a one-shot sandbox does (runner.py: a child per stdin test, one per function-call
+# solution), so the two modes give the same verdicts.
 #
-# Why a solution starts clean. Solution code only ever runs in a child forked for one test, never in the runner, so
-# whatever it changes in its process (sys.modules, builtins, os.environ, signal dispositions, itimers, threads,
-# rlimits, cwd, umask) dies with that child. After every test the runner kills and reaps every other process of the
-# sandbox and empties /tmp, /dev/shm, /dev/mqueue and the System V objects, as it always did; before each job it gives
+# Why a solution starts clean. Solution code only ever runs in a child forked for one test or one solution, never in
+# the runner, so whatever it changes in its process (sys.modules, builtins, os.environ, signal dispositions, itimers,
+# threads, rlimits, cwd, umask) dies with that child. After every child the runner kills and reaps every other process
+# of the sandbox and empties /tmp, /dev/shm, /dev/mqueue and the System V objects, as it always did; before each job it gives
 # the scratch roots back their first mode and drops their extended attributes. The runner's builtins are copied before
 # anything runs. The parent keeps every role it had: deadlines, the validation of every event, the comparison.
 #

@@ -61,10 +61,15 @@ def _check_reachable(path: Path) -> None:
 
 def judge_env_dir(python: str) -> Path:
     """Where the environment for `python` lives: named by interpreter and a hash of the pinned packages."""
+    return cache_root() / _judge_env_name(python)
+
+
+@functools.cache  # asked for every solution run
+def _judge_env_name(python: str) -> str:
     version = interpreter_version(python)
     tag = f"cp{version[0]}{version[1]}"
     digest = hashlib.sha256(json.dumps([tag, platform.machine(), judge_packages(version)]).encode()).hexdigest()[:10]
-    return cache_root() / f"judge-env-{tag}-{digest}"
+    return f"judge-env-{tag}-{digest}"
 
 
 def sandbox_python() -> str:
@@ -81,10 +86,10 @@ def find_judge_env(python: str | None = None) -> Path | None:
     return path if (path / ".complete").is_file() else None
 
 
-def environment_id(python: str | None = None) -> str:
-    """What each verdict records as the environment that ran it."""
+def environment_id(python: str | None = None, env: Path | None = None) -> str:
+    """What each verdict records as the environment that ran it (`env`: find_judge_env's answer, when known)."""
     python = python or sandbox_python()
-    env = find_judge_env(python)
+    env = env or find_judge_env(python)
     if env is not None:
         return env.name
     major, minor = interpreter_version(python)

@@ -3,11 +3,24 @@
 It is the sandbox's PID 1, so no process of the sandbox can signal it (the kernel drops signals from inside a PID
 namespace to its init unless init handles them, and this one handles none), and it makes itself non-dumpable first,
 so none can trace it or open its memory or descriptors through /proc. It reads one job (code and test inputs, never
-expected outputs; marshal, written by us) from stdin, compiles the code once, then runs each test in a fresh forked
-child with real pipes for stdin/stdout/stderr, rlimits, and its own session. After each test it kills every other
-process of the sandbox and reaps them all, takes the test's CPU time from the sandbox cgroup's usage less its own
-(every process the test started, even those the kernel reaped), and empties /tmp, /dev/shm, /dev/mqueue and the
-System V IPC objects, so no test starts with another's work.
+expected outputs; marshal, written by us) from stdin, compiles the code once, then runs the tests in forked children
+with real pipes for stdin/stdout/stderr, rlimits, and their own session:
+- a stdin program: a fresh child per test (each test is a run of the program, as Codeforces-style judges run it);
+- a function-call suite (`functional`, `assert_cases`, and an assert suite run in place): one child per solution, as
+  LeetCode's judge and LiveCodeBench run a submission. It runs the module once, then calls the function for each
+  test in order, a new `Solution()` per test, so module state carries from test to test (a module-level cache, a
+  class attribute) as it does there. The runner names each test on a command pipe with a fresh nonce and takes as its
+  answer only the first frame that comes back with that nonce, so nothing written ahead or between tests answers a
+  test. Each test keeps its own wall deadline and CPU limit, measured here (from the command to the answer, the
+  first test's from the fork, so it includes the module's run; the cgroup's CPU), and its own output caps; work
+  kept from an earlier test (a cache) is not charged again, as on LeetCode's judge, and memory kept between tests
+  stays within the sandbox's limit. A test that hits a limit, raises, exits, is killed, or answers with
+  anything but its frame ends the child: that test gets the verdict, and the next test gets a fresh child.
+When a child ends (after its test, or after its solution's last test) the runner kills every other process of the
+sandbox and reaps them all, takes the test's CPU time from the sandbox cgroup's usage less its own (every process
+the test started, even those the kernel reaped), and empties /tmp, /dev/shm, /dev/mqueue and the System V IPC
+objects, so no child starts with another's work. One-shot and warm sandboxes (below) run a job the same way, so
+their verdicts are the same.
 
 Events go to stdout as one JSON header line each, a result header followed by the raw bytes it announces:
   {"event": "hello"}                     before compiling (a crash after it is the solution's compile_error)
@@ -22,8 +35,8 @@ run). The runner then stays up for many solutions: it imports the star-import mo
 names it) once, so children inherit them, says hello for each job it has read whole, and ends each job's events with
   {"event": "done", "clean": bool, "rss_kb": n}
 where `clean` says that /tmp, /dev/shm, /dev/mqueue and the System V IPC objects are empty and no process is left.
-Solution code still runs only in forked children (a child per test, as above), never in this process, so no module
-patch, environment change, signal disposition, timer or thread of a solution outlives its test; before each job the
+Solution code still runs only in forked children (as above), never in this process, so no module patch,
+environment change, signal disposition, timer or thread of a solution outlives its child; before each job the
 scratch roots get back their first mode and lose any extended attribute, so a solution starts as in a fresh sandbox.
 """
 
@@ -40,7 +53,7 @@ import time
 
 # Taken before any solution code runs, so a solution that patches builtins, json or os cannot change how the harness
 # serialises and reports its result.
-_isinstance, _write, _exit, _sorted, _repr, _type = isinstance, os.write, os._exit, sorted, repr, type
+_isinstance, _write, _exit, _sorted, _repr, _type, _int = isinstance, os.write, os._exit, sorted, repr, type, int
 _str, _int_repr, _float_repr, _translate, _join = str, int.__repr__, float.__repr__, str.translate, str.join
 _ESCAPES = {i: "\\u%04x" % i for i in list(range(32)) + list(range(0xD800, 0xE000))}
 _ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\"})
@@ -89,28 +102,60 @@ class LazyBuiltins(dict):
     pow (a builtin anyway), so the first module that has a name is the one a star import would have given."""
 
     def __missing__(self, name):
-        import importlib
-
-        if name == "inf":
-            value = float("inf")
-        elif name in PLAIN_MODULES:
-            value = importlib.import_module(name)
-        elif name in FROM_IMPORTS:
-            try:
-                value = getattr(importlib.import_module(FROM_IMPORTS[name]), name)
-            except ImportError:  # no judge environment: the name stays undefined, as a plain interpreter has it
-                raise KeyError(name) from None
-        else:
-            for module_name in STAR_MODULES:
-                module = importlib.import_module(module_name)
-                public = getattr(module, "__all__", None)
-                if (name in public) if public is not None else (hasattr(module, name) and not name.startswith("_")):
-                    value = getattr(module, name)
-                    break
-            else:
-                raise KeyError(name)
+        value = STAR_NAMES.get(name, STAR_NAMES)
+        if value is STAR_NAMES:
+            value = resolve(name)
         self[name] = value
         return value
+
+
+STAR_NAMES = {}  # what `resolve` gives for each name, resolved once by a warm runner (see preload); empty otherwise
+
+
+def resolve(name):
+    """A missing builtin's value (see LazyBuiltins); KeyError if there is none."""
+    import importlib
+
+    if name == "inf":
+        value = float("inf")
+    elif name in PLAIN_MODULES:
+        value = importlib.import_module(name)
+    elif name in FROM_IMPORTS:
+        try:
+            value = getattr(importlib.import_module(FROM_IMPORTS[name]), name)
+        except ImportError:  # no judge environment: the name stays undefined, as a plain interpreter has it
+            raise KeyError(name) from None
+    else:
+        for module_name in STAR_MODULES:
+            module = importlib.import_module(module_name)
+            public = getattr(module, "__all__", None)
+            if (name in public) if public is not None else (hasattr(module, name) and not name.startswith("_")):
+                value = getattr(module, name)
+                break
+        else:
+            raise KeyError(name)
+    return value
+
+
+def resolve_star_names():
+    """STAR_NAMES from the imported modules, as `resolve` would find each name (the first star module that has it,
+    then the modules themselves, the sorted containers and `inf` over those), so that no child searches them."""
+    names = {}
+    for module_name in reversed(STAR_MODULES):  # the first module that has a name wins: written last
+        module = sys.modules[module_name]
+        public = getattr(module, "__all__", None)
+        for name in public if public is not None else [n for n in dir(module) if not n.startswith("_")]:
+            if hasattr(module, name):
+                names[name] = getattr(module, name)
+    names.update((name, sys.modules[name]) for name in PLAIN_MODULES)
+    if "sortedcontainers" in sys.modules:
+        names.update((name, getattr(sys.modules["sortedcontainers"], name)) for name in FROM_IMPORTS)
+    names["inf"] = float("inf")
+    STAR_NAMES.clear()
+    STAR_NAMES.update(names)
+    typing = sys.modules["typing"]  # and the annotations solutions write most, cached once (typing caches them)
+    for kind in (int, str, bool, float):
+        typing.List[typing.List[kind]], typing.Optional[kind], typing.Set[kind], typing.Dict[str, kind], typing.Tuple[kind, kind]
 
 
 HELPERS = """
@@ -163,10 +208,7 @@ def is_same_tree(a, b):
 
 
 def emit(event, payload=b""):
-    data = (encode(event) + "\n").encode() + payload
-    view = memoryview(data)
-    while view:
-        view = view[_write(1, view) :]
+    write_all(1, (encode(event) + "\n").encode() + payload)
 
 
 def to_jsonable(value, depth=0):
@@ -223,13 +265,19 @@ def call_arguments(test, namespace):
     return args, kwargs
 
 
-def child(job, code, test, result_fd):
-    """Runs in the forked child: limits first, then the solution. Never returns."""
+def child(job, code, result_fd, command_fd):
+    """Runs in the forked child: limits first, then the solution. Never returns. A stdin program runs once, for one
+    test. A function-call suite's module runs once; then the child calls, for each test the runner names on
+    `command_fd` (8 bytes of index, 8 of nonce), the function on a new `Solution()`, and writes the nonce, the length
+    and the JSON text of the result to `result_fd`, until the runner closes the commands or kills it."""
     limits = job["limits"]
     fmt = job["format"]
+    cpu = limits["cpu_s"]
     try:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu_s"], limits["cpu_s"] + 1))
+        # Per process, for the test that runs: a function-call child serves many tests, so its hard limit cannot be
+        # the test's (the runner judges each test's CPU from the cgroup; this limit only ends a hog early).
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1 if fmt == "stdin" else resource.RLIM_INFINITY))
         if limits["memory_bytes"]:  # per process, only where no cgroup limits the sandbox as a whole
             resource.setrlimit(resource.RLIMIT_AS, (limits["memory_bytes"], limits["memory_bytes"]))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_bytes"], limits["file_bytes"]))
@@ -238,7 +286,7 @@ def child(job, code, test, result_fd):
         sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)))
         sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)), line_buffering=True)
         numpy = sys.modules.get("numpy")
-        if numpy is not None:  # imported once by a warm runner: each test draws fresh seeds, as after its own import
+        if numpy is not None:  # imported once by a warm runner: each child draws fresh seeds, as after its own import
             numpy.random.seed()
         namespace = job["namespace"]
         exec(code, namespace)
@@ -246,21 +294,15 @@ def child(job, code, test, result_fd):
             join_threads()
             sys.stdout.flush()
             _exit(0)
-        if fmt == "functional" or fmt == "assert_cases":
-            fn_name = job["fn_name"]
-            if "Solution" in namespace and isinstance(namespace["Solution"], type):
-                fn = getattr(namespace["Solution"](), fn_name)
-            else:
-                fn = namespace[fn_name]
-            args, kwargs = call_arguments(test, namespace)
-            value = fn(*args, **kwargs)
-            returns = test.get("returns")
-            payload = encode({"value": node_values(value, returns) if returns else to_jsonable(value)})
-        else:  # an assert suite run in place (only when the caller allowed it): the check calls the candidate itself
-            exec(compile(job["check"], "<check>", "exec"), namespace)
-            payload = encode({"asserts_passed": job["marker"]})
-        sys.stdout.flush()
-        _write(result_fd, payload.encode())
+        first = True  # the first test's CPU limit counts the module's run too, as a child per test did
+        while (command := read_command(command_fd)) is not None:
+            if not first:
+                used = resource.getrusage(resource.RUSAGE_SELF)
+                resource.setrlimit(resource.RLIMIT_CPU, (_int(used.ru_utime + used.ru_stime) + 1 + cpu, resource.RLIM_INFINITY))
+            first = False
+            payload = answer(job, namespace, job["tests"][_int.from_bytes(command[:8], "big")]).encode()
+            sys.stdout.flush()
+            write_all(result_fd, command[8:] + len(payload).to_bytes(8, "big") + payload)
         _exit(0)
     except SystemExit as exc:
         try:
@@ -284,6 +326,39 @@ def child(job, code, test, result_fd):
         except Exception:
             pass
         _exit(1)
+
+
+def answer(job, namespace, test):
+    """The JSON text of one function-call test's result (or, for an assert suite run in place, of its marker)."""
+    if job["format"] == "assert_inline":  # only when the caller allowed it: the check calls the candidate itself
+        exec(compile(job["check"], "<check>", "exec"), namespace)
+        return encode({"asserts_passed": job["marker"]})
+    fn_name = job["fn_name"]
+    if "Solution" in namespace and isinstance(namespace["Solution"], type):
+        fn = getattr(namespace["Solution"](), fn_name)  # a new instance per test, as LeetCode's judge makes
+    else:
+        fn = namespace[fn_name]
+    args, kwargs = call_arguments(test, namespace)
+    value = fn(*args, **kwargs)
+    returns = test.get("returns")
+    return encode({"value": node_values(value, returns) if returns else to_jsonable(value)})
+
+
+def read_command(fd):
+    """The runner's next command (COMMAND_BYTES), or None once it has closed them."""
+    command = b""
+    while len(command) < COMMAND_BYTES:
+        chunk = os.read(fd, COMMAND_BYTES - len(command))
+        if not chunk:
+            return None
+        command += chunk
+    return command
+
+
+def write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[_write(fd, view) :]
 
 
 def join_threads():
@@ -434,12 +509,14 @@ def oom_kills():
     return 0
 
 
-def cpu_times():
-    """(CPU seconds of the sandbox's processes but this one, CPU seconds of our reaped children). The first is the
-    sandbox cgroup's usage less our own, so it counts every process a test starts, even those the kernel reaps
-    without us (a parent that ignores SIGCHLD), which RUSAGE_CHILDREN never sees; None without a cgroup."""
+def cpu_times(child_=None):
+    """(CPU seconds of the sandbox's processes but this one, CPU seconds of our children). The first is the sandbox
+    cgroup's usage less our own, so it counts every process a test starts, even those the kernel reaps without us (a
+    parent that ignores SIGCHLD), which RUSAGE_CHILDREN never sees; None without a cgroup. The second is what our
+    reaped children used plus what the live child `child_` and the children it reaped have used so far, so that it
+    does not jump when a child that served several tests is reaped."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    reaped = children.ru_utime + children.ru_stime
+    reaped = children.ru_utime + children.ru_stime + (live_cpu(child_) if child_ is not None else 0.0)
     if CPU_FD is None:
         return None, reaped
     text = os.pread(CPU_FD, 4096, 0).decode()
@@ -457,71 +534,165 @@ def cpu_spent(before, after):
     return reaped if before[0] is None else max(reaped, after[0] - before[0])
 
 
-def run_test(job, code, index, test):
+def live_cpu(child_):
+    """CPU seconds the live child (all its threads) and the children it reaped have used, from /proc/PID/stat: what
+    reaping it will add to our RUSAGE_CHILDREN."""
+    try:
+        fields = os.pread(child_.stat, 4096, 0).rsplit(b")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(value) for value in fields[11:15]) / CLOCK_TICKS  # utime, stime, cutime, cstime
+
+
+def peak_rss_kb(child_):
+    """The live child's peak resident memory (VmHWM), for a test it answered without exiting."""
+    try:
+        for line in os.pread(child_.status, 4096, 0).splitlines():
+            if line.startswith(b"VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Child:
+    """A forked child of the runner and our ends of its pipes: stdin, stdout, stderr, results, and commands."""
+
+    def __init__(self, job, code):
+        self.calls = job["format"] != "stdin"
+        in_r, self.stdin = os.pipe()
+        self.out, out_w = os.pipe()
+        self.err, err_w = os.pipe()
+        self.res, res_w = os.pipe()
+        command_r, self.commands = os.pipe() if self.calls else (None, None)
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.setsid()
+            os.dup2(in_r, 0)
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            os.dup2(res_w, 3)
+            if command_r is not None:
+                os.dup2(command_r, 4)
+            os.closerange(5 if command_r is not None else 4, 1 << 16)  # the runner's own channel is out of reach
+            child(job, code, 3, 4)
+        for fd in (in_r, out_w, err_w, res_w, command_r):
+            if fd is not None:
+                os.close(fd)
+        if self.calls:
+            os.close(self.stdin)  # a function call reads an empty stdin, as before
+            self.stdin = None
+        self.exited = os.pidfd_open(self.pid)  # readable once it exits, even if its children hold the pipes
+        self.readers = [self.out, self.err, self.res]  # those not at their end
+        self.results = bytearray()  # read from its result pipe and not yet taken as an answer
+        self.stat = os.open(f"/proc/{self.pid}/stat", os.O_RDONLY) if self.calls or CPU_FD is None else None
+        self.status = os.open(f"/proc/{self.pid}/status", os.O_RDONLY) if self.calls else None
+
+    def end(self):
+        """Kill it and everything it started, reap them, empty the scratch roots and IPC objects, and close our ends.
+        Returns its wait status and resource usage."""
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _, status, usage = os.wait4(self.pid, 0)
+        kill_strays(self.pid)
+        clear_scratch()
+        for fd in (self.stdin, self.out, self.err, self.res, self.commands, self.exited, self.stat, self.status):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        return status, usage
+
+
+def run_test(job, code, child_, index, test):
+    """Test `index` on `child_` (a function-call suite's live child), or on a child forked for it. Returns the result
+    header (None when the parent stopped the job), its payload, and the child if it lives on to take the next test.
+
+    A function-call child's answer to this test is the first frame on its result pipe after the command that names
+    the test, and it must carry that command's nonce, which did not exist before: a frame written ahead for a later
+    test, or any byte written between two tests, answers nothing and fails the test it is read in. The deadline, the
+    CPU and the output caps are this test's, measured here from the command (or the fork) to the answer."""
     limits = job["limits"]
-    stdin_data = (test if job["format"] == "stdin" else "").encode()
-    in_r, in_w = os.pipe()
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    res_r, res_w = os.pipe()
-    cpu_before, oom_before = cpu_times(), oom_kills()
+    cpu_before, oom_before = cpu_times(child_), oom_kills()
     started = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        os.setsid()
-        os.dup2(in_r, 0)
-        os.dup2(out_w, 1)
-        os.dup2(err_w, 2)
-        os.dup2(res_w, 3)
-        os.closerange(4, 1 << 16)  # the runner's own result channel is not reachable from the solution
-        child(job, code, test, 3)
-    for fd in (in_r, out_w, err_w, res_w):
-        os.close(fd)
-    outputs = {out_r: bytearray(), err_r: bytearray(), res_r: bytearray()}
-    caps = {out_r: limits["output_bytes"], err_r: STDERR_BYTES, res_r: limits["output_bytes"]}
-    pending_in = memoryview(stdin_data)
-    writers = [in_w] if pending_in else []
+    if child_ is None:
+        child_ = Child(job, code)
+    nonce, forged, answered = b"", False, None
+    if child_.calls:
+        nonce = os.urandom(8)
+        try:
+            os.write(child_.commands, index.to_bytes(8, "big") + nonce)  # COMMAND_BYTES: one atomic write
+        except OSError:  # the child is gone (it exited between tests): that is this test's outcome, read below
+            pass
+    outputs = {child_.out: bytearray(), child_.err: bytearray(), child_.res: child_.results}
+    caps = {child_.out: limits["output_bytes"], child_.err: STDERR_BYTES}
+    caps[child_.res] = limits["output_bytes"] + (FRAME_HEADER if child_.calls else 0)
+    pending_in = memoryview((test if not child_.calls else "").encode())
+    writers = [child_.stdin] if pending_in else []
     if pending_in:
-        os.set_blocking(in_w, False)  # a program that reads a page and stops must not block us past the wall limit
-    else:
-        os.close(in_w)
-    readers = list(outputs)
-    exited = os.pidfd_open(pid)  # readable once the test's process exits, even if its children hold the pipes
+        os.set_blocking(child_.stdin, False)  # a program that reads a page and stops must not block us past the wall limit
+    elif child_.stdin is not None:
+        os.close(child_.stdin)
+        child_.stdin = None
+    readers = list(child_.readers)
     verdict = None
     deadline = started + limits["wall_s"]
     ended = None
     control = [0] if SERVING else []  # the parent's stop byte (or its end) arrives on our stdin
-    while readers:
+    while True:
+        if child_.calls and len(child_.results) >= FRAME_HEADER:  # a frame, or what claims to be one
+            size = _int.from_bytes(child_.results[8:FRAME_HEADER], "big")
+            if child_.results[:8] != nonce:
+                forged = True
+                break
+            if size > limits["output_bytes"]:
+                verdict = "output_limit"
+                break
+            if len(child_.results) >= FRAME_HEADER + size:
+                answered = bytes(child_.results[FRAME_HEADER : FRAME_HEADER + size])
+                del child_.results[: FRAME_HEADER + size]  # whatever follows is read as the next test's answer
+                ended = ended or time.monotonic()
+                verdict = drain(child_, outputs, caps)
+                break
+        if not readers:
+            break
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             verdict = "time_limit"
             break
-        r, w, _ = select.select(readers + [exited] + control, writers, [], remaining)
+        r, w, _ = select.select(readers + [child_.exited] + control, writers, [], remaining)
         if control and 0 in r:
             verdict = "stopped"
             break
-        if exited in r:
+        if child_.exited in r:
             ended = time.monotonic()
             r = select.select(readers, [], [], 0)[0]  # what is already written; leftover children are killed below
             readers = []
         if w:
             try:
-                sent = os.write(in_w, pending_in[:65536])
+                sent = os.write(child_.stdin, pending_in[:65536])
                 pending_in = pending_in[sent:]
             except BlockingIOError:  # select said writable, but less room than we asked for: the next round
                 pass
             except OSError:  # the program closed its stdin
                 pending_in = pending_in[:0]
             if not pending_in:
-                os.close(in_w)
+                os.close(child_.stdin)
+                child_.stdin = None
                 writers = []
         for fd in r:
             chunk = os.read(fd, 1 << 16)
             if not chunk:
                 if fd in readers:
                     readers.remove(fd)
+                child_.readers.remove(fd)
+                if fd == child_.res and child_.calls:
+                    readers = []  # it closed its results: no answer can come after what is read
                 continue
-            if fd == err_r:
+            if fd == child_.err:
                 room = caps[fd] - len(outputs[fd])
                 outputs[fd] += chunk[: max(room, 0)]
                 continue
@@ -530,37 +701,63 @@ def run_test(job, code, index, test):
                 verdict = "output_limit"
                 readers = []
                 break
+        if verdict is not None:
+            break
     elapsed = (ended or time.monotonic()) - started
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    _, status, usage = os.wait4(pid, 0)
-    kill_strays(pid)
-    clear_scratch()
-    for fd in list(outputs) + writers + [exited]:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-    if verdict == "stopped":
-        return None, b""
-    stdout, stderr, result = (bytes(outputs[fd][: caps[fd]]) for fd in (out_r, err_r, res_r))
+    stdout, stderr = bytes(outputs[child_.out][: caps[child_.out]]), bytes(outputs[child_.err])
+    kept = answered is not None and verdict is None  # an answer, within every limit
+    if kept:
+        exit_code, signal_, rss_kb = 0, None, peak_rss_kb(child_)
+    if kept and index + 1 < len(job["tests"]):
+        cpu_after = cpu_times(child_)  # it lives on, waiting for the next test
+    else:
+        status, usage = child_.end()
+        if verdict == "stopped":
+            return None, b"", None
+        if not kept:
+            exit_code = os.waitstatus_to_exitcode(status) if not os.WIFSIGNALED(status) else None
+            signal_ = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+            rss_kb = usage.ru_maxrss
+        if forged:
+            stderr = (stderr + b"\n" + FORGED)[-STDERR_BYTES:]
+        if answered is None and not child_.calls:
+            answered = bytes(child_.results[: limits["output_bytes"]])  # what a stdin program wrote there (ignored)
+        cpu_after, child_ = cpu_times(), None
+    result = answered or b""
     header = {
         "event": "result",
         "index": index,
         "limit": verdict,
-        "exit_code": os.waitstatus_to_exitcode(status) if not os.WIFSIGNALED(status) else None,
-        "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+        "exit_code": exit_code,
+        "signal": signal_,
         "time_s": round(elapsed, 4),
-        "cpu_s": round(cpu_spent(cpu_before, cpu_times()), 4),
-        "max_rss_kb": usage.ru_maxrss,
+        "cpu_s": round(cpu_spent(cpu_before, cpu_after), 4),
+        "max_rss_kb": rss_kb,
         "oom_kills": oom_kills() - oom_before,
         "stdout": len(stdout),
         "stderr": len(stderr),
         "result": len(result),
     }
-    return header, stdout + stderr + result
+    return header, stdout + stderr + result, child_
+
+
+def drain(child_, outputs, caps):
+    """After an answer: what the child wrote to stdout and stderr before it (flushed ahead of the frame), without
+    waiting; "output_limit" if that passes the cap."""
+    while True:
+        ready = select.select([fd for fd in (child_.out, child_.err) if fd in child_.readers], [], [], 0)[0]
+        if not ready:
+            return None
+        for fd in ready:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                child_.readers.remove(fd)
+            elif fd == child_.err:
+                outputs[fd] += chunk[: max(caps[fd] - len(outputs[fd]), 0)]
+            else:
+                outputs[fd] += chunk
+                if len(outputs[fd]) > caps[fd]:
+                    return "output_limit"
 
 
 COMPILED_HELPERS = []  # HELPERS compiled once per sandbox
@@ -574,6 +771,10 @@ CPU_USAGE = "/run/acecurate/cpu_usage"  # and its CPU usage (cpu.stat, or cpuacc
 MQUEUE = "/dev/mqueue"  # the sandbox's own POSIX message queues (bwrap --mqueue)
 SCRATCH = ("/tmp", "/dev/shm", MQUEUE)
 STDERR_BYTES = 4096  # of each test's stderr, kept and sent to the parent
+COMMAND_BYTES = 16  # a command to a function-call child: the test's index and a nonce, 8 bytes each
+FRAME_HEADER = 16  # an answer's frame: the command's nonce and the length of the JSON text that follows, 8 bytes each
+FORGED = b"runner: bytes on the result channel that answer no test (not this test's frame): the child was ended"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def make_undumpable():
@@ -619,8 +820,9 @@ def run_job(job, builtins_names):
         emit({"event": "compile_error", "message": f"{type(exc).__name__}: {exc}"[:2000]})
         return
     emit({"event": "ready"})
+    child_ = None  # a function-call suite's child, between two of its tests
     for index, test in enumerate(job["tests"]):
-        header, payload = run_test(job, code, index, test)
+        header, payload, child_ = run_test(job, code, child_, index, test)
         if header is None:  # stopped by the parent
             return
         emit(header, payload)
@@ -661,6 +863,8 @@ def preload(code):
                 __import__(name)
             except Exception:  # not installed: the solution's own import says so, in its child
                 pass
+    if not STAR_NAMES or ("sortedcontainers" in sys.modules) != ("SortedList" in STAR_NAMES):
+        resolve_star_names()
 
 
 def reset_roots():
