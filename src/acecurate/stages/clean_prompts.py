@@ -84,8 +84,7 @@ def _megabytes(value: str) -> float | None:
 
 
 def _is_instruction(line: str) -> bool:
-    lowered = line.lower()
-    return any(p in lowered for p in phrases("instruction_phrases"))
+    return any(map(line.lower().__contains__, phrases("instruction_phrases")))
 
 
 def _instruction_at(line: str, last: bool) -> int | None:
