@@ -153,7 +153,7 @@ def near_duplicates(
         keep_i = True
         if seen:
             cands = np.fromiter(seen, dtype=np.int64, count=len(seen))
-            estimates = (signatures[cands] == signatures[i]).mean(axis=1)
+            estimates = np.count_nonzero(signatures[cands] == signatures[i], axis=1) / settings.num_perm
             judged_here = 0
             for j in cands[np.argsort(-estimates, kind="stable")][: np.count_nonzero(estimates >= floor)]:
                 checked += 1

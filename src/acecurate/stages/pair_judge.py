@@ -251,7 +251,7 @@ class PairJudge:
         rows = [i for i in rows if i not in self._tokens]
         vocabulary = self._vocabulary
         for i, tokens in zip(rows, tokenize_many([self.view(i) for i in rows], match_view=self.domain == "code")):
-            self._tokens[i] = [vocabulary.setdefault(t, t) for t in tokens]
+            self._tokens[i] = list(map(vocabulary.setdefault, tokens, tokens))
 
     def tokens(self, i: int) -> list[str]:
         if i not in self._tokens:
