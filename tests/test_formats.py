@@ -228,3 +228,44 @@ def test_a_stage_may_rewrite_only_the_columns_it_declares(tmp_path):
     result.kept["problem"] = "changed"
     with pytest.raises(AcecurateError, match=r"rewrote column\(s\) \['problem'\]"):
         check_result(spec, frame, result)
+
+
+def test_gated_patterns_find_what_their_regex_finds(shared_data):
+    # A gated pattern skips the regex where none of its literals is in the text: it must still find every match its
+    # regex finds, in any case ("As SHOWN"), in non-ASCII text where case folding matches a look-alike (the regex
+    # reads "ſhown" as "shown"), and on the real rows of the audit set.
+    import importlib
+
+    from acecurate.text import ASY_BLOCK, GatedPattern
+
+    rules = importlib.import_module("acecurate.stages.format_filter")
+    gated = [p for p in vars(rules).values() if isinstance(p, GatedPattern)] + [ASY_BLOCK]
+    texts = [
+        "As SHOWN in the figure below, find x.",
+        "aſ ſhown in the figure below",
+        "PROVE THAT x > 0. Is it TRUE or false? Determine Whether it is odd, even, or neither.",
+        "A) 5 B) 6 C) 7",
+        "[ASY]draw((0,0)--(1,1));[/asy] Print ANY valid answer; the order does not matter.",
+        "nothing to see",
+    ]
+    for name in ("math_format.jsonl", "code_format.jsonl"):
+        texts += [json.loads(line)["problem"] for line in open(shared_data / "audit" / name)]
+    assert len(texts) > 100
+    for pattern in gated:
+        for text in texts:
+            assert [m.span() for m in pattern.finditer(text)] == [m.span() for m in pattern.pattern.finditer(text)], (pattern.pattern, text)
+            assert pattern.sub(" ", text) == pattern.pattern.sub(" ", text)
+    assert ASY_BLOCK.search(texts[4]) and rules._FIGURE.search(texts[1]) and rules._PROOF.search(texts[2])
+
+
+def test_rules_on_worker_processes_give_the_same_verdicts_in_order():
+    # map_rows forks workers over chunks of rows: verdicts must come back as one process gives them, in row order
+    # (chunks of 2 rows, so the 30-odd rows span many chunks and both workers).
+    from acecurate.stage import map_rows
+    from acecurate.stages.format_filter import math_reason
+
+    rows = [(problem, answer) for _, problem, answer in MUST_CATCH] * 2
+    columns = [[p for p, _ in rows], [a for _, a in rows]]
+    alone = list(map_rows(math_reason, columns, (MATH,), workers=1))
+    assert list(map_rows(math_reason, columns, (MATH,), workers=2, chunk_rows=2)) == alone
+    assert [v[0] for v in alone[: len(MUST_CATCH)]] == [code for code, _, _ in MUST_CATCH]

@@ -59,14 +59,47 @@ class RowRule:
     def __call__(self, *args, **kwargs):
         return self.fn(*args, **kwargs)
 
-    def verdicts(self, frame, *settings, track: Callable | None = None) -> list:
-        rows = zip(*(frame[c] for c in self.columns))
+    def verdicts(self, frame, *settings, track: Callable | None = None, workers: int = 1) -> list:
+        """One verdict per row, in order; with `workers` > 1, computed by that many processes over chunks of rows."""
+        verdicts = map_rows(self.fn, [list(frame[c]) for c in self.columns], settings, workers)
         if track is not None:
-            rows = track(rows, len(frame))
-        return [self.fn(*values, *settings) for values in rows]
+            verdicts = track(verdicts, len(frame))
+        return list(verdicts)
 
-    def split(self, frame, *settings, track: Callable | None = None, stats: dict | None = None, report: dict | None = None) -> StageResult:
-        return split_by_verdicts(frame, self.verdicts(frame, *settings, track=track), stats=stats, report=report)
+    def split(
+        self, frame, *settings, track: Callable | None = None, workers: int = 1, stats: dict | None = None, report: dict | None = None
+    ) -> StageResult:
+        return split_by_verdicts(frame, self.verdicts(frame, *settings, track=track, workers=workers), stats=stats, report=report)
+
+
+_FORKED: tuple | None = None  # (fn, columns, settings) of the running map_rows, inherited by its forked workers
+
+
+def _apply_span(span: tuple[int, int]) -> list:
+    fn, columns, settings = _FORKED
+    start, stop = span
+    return [fn(*values, *settings) for values in zip(*(column[start:stop] for column in columns))]
+
+
+def map_rows(fn: Callable, columns: list[list], settings: tuple = (), workers: int = 1, chunk_rows: int = 10_000):
+    """`fn(*row values, *settings)` for each row of `columns` (equal-length lists), yielded in row order. With
+    `workers` > 1 and more than one chunk of rows, forked worker processes take chunks of `chunk_rows` rows: they
+    inherit the columns (nothing is pickled but the results), and one worker is this process."""
+    n = len(columns[0]) if columns else 0
+    if workers <= 1 or n <= chunk_rows:
+        yield from (fn(*values, *settings) for values in zip(*columns))
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    global _FORKED
+    _FORKED = (fn, columns, settings)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            for chunk in pool.map(_apply_span, [(start, min(start + chunk_rows, n)) for start in range(0, n, chunk_rows)]):
+                yield from chunk
+    finally:
+        _FORKED = None
 
 
 def row_rule(*columns: str):

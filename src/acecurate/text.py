@@ -77,7 +77,43 @@ _SPACE = (r"\s+", " ")
 # "Example 1:", "Sample Input" or "Constraints" line on: copies of one problem differ in them) are left out.
 # A drawing given as code: Asymptote in [asy] or \begin{asy}, or TikZ.
 DRAWING = r"\[asy\].*?\[/asy\]|\\begin\{asy\}.*?\\end\{asy\}|\\begin\{tikzpicture\}.*?\\end\{tikzpicture\}"
-ASY_BLOCK = re.compile(DRAWING, re.IGNORECASE | re.DOTALL)
+
+
+class GatedPattern:
+    """A compiled regex searched only in texts that hold one of its `literals` (every match holds one, so a text
+    without any cannot match): a substring test costs far less than a regex search that fails at every position.
+    With `ignore_case`, the literals are lower case and tested on the lower-cased text, and only where the text is
+    ASCII (Unicode case folding matches look-alikes: `ſ` for `s`, the Kelvin sign for `k`). Searches, matches and
+    substitutions return exactly what the pattern's own would."""
+
+    def __init__(self, pattern: re.Pattern, literals: tuple[str, ...], ignore_case: bool | None = None):
+        self.pattern, self.literals = pattern, literals
+        self.ignore_case = bool(pattern.flags & re.IGNORECASE) if ignore_case is None else ignore_case
+
+    def may_match(self, text: str) -> bool:
+        if self.ignore_case:
+            if not text.isascii():
+                return True
+            text = text.lower()
+        return any(literal in text for literal in self.literals)
+
+    def search(self, text: str, *span):
+        return self.pattern.search(text, *span) if self.may_match(text) else None
+
+    def match(self, text: str, *span):
+        return self.pattern.match(text, *span) if self.may_match(text) else None
+
+    def finditer(self, text: str, *span):
+        return self.pattern.finditer(text, *span) if self.may_match(text) else iter(())
+
+    def findall(self, text: str, *span):
+        return self.pattern.findall(text, *span) if self.may_match(text) else []
+
+    def sub(self, replacement, text: str, count: int = 0) -> str:
+        return self.pattern.sub(replacement, text, count) if self.may_match(text) else text
+
+
+ASY_BLOCK = GatedPattern(re.compile(DRAWING, re.IGNORECASE | re.DOTALL), ("[asy]", "\\begin{asy}", "\\begin{tikzpicture}"))
 MATCH_VIEW_DROP = r"(?s)" + DRAWING + r"|```.*?```|(?m:^[ \t]*(?:example 1:|sample input|constraints:?[ \t]*$)).*"
 
 

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..config import setting
-from ..stage import StageResult, split_by_reason, stage
+from ..stage import StageResult, map_rows, split_by_reason, stage
 from ..text import snippet
 from ..words import phrases
 
@@ -84,8 +84,7 @@ def _megabytes(value: str) -> float | None:
 
 
 def _is_instruction(line: str) -> bool:
-    lowered = line.lower()
-    return any(p in lowered for p in phrases("instruction_phrases"))
+    return any(map(line.lower().__contains__, phrases("instruction_phrases")))
 
 
 def _instruction_at(line: str, last: bool) -> int | None:
@@ -248,9 +247,9 @@ class CleanPromptsConfig:
 def clean_prompts(frame, config: CleanPromptsConfig, ctx) -> StageResult:
     """Strip hints (tags, ratings), judge metadata (time and memory limits, kept as columns) and duplicated
     instructions from the prompts, and move starter code out of the statement; each edit is recorded in prompt_edits."""
-    starters = frame["starter_code"] if "starter_code" in frame else [None] * len(frame)
-    rows = zip(frame["problem"], starters, frame["domain"])
-    cleaned = [clean_prompt(p, s, d, tuple(config.rules)) for p, s, d in ctx.track(rows, len(frame), "prompts")]
+    starters = list(frame["starter_code"]) if "starter_code" in frame else [None] * len(frame)
+    columns = [list(frame["problem"]), starters, list(frame["domain"])]
+    cleaned = list(ctx.track(map_rows(clean_prompt, columns, (tuple(config.rules),), ctx.workers), len(frame), "prompts"))
     reasons = [None if c.problem else "empty_statement" for c in cleaned]
     evidence = [None if c.problem else f"nothing but instructions: {snippet(p, 200)}" for c, p in zip(cleaned, frame["problem"])]
     frame = frame.assign(

@@ -113,11 +113,12 @@ def build_index(
     pair_hashes, pair_items, pair_setup = pair_hashes[~frequent], pair_items[~frequent], pair_setup[~frequent]
     distinct, ngram_id = np.unique(pair_hashes, return_inverse=True)
     numbers, setup_numbers, meanings = [], [], []
+    is_meaning, meaning_of = _meaning_groups(plain.hashes)  # one lookup over every item's tokens, not one per item
     for a, b, s in zip(plain.offsets[:-1], plain.offsets[1:], setup_length):
         tokens, numeric = plain.hashes[a:b], plain.numeric[a:b]
         numbers.append(np.unique(tokens[numeric]))
         setup_numbers.append(np.unique(tokens[:s][numeric[:s]]))
-        meanings.append(_meanings(tokens))
+        meanings.append(np.unique(meaning_of[a:b][is_meaning[a:b]]))
     n_items = len(lengths)
     return NgramIndex(
         n,
@@ -160,6 +161,15 @@ def _meaning_table() -> tuple[np.ndarray, np.ndarray]:
         canonical.update((h, group_hashes[0]) for h in group_hashes)
     keys = np.array(sorted(canonical), dtype=np.uint64)
     return keys, np.array([canonical[k] for k in keys.tolist()], dtype=np.uint64)
+
+
+def _meaning_groups(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each token is a meaning word, and its synonym group (0 where it is none)."""
+    keys, canonical = _meaning_table()
+    found = np.isin(tokens, keys)
+    groups = np.zeros(len(tokens), dtype=np.uint64)
+    groups[found] = canonical[np.searchsorted(keys, tokens[found])]
+    return found, groups
 
 
 def _meanings(tokens: np.ndarray) -> np.ndarray:
@@ -352,9 +362,11 @@ def match_texts(
     workers: int = 2,
     chunk_rows: int = 50_000,
     domain: str = "math",
+    measure: bool = True,
 ) -> Match:
     """Match texts in chunks of `chunk_rows` on `workers` threads (the work is numpy and Arrow kernels, which release
-    the GIL), so memory stays bounded at 10^6 rows and both cores are used."""
+    the GIL), so memory stays bounded at 10^6 rows and both cores are used. Without `measure` (`match: any`, where a
+    shared n-gram alone decides), the numbers, questions, names and bounds of each candidate are not compared."""
     indexes = index if isinstance(index, Indexes) else Indexes(index, masked_index)
     starts = list(range(0, len(texts), chunk_rows)) or [0]
 
@@ -378,7 +390,7 @@ def match_texts(
     masked = _coverage([p[1] for p in parts], indexes.masked, len(texts)) if indexes.masked is not None else None
     _match_short_items(texts, np.concatenate([p[0].text_tokens for p in parts]), indexes.exact, exact)
     calls = _match_called_items(texts, indexes.exact, exact) if domain == "code" else {}
-    return Match(exact, masked, *_agreement(texts, indexes.exact, exact, domain, calls))
+    return Match(exact, masked, *_agreement(texts, indexes.exact, exact, domain, calls, floor=0.2 if measure else np.inf))
 
 
 def _match_called_items(texts: list[str], index: NgramIndex, coverage: Coverage) -> dict[int, np.ndarray]:
@@ -860,7 +872,7 @@ def decontaminate(frame, config: DecontamConfig, ctx) -> StageResult:
     by_coverage = config.match == "coverage"
     indexes = build_indexes(fingerprints, n, config.max_item_frequency, by_coverage, config.short_n if by_coverage else None)
     texts = list(frame["problem"])
-    match = match_texts(texts, indexes, workers=ctx.workers, domain=ctx.domain)
+    match = match_texts(texts, indexes, workers=ctx.workers, domain=ctx.domain, measure=by_coverage)
     verdicts = decide(match, config, indexes.exact)
     hit = dropped(verdicts.kind, config)
     judged = _judge(texts, match, verdicts, hit, indexes.exact, config, ctx) if config.judge.model else None

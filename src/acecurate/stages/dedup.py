@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..config import setting
-from ..stage import StageResult, stage
+from ..stage import StageResult, map_rows, stage
 from ..text import hash_strings, normalize_many, plural, snippet
 from .minhash import MinHashSettings, near_duplicates
 from .pair_judge import PairJudge, statement_text
@@ -194,7 +194,7 @@ class NearDedupConfig:
 def near_dedup(frame, config: NearDedupConfig, ctx) -> StageResult:
     """Remove rows that restate a kept row's problem; record near rows that are a different problem (`variant_of`)."""
     order = priority_order(frame, config.source_priority)
-    texts = [statement_text(p, ctx.domain) for p in frame["problem"]]
+    texts = list(map_rows(statement_text, [list(frame["problem"])], (ctx.domain,), ctx.workers))
     judge = PairJudge(frame, texts, ctx.domain, config.check_answers)
     found = near_duplicates(texts, config.minhash(), order, ctx.track, judge)
     dup_of, variant_of, similarity = found.dup_of, found.variant_of, found.similarity

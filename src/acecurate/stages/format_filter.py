@@ -13,17 +13,23 @@ tests get `"compare": "unordered"` (the sandbox compares such outputs as multise
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
 from ..config import setting
 from ..stage import StageResult, row_rule, split_by_verdicts, stage
 from ..suites import count_tests, mark_unordered
-from ..text import ASY_BLOCK, DRAWING, fractions_as_slashes, snippet, tokenize, tokenize_many
+from ..text import ASY_BLOCK, DRAWING, GatedPattern, fractions_as_slashes, snippet, tokenize, tokenize_many
 from ..words import words
 
+# The patterns that cost most per row are gated by literals that each of their matches holds (GatedPattern): most
+# rows hold none, and a substring test is cheaper than a regex search that fails.
 # A figure given in the text: Asymptote ([asy] or \begin{asy}), TikZ, or an array or table of its values.
-_DRAWING = re.compile(DRAWING + r"|\\begin\{(?:array|tabular|matrix)\}", re.IGNORECASE | re.DOTALL)
+_DRAWING = GatedPattern(
+    re.compile(DRAWING + r"|\\begin\{(?:array|tabular|matrix)\}", re.IGNORECASE | re.DOTALL),
+    ("[asy]", "\\begin{asy}", "\\begin{tikzpicture}", "\\begin{array}", "\\begin{tabular}", "\\begin{matrix}"),
+)
 _LATEX = re.compile(r"\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]|\\[a-zA-Z]+", re.DOTALL)
 
 # Multiple choice. Lettered options: (A) ... (B) ... (C), \textbf{(A)}, "A. ..." lines, (a) ... (b) ... (c).
@@ -33,7 +39,10 @@ _UPPER_OPTIONS = re.compile(
 )
 _LOWER_OPTIONS = re.compile(r"\(a\).{0,400}?\(b\).{0,400}?\(c\)", re.DOTALL)
 # "A. 5" and "A) 5" lines, and "A)5 B)6 C)7" run together (AQuA): a paren needs no space after it.
-_LINE_OPTIONS = re.compile(r"(?:^|\s)A(?:\.\s+|\)\s*)\S.{0,300}?\sB(?:\.\s+|\)\s*)\S.{0,300}?\sC(?:\.\s+|\)\s*)\S", re.DOTALL)
+_LINE_OPTIONS = GatedPattern(
+    re.compile(r"(?:^|\s)A(?:\.\s+|\)\s*)\S.{0,300}?\sB(?:\.\s+|\)\s*)\S.{0,300}?\sC(?:\.\s+|\)\s*)\S", re.DOTALL),
+    ("A.", "A)"),
+)
 # Options laid out as a contest typesets them (\textbf{(A)}, \qquad between options, all of (A) to (E)): options
 # whatever the gold answer is (a mix may convert the ask to a number: "... (E) 7/2. Find m+n").
 _TYPESET_OPTIONS = re.compile(
@@ -42,26 +51,35 @@ _TYPESET_OPTIONS = re.compile(
 _OPTION_LABEL = re.compile(r"\(\s*([A-E])\s*\)")
 # A closed list of named answers: "Determine if the graph is a parabola, circle, ellipse, hyperbola, point, line, two
 # lines, or empty", "Is the function even, odd, or neither?"
-_CLOSED_LIST = re.compile(
-    r"\b(?:determine|decide|tell|state|classify|identify|say)\s+(?:if|whether|which)\b[^.?!\n]{0,120}?\b(?:is|are)\s+(?:an?\s+)?"
-    r"[a-z]+(?:\s[a-z]+)?(?:,\s*(?:an?\s+)?[a-z]+(?:\s[a-z]+)?){2,},?\s+or\s+(?:an?\s+)?[a-z]+"
-    r"|\bis\s+(?:the\s+function\s+|it\s+|f\s+)?(?:even|odd),\s+(?:even|odd),?\s+or\s+neither\b",
-    re.IGNORECASE,
+_CLOSED_LIST = GatedPattern(
+    re.compile(
+        r"\b(?:determine|decide|tell|state|classify|identify|say)\s+(?:if|whether|which)\b[^.?!\n]{0,120}?\b(?:is|are)\s+(?:an?\s+)?"
+        r"[a-z]+(?:\s[a-z]+)?(?:,\s*(?:an?\s+)?[a-z]+(?:\s[a-z]+)?){2,},?\s+or\s+(?:an?\s+)?[a-z]+"
+        r"|\bis\s+(?:the\s+function\s+|it\s+|f\s+)?(?:even|odd),\s+(?:even|odd),?\s+or\s+neither\b",
+        re.IGNORECASE,
+    ),
+    ("determine", "decide", "tell", "state", "classify", "identify", "say", "neither"),
 )
 # Phrases that make the reader choose from given options.
-_CHOOSE = re.compile(
-    r"\bwhich of the following\b|\b(?:the|following|these) answer choices\b|\benter the letters?\b|\b(?:select|choose|circle) the (?:correct|right|best) "
-    r"(?:answer|option)|\bletters? of the (?:correct|true|valid)\b|\blabels? of the statements?\b"
-    r"|\benter\s+[\"'`]+[^\"'`\n]{1,20}[\"'`]+\s*(?:,\s*(?:or\s+)?[\"'`]+[^\"'`\n]{1,20}[\"'`]+\s*)+"  # Enter "odd", "even", or "neither"
-    r"|\benter\s+[\"'`]+[A-Z][\"'`]+\s+(?:for|if)\b",  # Enter "C" for circle, "P" for parabola, ...
-    re.IGNORECASE,
+_CHOOSE = GatedPattern(
+    re.compile(
+        r"\bwhich of the following\b|\b(?:the|following|these) answer choices\b|\benter the letters?\b|\b(?:select|choose|circle) the (?:correct|right|best) "
+        r"(?:answer|option)|\bletters? of the (?:correct|true|valid)\b|\blabels? of the statements?\b"
+        r"|\benter\s+[\"'`]+[^\"'`\n]{1,20}[\"'`]+\s*(?:,\s*(?:or\s+)?[\"'`]+[^\"'`\n]{1,20}[\"'`]+\s*)+"  # Enter "odd", "even", or "neither"
+        r"|\benter\s+[\"'`]+[A-Z][\"'`]+\s+(?:for|if)\b",  # Enter "C" for circle, "P" for parabola, ...
+        re.IGNORECASE,
+    ),
+    ("which of the following", "answer choices", "enter", "select", "choose", "circle", "letter", "label"),
 )
 _LETTER_ANSWER = re.compile(r"^\s*(?:\\(?:text|textbf|mathrm)\s*\{)?\s*\(?\s*[A-Ea-e]\s*\)?(?:\s*,\s*\(?[A-Ea-e]\)?)*\s*\}?\s*\.?\s*$")
 
 # Proof: the task is to prove (an imperative at the start of a sentence), not a counting question that says "show".
-_PROOF = re.compile(
-    r"(?:^|[.!?:;,]\s+|\n\s*|\(\w{1,3}\)\s*)(?:prove|show|demonstrate|verify)\s+(?:that|why|how)\b|\b(?:give|write) a proof\b|\bprove\s+(?:it|this)\b",
-    re.IGNORECASE,
+_PROOF = GatedPattern(
+    re.compile(
+        r"(?:^|[.!?:;,]\s+|\n\s*|\(\w{1,3}\)\s*)(?:prove|show|demonstrate|verify)\s+(?:that|why|how)\b|\b(?:give|write) a proof\b|\bprove\s+(?:it|this)\b",
+        re.IGNORECASE,
+    ),
+    ("prove", "show", "demonstrate", "verify", "proof"),
 )
 # Enumerated parts: (a) (b), (i) (ii), (1) (2), a) b). A part is a sub-question when it asks something itself.
 # Markers start a line or follow a sentence ("... for all n. a) Find P. b) Prove ..."); "(1)x" may touch its part.
@@ -84,21 +102,31 @@ _ASK_BEFORE_PARTS = re.compile(
 )
 _CONDITIONS = re.compile(r"\b(?:conditions?|satisf\w*|such that|statements?|following)\b", re.IGNORECASE)
 _YES_NO_ANSWER = re.compile(r"^\s*(?:\\text\{)?\s*(?:yes|no|true|false|correct|incorrect)\s*\}?\s*[.!]?\s*$", re.IGNORECASE)
-_TRUE_OR_FALSE = re.compile(r"\btrue or false\b", re.IGNORECASE)
-_TRUE_FALSE_PROMPT = re.compile(
-    r"(?i:\btrue or false\b|\bdetermine whether\b|\bdecide whether\b)|(?:^|[.?!]\s+)Is (?:it|this|the statement) (?:true|possible)\b"
+_TRUE_OR_FALSE = GatedPattern(
+    re.compile(r"\btrue or false\b", re.IGNORECASE),
+    ("true or false",),
+)
+_TRUE_FALSE_PROMPT = GatedPattern(
+    re.compile(
+        r"(?i:\btrue or false\b|\bdetermine whether\b|\bdecide whether\b)|(?:^|[.?!]\s+)Is (?:it|this|the statement) (?:true|possible)\b"
+    ),
+    ("whether", "true", "possible"),
+    ignore_case=True,
 )
 # A figure is needed when the text says the figure shows something ("as shown", "shown below", "the diagram shows",
 # "in the diagram below"); "In the diagram, ..." followed by a full description, or "(see the figure below)", is not.
-_FIGURE = re.compile(
-    r"\b(?:shown|pictured|depicted|illustrated|exhibited|displayed)\s+(?:\w+\s+){0,2}(?:in|below|above|here|at (?:the )?(?:right|left))\b"
-    r"|\bas shown\b|\b(?:figure|diagram|picture)s?\s+(?:below|above|at (?:the )?right)\b"
-    r"|\bthe (?:figure|diagram|picture|graph) (?:below |above )?shows\b"
-    r"|\b(?:adjoining|accompanying) (?:figure|diagram)\b"
-    # "In the addition problem shown, ...", "the side lengths of four squares are shown, and ...": shown, nothing says
-    # where, so what is shown is before it if anywhere ("it can be shown that" is a proof's phrase).
-    r"|(?P<bare>\b(?:the|are|is)\s+(?:(?!as\b)[\w-]+\s+){0,3}shown(?=\s*(?:[,.;:?]|and\b|is\b|are\b|has\b|have\b)))",
-    re.IGNORECASE,
+_FIGURE = GatedPattern(
+    re.compile(
+        r"\b(?:shown|pictured|depicted|illustrated|exhibited|displayed)\s+(?:\w+\s+){0,2}(?:in|below|above|here|at (?:the )?(?:right|left))\b"
+        r"|\bas shown\b|\b(?:figure|diagram|picture)s?\s+(?:below|above|at (?:the )?right)\b"
+        r"|\bthe (?:figure|diagram|picture|graph) (?:below |above )?shows\b"
+        r"|\b(?:adjoining|accompanying) (?:figure|diagram)\b"
+        # "In the addition problem shown, ...", "the side lengths of four squares are shown, and ...": shown, nothing
+        # says where, so what is shown is before it if anywhere ("it can be shown that" is a proof's phrase).
+        r"|(?P<bare>\b(?:the|are|is)\s+(?:(?!as\b)[\w-]+\s+){0,3}shown(?=\s*(?:[,.;:?]|and\b|is\b|are\b|has\b|have\b)))",
+        re.IGNORECASE,
+    ),
+    ("shown", "pictured", "depicted", "illustrated", "exhibited", "displayed", "figure", "diagram", "picture", "shows"),
 )
 _SEE_ALSO = re.compile(r"\(\s*see\b[^()]*\)", re.IGNORECASE)
 # A figure that illustrates an example ("A sample transformation is shown in the figure below") shows nothing the
@@ -106,43 +134,57 @@ _SEE_ALSO = re.compile(r"\(\s*see\b[^()]*\)", re.IGNORECASE)
 _ILLUSTRATES = re.compile(r"\b(?:samples?|examples?|for instance)\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
 
-_INTERACTIVE = re.compile(
-    r"\binteractive problem\b|\bthis is an interactive\b|\bflush the output\b|\bfflush\b|\bsys\.stdout\.flush\b"
-    r"|\binteractor\b|\bafter printing a query\b",
-    re.IGNORECASE,
+_INTERACTIVE = GatedPattern(
+    re.compile(
+        r"\binteractive problem\b|\bthis is an interactive\b|\bflush the output\b|\bfflush\b|\bsys\.stdout\.flush\b"
+        r"|\binteractor\b|\bafter printing a query\b",
+        re.IGNORECASE,
+    ),
+    ("interactive", "flush", "interactor", "after printing a query"),
 )
 # Several outputs accepted. A fixed tie-break ("if there are multiple answers, return the lexicographically smallest")
 # is not a special judge: the tests hold the one answer.
-_SPECIAL_JUDGE = re.compile(
-    r"\b(?:print|output|return|find|report|construct)\s+any\b(?!\s+(?:order\b|case\b|of the following\b))"
-    r"|\b(?:print|output|return|find)\s+(?:one|an?)\s+(?:such|valid|possible|suitable)\b"
-    r"|\bany\s+(?:of\s+(?:them|these|those)\s+|such\s+|valid\s+|correct\s+|possible\s+|optimal\s+)?(?:answers?|solutions?|outputs?|"
-    r"sequences?|arrays?|strings?|permutations?|ones?|of them|of these)\s+(?:is|are|will\s+be|would\s+be)\s+(?:considered\s+)?"
-    r"(?:correct|accepted|acceptable|fine|ok)\b"
-    r"|\bif\s+there\s+(?:are|exist|is)\s+(?:several|multiple|many|more than one)\b[^.]{0,80}?\b(?:print|output|return|find)\s+"
-    r"(?:any|either)\b"
-    r"|\b(?:multiple|several) (?:possible |valid |correct )?(?:answers|solutions) (?:exist|are possible),? (?:print|output|return) any\b"
-    r"|\bspecial judge\b",
-    re.IGNORECASE,
+_SPECIAL_JUDGE = GatedPattern(
+    re.compile(
+        r"\b(?:print|output|return|find|report|construct)\s+any\b(?!\s+(?:order\b|case\b|of the following\b))"
+        r"|\b(?:print|output|return|find)\s+(?:one|an?)\s+(?:such|valid|possible|suitable)\b"
+        r"|\bany\s+(?:of\s+(?:them|these|those)\s+|such\s+|valid\s+|correct\s+|possible\s+|optimal\s+)?(?:answers?|solutions?|outputs?|"
+        r"sequences?|arrays?|strings?|permutations?|ones?|of them|of these)\s+(?:is|are|will\s+be|would\s+be)\s+(?:considered\s+)?"
+        r"(?:correct|accepted|acceptable|fine|ok)\b"
+        r"|\bif\s+there\s+(?:are|exist|is)\s+(?:several|multiple|many|more than one)\b[^.]{0,80}?\b(?:print|output|return|find)\s+"
+        r"(?:any|either)\b"
+        r"|\b(?:multiple|several) (?:possible |valid |correct )?(?:answers|solutions) (?:exist|are possible),? (?:print|output|return) any\b"
+        r"|\bspecial judge\b",
+        re.IGNORECASE,
+    ),
+    ("any", "such", "valid", "possible", "suitable", "either", "special judge"),
 )
 # "Return the answer in any order": several outputs accepted, all equal as multisets.
-_ANY_ORDER = re.compile(
-    r"\b(?:return|print|output|answer|result|returned|printed|output)\b[^.\n]{0,80}?\bin any order\b"
-    r"|\bin any order\b[^.\n]{0,40}?\b(?:return|print|output|answer)\b|\border (?:of the (?:output|answer|elements) )?does not matter\b",
-    re.IGNORECASE,
+_ANY_ORDER = GatedPattern(
+    re.compile(
+        r"\b(?:return|print|output|answer|result|returned|printed|output)\b[^.\n]{0,80}?\bin any order\b"
+        r"|\bin any order\b[^.\n]{0,40}?\b(?:return|print|output|answer)\b|\border (?:of the (?:output|answer|elements) )?does not matter\b",
+        re.IGNORECASE,
+    ),
+    ("in any order", "does not matter"),
 )
 # The statement refers to an image for its meaning ("in diagonal order as shown in the below images"); images that only
 # illustrate the examples do not count, nor anything after the examples start.
-_IMAGE_NEEDED = re.compile(
-    r"\bas (?:shown|illustrated|depicted) (?:in|on|by) (?:the )?(?:below |above |following )?(?:images?|pictures?|figures?|diagrams?|illustrations?)\b"
-    r"|\bas shown (?:below|above)\b",
-    re.IGNORECASE,
+_IMAGE_NEEDED = GatedPattern(
+    re.compile(
+        r"\bas (?:shown|illustrated|depicted) (?:in|on|by) (?:the )?(?:below |above |following )?(?:images?|pictures?|figures?|diagrams?|illustrations?)\b"
+        r"|\bas shown (?:below|above)\b",
+        re.IGNORECASE,
+    ),
+    ("as shown", "as illustrated", "as depicted"),
 )
 _EXAMPLES_START = re.compile(r"^\s*(?:Sample Input|Examples?|Input|Explanation|Note|Constraints)\b", re.IGNORECASE | re.MULTILINE)
 
 
 def non_english_share(text: str) -> float:
     """Share of letters outside ASCII, after removing LaTeX (whose Greek letters and symbols are not language)."""
+    if text.isascii():
+        return 0.0
     letters = [c for c in _LATEX.sub(" ", text) if c.isalpha()]
     if not letters:
         return 0.0
@@ -186,10 +228,13 @@ def several_answers(answer: str) -> str | None:
     return None
 
 
-def content_tokens(text: str) -> int:
+def content_tokens(text: str, enough: int | None = None) -> int:
     """The size of a statement: its words and numbers, and each symbol of its formulas (`$\\sqrt{8}+\\sqrt{18}=$` is
-    six), so a bare expression to evaluate is not "too brief" while "Solve." is."""
-    return len(_CONTENT_TOKEN.findall(text))
+    six), so a bare expression to evaluate is not "too brief" while "Solve." is. With `enough`, counting stops there
+    (a statement is only ever compared with a minimum)."""
+    if enough is None:
+        return len(_CONTENT_TOKEN.findall(text))
+    return sum(1 for _ in itertools.islice(_CONTENT_TOKEN.finditer(text), enough))
 
 
 _CONTENT_TOKEN = re.compile(r"[A-Za-z]+|\d+|[+\-*/=<>^!|]")
@@ -379,7 +424,9 @@ def math_reason(problem: str, answer: str | None, config: MathFormatConfig, answ
             f"{share:.0%} of letters are not ASCII" if (share := non_english_share(problem)) > config.max_non_english else None
         ),
         "too_brief": lambda: (
-            f"{count} token(s) (min {config.min_tokens})" if (count := content_tokens(problem)) < config.min_tokens else None
+            f"{count} token(s) (min {config.min_tokens})"
+            if (count := content_tokens(problem, config.min_tokens)) < config.min_tokens
+            else None
         ),
         "mcq": lambda: (
             multiple_choice(prose, answer)
@@ -459,7 +506,7 @@ def format_filter(frame, config: FormatFilterConfig, ctx) -> StageResult:
     is_math = [d == "math" for d in frame["domain"]]
     sizes = iter(answer_tokens_many([a for a, m in zip(frame["answer"], is_math) if m]))
     frame = frame.assign(_answer_size=[next(sizes) if m else None for m in is_math])
-    verdicts = format_verdict.verdicts(frame, config, track=lambda rows, n: ctx.track(rows, n, "rules"))
+    verdicts = format_verdict.verdicts(frame, config, track=lambda rows, n: ctx.track(rows, n, "rules"), workers=ctx.workers)
     frame = frame.drop(columns=["_answer_size"])
     result = split_by_verdicts(frame, verdicts)
     marked = [

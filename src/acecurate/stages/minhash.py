@@ -5,7 +5,7 @@ that meets each row with the kept rows it may duplicate. Which pair is the same 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -17,7 +17,7 @@ _EMPTY = np.iinfo(np.uint64).max
 class Judge(Protocol):
     def prepare(self, rows) -> None: ...
 
-    def __call__(self, i: int, j: int) -> tuple[str, str, bool]: ...
+    def __call__(self, i: int, j: int) -> tuple[str, Callable[[], str], bool]: ...
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,10 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     """Jaccard similarity of two sorted arrays of unique shingle hashes."""
     if len(a) == 0 and len(b) == 0:
         return 1.0
-    inter = len(np.intersect1d(a, b, assume_unique=True))
+    if len(a) > len(b):
+        a, b = b, a
+    at = np.searchsorted(b, a)  # both sorted: each of a's hashes looked up in b, no merge sort
+    inter = int(np.count_nonzero(b[np.minimum(at, len(b) - 1)] == a)) if len(b) else 0
     return inter / (len(a) + len(b) - inter)
 
 
@@ -76,14 +79,18 @@ def shingle_sets(texts: list[str], settings: MinHashSettings) -> tuple[Shingles,
     if not len(shingles.hashes):
         return shingles, [np.zeros(0, np.uint64) for _ in texts], 0
     # Distinct (text, shingle) pairs, sorted by text then shingle: each text's set is one sorted slice.
-    pairs = np.unique(np.stack([shingles.owner.astype(np.uint64), shingles.hashes], axis=1), axis=0)
-    distinct, rows_with = np.unique(pairs[:, 1], return_counts=True)
+    order = np.lexsort((shingles.hashes, shingles.owner))
+    owner, hashes = shingles.owner[order], shingles.hashes[order]
+    new = np.r_[True, (owner[1:] != owner[:-1]) | (hashes[1:] != hashes[:-1])]
+    owner, hashes = owner[new].astype(np.int64), hashes[new]
+    distinct, rows_with = np.unique(hashes, return_counts=True)
     stock = distinct[rows_with > max(settings.stock_min_rows, settings.stock_share * len(texts))]
-    pairs = pairs[~np.isin(pairs[:, 1], stock)]
-    owner = pairs[:, 0].astype(np.int64)
+    if len(stock):
+        keep = ~np.isin(hashes, stock)
+        owner, hashes = owner[keep], hashes[keep]
     bounds = np.searchsorted(owner, np.arange(len(texts) + 1))
-    sets = [pairs[bounds[i] : bounds[i + 1], 1] for i in range(len(texts))]
-    return Shingles(pairs[:, 1], owner, np.zeros(len(owner), np.int64), len(texts)), sets, len(stock)
+    sets = [hashes[bounds[i] : bounds[i + 1]] for i in range(len(texts))]
+    return Shingles(hashes, owner, np.zeros(len(owner), np.int64), len(texts)), sets, len(stock)
 
 
 @dataclass
@@ -105,7 +112,8 @@ def near_duplicates(
     """Rows in `order` meet the kept rows before them that share an LSH band; a pair whose real Jaccard similarity
     reaches the threshold goes to `judge(i, j)` -> (verdict "duplicate" | "variant", why, keep_i): with `keep_i` the
     later row is the better copy, so it stays and the earlier one goes (pointing at it). Without a judge, every such
-    pair is a duplicate. Rows are compared only with kept rows, so removals never chain through dissimilar rows."""
+    pair is a duplicate. Rows are compared only with kept rows, so removals never chain through dissimilar rows.
+    The judge's evidence (`why`, written when called) is written for the rows removed in the end."""
     shingles, sets, stock = shingle_sets(texts, settings)
     signatures = minhash_signatures(shingles, settings.num_perm, settings.seed)
     keys = band_keys(signatures, settings.bands)
@@ -113,29 +121,39 @@ def near_duplicates(
     dup_of, variant_of = np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
     similarity, variant_similarity = np.zeros(n), np.zeros(n)
     why: dict[int, str] = {}
-    shared = np.zeros(n, dtype=bool)
+    # Each (band, key) that more than one row holds gets a bucket number; a key only one row holds can never be shared,
+    # so it gets none (-1).
+    bucket_of = np.full(keys.shape, -1, dtype=np.int64)
+    n_buckets = 0
     for band in range(settings.bands):
         _, inverse, counts = np.unique(keys[:, band], return_inverse=True, return_counts=True)
-        shared |= counts[inverse] > 1
+        inverse = inverse.reshape(-1)
+        shared_key = counts > 1
+        number = np.cumsum(shared_key) - 1 + n_buckets
+        bucket_of[:, band] = np.where(shared_key[inverse], number[inverse], -1)
+        n_buckets += int(shared_key.sum())
+    del keys
+    shared = (bucket_of >= 0).any(axis=1)
     has_shingles = np.array([len(s) > 0 for s in sets], dtype=bool)
     candidates_rows = [i for i in order if shared[i] and has_shingles[i]]
     if judge is not None:
         judge.prepare(candidates_rows)
-    buckets: list[dict[int, list[int]]] = [dict() for _ in range(settings.bands)]
+    buckets: list[list[int] | None] = [None] * n_buckets
     removed_for: dict[int, list[int]] = {}  # kept row -> rows removed as its duplicates
     via: dict[int, int] = {}
     checked = judged = swapped = 0
     iterator = track(candidates_rows, len(candidates_rows), "verify candidates") if track else candidates_rows
     floor = settings.threshold - 0.2  # MinHash estimates within 0.2 of the threshold are verified exactly
     for i in iterator:
-        row_keys = keys[i]
+        row_buckets = [b for b in bucket_of[i].tolist() if b >= 0]
         seen: set[int] = set()
-        for band in range(settings.bands):
-            seen.update(buckets[band].get(int(row_keys[band]), ()))
+        for b in row_buckets:
+            if buckets[b]:
+                seen.update(buckets[b])
         keep_i = True
         if seen:
             cands = np.fromiter(seen, dtype=np.int64, count=len(seen))
-            estimates = (signatures[cands] == signatures[i]).mean(axis=1)
+            estimates = np.count_nonzero(signatures[cands] == signatures[i], axis=1) / settings.num_perm
             judged_here = 0
             for j in cands[np.argsort(-estimates, kind="stable")][: np.count_nonzero(estimates >= floor)]:
                 checked += 1
@@ -155,8 +173,8 @@ def near_duplicates(
                         dup_of[k], similarity[k] = i, sim if k == j else similarity[k]
                         removed_for.setdefault(int(i), []).append(int(k))
                     why[int(j)] = reason
-                    for band in range(settings.bands):
-                        bucket = buckets[band].get(int(keys[j][band]))
+                    for b in bucket_of[j].tolist():
+                        bucket = buckets[b] if b >= 0 else None
                         if bucket is not None and j in bucket:
                             bucket.remove(j)
                     variant_of[variant_of == j] = i
@@ -169,9 +187,13 @@ def near_duplicates(
                 if variant_of[i] < 0:
                     variant_of[i], variant_similarity[i], why[int(i)] = j, sim, reason
         if keep_i:
-            for band in range(settings.bands):
-                buckets[band].setdefault(int(row_keys[band]), []).append(i)
+            for b in row_buckets:
+                if buckets[b] is None:
+                    buckets[b] = [i]
+                else:
+                    buckets[b].append(i)
     similarity = np.where(dup_of >= 0, similarity, variant_similarity)
+    why = {r: w() if callable(w) else w for r, w in why.items() if dup_of[r] >= 0}
     stats = {
         "candidate_rows": len(candidates_rows),
         "pairs_verified": checked,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from typing import Callable
 
 import numpy as np
 
@@ -53,8 +54,8 @@ def bounded_diff(
         for k in range(-d, d + 1, 2):
             x = v[offset + k + 1] if k == -d or (k != d and v[offset + k - 1] < v[offset + k + 1]) else v[offset + k - 1] + 1
             y = x - k
-            while x < n and y < m and a[x] == b[y]:
-                x, y = x + 1, y + 1
+            if x < n and y < m and a[x] == b[y]:
+                x, y = _snake(a, b, x + 1, y + 1, n, m)
             v[offset + k] = x
             if x >= n and y >= m:
                 return _opcodes(_moves(trace, offset, d, n, m))
@@ -62,6 +63,21 @@ def bounded_diff(
                 rest = ("delete", x, n, y, y) if x < n else ("insert", x, x, y, m)
                 return _opcodes(_moves(trace, offset, d, x, y)) + [rest]
     return None
+
+
+def _snake(a: list, b: list, x: int, y: int, n: int, m: int) -> tuple[int, int]:
+    """The end of the run of equal tokens from (x, y): compared by list slices (in C), the step doubling while they
+    agree and halving after, so a long common run costs a few comparisons, not one Python step per token."""
+    step = 8
+    while x < n and y < m:
+        width = min(step, n - x, m - y)
+        if a[x : x + width] == b[y : y + width]:
+            x, y, step = x + width, y + width, step * 2
+        elif width == 1:
+            break
+        else:
+            step = max(1, width // 2)
+    return x, y
 
 
 def _moves(trace: list[list[int]], offset: int, depth: int, x: int, y: int) -> list[tuple[str, int, int, int, int]]:
@@ -129,9 +145,9 @@ def statement_difference(a: list[str], b: list[str], domain: str, capitals: froz
     text), nor a reworded stretch that brings in no number, symbol or name the other statement lacks ("Find the least k"
     vs "Let k be the least ... Find k"). A math pair that passes is still a variant when its gold answers differ."""
     # The common start and end are matched first (near duplicates share most of both).
-    prefix = next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    prefix = _snake(a, b, 0, 0, len(a), len(b))[0]
     limit = min(len(a), len(b)) - prefix
-    suffix = next((k for k in range(limit) if a[len(a) - 1 - k] != b[len(b) - 1 - k]), limit)
+    suffix = _snake(a[::-1][:limit], b[::-1][:limit], 0, 0, limit, limit)[0]
     middle = bounded_diff(a[prefix : len(a) - suffix], b[prefix : len(b) - suffix])
     if middle is None and domain == "math":
         middle = _edge_stretch_diff(a[prefix : len(a) - suffix], b[prefix : len(b) - suffix])
@@ -139,7 +155,7 @@ def statement_difference(a: list[str], b: list[str], domain: str, capitals: froz
         whole = (prefix, len(a) - suffix, prefix, len(b) - suffix)
         return whole, [("replace", *whole)], None
     ops = [(tag, i1 + prefix, i2 + prefix, j1 + prefix, j2 + prefix) for tag, i1, i2, j1, j2 in middle if tag != "equal"]
-    in_a, in_b = set(a), set(b)
+    in_a, in_b = None, None  # the tokens of each side, when a reworded stretch needs them
     change, glued = None, None
     for tag, i1, i2, j1, j2 in ops:
         left, right = a[i1:i2], b[j1:j2]
@@ -165,6 +181,8 @@ def statement_difference(a: list[str], b: list[str], domain: str, capitals: froz
             if tag in ("insert", "delete") and all(t in _GROUPING for t in left + right):
                 continue  # brackets only one side writes: option labels "A)" vs "(A)", "f(x)=" vs "f(x) = (...)"
             worded = len(content) < len(left) + len(right)
+            if worded and in_a is None:
+                in_a, in_b = set(a), set(b)
             if (
                 worded
                 and all(t in in_b for t in left if _is_content(t, domain, capitals))
@@ -239,6 +257,8 @@ class PairJudge:
         self.problems = frame["problem"].tolist() if domain == "code" else None  # their constraint bounds and functions
         self.starter = frame["starter_code"].tolist() if domain == "code" and "starter_code" in frame else None
         self._tokens: dict[int, list[str]] = {}
+        self._vocabulary: dict[str, str] = {}
+        self._named: dict[int, frozenset[str]] = {}
         self.counts: Counter = Counter()
 
     def view(self, i: int) -> str:
@@ -249,14 +269,26 @@ class PairJudge:
     def prepare(self, rows) -> None:
         """Tokenise the rows that may be judged, in one vectorised pass (one text at a time costs 40 µs of overhead).
         Code is read in the matching view, as decontamination reads it: `10^9` and a scrape's `109`, `i^th` and `ith`
-        are one text."""
+        are one text. Tokens are interned: each distinct token is one string object, so a row's tokens cost a pointer
+        each and comparing two tokens is comparing two pointers."""
         rows = [i for i in rows if i not in self._tokens]
-        self._tokens.update(zip(rows, tokenize_many([self.view(i) for i in rows], match_view=self.domain == "code")))
+        vocabulary = self._vocabulary
+        for i, tokens in zip(rows, tokenize_many([self.view(i) for i in rows], match_view=self.domain == "code")):
+            self._tokens[i] = list(map(vocabulary.setdefault, tokens, tokens))
 
     def tokens(self, i: int) -> list[str]:
         if i not in self._tokens:
             self.prepare([i])
         return self._tokens[i]
+
+    def named(self, k: int) -> frozenset[str]:
+        """The names row k writes (capitalised abbreviations, LaTeX commands other than formatting), lower-cased."""
+        if k not in self._named:
+            prose = ASY_BLOCK.sub(" ", self.texts[k])
+            found = {w.lower() for w in _CAPITALS.findall(prose)}
+            found |= {c.lower() for c in _COMMAND.findall(prose) if c.lower() not in words("latex_formatting_commands")}
+            self._named[k] = frozenset(found)
+        return self._named[k]
 
     def _quote(self, k: int, tokens: list[str], limit: int = 60) -> str:
         return quote(self.view(k), tokens, limit) if tokens else "(nothing)"
@@ -274,32 +306,30 @@ class PairJudge:
         more = f"; ... ({len(ops)} differences)" if len(ops) > limit else ""
         return "; ".join(shown) + more if shown else "no difference in tokens"
 
-    def __call__(self, i: int, j: int) -> tuple[str, str, bool]:
-        """(verdict, why, later_is_better) for the later row i against the kept row j."""
-        prose = [ASY_BLOCK.sub(" ", self.texts[k]) for k in (i, j)]
-        named = {w.lower() for text in prose for w in _CAPITALS.findall(text)}
-        named |= {c.lower() for text in prose for c in _COMMAND.findall(text) if c.lower() not in words("latex_formatting_commands")}
-        change, ops, glued = statement_difference(self.tokens(j), self.tokens(i), self.domain, frozenset(named))
+    def __call__(self, i: int, j: int) -> tuple[str, Callable[[], str], bool]:
+        """(verdict, why, later_is_better) for the later row i against the kept row j. `why` writes the evidence when
+        called: quoting the texts costs more than judging, and only the rows removed in the end show it."""
+        change, ops, glued = statement_difference(self.tokens(j), self.tokens(i), self.domain, self.named(i) | self.named(j))
         if change:
             i1, i2, j1, j2 = change
             self.counts["variant: statement"] += 1
             a, b = self.tokens(j), self.tokens(i)
-            return "variant", f"the statements differ in {self._quote(j, a[i1:i2])!r} vs {self._quote(i, b[j1:j2])!r}", False
+            return "variant", lambda: f"the statements differ in {self._quote(j, a[i1:i2])!r} vs {self._quote(i, b[j1:j2])!r}", False
         # Bounds compare when both statements state their constraints the same way (one without its "Constraints:"
         # section only holds bounds of its prose, "0 <= i < j < n").
         if self.problems is not None and bool(_HAS_CONSTRAINTS.search(self.problems[j])) == bool(_HAS_CONSTRAINTS.search(self.problems[i])):
             bounds_j, bounds_i = limit_values(self.problems[j]), limit_values(self.problems[i])
             if len(bounds_j) and len(bounds_i) and (len(bounds_j) != len(bounds_i) or not np.allclose(bounds_j, bounds_i)):
                 self.counts["variant: constraints"] += 1  # a "II" that only enlarges the limits of its "I"
-                return "variant", f"the constraint bounds differ: {_bounds(bounds_j)} vs {_bounds(bounds_i)}", False
+                return "variant", lambda: f"the constraint bounds differ: {_bounds(bounds_j)} vs {_bounds(bounds_i)}", False
         if self.problems is not None:
             defined_j, defined_i = self._defined(j), self._defined(i)
             if defined_j and defined_i and not defined_j & defined_i:
                 self.counts["variant: functions"] += 1  # two tasks whose only shared text is boilerplate
-                return "variant", f"the starter code defines other functions: {_names(defined_j)} vs {_names(defined_i)}", False
+                return "variant", lambda: f"the starter code defines other functions: {_names(defined_j)} vs {_names(defined_i)}", False
         if self.tests is not None and (disagreement := tests_disagree(self.tests[j], self.tests[i])):
             self.counts["variant: tests"] += 1
-            return "variant", f"the tests disagree: {disagreement}", False
+            return "variant", lambda: f"the tests disagree: {disagreement}", False
         gold_i, gold_j = (self.answers[i], self.answers[j]) if self.answers else (None, None)
         answers = ""
         if isinstance(gold_i, str) and isinstance(gold_j, str) and gold_i.strip() and gold_j.strip():
@@ -311,14 +341,14 @@ class PairJudge:
                 self.counts["variant: answers"] += 1
                 return (
                     "variant",
-                    f"gold answers {snippet(gold_j, 40)!r} and {snippet(gold_i, 40)!r} are not equivalent ({grade.status})",
+                    lambda: f"gold answers {snippet(gold_j, 40)!r} and {snippet(gold_i, 40)!r} are not equivalent ({grade.status})",
                     False,
                 )
             answers = f"; gold answers {snippet(gold_j, 40)!r} and {snippet(gold_i, 40)!r} are equivalent"
         # The copy with a second problem glued to an end is the worse one: keep the other.
         later_is_better = glued == "a" and self._asks_more(j, self.tokens(j), ops)
         self.counts["duplicate" + (", later row kept" if later_is_better else "")] += 1
-        return "duplicate", self.differences(j, i, ops, later_is_better) + answers, later_is_better
+        return "duplicate", lambda: self.differences(j, i, ops, later_is_better) + answers, later_is_better
 
     def _defined(self, k: int) -> set[str]:
         starter = self.starter[k] if self.starter is not None and isinstance(self.starter[k], str) else ""
