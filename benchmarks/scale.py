@@ -14,6 +14,7 @@ machine must hold at once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -61,10 +62,8 @@ def tree_rss(pid: int) -> int:
     total, stack, page = 0, [pid], os.sysconf("SC_PAGE_SIZE")
     while stack:
         current = stack.pop()
-        try:
+        with contextlib.suppress(OSError, IndexError, ValueError):
             total += int(Path(f"/proc/{current}/statm").read_text().split()[1]) * page
-        except (OSError, IndexError, ValueError):
-            pass
         stack.extend(children.get(current, []))
     return total
 
@@ -115,7 +114,11 @@ def show(results: dict) -> None:
         cells = [f"{r['stages'][s]['seconds']:.1f}" if s in r["stages"] else "-" for s in STAGE_COLUMNS]
         minutes = f"{int(r['wall_s'] // 60)}:{r['wall_s'] % 60:04.1f}"
         peak = r["peak_tree_bytes"]
-        print(f"| {rows:,} | {side} | {minutes} | {peak / 2**30:.2f} GiB | {peak / rows:,.0f} | {r['runner_s']:.1f} | " + " | ".join(cells) + " |")
+        print(
+            f"| {rows:,} | {side} | {minutes} | {peak / 2**30:.2f} GiB | {peak / rows:,.0f} | {r['runner_s']:.1f} | "
+            + " | ".join(cells)
+            + " |"
+        )
 
 
 STAGE_COLUMNS = ("input-check", "clean-prompts", "dedup", "near-dedup", "decontaminate", "format-filter", "answer-check")
@@ -154,7 +157,10 @@ def main():
                 print(f"{rows:,} rows, {label}: running (log {work / f'{side}-{rows}.log'}) ...", flush=True)
                 result = run_filter(src, repo, rows_file, out, work / f"{side}-{rows}.log", args.workers)
                 results[(rows, side)] = result
-                print(f"  {result['wall_s']:.0f} s, peak {result['peak_tree_bytes'] / 2**30:.2f} GiB; load {os.getloadavg()[0]:.2f}", flush=True)
+                print(
+                    f"  {result['wall_s']:.0f} s, peak {result['peak_tree_bytes'] / 2**30:.2f} GiB; load {os.getloadavg()[0]:.2f}",
+                    flush=True,
+                )
                 if args.json:
                     args.json.write_text(json.dumps({f"{r}:{s}": v for (r, s), v in results.items()}, indent=2))
                 subprocess.run(["rm", "-rf", str(out)], check=True)

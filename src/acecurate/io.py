@@ -279,12 +279,12 @@ def arrow_table(frame, types: dict[str, str] | None = None):
 
     table = pa.Table.from_pandas(frame, preserve_index=False)
     if types:
-        fields = [pa.field(f.name, _arrow_type(types[f.name])) if f.name in types else f for f in table.schema]
+        fields = [pa.field(f.name, arrow_type(types[f.name])) if f.name in types else f for f in table.schema]
         table = table.cast(pa.schema(fields))
     return table
 
 
-def _arrow_type(name: str):
+def arrow_type(name: str):
     import pyarrow as pa
 
     if name == "list<string>":
@@ -292,17 +292,30 @@ def _arrow_type(name: str):
     return {"string": pa.string(), "int64": pa.int64(), "double": pa.float64(), "bool": pa.bool_()}[name]
 
 
-def write_parquet(path: Path, frame, types: dict[str, str] | None = None) -> None:
-    """Write a DataFrame as parquet via a temp file and a rename, so a crash never leaves a complete-looking file."""
+@contextlib.contextmanager
+def parquet_writer(path: Path, schema):
+    """A `pyarrow.parquet.ParquetWriter` for rows written batch by batch; the file appears under `path` only once the
+    block ends without error (written to a temp file beside it and renamed), so a crash never leaves a
+    complete-looking file."""
     import pyarrow.parquet as pq
 
-    table = arrow_table(frame, types)
     with _atomic_target(path) as (fd, tmp):
         os.close(fd)
-        pq.write_table(table, tmp)
+        writer = pq.ParquetWriter(tmp, schema)
+        try:
+            yield writer
+        finally:
+            writer.close()
 
 
-def read_parquet(path: Path):
+def write_parquet(path: Path, frame, types: dict[str, str] | None = None) -> None:
+    """Write a DataFrame as parquet, atomically (`parquet_writer`)."""
+    table = arrow_table(frame, types)
+    with parquet_writer(path, table.schema) as writer:
+        writer.write_table(table)
+
+
+def read_parquet(path: Path, columns: list[str] | None = None):
     import pandas as pd
 
-    return pd.read_parquet(path)
+    return pd.read_parquet(path, columns=columns)
