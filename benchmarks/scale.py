@@ -68,18 +68,36 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def run_filter(src: Path, repo: Path, rows_file: Path, out: Path, log: Path, workers: int) -> dict:
+def pipeline_file(repo: Path, stages: list[str] | None, into: Path) -> Path:
+    """The side's own pipelines/math.yaml, or only some of its stages (to time the runner apart from costly rules)."""
+    import yaml
+
+    path = repo / "pipelines" / "math.yaml"
+    if not stages:
+        return path
+    data = yaml.safe_load(path.read_text())
+    data["stages"] = [entry for entry in data["stages"] if next(iter(entry)) in stages]
+    into.write_text(yaml.safe_dump(data))
+    return into
+
+
+def run_filter(src: Path, pipeline: Path, rows_file: Path, out: Path, log: Path, workers: int) -> dict:
     env = {**os.environ, "PYTHONPATH": str(src), "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, "-c", "from acecurate.cli import app; app()", "filter", str(rows_file)]
-    command += ["--pipeline", str(repo / "pipelines" / "math.yaml"), "--out", str(out), "--workers", str(workers)]
+    command += ["--pipeline", str(pipeline), "--out", str(out), "--workers", str(workers)]
     started = time.perf_counter()
     with log.open("w") as handle:
-        process = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=repo)
-        peak = [0]
+        process = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=src.parent)
+        peak, per_stage = [0], {}
 
         def sample():
             while process.poll() is None:
-                peak[0] = max(peak[0], tree_rss(process.pid))
+                rss = tree_rss(process.pid)
+                peak[0] = max(peak[0], rss)
+                folders = sorted(p.name for p in out.glob("[0-9][0-9]-*")) if out.exists() else []
+                # the stage running now; "final" once the dataset and the card are being written
+                phase = "final" if (out / "data").exists() else folders[-1].split("-", 1)[1] if folders else "load"
+                per_stage[phase] = max(per_stage.get(phase, 0), rss)
                 time.sleep(0.1)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -88,14 +106,21 @@ def run_filter(src: Path, repo: Path, rows_file: Path, out: Path, log: Path, wor
         sampler.join()
     wall = time.perf_counter() - started
     if code:
-        raise SystemExit(f"{repo}: acecurate filter failed ({code}); the end of {log}:\n" + log.read_text()[-4000:])
+        raise SystemExit(f"{src}: acecurate filter failed ({code}); the end of {log}:\n" + log.read_text()[-4000:])
     stages = {}
     for stats_path in sorted(out.glob("[0-9][0-9]-*/stats.json")):
         stats = json.loads(stats_path.read_text())
-        stages[stats["stage"]] = {"seconds": stats["seconds"], "rows_in": stats["rows_in"], "removed": stats["removed"]}
+        stages[stats["stage"]] = {
+            "seconds": stats["seconds"],
+            "rows_in": stats["rows_in"],
+            "removed": stats["removed"],
+            "peak_tree_bytes": per_stage.get(stats["stage"]),
+        }
     return {
         "wall_s": round(wall, 1),
         "peak_tree_bytes": peak[0],
+        "load_peak_tree_bytes": per_stage.get("load"),
+        "final_peak_tree_bytes": per_stage.get("final"),
         "stages": stages,
         "runner_s": round(wall - sum(s["seconds"] for s in stages.values()), 1),
     }
@@ -111,7 +136,10 @@ def show(results: dict) -> None:
     print("\n| rows | side | wall | peak RSS (tree) | bytes/row | runner s | " + " | ".join(STAGE_COLUMNS) + " |")
     print("|---:|---|---:|---:|---:|---:|" + "---:|" * len(STAGE_COLUMNS))
     for (rows, side), r in results.items():
-        cells = [f"{r['stages'][s]['seconds']:.1f}" if s in r["stages"] else "-" for s in STAGE_COLUMNS]
+        cells = [
+            f"{r['stages'][s]['seconds']:.1f} s, {(r['stages'][s]['peak_tree_bytes'] or 0) / 2**30:.2f} GiB" if s in r["stages"] else "-"
+            for s in STAGE_COLUMNS
+        ]
         minutes = f"{int(r['wall_s'] // 60)}:{r['wall_s'] % 60:04.1f}"
         peak = r["peak_tree_bytes"]
         print(
@@ -131,6 +159,7 @@ def main():
     parser.add_argument("--baseline", default=BASELINE)
     parser.add_argument("--sides", nargs="*", default=["new", "baseline"], choices=["new", "baseline"])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--stages", nargs="*", default=None, help="only these stages of math.yaml (input-check alone times the runner)")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--work", type=Path, default=None, help="folder for the inputs and runs (default: a temporary one)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
@@ -155,7 +184,8 @@ def main():
                 subprocess.run(["rm", "-rf", str(out)], check=True)
                 label = "this checkout" if side == "new" else args.baseline
                 print(f"{rows:,} rows, {label}: running (log {work / f'{side}-{rows}.log'}) ...", flush=True)
-                result = run_filter(src, repo, rows_file, out, work / f"{side}-{rows}.log", args.workers)
+                pipeline = pipeline_file(repo, args.stages, work / f"{side}-pipeline.yaml")
+                result = run_filter(src, pipeline, rows_file, out, work / f"{side}-{rows}.log", args.workers)
                 results[(rows, side)] = result
                 print(
                     f"  {result['wall_s']:.0f} s, peak {result['peak_tree_bytes'] / 2**30:.2f} GiB; load {os.getloadavg()[0]:.2f}",

@@ -21,9 +21,9 @@ import yaml
 from . import __version__
 from .config import build_dataclass, deep_merge, hide_secret_values, load_yaml, parse_overrides
 from .errors import AcecurateError, ConfigError
-from .io import arrow_table, arrow_type, parquet_writer, read_parquet, write_json, write_parquet
+from .io import arrow_table, arrow_type, parquet_writer, read_parquet, write_json
 from .progress import NullProgress
-from .records import CANONICAL_TYPES
+from .records import CANONICAL_TYPES, write_inputs
 from .sandbox.executor import SandboxSettings, configure
 from .stage import RunContext, Stage, StageResult
 from .stages import STAGE_BY_NAME, STAGES
@@ -345,28 +345,23 @@ def run_pipeline(
 ) -> RunSummary:
     """Run every stage in order into `out`, skipping stages whose config and input are unchanged since their last run.
 
-    The rows live on disk between stages (`input.parquet`, then each stage's `kept.parquet`); a stage is handed only
+    The rows live on disk (`input.parquet`, the canonical rows, then each stage's `kept.parquet`); a stage is handed only
     the columns it declares, and its kept and removed rows are written by streaming the full rows through its verdicts
     batch by batch, so memory holds one stage's columns, not every column of every row."""
-    from .records import load_inputs
-
     configure(pipeline.sandbox)
     fresh = not Path(out).exists()
     run_dir = prepare_out_dir(out)
     types = output_types()
-    rows_path = run_dir / "input.parquet"
     try:
-        loaded = load_inputs(inputs, mapping=mapping)
-        write_parquet(rows_path, loaded.frame, types)
+        loaded = write_inputs(inputs, run_dir / "input.parquet", mapping=mapping)
     except AcecurateError:
         if fresh:
             run_dir.rmdir()  # bad input leaves no run directory behind (the rows file is never half written)
         raise
-    sources, rows_in = dict(Counter(loaded.frame["source"])), len(loaded.frame)
+    rows_path, sources, rows_in = loaded.path, loaded.sources, loaded.rows
     if pipeline.domain == "auto":
-        pipeline = dataclasses.replace(pipeline, domain=detect_domain(loaded.frame, inputs))
-    check_columns(pipeline, set(loaded.frame.columns))
-    del loaded.frame  # the rows are on disk now
+        pipeline = dataclasses.replace(pipeline, domain=detect_domain(read_parquet(rows_path, columns=["domain"]), inputs))
+    check_columns(pipeline, set(CANONICAL_TYPES))
     key = input_key(inputs, {"mapping": mapping or {}, "domain": pipeline.domain, "version": __version__})
     summaries, removed_paths = [], []
     for index, stage_cfg in enumerate(pipeline.stages):
@@ -411,12 +406,13 @@ def run_pipeline(
                 stats.get("skipped"),
             )
         )
-        removed_paths.append(stage_dir / "removed.parquet")
+        removed_paths.append((stage_dir / "removed.parquet", stats["removed"]))
         rows_path = stage_dir / "kept.parquet"
 
     train_path, removed_path = run_dir / "data" / "train.parquet", run_dir / "removed.parquet"
     concat_rows(train_path, [rows_path], types, lead=list(types))
-    concat_rows(removed_path, removed_paths, types)
+    # The columns of removed.parquet are those of rows some stage removed (a stage that removed nothing adds none).
+    concat_rows(removed_path, [p for p, n in removed_paths if n] or [removed_paths[0][0]], types)
     dataset = read_parquet(train_path, columns=["source", "tests_verified"])
     summary = RunSummary(
         run_dir,
