@@ -174,11 +174,12 @@ def read_records(source: str | Path, split: str = "train") -> list[dict]:
     return [row for chunk in iter_records(source, split) for row in chunk]
 
 
-def iter_records(source: str | Path, split: str = "train", rows: int = CHUNK_ROWS):
+def iter_records(source: str | Path, split: str = "train", rows: int | None = None):
     """Rows of a raw dump as lists of at most `rows` dicts, decompressed when the name ends in .gz, .zst or .bz2
     (x.jsonl.gz). jsonl is read as a stream and parquet a batch at a time, so a dump of 10^7 rows is never held whole;
     a JSON array, CSV or a hub dataset (a path that does not exist but looks like `owner/name`) is read whole, then
     handed on in chunks."""
+    rows = rows or CHUNK_ROWS
     path = Path(source)
     if not path.exists():
         if looks_like_hub_id(str(source)):
@@ -226,10 +227,10 @@ def _jsonl_chunks(path: Path, rows: int):
             for block in iter(lambda: stream.read(1 << 24), b""):
                 lines = (rest + block).split(b"\n")
                 rest = lines.pop()
-                for raw in lines:
-                    line_no += 1
-                    chunk.extend(_jsonl_row(path, raw, line_no, offset))
-                    offset += len(raw) + 1
+                for start in range(0, len(lines), rows):
+                    part = lines[start : start + rows]
+                    chunk.extend(_jsonl_rows(path, part, line_no, offset))
+                    line_no, offset = line_no + len(part), offset + sum(len(raw) + 1 for raw in part)
                     if len(chunk) >= rows:
                         total += len(chunk)
                         yield chunk
@@ -239,30 +240,43 @@ def _jsonl_chunks(path: Path, rows: int):
             raise
         raise InputError(path, f"not valid {COMPRESSIONS[_suffixes(path)[1]]} data ({exc})") from None
     if rest:
-        chunk.extend(_jsonl_row(path, rest, line_no + 1, offset))
+        chunk.extend(_jsonl_rows(path, [rest], line_no, offset))
     if not total and not chunk:
         raise InputError(path, "the file holds no rows" if offset or rest else "the file is empty once decompressed")
     if chunk:
         yield chunk
 
 
-def _jsonl_row(path: Path, raw: bytes, line_no: int, offset: int) -> list[dict]:
-    """One line of a jsonl file as [row], or [] for a blank line."""
-    if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
-        raw, offset = raw[3:], offset + 3  # a byte-order mark (some Windows editors write one) is not data
+def _jsonl_rows(path: Path, lines: list[bytes], line_no: int, offset: int) -> list[dict]:
+    """The rows of jsonl `lines` (blank ones skipped) that follow line `line_no` at byte `offset`: parsed as one JSON
+    array (one call, not one per line); on any error line by line, for the error that names the line."""
+    if line_no == 0 and lines and lines[0].startswith(b"\xef\xbb\xbf"):
+        lines = [lines[0][3:], *lines[1:]]  # a byte-order mark (some Windows editors write one) is not data
+        offset += 3
     try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(path, f"byte 0x{raw[exc.start]:02x} at offset {offset + exc.start} is not UTF-8", line=line_no) from None
-    if not line.strip():
-        return []
-    try:
-        value = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"not valid JSON ({exc.msg} at column {exc.colno})", line=line_no) from None
-    if not isinstance(value, dict):
-        raise InputError(path, f"expected a JSON object, got {type(value).__name__}", line=line_no)
-    return [value]
+        filled = [raw for raw in lines if raw.strip()]
+        rows = json.loads(b"[" + b",".join(filled) + b"]")
+        if len(rows) == len(filled) and all(isinstance(row, dict) for row in rows):  # `{..},{..}` on one line is an error
+            return rows
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        pass
+    rows = []
+    for number, raw in enumerate(lines, start=line_no + 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(path, f"byte 0x{raw[exc.start]:02x} at offset {offset + exc.start} is not UTF-8", line=number) from None
+        offset += len(raw) + 1
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(path, f"not valid JSON ({exc.msg} at column {exc.colno})", line=number) from None
+        if not isinstance(value, dict):
+            raise InputError(path, f"expected a JSON object, got {type(value).__name__}", line=number)
+        rows.append(value)
+    return rows
 
 
 def _parquet_chunks(path: Path, rows: int):

@@ -209,6 +209,10 @@ def raw_fields(columns: dict, where, mapping: dict[str, str]) -> RawFields:
     return RawFields(problem_key, tests_key, answer_key, solution_key, tuple((f, _pick(columns, f, mapping)) for f in others))
 
 
+# One encoder for every row: json.dumps with options builds a new encoder per call, a third of loading time.
+_META_JSON = json.JSONEncoder(default=str, ensure_ascii=False).encode
+
+
 def to_canonical(
     records: list[dict],
     source: str,
@@ -265,7 +269,7 @@ def to_canonical(
             if keys[field] and record.get(keys[field]) is not None:
                 row[field] = str(record[keys[field]])
         meta_keys = [k for k in record if k not in used]
-        row["meta"] = json.dumps({k: record[k] for k in meta_keys}, default=str, ensure_ascii=False)
+        row["meta"] = _META_JSON({k: record[k] for k in meta_keys})
         rows.append(row)
     return rows
 
