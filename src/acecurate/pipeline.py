@@ -211,8 +211,15 @@ def stage_part(spec: Stage, frame, part, types: dict[str, str]):
     added and those it may rewrite; every other column comes from the rows on disk as it was."""
     if not part.index.is_monotonic_increasing:
         part = part.sort_index()
-    columns = [c for c in part.columns if c not in frame.columns or c in spec.modifies]
-    return part.index.to_numpy(), arrow_table(part[columns].reset_index(drop=True), types)
+    import pyarrow as pa
+
+    columns = [c for c in part.columns if c not in frame.columns or c in spec.modifies or c in spec.adds]
+    table = arrow_table(part[columns].reset_index(drop=True), types)
+    for i, name in enumerate(table.column_names):
+        if name not in types and table.column(i).null_count == table.num_rows:
+            # All null (pandas may have made it float): no type, so that other stages' rows give it theirs.
+            table = table.set_column(i, name, pa.nulls(table.num_rows))
+    return part.index.to_numpy(), table
 
 
 def write_rows(path: Path, rows: Path, positions, columns, label: tuple[str, str] | None = None) -> None:
