@@ -88,7 +88,7 @@ def run_filter(src: Path, pipeline: Path, rows_file: Path, out: Path, log: Path,
     started = time.perf_counter()
     with log.open("w") as handle:
         process = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=src.parent)
-        peak, per_stage = [0], {}
+        peak, per_stage, shown = [0], {}, {}
 
         def sample():
             while process.poll() is None:
@@ -98,6 +98,9 @@ def run_filter(src: Path, pipeline: Path, rows_file: Path, out: Path, log: Path,
                 # the stage running now; "final" once the dataset and the card are being written
                 phase = "final" if (out / "data").exists() else folders[-1].split("-", 1)[1] if folders else "load"
                 per_stage[phase] = max(per_stage.get(phase, 0), rss)
+                if len(per_stage) != len(shown):  # a new stage began: say how high the last one went, as it goes
+                    shown.update(per_stage)
+                    log.with_suffix(".peaks.json").write_text(json.dumps(per_stage))
                 time.sleep(0.1)
 
         sampler = threading.Thread(target=sample, daemon=True)
