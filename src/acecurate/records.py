@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import itertools
 import json
 import math
 import numbers
@@ -44,6 +45,7 @@ CANONICAL_TYPES = {
     "meta": "string",
 }
 CANONICAL_COLUMNS = list(CANONICAL_TYPES)
+_EMPTY_ROW = dict.fromkeys(CANONICAL_COLUMNS)
 
 # Field names seen in public dumps, in order of preference, for each canonical field.
 ALIASES = {
@@ -230,7 +232,7 @@ def to_canonical(
     mapping = mapping or {}
     where = path or source
     if fields is None:
-        fields = raw_fields({key: None for record in records for key in record}, where, mapping)
+        fields = raw_fields(dict.fromkeys(itertools.chain.from_iterable(records)), where, mapping)
     problem_key, tests_key, answer_key, solution_key = fields.problem, fields.tests, fields.answer, fields.solution
     keys = dict(fields.keys)
     used = fields.used
@@ -244,8 +246,15 @@ def to_canonical(
         position = first_row - 1 + index
         row_id = str(own_id) if own_id is not None else f"{source}/" + hashlib.sha1(f"{source}:{position}".encode()).hexdigest()[:16]
         domain = "code" if tests_key and record.get(tests_key) not in (None, "") else "math"
-        row = dict.fromkeys(CANONICAL_COLUMNS)
-        row.update(id=row_id, source=source, source_row=position + 1, domain=domain, problem=problem, solutions=[])
+        row = {
+            **_EMPTY_ROW,
+            "id": row_id,
+            "source": source,
+            "source_row": position + 1,
+            "domain": domain,
+            "problem": problem,
+            "solutions": [],
+        }
         if domain == "math":
             answer = _answer_text(record.get(answer_key)) if answer_key else None
             if not answer and solution_key and isinstance(record.get(solution_key), str):
@@ -317,7 +326,7 @@ def _file_rows(file: str, source: str, mapping: dict, first_row: int, known: lis
     fields, error, done = None, None, 0
     for records in iter_records(file):
         seen = len(columns)
-        columns.update(dict.fromkeys(key for record in records for key in record))
+        columns.update(dict.fromkeys(itertools.chain.from_iterable(records)))  # every key, first-seen order
         if fields is None or len(columns) != seen:
             try:
                 picked = raw_fields(columns, file, mapping)
