@@ -179,11 +179,14 @@ def check_result(spec: Stage, frame, result: StageResult) -> None:
     if undeclared:
         raise AcecurateError(f"stage {spec.name} added undeclared kept-row column(s) {undeclared}")
     if len(result.kept):
-        before = frame.loc[result.kept.index]
+        # Column by column: a copy of one input column at a time, not of the whole frame.
         rewritten = [
             c
             for c in frame.columns
-            if c in result.kept.columns and c not in spec.modifies and c not in spec.adds and not result.kept[c].equals(before[c])
+            if c in result.kept.columns
+            and c not in spec.modifies
+            and c not in spec.adds
+            and not result.kept[c].equals(frame[c].loc[result.kept.index])
         ]
         if rewritten:
             raise AcecurateError(f"stage {spec.name} rewrote column(s) {rewritten} of kept rows without declaring them (modifies=)")
