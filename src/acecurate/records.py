@@ -411,11 +411,13 @@ def unique_ids(ids: list[str], sources: list[str]) -> tuple[list[str], list[str]
 
 
 def load_inputs(paths: list[str], *, mapping: dict[str, str] | None = None) -> LoadedInputs:
-    """Read and adapt every input into one canonical DataFrame, in input order (`write_inputs`, read back)."""
+    """Read and adapt every input into one canonical DataFrame, in input order (`write_inputs`, read back as the rows
+    it wrote: missing values None, lists as lists)."""
     import tempfile
 
     import pandas as pd
+    import pyarrow.parquet as pq
 
     with tempfile.TemporaryDirectory() as tmp:
         written = write_inputs(paths, Path(tmp) / "input.parquet", mapping=mapping)
-        return LoadedInputs(pd.read_parquet(written.path), written.warnings)
+        return LoadedInputs(pd.DataFrame(pq.read_table(written.path).to_pylist(), columns=CANONICAL_COLUMNS), written.warnings)
