@@ -175,6 +175,21 @@ def test_runner_rejects_undeclared_and_missing_columns():
     with pytest.raises(AcecurateError, match="lost rows"):
         check_result(loses_a_row, _frame(), loses_a_row(_frame(), None, None))
 
+    @stage("probe", _Cfg, requires=("problem",))
+    def renumbers(frame, config, ctx):  # the runner joins rows back by their index: a new one would misplace them
+        result = split_by_reason(frame, ["dup", None], ["same as b", None])
+        return StageResult(result.kept.reset_index(drop=True), result.removed.reset_index(drop=True))
+
+    with pytest.raises(AcecurateError, match="index it was not given"):
+        check_result(renumbers, _frame(), renumbers(_frame(), None, None))
+
+    @stage("probe", _Cfg, requires=("problem",))
+    def rewrites_silently(frame, config, ctx):  # a rewrite it does not declare would be lost: the runner takes the column from disk
+        return split_by_reason(frame.assign(problem=frame["problem"].str.upper()), [None, None])
+
+    with pytest.raises(AcecurateError, match="without declaring"):
+        check_result(rewrites_silently, _frame(), rewrites_silently(_frame(), None, None))
+
 
 def test_shipped_stages_declare_what_they_add():
     for spec in STAGES:

@@ -166,3 +166,20 @@ def test_malformed_csv_is_an_error_naming_its_line(tmp_path):
     (tmp_path / "short.csv").write_text("problem,answer,source\nWhat is 1+1?,2\n")
     with pytest.raises(InputError, match=r"short.csv, line 2: 1 field\(s\) fewer than the header has"):
         read_records(tmp_path / "short.csv")
+
+
+def test_a_dump_read_in_chunks_loads_as_it_would_whole(tmp_path, monkeypatch):
+    # Chunks of 2 rows. `answer` (preferred over `final_answer`) first appears in row 3, so a reader that picked the
+    # fields from the first chunk alone would read rows 1-2's gold answers from `final_answer`; reading whole picks
+    # `answer` for every row (rows 1-2 have none, and keep `final_answer` in meta).
+    rows = [{"problem": f"What is {i} + {i}?", "final_answer": str(2 * i)} for i in range(2)]
+    rows += [{"problem": f"What is {i} + {i}?", "answer": str(2 * i), "final_answer": "x"} for i in range(2, 5)]
+    path = tmp_path / "late.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    whole = load_inputs([str(path)]).frame
+    monkeypatch.setattr("acecurate.io.CHUNK_ROWS", 2)
+    chunked = load_inputs([str(path)]).frame
+    pd.testing.assert_frame_equal(chunked, whole)
+    assert chunked["answer"].isna().tolist() == [True, True, False, False, False]
+    assert json.loads(chunked["meta"].iat[0]) == {"final_answer": "0"}
+    assert chunked["source_row"].tolist() == [1, 2, 3, 4, 5]

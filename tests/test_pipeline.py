@@ -176,3 +176,35 @@ def test_bundled_code_example_runs(tmp_path):
         "no_passing_reference",
         "hackable_tests",
     }
+
+
+def test_rows_stream_through_stages_in_batches_as_one_batch(tmp_path, monkeypatch):
+    # The runner joins what each stage decided back to the full rows on disk, batch by batch. With batches of 2 rows,
+    # kept and removed rows, the problem clean-prompts rewrote and the evidence dedup added must land on the same rows
+    # as with one batch, and every column the stages were not handed (meta) must come through.
+    rows = [
+        {
+            "id": "a",
+            "problem": "A train travels 60 miles in 1.5 hours. What is its average speed in miles per hour?\n\nPlease reason step by step, and put your final answer within \\boxed{}.",
+            "answer": "40",
+            "tag": "t1",
+        },
+        {"id": "b", "problem": "Find the number of positive divisors of 360.", "answer": "24", "tag": "t2"},
+        {"id": "c", "problem": "Which of the following is prime? (A) 21 (B) 27 (C) 29 (D) 33", "answer": "C", "tag": "t3"},
+        {"id": "d", "problem": "Find the number of positive  divisors of $360$.", "answer": "24", "tag": "t4"},  # b's copy
+        {"id": "e", "problem": "What is 7 times 6?", "answer": "42", "tag": "t5"},
+    ]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    stages = [{"clean-prompts": {"rules": ["duplicated_instruction"]}}, {"dedup": {}}, {"format-filter": {}}]
+    pipeline = pipeline_from_dict({"domain": "math", "stages": stages}, "p.yaml")
+    one = run_pipeline(pipeline, [str(src)], tmp_path / "one", write_card=False)
+    monkeypatch.setattr("acecurate.pipeline.BATCH_ROWS", 2)
+    batched = run_pipeline(pipeline, [str(src)], tmp_path / "batched", write_card=False)
+    for name in ("data/train.parquet", "removed.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(batched.run_dir / name), pd.read_parquet(one.run_dir / name))
+    kept = pd.read_parquet(batched.train_path).set_index("id")
+    removed = pd.read_parquet(batched.removed_path).set_index("id")
+    assert list(kept.index) == ["a", "b", "e"] and kept.at["a", "problem"].endswith("miles per hour?")
+    assert [json.loads(m)["tag"] for m in kept["meta"]] == ["t1", "t2", "t5"]
+    assert removed.at["d", "dup_of"] == "b" and removed.at["d", "reason"] and removed.at["c", "removed_by"] == "format-filter"
+    assert json.loads(removed.at["d", "meta"])["tag"] == "t4"

@@ -136,6 +136,9 @@ def _source_reasons(run: dict, stages: list[dict]) -> str:
     return _table(["stage", "reason", *sources, "all"], rows, "---|---|" + "---:|" * (len(sources) + 1))
 
 
+EXAMPLE_COLUMNS = ["removed_by", "reason", "id", "source", "source_row", "problem", "evidence"]
+
+
 def _examples(removed) -> str:
     """A few removed rows per stage and reason, with the evidence that decided them."""
     if removed is None or not len(removed):
@@ -207,8 +210,10 @@ def render_card(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     run = json.loads((run_dir / RUN_FILE).read_text())
     stages = [{**json.loads((run_dir / d / "stats.json").read_text()), "_dir": d} for d in run["stages"]]
-    frame = read_parquet(run_dir / "data" / "train.parquet")
-    removed = read_parquet(run_dir / "removed.parquet") if (run_dir / "removed.parquet").exists() else None
+    # Only the columns the card shows: a dataset of 10^6 rows is not read whole to draw it.
+    frame = read_parquet(run_dir / "data" / "train.parquet", columns=["domain", "problem", "tests"])
+    removed_path = run_dir / "removed.parquet"
+    removed = read_parquet(removed_path, columns=EXAMPLE_COLUMNS) if removed_path.exists() else None
     _funnel_plot(run, stages, run_dir / "funnel.png")
     length_note = _lengths_plot(frame, run_dir / "lengths.png")
     front = {

@@ -19,6 +19,7 @@ SUPPORTED_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv")
 COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2"}
 _MAGIC = {b"\x1f\x8b": ".gz", b"\x28\xb5\x2f\xfd": ".zst", b"BZh": ".bz2"}
 _GLOB_CHARS = "*?["
+CHUNK_ROWS = 50_000  # rows per chunk of a dump read as a stream
 
 
 def _decode(path: Path, data: bytes) -> str:
@@ -27,22 +28,6 @@ def _decode(path: Path, data: bytes) -> str:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise InputError(path, f"byte 0x{data[exc.start]:02x} at offset {exc.start} is not UTF-8", line=line) from None
-
-
-def _read_jsonl(path: Path, data: bytes) -> list[dict]:
-    text = _decode(path, data)
-    records = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(path, f"not valid JSON ({exc.msg} at column {exc.colno})", line=line_no) from None
-        if not isinstance(value, dict):
-            raise InputError(path, f"expected a JSON object, got {type(value).__name__}", line=line_no)
-        records.append(value)
-    return records
 
 
 def _read_json(path: Path, data: bytes) -> list[dict]:
@@ -69,16 +54,6 @@ def _read_json(path: Path, data: bytes) -> list[dict]:
         if not isinstance(item, dict):
             raise InputError(path, f"expected a JSON object, got {type(item).__name__}", row=i + 1)
     return value
-
-
-def _read_parquet(path: Path, data: bytes) -> list[dict]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        return pq.read_table(pa.BufferReader(data)).to_pylist()
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(path, f"not a readable parquet file ({exc})") from None
 
 
 def _read_csv(path: Path, data: bytes) -> list[dict]:
@@ -163,40 +138,58 @@ def input_files(argument: str) -> tuple[str, list[str]]:
     return (source_name(path) if path.exists() else argument), [argument]
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, decompressed when its name says it is compressed; a compressed file under a plain name is
-    an error that says so (read as text it would be junk)."""
-    suffix, compression = _suffixes(path)
+def _not_misnamed(path: Path, head: bytes) -> None:
+    """A compressed file under a plain name is an error that says so (read as text it would be junk)."""
+    codec = next((ext for magic, ext in _MAGIC.items() if head.startswith(magic)), None)
+    if codec and _suffixes(path)[0] != ".parquet":
+        raise InputError(path, f"the file is {COMPRESSIONS[codec]}-compressed, but its name does not say so: rename it {path.name}{codec}")
+
+
+def _open(path: Path):
+    """A binary stream of the file's bytes, decompressed when its name says it is compressed."""
+    import pyarrow as pa
+
+    _, compression = _suffixes(path)
     if compression is None:
-        data = path.read_bytes()
-        codec = next((ext for magic, ext in _MAGIC.items() if data.startswith(magic)), None)
-        if codec and suffix != ".parquet":
-            raise InputError(
-                path, f"the file is {COMPRESSIONS[codec]}-compressed, but its name does not say so: rename it {path.name}{codec}"
-            )
-        return data
+        with path.open("rb") as handle:
+            _not_misnamed(path, handle.read(4))
+        return path.open("rb")
+    return pa.input_stream(str(path), compression=COMPRESSIONS[compression])
+
+
+def _read_bytes(path: Path) -> bytes:
     import pyarrow as pa
 
     try:
-        with pa.input_stream(str(path), compression=COMPRESSIONS[compression]) as stream:
+        with _open(path) as stream:
             return stream.read()
     except (OSError, pa.ArrowInvalid) as exc:
-        raise InputError(path, f"not valid {COMPRESSIONS[compression]} data ({exc})") from None
+        if _suffixes(path)[1] is None:
+            raise
+        raise InputError(path, f"not valid {COMPRESSIONS[_suffixes(path)[1]]} data ({exc})") from None
 
 
 def read_records(source: str | Path, split: str = "train") -> list[dict]:
-    """Rows of a raw dump as dicts, decompressed when the name ends in .gz, .zst or .bz2 (x.jsonl.gz). A path that does
-    not exist but looks like `owner/name` is a hub dataset id."""
+    """Rows of a raw dump as dicts (`iter_records`, whole)."""
+    return [row for chunk in iter_records(source, split) for row in chunk]
+
+
+def iter_records(source: str | Path, split: str = "train", rows: int | None = None):
+    """Rows of a raw dump as lists of at most `rows` dicts, decompressed when the name ends in .gz, .zst or .bz2
+    (x.jsonl.gz). jsonl is read as a stream and parquet a batch at a time, so a dump of 10^7 rows is never held whole;
+    a JSON array, CSV or a hub dataset (a path that does not exist but looks like `owner/name`) is read whole, then
+    handed on in chunks."""
+    rows = rows or CHUNK_ROWS
     path = Path(source)
     if not path.exists():
         if looks_like_hub_id(str(source)):
-            return _read_hub(str(source), split)
+            yield from _chunks(_read_hub(str(source), split), rows)
+            return
         raise InputError(path, "no such file")
     if path.is_dir():
         raise InputError(path, f"is a directory; give the files in it (for example {path}/*.jsonl)")
     suffix, compression = _suffixes(path)
-    readers = {".jsonl": _read_jsonl, ".ndjson": _read_jsonl, ".json": _read_json, ".parquet": _read_parquet, ".csv": _read_csv}
-    if suffix not in readers or (compression and suffix == ".parquet"):
+    if suffix not in SUPPORTED_SUFFIXES or (compression and suffix == ".parquet"):
         kind = f"file type '{suffix}{compression or ''}'" if suffix else "file without an extension"
         raise InputError(
             path,
@@ -205,13 +198,99 @@ def read_records(source: str | Path, split: str = "train") -> list[dict]:
         )
     if path.stat().st_size == 0:
         raise InputError(path, "the file is empty")
-    data = _read_bytes(path)
-    if not data:
-        raise InputError(path, "the file is empty once decompressed")
-    records = readers[suffix](path, data)
-    if not records:
-        raise InputError(path, "the file holds no rows")
-    return records
+    if suffix in (".jsonl", ".ndjson"):
+        yield from _jsonl_chunks(path, rows)
+    elif suffix == ".parquet":
+        yield from _parquet_chunks(path, rows)
+    else:
+        data = _read_bytes(path)
+        if not data:
+            raise InputError(path, "the file is empty once decompressed")
+        records = {".json": _read_json, ".csv": _read_csv}[suffix](path, data)
+        if not records:
+            raise InputError(path, "the file holds no rows")
+        yield from _chunks(records, rows)
+
+
+def _chunks(records: list[dict], rows: int):
+    for start in range(0, len(records), rows):
+        yield records[start : start + rows]
+
+
+def _jsonl_chunks(path: Path, rows: int):
+    """The rows of a jsonl file, `rows` at a time, read as a stream. Errors name the line."""
+    import pyarrow as pa
+
+    chunk, line_no, offset, rest, total = [], 0, 0, b"", 0
+    try:
+        with _open(path) as stream:
+            for block in iter(lambda: stream.read(1 << 24), b""):
+                lines = (rest + block).split(b"\n")
+                rest = lines.pop()
+                for start in range(0, len(lines), rows):
+                    part = lines[start : start + rows]
+                    chunk.extend(_jsonl_rows(path, part, line_no, offset))
+                    line_no, offset = line_no + len(part), offset + sum(len(raw) + 1 for raw in part)
+                    if len(chunk) >= rows:
+                        total += len(chunk)
+                        yield chunk
+                        chunk = []
+    except (OSError, pa.ArrowInvalid) as exc:
+        if _suffixes(path)[1] is None:
+            raise
+        raise InputError(path, f"not valid {COMPRESSIONS[_suffixes(path)[1]]} data ({exc})") from None
+    if rest:
+        chunk.extend(_jsonl_rows(path, [rest], line_no, offset))
+    if not total and not chunk:
+        raise InputError(path, "the file holds no rows" if offset or rest else "the file is empty once decompressed")
+    if chunk:
+        yield chunk
+
+
+def _jsonl_rows(path: Path, lines: list[bytes], line_no: int, offset: int) -> list[dict]:
+    """The rows of jsonl `lines` (blank ones skipped) that follow line `line_no` at byte `offset`: parsed as one JSON
+    array (one call, not one per line); on any error line by line, for the error that names the line."""
+    if line_no == 0 and lines and lines[0].startswith(b"\xef\xbb\xbf"):
+        lines = [lines[0][3:], *lines[1:]]  # a byte-order mark (some Windows editors write one) is not data
+        offset += 3
+    try:
+        filled = [raw for raw in lines if raw.strip()]
+        rows = json.loads(b"[" + b",".join(filled) + b"]")
+        if len(rows) == len(filled) and all(isinstance(row, dict) for row in rows):  # `{..},{..}` on one line is an error
+            return rows
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        pass
+    rows = []
+    for number, raw in enumerate(lines, start=line_no + 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(path, f"byte 0x{raw[exc.start]:02x} at offset {offset + exc.start} is not UTF-8", line=number) from None
+        offset += len(raw) + 1
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(path, f"not valid JSON ({exc.msg} at column {exc.colno})", line=number) from None
+        if not isinstance(value, dict):
+            raise InputError(path, f"expected a JSON object, got {type(value).__name__}", line=number)
+        rows.append(value)
+    return rows
+
+
+def _parquet_chunks(path: Path, rows: int):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        handle = pq.ParquetFile(path)
+        if not handle.metadata.num_rows:
+            raise InputError(path, "the file holds no rows")
+        for batch in handle.iter_batches(batch_size=rows):
+            yield batch.to_pylist()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(path, f"not a readable parquet file ({exc})") from None
 
 
 def _readable_by_others(path: str) -> None:
@@ -279,12 +358,12 @@ def arrow_table(frame, types: dict[str, str] | None = None):
 
     table = pa.Table.from_pandas(frame, preserve_index=False)
     if types:
-        fields = [pa.field(f.name, _arrow_type(types[f.name])) if f.name in types else f for f in table.schema]
+        fields = [pa.field(f.name, arrow_type(types[f.name])) if f.name in types else f for f in table.schema]
         table = table.cast(pa.schema(fields))
     return table
 
 
-def _arrow_type(name: str):
+def arrow_type(name: str):
     import pyarrow as pa
 
     if name == "list<string>":
@@ -292,17 +371,30 @@ def _arrow_type(name: str):
     return {"string": pa.string(), "int64": pa.int64(), "double": pa.float64(), "bool": pa.bool_()}[name]
 
 
-def write_parquet(path: Path, frame, types: dict[str, str] | None = None) -> None:
-    """Write a DataFrame as parquet via a temp file and a rename, so a crash never leaves a complete-looking file."""
+@contextlib.contextmanager
+def parquet_writer(path: Path, schema):
+    """A `pyarrow.parquet.ParquetWriter` for rows written batch by batch; the file appears under `path` only once the
+    block ends without error (written to a temp file beside it and renamed), so a crash never leaves a
+    complete-looking file."""
     import pyarrow.parquet as pq
 
-    table = arrow_table(frame, types)
     with _atomic_target(path) as (fd, tmp):
         os.close(fd)
-        pq.write_table(table, tmp)
+        writer = pq.ParquetWriter(tmp, schema)
+        try:
+            yield writer
+        finally:
+            writer.close()
 
 
-def read_parquet(path: Path):
+def write_parquet(path: Path, frame, types: dict[str, str] | None = None) -> None:
+    """Write a DataFrame as parquet, atomically (`parquet_writer`)."""
+    table = arrow_table(frame, types)
+    with parquet_writer(path, table.schema) as writer:
+        writer.write_table(table)
+
+
+def read_parquet(path: Path, columns: list[str] | None = None):
     import pandas as pd
 
-    return pd.read_parquet(path)
+    return pd.read_parquet(path, columns=columns)

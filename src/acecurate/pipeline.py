@@ -21,9 +21,9 @@ import yaml
 from . import __version__
 from .config import build_dataclass, deep_merge, hide_secret_values, load_yaml, parse_overrides
 from .errors import AcecurateError, ConfigError
-from .io import read_parquet, write_json, write_parquet
+from .io import arrow_table, arrow_type, parquet_writer, read_parquet, write_json
 from .progress import NullProgress
-from .records import CANONICAL_TYPES
+from .records import CANONICAL_TYPES, write_inputs
 from .sandbox.executor import SandboxSettings, configure
 from .stage import RunContext, Stage, StageResult
 from .stages import STAGE_BY_NAME, STAGES
@@ -160,11 +160,18 @@ def check_columns(pipeline: PipelineConfig, columns: set[str]) -> None:
 
 
 def check_result(spec: Stage, frame, result: StageResult) -> None:
-    """A stage keeps its promises: no row lost, kept rows gain the declared columns and keep every other column as it
-    came (unless the stage declares it in `modifies`), removed rows carry a reason, its evidence and the declared
-    evidence columns."""
+    """A stage keeps its promises: every row it was given comes back once, kept or removed, under its index; kept
+    rows gain the declared columns and keep every other column as it came (unless the stage declares it in
+    `modifies`); removed rows carry a reason, its evidence and the declared evidence columns."""
+    import numpy as np
+
     if len(result.kept) + len(result.removed) != len(frame):
         raise AcecurateError(f"stage {spec.name} lost rows: {len(frame)} in, {len(result.kept)} kept + {len(result.removed)} removed")
+    returned = np.sort(np.concatenate([result.kept.index.to_numpy(), result.removed.index.to_numpy()]))
+    if not np.array_equal(returned, np.arange(len(frame))):
+        raise AcecurateError(
+            f"stage {spec.name} returned rows under an index it was not given (kept and removed rows keep the input's index)"
+        )
     missing = [c for c in spec.adds if c not in result.kept.columns]
     if missing:
         raise AcecurateError(f"stage {spec.name} declares kept-row column(s) {missing} but did not add them")
@@ -172,11 +179,14 @@ def check_result(spec: Stage, frame, result: StageResult) -> None:
     if undeclared:
         raise AcecurateError(f"stage {spec.name} added undeclared kept-row column(s) {undeclared}")
     if len(result.kept):
-        before = frame.loc[result.kept.index]
+        # Column by column: a copy of one input column at a time, not of the whole frame.
         rewritten = [
             c
             for c in frame.columns
-            if c in result.kept.columns and c not in spec.modifies and c not in spec.adds and not result.kept[c].equals(before[c])
+            if c in result.kept.columns
+            and c not in spec.modifies
+            and c not in spec.adds
+            and not result.kept[c].equals(frame[c].loc[result.kept.index])
         ]
         if rewritten:
             raise AcecurateError(f"stage {spec.name} rewrote column(s) {rewritten} of kept rows without declaring them (modifies=)")
@@ -187,6 +197,85 @@ def check_result(spec: Stage, frame, result: StageResult) -> None:
             raise AcecurateError(f"stage {spec.name} removed rows without column(s) {absent}")
         if result.removed["reason"].isna().any():
             raise AcecurateError(f"stage {spec.name} removed rows without a reason")
+
+
+REMOVED_TYPES = {"reason": "string", "evidence": "string"}  # a stage's removed rows carry them as text, even all null
+BATCH_ROWS = 50_000  # rows per Arrow batch streamed from one stage's rows to the next's
+
+
+def stage_columns(spec: Stage, available: list[str]) -> list[str]:
+    """The columns a stage is handed: those it needs, reads and may rewrite, and every row's id and source."""
+    wanted = {"id", "source", *spec.requires, *spec.reads, *spec.modifies}
+    return [c for c in available if c in wanted]
+
+
+def stage_part(spec: Stage, frame, part, types: dict[str, str]):
+    """(row positions, the columns to take from the stage) of its kept or removed rows, in input order: the columns it
+    added and those it may rewrite; every other column comes from the rows on disk as it was."""
+    if not part.index.is_monotonic_increasing:
+        part = part.sort_index()
+    import pyarrow as pa
+
+    columns = [c for c in part.columns if c not in frame.columns or c in spec.modifies or c in spec.adds]
+    table = arrow_table(part[columns].reset_index(drop=True), types)
+    for i, name in enumerate(table.column_names):
+        if name not in types and table.column(i).null_count == table.num_rows:
+            # All null (pandas may have made it float): no type, so that other stages' rows give it theirs.
+            table = table.set_column(i, name, pa.nulls(table.num_rows))
+    return part.index.to_numpy(), table
+
+
+def write_rows(path: Path, rows: Path, positions, columns, label: tuple[str, str] | None = None) -> None:
+    """The rows of the parquet file `rows` at `positions` (ascending), with the Arrow table `columns` (one row per
+    position) replacing or joining their own columns, streamed batch by batch; `label` (name, value) is a first
+    column with one value for every row (`removed_by`)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = pq.ParquetFile(rows)
+    own = source.schema_arrow
+    fields = [columns.schema.field(f.name) if f.name in columns.column_names else f for f in own]
+    fields += [f for f in columns.schema if f.name not in own.names]
+    if label:
+        fields.insert(0, pa.field(label[0], pa.string()))
+    schema = pa.schema(fields)
+    with parquet_writer(path, schema) as writer:
+        start = done = 0
+        for batch in source.iter_batches(batch_size=BATCH_ROWS):
+            stop = int(np.searchsorted(positions, start + batch.num_rows))
+            taken = batch.take(pa.array(positions[done:stop] - start))
+            arrays = []
+            for f in schema:
+                if label and f.name == label[0]:
+                    arrays.append(pa.array([label[1]] * taken.num_rows, pa.string()))
+                elif f.name in columns.column_names:
+                    arrays.append(columns.column(f.name).slice(done, stop - done))
+                else:
+                    arrays.append(taken.column(f.name))
+            if taken.num_rows:
+                writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+            start, done = start + batch.num_rows, stop
+
+
+def concat_rows(path: Path, parts: list[Path], types: dict[str, str], lead: list[str] = ()) -> None:
+    """The rows of several parquet files one after the other, streamed, in one schema: the columns named in `types`
+    with those types (`lead` of them first, null where a file lacks them), then every other column any file has."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schemas = [pq.read_schema(p) for p in parts]
+    merged = pa.unify_schemas(schemas, promote_options="permissive")
+    names = list(dict.fromkeys([*lead, *merged.names]))
+    schema = pa.schema([pa.field(n, arrow_type(types[n])) if n in types else merged.field(n) for n in names])
+    with parquet_writer(path, schema) as writer:
+        for part in parts:
+            for batch in pq.ParquetFile(part).iter_batches(batch_size=BATCH_ROWS):
+                arrays = [
+                    batch.column(n).cast(f.type) if n in batch.schema.names else pa.nulls(batch.num_rows, f.type)
+                    for n, f in zip(names, schema)
+                ]
+                writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
 
 
 # Everything a stage's verdicts can depend on besides its config and its input: the rules' code, their word lists and the
@@ -223,16 +312,19 @@ def input_key(paths: list[str], extra: dict) -> str:
     return digest.hexdigest()[:20]
 
 
-def per_source(frame, kept, removed) -> dict[str, dict]:
-    counts: dict[str, dict] = {}
-    for source, n in Counter(frame["source"]).items():
-        counts[source] = {"in": n, "kept": 0, "removed": 0, "reasons": {}}
-    for source, n in Counter(kept["source"]).items():
-        counts[source]["kept"] = n
-    if len(removed):
-        for (source, reason), n in Counter(zip(removed["source"], removed["reason"])).items():
-            counts[source]["removed"] += n
-            counts[source]["reasons"][reason] = n
+def per_source(sources, kept_positions, removed_positions, reasons) -> dict[str, dict]:
+    """{source: {"in", "kept", "removed", "reasons"}} of one stage, from its input rows' sources and the positions of
+    its kept and removed rows (with their reasons)."""
+    import pandas as pd
+
+    sources = pd.Series(sources).reset_index(drop=True)
+    counts = {s: {"in": int(n), "kept": 0, "removed": 0, "reasons": {}} for s, n in sources.value_counts(sort=False).items()}
+    for source, n in sources.iloc[kept_positions].value_counts(sort=False).items():
+        counts[source]["kept"] = int(n)
+    removed = pd.DataFrame({"source": sources.iloc[removed_positions].to_numpy(), "reason": list(reasons)})
+    for (source, reason), n in removed.groupby(["source", "reason"], sort=False).size().items():
+        counts[source]["removed"] += int(n)
+        counts[source]["reasons"][reason] = int(n)
     return counts
 
 
@@ -261,22 +353,27 @@ def run_pipeline(
     progress=None,
     write_card: bool = True,
 ) -> RunSummary:
-    """Run every stage in order into `out`, skipping stages whose config and input are unchanged since their last run."""
-    import pandas as pd
+    """Run every stage in order into `out`, skipping stages whose config and input are unchanged since their last run.
 
-    from .records import load_inputs
-
+    The rows live on disk (`input.parquet`, the canonical rows, then each stage's `kept.parquet`); a stage is handed only
+    the columns it declares, and its kept and removed rows are written by streaming the full rows through its verdicts
+    batch by batch, so memory holds one stage's columns, not every column of every row."""
     configure(pipeline.sandbox)
-    loaded = load_inputs(inputs, mapping=mapping)
-    frame = loaded.frame
-    if pipeline.domain == "auto":
-        pipeline = dataclasses.replace(pipeline, domain=detect_domain(frame, inputs))
-    check_columns(pipeline, set(frame.columns))
+    fresh = not Path(out).exists()
     run_dir = prepare_out_dir(out)
     types = output_types()
-    rows_in = len(frame)
+    try:
+        loaded = write_inputs(inputs, run_dir / "input.parquet", mapping=mapping)
+    except AcecurateError:
+        if fresh:
+            run_dir.rmdir()  # bad input leaves no run directory behind (the rows file is never half written)
+        raise
+    rows_path, sources, rows_in = loaded.path, loaded.sources, loaded.rows
+    if pipeline.domain == "auto":
+        pipeline = dataclasses.replace(pipeline, domain=detect_domain(read_parquet(rows_path, columns=["domain"]), inputs))
+    check_columns(pipeline, set(CANONICAL_TYPES))
     key = input_key(inputs, {"mapping": mapping or {}, "domain": pipeline.domain, "version": __version__})
-    summaries, removed_frames = [], []
+    summaries, removed_paths = [], []
     for index, stage_cfg in enumerate(pipeline.stages):
         spec = STAGE_BY_NAME[stage_cfg.stage]
         stage_dir = run_dir / f"{index:02d}-{stage_cfg.stage}"
@@ -286,41 +383,24 @@ def run_pipeline(
         stats_path = stage_dir / "stats.json"
         started = time.perf_counter()
         previous = json.loads(stats_path.read_text()) if stats_path.exists() else None
-        if previous and previous.get("key") == key and (stage_dir / "kept.parquet").exists() and (stage_dir / "removed.parquet").exists():
-            kept, removed, cached, stats = (
-                read_parquet(stage_dir / "kept.parquet"),
-                read_parquet(stage_dir / "removed.parquet"),
-                True,
-                previous,
-            )
+        cached = bool(
+            previous and previous.get("key") == key and (stage_dir / "kept.parquet").exists() and (stage_dir / "removed.parquet").exists()
+        )
+        if cached:
+            stats = previous
         else:
             stats_path.unlink(missing_ok=True)  # the marker goes first: a crash from here on leaves the stage incomplete
-            ctx = RunContext(run_dir, stage_dir, pipeline.domain, workers, progress or NullProgress())
-            stage_dir.mkdir(parents=True, exist_ok=True)
-            write_json(stage_dir / "config.json", {"stage": stage_cfg.stage, **hide_secret_values(config)})
-            result = spec(frame, stage_cfg.config, ctx)
-            check_result(spec, frame, result)
-            kept = result.kept.reset_index(drop=True)
-            removed = result.removed.reset_index(drop=True)
-            removed.insert(0, "removed_by", stage_cfg.stage)
-            write_parquet(stage_dir / "kept.parquet", kept, types)
-            write_parquet(stage_dir / "removed.parquet", removed, types)
-            reasons = dict(Counter(removed["reason"])) if len(removed) else {}
-            stats = {
-                "key": key,
-                "stage": stage_cfg.stage,
-                "rows_in": len(frame),
-                "kept": len(kept),
-                "removed": len(removed),
-                "reasons": reasons,
-                "per_source": per_source(frame, kept, removed),
-                "report": result.report,
-                "skipped": result.skipped,
-                "seconds": round(time.perf_counter() - started, 3),
-                **result.stats,
-            }
+            stats = run_stage(
+                spec,
+                stage_cfg,
+                rows_path,
+                stage_dir,
+                key,
+                types,
+                RunContext(run_dir, stage_dir, pipeline.domain, workers, progress or NullProgress()),
+            )
+            stats["seconds"] = round(time.perf_counter() - started, 3)
             write_json(stats_path, stats)
-            cached = False
         summaries.append(
             StageSummary(
                 stage_cfg.stage,
@@ -336,24 +416,23 @@ def run_pipeline(
                 stats.get("skipped"),
             )
         )
-        removed_frames.append(removed)
-        frame = kept
+        removed_paths.append((stage_dir / "removed.parquet", stats["removed"]))
+        rows_path = stage_dir / "kept.parquet"
 
     train_path, removed_path = run_dir / "data" / "train.parquet", run_dir / "removed.parquet"
-    dataset = frame.reindex(columns=list(dict.fromkeys([*types, *frame.columns])))
-    write_parquet(train_path, dataset, types)
-    non_empty = [r for r in removed_frames if len(r)]
-    all_removed = pd.concat(non_empty, ignore_index=True) if non_empty else removed_frames[0]
-    write_parquet(removed_path, all_removed, types)
+    concat_rows(train_path, [rows_path], types, lead=list(types))
+    # The columns of removed.parquet are those of rows some stage removed (a stage that removed nothing adds none).
+    concat_rows(removed_path, [p for p, n in removed_paths if n] or [removed_paths[0][0]], types)
+    dataset = read_parquet(train_path, columns=["source", "tests_verified"])
     summary = RunSummary(
         run_dir,
         rows_in,
-        len(frame),
+        len(dataset),
         summaries,
         train_path,
         removed_path,
         None,
-        dict(Counter(loaded.frame["source"])),
+        sources,
         list(loaded.warnings) + source_warnings(summaries) + stage_warnings(summaries) + unverified_warnings(dataset),
     )
     from .card import render_card, write_run_record
@@ -362,6 +441,39 @@ def run_pipeline(
     if write_card:
         summary.card_path = render_card(run_dir)
     return summary
+
+
+def run_stage(
+    spec: Stage, stage_cfg: StageConfig, rows_path: Path, stage_dir: Path, key: str, types: dict[str, str], ctx: RunContext
+) -> dict:
+    """Run one stage on the rows in `rows_path`: hand it the columns it declares, check its result, stream its kept
+    and removed rows (full rows, with what it added) into the stage folder, and return its stats."""
+    import pyarrow.parquet as pq
+
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    write_json(stage_dir / "config.json", {"stage": stage_cfg.stage, **hide_secret_values(dataclasses.asdict(stage_cfg.config))})
+    frame = read_parquet(rows_path, columns=stage_columns(spec, pq.read_schema(rows_path).names))
+    result = spec(frame, stage_cfg.config, ctx)
+    check_result(spec, frame, result)
+    kept_positions, kept_columns = stage_part(spec, frame, result.kept, types)
+    removed_positions, removed_columns = stage_part(spec, frame, result.removed, {**types, **REMOVED_TYPES})
+    reasons = removed_columns.column("reason").to_pylist() if len(removed_positions) else []
+    stats = {
+        "key": key,
+        "stage": stage_cfg.stage,
+        "rows_in": len(frame),
+        "kept": len(kept_positions),
+        "removed": len(removed_positions),
+        "reasons": dict(Counter(reasons)),
+        "per_source": per_source(frame["source"], kept_positions, removed_positions, reasons),
+        "report": result.report,
+        "skipped": result.skipped,
+        **result.stats,
+    }
+    del frame, result  # only the verdicts and what the stage added go on
+    write_rows(stage_dir / "kept.parquet", rows_path, kept_positions, kept_columns)
+    write_rows(stage_dir / "removed.parquet", rows_path, removed_positions, removed_columns, label=("removed_by", stage_cfg.stage))
+    return stats
 
 
 def detect_domain(frame, inputs: list[str]) -> str:

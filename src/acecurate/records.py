@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import itertools
 import json
 import math
 import numbers
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
-from .io import input_files, read_records
+from .io import input_files, iter_records
 from .suites import FORMATS, dump_tests
 from .text import last_boxed
 
@@ -44,6 +45,7 @@ CANONICAL_TYPES = {
     "meta": "string",
 }
 CANONICAL_COLUMNS = list(CANONICAL_TYPES)
+_EMPTY_ROW = dict.fromkeys(CANONICAL_COLUMNS)
 
 # Field names seen in public dumps, in order of preference, for each canonical field.
 ALIASES = {
@@ -171,38 +173,72 @@ def _time_limit(value, where, index: int, column: str | None) -> float | None:
     return float(value)
 
 
-def to_canonical(
-    records: list[dict], source: str, *, path: str | Path | None = None, mapping: dict[str, str] | None = None, first_row: int = 1
-) -> list[dict]:
-    """Adapt raw records to canonical rows. A row with tests is a code row, any other a math row. Errors name the
-    file, the 1-based row and the column. `first_row` is the `source_row` of the first record (the shards of one
-    source are numbered on from the shard before)."""
-    mapping = mapping or {}
-    where = path or source
-    first = {key: None for record in records for key in record}  # every column any row has, in first-seen order
-    columns = ", ".join(sorted(first))
+@dataclass(frozen=True)
+class RawFields:
+    """Which raw column holds each canonical field, picked once per file from every column its rows have."""
+
+    problem: str
+    tests: str | None
+    answer: str | None
+    solution: str | None
+    keys: tuple[tuple[str, str | None], ...]  # (canonical field, raw column) of the other fields
+
+    @property
+    def used(self) -> set[str]:
+        return {k for k in [self.problem, self.tests, self.answer, *dict(self.keys).values()] if k}
+
+
+def raw_fields(columns: dict, where, mapping: dict[str, str]) -> RawFields:
+    """The raw column of each canonical field among `columns` (every column the file's rows have, in first-seen
+    order); a clear error when there is no problem column, no answer or tests column, or a --map names no column."""
+    shown = ", ".join(sorted(columns))
     for canonical, raw in mapping.items():
-        if raw not in first:
-            raise InputError(where, f"--map {canonical}={raw}: there is no column '{raw}'; columns are: {columns}")
-    problem_key = _pick(first, "problem", mapping)
+        if raw not in columns:
+            raise InputError(where, f"--map {canonical}={raw}: there is no column '{raw}'; columns are: {shown}")
+    problem_key = _pick(columns, "problem", mapping)
     if problem_key is None:
         raise InputError(
-            where, f"no problem column (looked for {' or '.join(ALIASES['problem'])}; use --map problem=COLUMN); columns are: {columns}"
+            where, f"no problem column (looked for {' or '.join(ALIASES['problem'])}; use --map problem=COLUMN); columns are: {shown}"
         )
-    tests_key = _pick(first, "tests", mapping)
-    answer_key = _pick(first, "answer", mapping)
-    solution_key = _pick(first, "solution", mapping)
+    tests_key, answer_key, solution_key = (_pick(columns, f, mapping) for f in ("tests", "answer", "solution"))
     if tests_key is None and answer_key is None and solution_key is None:
         raise InputError(
             where,
             "no answer column (math: answer, or a solution with \\boxed{}) and no tests column (code); "
-            f"use --map answer=COLUMN or --map tests=COLUMN; columns are: {columns}",
+            f"use --map answer=COLUMN or --map tests=COLUMN; columns are: {shown}",
         )
-    keys = {f: _pick(first, f, mapping) for f in ("id", "solutions", "starter_code", "fn_name", "time_limit_s", "contest_date", "url")}
-    used = {k for k in [problem_key, tests_key, answer_key, *keys.values()] if k}
+    others = ("id", "solutions", "starter_code", "fn_name", "time_limit_s", "contest_date", "url")
+    return RawFields(problem_key, tests_key, answer_key, solution_key, tuple((f, _pick(columns, f, mapping)) for f in others))
+
+
+# One encoder for every row: json.dumps with options builds a new encoder per call, a third of loading time.
+_META_JSON = json.JSONEncoder(default=str, ensure_ascii=False).encode
+
+
+def to_canonical(
+    records: list[dict],
+    source: str,
+    *,
+    path: str | Path | None = None,
+    mapping: dict[str, str] | None = None,
+    first_row: int = 1,
+    fields: RawFields | None = None,
+    offset: int = 0,
+) -> list[dict]:
+    """Adapt raw records to canonical rows. A row with tests is a code row, any other a math row. Errors name the
+    file, the 1-based row and the column. `first_row` is the `source_row` of the first record (the shards of one
+    source are numbered on from the shard before). A file read in chunks gives the `fields` picked from all its
+    columns and each chunk's `offset` (rows of the file before it)."""
+    mapping = mapping or {}
+    where = path or source
+    if fields is None:
+        fields = raw_fields(dict.fromkeys(itertools.chain.from_iterable(records)), where, mapping)
+    problem_key, tests_key, answer_key, solution_key = fields.problem, fields.tests, fields.answer, fields.solution
+    keys = dict(fields.keys)
+    used = fields.used
 
     rows = []
-    for index, record in enumerate(records):
+    for index, record in enumerate(records, start=offset):
         problem = record.get(problem_key)
         if not isinstance(problem, str):
             raise InputError(where, f"problem must be text, got {type(problem).__name__}", row=index + 1, column=problem_key)
@@ -210,8 +246,15 @@ def to_canonical(
         position = first_row - 1 + index
         row_id = str(own_id) if own_id is not None else f"{source}/" + hashlib.sha1(f"{source}:{position}".encode()).hexdigest()[:16]
         domain = "code" if tests_key and record.get(tests_key) not in (None, "") else "math"
-        row = dict.fromkeys(CANONICAL_COLUMNS)
-        row.update(id=row_id, source=source, source_row=position + 1, domain=domain, problem=problem, solutions=[])
+        row = {
+            **_EMPTY_ROW,
+            "id": row_id,
+            "source": source,
+            "source_row": position + 1,
+            "domain": domain,
+            "problem": problem,
+            "solutions": [],
+        }
         if domain == "math":
             answer = _answer_text(record.get(answer_key)) if answer_key else None
             if not answer and solution_key and isinstance(record.get(solution_key), str):
@@ -235,7 +278,7 @@ def to_canonical(
             if keys[field] and record.get(keys[field]) is not None:
                 row[field] = str(record[keys[field]])
         meta_keys = [k for k in record if k not in used]
-        row["meta"] = json.dumps({k: record[k] for k in meta_keys}, default=str, ensure_ascii=False)
+        row["meta"] = _META_JSON({k: record[k] for k in meta_keys})
         rows.append(row)
     return rows
 
@@ -259,6 +302,88 @@ def parse_mapping(spec: str | None) -> dict[str, str]:
 class LoadedInputs:
     frame: Any  # pandas.DataFrame of canonical rows
     warnings: list[str]
+
+
+@dataclass
+class WrittenInputs:
+    path: Path  # parquet of the canonical rows, in input order
+    rows: int
+    sources: dict[str, int]  # rows per source, in input order
+    warnings: list[str]
+
+
+class _ColumnsGrew(Exception):
+    """A later chunk of a file brought columns that change which raw column holds a field: read it again knowing them."""
+
+    def __init__(self, file: str, columns: list[str]):
+        self.file, self.columns = file, columns
+
+
+def _file_rows(file: str, source: str, mapping: dict, first_row: int, known: list[str]):
+    """(canonical rows, raw rows read) of one file, a chunk at a time, with the raw column of each field picked from
+    every column the file's rows have (as reading it whole would): `known` are those a first reading found."""
+    columns = dict.fromkeys(known)
+    fields, error, done = None, None, 0
+    for records in iter_records(file):
+        seen = len(columns)
+        columns.update(dict.fromkeys(itertools.chain.from_iterable(records)))  # every key, first-seen order
+        if fields is None or len(columns) != seen:
+            try:
+                picked = raw_fields(columns, file, mapping)
+            except InputError as exc:  # a later chunk may bring the column yet
+                error, done = exc, done + len(records)
+                continue
+            if error is not None or (fields is not None and picked != fields):
+                raise _ColumnsGrew(file, list(columns))
+            fields = picked
+        yield to_canonical(records, source, path=file, mapping=mapping, first_row=first_row, fields=fields, offset=done), len(records)
+        done += len(records)
+    if fields is None:
+        raise error
+
+
+def write_inputs(paths: list[str], target: Path, *, mapping: dict[str, str] | None = None) -> WrittenInputs:
+    """Read and adapt every input into one parquet file of canonical rows, in input order, streamed a chunk at a time;
+    ids that collide across rows are made unique (`unique_ids`) in a second pass."""
+    known: dict[str, list[str]] = {}
+    while True:
+        try:
+            return _write_inputs(paths, target, mapping or {}, known)
+        except _ColumnsGrew as grew:  # rare: a column first seen deep in a file; read again knowing every column
+            known[grew.file] = grew.columns
+
+
+def _write_inputs(paths: list[str], target: Path, mapping: dict, known: dict[str, list[str]]) -> WrittenInputs:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from .io import arrow_type, parquet_writer
+
+    schema = pa.schema([pa.field(c, arrow_type(t)) for c, t in CANONICAL_TYPES.items()])
+    sources: Counter = Counter()
+    with parquet_writer(target, schema) as writer:
+        for argument in paths:
+            source, files = input_files(argument)
+            first_row = 1
+            for file in files:
+                for rows, read in _file_rows(file, source, mapping, first_row, known.get(file, [])):
+                    writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+                    sources[source] += len(rows)
+                    first_row += read
+    ids = pq.read_table(target, columns=["id"]).column("id")
+    if pc.count_distinct(ids).as_py() == len(ids):
+        return WrittenInputs(target, len(ids), dict(sources), [])
+    # Ids collide (rare): rename them, streaming the rows through again.
+    renamed, warnings = unique_ids(ids.to_pylist(), pq.read_table(target, columns=["source"]).column("source").to_pylist())
+    renamed = pa.array(renamed, pa.string())
+    rows = pq.ParquetFile(target)
+    with parquet_writer(target, schema) as writer:
+        done = 0
+        for batch in rows.iter_batches():
+            writer.write_table(pa.Table.from_batches([batch]).set_column(0, "id", renamed.slice(done, batch.num_rows)))
+            done += batch.num_rows
+    return WrittenInputs(target, len(renamed), dict(sources), warnings)
 
 
 def unique_ids(ids: list[str], sources: list[str]) -> tuple[list[str], list[str]]:
@@ -286,18 +411,13 @@ def unique_ids(ids: list[str], sources: list[str]) -> tuple[list[str], list[str]
 
 
 def load_inputs(paths: list[str], *, mapping: dict[str, str] | None = None) -> LoadedInputs:
-    """Read and adapt every input into one canonical DataFrame, in input order."""
-    import pandas as pd
+    """Read and adapt every input into one canonical DataFrame, in input order (`write_inputs`, read back as the rows
+    it wrote: missing values None, lists as lists)."""
+    import tempfile
 
-    rows: list[dict] = []
-    for argument in paths:
-        source, files = input_files(argument)
-        first_row = 1
-        for file in files:
-            records = read_records(file)
-            rows.extend(to_canonical(records, source, path=file, mapping=mapping, first_row=first_row))
-            first_row += len(records)
-    ids, warnings = unique_ids([r["id"] for r in rows], [r["source"] for r in rows])
-    for row, row_id in zip(rows, ids):
-        row["id"] = row_id
-    return LoadedInputs(pd.DataFrame(rows, columns=CANONICAL_COLUMNS), warnings)
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    with tempfile.TemporaryDirectory() as tmp:
+        written = write_inputs(paths, Path(tmp) / "input.parquet", mapping=mapping)
+        return LoadedInputs(pd.DataFrame(pq.read_table(written.path).to_pylist(), columns=CANONICAL_COLUMNS), written.warnings)

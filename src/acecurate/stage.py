@@ -1,8 +1,11 @@
 """The stage contract, below every stage: a stage is a plain function `(frame, config, ctx) -> StageResult` (rows in,
 kept and removed rows out, each removed row with a `reason` code and its `evidence`), wrapped by `@stage` with the
-columns it needs, the columns its kept rows gain, the existing columns it may rewrite, and the evidence columns its
-removed rows carry. The runner (`pipeline.py`) checks all four; the explicit list of stages is
-`acecurate.stages.STAGES`.
+columns it needs, the columns it reads where the rows have them, the columns its kept rows gain, the existing columns
+it may rewrite, and the evidence columns its removed rows carry. The runner (`pipeline.py`) checks them all.
+
+The frame a stage gets holds only the columns it declares (needs, reads, rewrites, plus `id` and `source`), indexed by
+row position; the runner keeps the full rows on disk and joins them back to the kept and removed rows (by that index),
+so a stage's memory is that of the columns it uses. The explicit list of stages is `acecurate.stages.STAGES`.
 """
 
 from __future__ import annotations
@@ -129,6 +132,7 @@ class Stage:
     config_cls: type
     run: Callable
     requires: tuple[str, ...]  # columns the input rows must have
+    reads: tuple[str, ...]  # columns the stage also reads where the rows have them (it is handed no other)
     adds: dict[str, str]  # columns the kept rows gain -> Arrow type name ("int64", "double", "string", "bool")
     evidence: tuple[str, ...]  # columns removed rows carry besides `reason` and `evidence`
     modifies: tuple[str, ...]  # existing columns whose values the stage may rewrite on kept rows (every other stays as it came)
@@ -144,6 +148,7 @@ def stage(
     config_cls: type,
     *,
     requires: tuple[str, ...],
+    reads: tuple[str, ...] = (),
     adds: dict[str, str] | None = None,
     evidence: tuple[str, ...] = (),
     modifies: tuple[str, ...] = (),
@@ -157,6 +162,7 @@ def stage(
             config_cls,
             fn,
             tuple(requires),
+            tuple(reads),
             dict(adds or {}),
             tuple(evidence),
             tuple(modifies),

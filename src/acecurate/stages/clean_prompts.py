@@ -240,6 +240,7 @@ class CleanPromptsConfig:
     "clean-prompts",
     CleanPromptsConfig,
     requires=("domain", "problem"),
+    reads=("starter_code",),
     adds={"time_limit_s": "double", "memory_limit_mb": "double", "prompt_edits": "string"},
     modifies=("problem", "starter_code"),
     example="acecurate clean-prompts dumps/codeforces.jsonl --set rules=[judge_limits] --out runs/clean",

@@ -853,6 +853,7 @@ def _judge(texts: list[str], match: Match, verdicts: Verdicts, hit: np.ndarray, 
     "decontaminate",
     DecontamConfig,
     requires=("id", "problem"),
+    reads=("contest_date",),
     evidence=(
         "contaminated_by",
         "benchmark_item",

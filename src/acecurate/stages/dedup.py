@@ -113,6 +113,7 @@ def _settle_answers(frame, first: np.ndarray, reason: np.ndarray, order: np.ndar
     "dedup",
     DedupConfig,
     requires=("id", "source", "problem"),
+    reads=("starter_code", "url", "answer"),
     evidence=("dup_of",),
     example="acecurate dedup dumps/a.jsonl dumps/b.parquet --source-priority b --out runs/dedup",
 )
@@ -187,6 +188,7 @@ class NearDedupConfig:
     "near-dedup",
     NearDedupConfig,
     requires=("id", "source", "problem"),
+    reads=("starter_code", "answer", "tests"),
     adds={"variant_of": "string"},
     evidence=("dup_of", "similarity", "dup_problem"),
     example="acecurate near-dedup dumps/math.jsonl --threshold 0.6 --out runs/near",

@@ -98,6 +98,8 @@ def _histogram(counts: np.ndarray, n: int, keep: list[int], path) -> None:
     plt.close(fig)
 
 
+# What a prompt, its grading and its sample store key are made of (`sampling.collect`).
+SAMPLED_READS = ("id", "domain", "starter_code", "answer", "tests", "time_limit_s")
 DIFFICULTY_COLUMNS = {
     "pass_count": "int64",
     "n_samples": "int64",
@@ -112,6 +114,7 @@ DIFFICULTY_COLUMNS = {
     "difficulty",
     DifficultyConfig,
     requires=("problem", "domain"),
+    reads=SAMPLED_READS,
     adds=DIFFICULTY_COLUMNS,
     modifies=("tests_verified",),
     example="acecurate difficulty curated/code/data/train.parquet --set sampler.model=deepseek-ai/DeepSeek-R1-Distill-Qwen-7B --out runs/difficulty",
@@ -177,6 +180,7 @@ MAJORITY_COLUMNS = {"majority_answer": "string", "majority_votes": "int64"}
     "majority-check",
     MajorityCheckConfig,
     requires=("problem", "answer"),
+    reads=SAMPLED_READS,
     adds=MAJORITY_COLUMNS,
     example="acecurate majority-check dumps/math.jsonl --k 8 --set sampler.model=deepseek-ai/DeepSeek-R1 --set sampler.backend=openai --out runs/majority",
 )
@@ -217,6 +221,7 @@ class ResponseLengthConfig:
     "response-length",
     ResponseLengthConfig,
     requires=("problem",),
+    reads=SAMPLED_READS,
     adds={"response_tokens": "double"},
     example="acecurate response-length dumps/math.jsonl --min-tokens 2000 --set sampler.model=deepseek-ai/DeepSeek-R1 --out runs/length",
 )

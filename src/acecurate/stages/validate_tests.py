@@ -118,6 +118,7 @@ def reference_verdict(pairs, config: ValidateTestsConfig) -> tuple[str | None, s
     "validate-tests",
     ValidateTestsConfig,
     requires=("problem", "tests", "solutions"),
+    reads=("time_limit_s",),
     adds={"reference_time_s": "double", "tests_verified": "bool"},
     modifies=("tests", "time_limit_s"),
     evidence=("reference_runs",),
