@@ -9,6 +9,7 @@ import pytest
 
 from acecurate.stage import RunContext
 from acecurate.stages import STAGE_BY_NAME
+from acecurate.stages.clean_prompts import clean_prompt
 from acecurate.stages.format_filter import MathFormatConfig, math_reason
 
 from .conftest import FAST, needs_bwrap, write_jsonl
@@ -461,6 +462,16 @@ def test_clean_prompts_strips_hints_and_moves_judge_metadata_and_starter_code(tm
         "code",
     )
     assert removed(only) == {0: "empty_statement"}
+
+
+def test_an_instruction_after_the_question_on_its_line_leaves_the_question():
+    # The instruction ends the line that holds the whole problem (as prompt templates that append it inline write
+    # it): only the instruction goes; an instruction that opens the line goes from the front.
+    ask = "Please reason step by step, and put your final answer within \\boxed{}."
+    question = "A train travels 60 miles per hour for 2 hours. How far does it go?"
+    assert clean_prompt(f"{question} {ask}", None, "math").problem == question
+    assert clean_prompt(f"{ask} {question}", None, "math").problem == question
+    assert clean_prompt(ask, None, "math").problem == ""
 
 
 # 14. Dated rows per source ------------------------------------------------------------------------------------------

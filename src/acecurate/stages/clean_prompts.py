@@ -89,7 +89,8 @@ def _is_instruction(line: str) -> bool:
 
 def _instruction_at(line: str, last: bool) -> int | None:
     """Where an instruction sentence that ends (`last`) or starts the line begins (or ends): the statement keeps the
-    rest of the line."""
+    rest of the line. None for a line that does not start with one ("What is 2+3? Please reason step by step ...":
+    the question comes first, and the instruction is the line's end, taken from there)."""
     lowered = line.lower()
     hits = [lowered.find(p) for p in phrases("instruction_phrases") if p in lowered]
     if not hits:
@@ -98,6 +99,8 @@ def _instruction_at(line: str, last: bool) -> int | None:
         start = min(hits)
         ends = [m.end() for m in _SENTENCE_END.finditer(line, 0, start)]
         return ends[-1] if ends else 0
+    if _SENTENCE_END.search(line, 0, min(hits)):
+        return None
     end = _SENTENCE_END.search(line, max(hits))
     return end.end() if end else len(line)
 
@@ -171,8 +174,8 @@ def _strip_start(lines: list[str], edit) -> tuple[list[str], bool]:
             rest = line[header.end() :]
             lines = ([rest] if rest.strip() else []) + lines[1:]
             continue
-        if _is_instruction(line):
-            cut = _instruction_at(line, last=False)
+        cut = _instruction_at(line, last=False)
+        if cut is not None:
             rest = line[cut:] if not _BARE_HEADER.match(line[cut:]) else ""
             edit("duplicated_instruction", line[: len(line) - len(rest)].strip())
             lines = ([rest] if rest.strip() else []) + lines[1:]
