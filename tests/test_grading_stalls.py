@@ -23,6 +23,8 @@ SIZE = 32_000  # characters: a 30K-token response is about this long or longer
 
 
 STUCK = "</think> \\boxed{" + "*".join(f"(x+{k})" for k in range(1, 400)) + "}"  # keeps sympy busy for minutes
+# Against a bare "x" sympy answers a product at once (0.05-1.3 s), which races the limits below; against x+1 it works on.
+STUCK_GOLD = "x+1"
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +159,7 @@ def test_own_a_truncated_box_and_a_megabyte_of_reasoning_cost_nothing(grader):
 
 
 def test_own_a_batch_of_timeouts_keeps_its_order_and_the_grader_keeps_working():
-    pairs = [(STUCK, "x"), ("</think> \\boxed{3}", "3"), (STUCK, "x"), ("</think> \\boxed{\\frac12}", "0.5")]
+    pairs = [(STUCK, STUCK_GOLD), ("</think> \\boxed{3}", "3"), (STUCK, STUCK_GOLD), ("</think> \\boxed{\\frac12}", "0.5")]
     with MathGrader(workers=2, timeout=0.5, batch_size=2) as two:
         results = two.grade_many(pairs)
         assert [r.status for r in results] == ["timeout", "correct", "timeout", "correct"], results
@@ -177,7 +179,7 @@ def test_own_a_worker_killed_during_an_item_fails_that_item_only(grader, monkeyp
     monkeypatch.setattr(grader, "timeout", 60)
     grader.grade_many([("</think> \\boxed{2}", "2")])
     threading.Timer(1.0, grader._pool[0].process.kill).start()
-    results = grader.grade_many([(STUCK, "x"), ("</think> \\boxed{3}", "3")])
+    results = grader.grade_many([(STUCK, STUCK_GOLD), ("</think> \\boxed{3}", "3")])
     assert (results[0].status, results[0].rule, results[1].status) == ("error", "worker_died", "correct"), results
 
 
@@ -185,7 +187,7 @@ def test_own_a_timed_out_item_does_not_take_its_batch_with_it(grader, monkeypatc
     # The rest of a stuck item's batch is graded by the replacement worker, after its start-up, each under its own
     # limit: the items after a timeout are never timeouts of their own because the replacement was starting.
     monkeypatch.setattr(grader, "timeout", 0.5)
-    pairs = [(STUCK, "x")] + [(f"</think> \\boxed{{{k}}}", str(k)) for k in range(15)]
+    pairs = [(STUCK, STUCK_GOLD)] + [(f"</think> \\boxed{{{k}}}", str(k)) for k in range(15)]
     results = grader.grade_many(pairs)
     assert results[0].status == "timeout" and all(r.correct for r in results[1:]), results
 
@@ -247,7 +249,7 @@ def test_attack_a_whole_batch_of_stuck_items_in_one_call():
     # replacement's start-up is charged to no item (the call costs items x (limit + start), not more).
     with MathGrader(workers=1, timeout=0.5, batch_size=16) as grader:
         started = time.monotonic()
-        results = grader.grade_many([(STUCK, "x")] * 4 + [("</think> \\boxed{1}", "1")])
+        results = grader.grade_many([(STUCK, STUCK_GOLD)] * 4 + [("</think> \\boxed{1}", "1")])
         elapsed = time.monotonic() - started
     assert [r.status for r in results] == ["timeout"] * 4 + ["correct"], results
     assert elapsed < 5 * (0.5 + MARGIN + math_grading.STARTUP_ALLOWANCE)
