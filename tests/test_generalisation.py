@@ -470,6 +470,10 @@ def test_layouts_that_copies_of_one_statement_write_differently_are_one_duplicat
     for first, second in pairs:
         result = run_stage("near-dedup", [{"problem": first}, {"problem": second}], tmp_path, threshold=0.2)
         assert removed(result) == {1: "near_duplicate"}, (first, result.kept.get("variant_evidence"))
+    # The Chinese pair is a candidate at the shipped threshold too: candidates are drawn from the same per-character
+    # tokens (one run of Han characters per phrase would share few bigrams across the two spacings).
+    chinese = [{"problem": pairs[3][0]}, {"problem": pairs[3][1]}]
+    assert removed(run_stage("near-dedup", chinese, tmp_path, threshold=0.5)) == {1: "near_duplicate"}
     # Letters apart by a comma are not joined: "a, b" and "ab" (the values a and b, their product) stay apart.
     result = run_stage(
         "near-dedup",

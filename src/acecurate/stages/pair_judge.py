@@ -47,6 +47,11 @@ _CJK = re.compile(f"([{_CJK_CHARACTERS}])")
 _CJK_TOKEN = re.compile(f"[{_CJK_CHARACTERS}]")
 
 
+def spaced_characters(text: str) -> str:
+    """The text with each Han or kana character a word of its own: how near-dedup tokenises Chinese and Japanese."""
+    return _CJK.sub(r" \1 ", text) if not text.isascii() else text
+
+
 def _joined_letters(math: re.Match) -> str:
     return _SPACED_LETTERS.sub(lambda letters: "".join(letters.group().split()), math.group())
 
@@ -291,7 +296,7 @@ class PairJudge:
         text = self.view(i)
         if self.domain == "math":
             text = _MATH_SPAN.sub(_joined_letters, text)
-        return _CJK.sub(r" \1 ", text) if not text.isascii() else text
+        return spaced_characters(text)
 
     def prepare(self, rows) -> None:
         """Tokenise the rows that may be judged, in one vectorised pass (one text at a time costs 40 µs of overhead).
