@@ -27,7 +27,9 @@ Events go to stdout as one JSON header line each, a result header followed by th
   {"event": "ready"} | {"event": "compile_error", "message": ...}
   {"event": "result", "index": i, "limit", "exit_code", "signal", "time_s", "cpu_s", "max_rss_kb", "oom_kills",
    "stdout": n1, "stderr": n2, "result": n3} then n1 + n2 + n3 bytes
-The parent validates every field and compares outputs; nothing here knows what a correct answer is.
+The parent validates every field and compares outputs; nothing here knows what a correct answer is. `ready` goes out
+in one write with the first result (or after HOLD_S, whichever comes first), and a warm runner's last result with its
+`done`: fewer writes here and fewer wakeups of the parent, the same events in the same order.
 
 Warm mode (the executor's `reuse`): stdin carries frames instead of one job, b"J" + 8-byte length + marshal, the first
 the setup and each next one a job; one byte b"S" at any time stops the job that runs (its test is killed, no more
