@@ -27,9 +27,10 @@ Events go to stdout as one JSON header line each, a result header followed by th
   {"event": "ready"} | {"event": "compile_error", "message": ...}
   {"event": "result", "index": i, "limit", "exit_code", "signal", "time_s", "cpu_s", "max_rss_kb", "oom_kills",
    "stdout": n1, "stderr": n2, "result": n3} then n1 + n2 + n3 bytes
-The parent validates every field and compares outputs; nothing here knows what a correct answer is. `ready` goes out
-in one write with the first result (or after HOLD_S, whichever comes first), and a warm runner's last result with its
-`done`: fewer writes here and fewer wakeups of the parent, the same events in the same order.
+The parent validates every field and compares outputs; nothing here knows what a correct answer is. `ready` and the
+results are held and written together with the next event, none for longer than HOLD_S (nor beyond HOLD_BYTES), and a
+warm runner's last result goes with its `done`: fewer writes here and fewer wakeups of the parent, the same events
+in the same order, each test still timed here.
 
 Warm mode (the executor's `reuse`): stdin carries frames instead of one job, b"J" + 8-byte length + marshal, the first
 the setup and each next one a job; one byte b"S" at any time stops the job that runs (its test is killed, no more
@@ -216,8 +217,12 @@ def emit(event, payload=b"", hold=False):
     if hold:
         if not HELD:
             HELD_AT[0] = time.monotonic()
+            HELD_BYTES[0] = 0
         HELD.append(data)
-        return
+        HELD_BYTES[0] += len(data)
+        if HELD_BYTES[0] < HOLD_BYTES:
+            return
+        data = b""
     write_all(1, b"".join(HELD) + data if HELD else data)
     HELD.clear()
 
@@ -693,7 +698,7 @@ def run_test(job, code, child_, index, test):
         if remaining <= 0:
             verdict = "time_limit"
             break
-        if HELD:  # `ready` waits for this test's result, but never longer than HOLD_S
+        if HELD:  # held events wait for this test's result, but never longer than HOLD_S
             if now >= HELD_AT[0] + HOLD_S:
                 flush()
             else:
@@ -799,7 +804,9 @@ COMPILED_HELPERS = []  # HELPERS compiled once per sandbox
 FOUND_EMPTY = [False]  # whether the last clear_scratch found nothing to remove
 HELD = []  # events written with the next one (emit)
 HELD_AT = [0.0]  # when the first of them was held
+HELD_BYTES = [0]  # and their size
 HOLD_S = 0.05  # the longest an event is held: far within the parent's deadline for any event
+HOLD_BYTES = 1 << 20  # the most held at once
 STREAMS = []  # a warm runner's stdin, stdout and stderr for its children (see serve)
 SERVING = False  # warm mode: many jobs, read as frames (see the module docstring)
 ROOT_MODES = {}  # each scratch root's mode when the sandbox started, given back before each job
@@ -865,7 +872,7 @@ def run_job(job, builtins_names):
         header, payload, child_ = run_test(job, code, child_, index, test)
         if header is None:  # stopped by the parent
             return
-        emit(header, payload, hold=SERVING and index + 1 == len(job["tests"]))  # the last sent with `done`
+        emit(header, payload, hold=SERVING or index + 1 < len(job["tests"]))  # a warm runner's last goes with `done`
 
 
 def read_exactly(size):
