@@ -249,7 +249,7 @@ def _powers(n: int, base: np.uint64 = _BYTE_BASE) -> tuple[np.ndarray, np.ndarra
     """base^i and base^-i (mod 2^64; base is odd, so it has an inverse) for i < n, computed once and reused."""
     cached = _power_cache.get(int(base))
     if cached is None or len(cached[0]) < n:
-        size = max(n, 1 << 22)
+        size = max(2 * n, 1 << 22)  # doubling: chunks a little longer than the last do not recompute it each time
         inverse_base = np.uint64(pow(int(base), -1, 1 << 64))
         with np.errstate(over="ignore"):
             powers = np.ones(size, dtype=np.uint64)
