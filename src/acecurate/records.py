@@ -231,13 +231,12 @@ _KEY_JSON: dict[str, str] = {}
 
 
 def _meta_json(record: dict, used: set[str]) -> str:
-    """`_META_JSON` of the record's fields that are not in `used`, in the record's order."""
+    """`_META_JSON` of the record's fields that are not in `used`, in the record's order (field names are text: every
+    reader gives them so, and `raw_fields` sorts them)."""
     parts = []
     for key, value in record.items():
         if key in used:
             continue
-        if type(key) is not str:  # the encoder's own rules for keys that are no text
-            return _META_JSON({k: v for k, v in record.items() if k not in used})
         head = _KEY_JSON.get(key)
         if head is None:
             head = _KEY_JSON[key] = json.encoder.encode_basestring(key) + ": "
@@ -390,8 +389,7 @@ def _file_rows(file: str, source: str, mapping: dict, first_row: int, known: lis
             if error is not None or (fields is not None and picked != fields):
                 raise _ColumnsGrew(file, list(columns))
             fields = picked
-        columns = canonical_columns(records, source, path=file, mapping=mapping, first_row=first_row, fields=fields, offset=done)
-        yield columns, len(records)
+        yield canonical_columns(records, source, path=file, mapping=mapping, first_row=first_row, fields=fields, offset=done), len(records)
         done += len(records)
     if fields is None:
         raise error
