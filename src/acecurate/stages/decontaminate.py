@@ -204,13 +204,23 @@ def _distinct(*columns: np.ndarray, carry: tuple[np.ndarray, ...] = ()) -> list[
     wherever the keys are) come along."""
     if not len(columns[0]):
         return list(columns) + list(carry)
-    order = np.lexsort(columns[::-1])
-    sorted_columns = [c[order] for c in columns]
-    new = np.zeros(len(order), dtype=bool)
-    new[0] = True
-    for c in sorted_columns:
-        new[1:] |= c[1:] != c[:-1]
-    return [c[new] for c in sorted_columns] + [c[order][new] for c in carry]
+    widths = [int(c.max()).bit_length() for c in columns]
+    if sum(widths) <= 64 and all(c.min() >= 0 for c in columns):
+        # Non-negative ids that fit one 64-bit key together: one sort of the packed key orders them as lexsort would.
+        key = np.zeros(len(columns[0]), dtype=np.uint64)
+        for c, width in zip(columns, widths):
+            key = (key << np.uint64(width)) | c.astype(np.uint64)
+        order = np.argsort(key)  # rows with equal keys are equal (carry too), so any order of ties will do
+        key = key[order]
+        new = np.r_[True, key[1:] != key[:-1]]
+    else:
+        order = np.lexsort(columns[::-1])
+        new = np.zeros(len(order), dtype=bool)
+        new[0] = True
+        for c in columns:
+            ordered = c[order]
+            new[1:] |= ordered[1:] != ordered[:-1]
+    return [c[order][new] for c in columns] + [c[order][new] for c in carry]
 
 
 def _chunk_hits(corpus: TokenizedCorpus, first_text: int, index: NgramIndex, weigh_rows: bool = True) -> _Hits:
