@@ -286,8 +286,8 @@ def _tokenize_chunk(array, split_pairs: bool = False) -> tuple[np.ndarray, np.nd
         pair = (
             (ends - starts == 2) & (kind[starts] == _LETTER) & (data[starts] < 0x80) & (data[np.minimum(starts + 1, len(data) - 1)] < 0x80)
         )
-        starts = np.sort(np.concatenate([starts, starts[pair] + 1]))
-        ends = np.sort(np.concatenate([ends, ends[pair] - 1]))
+        at = np.flatnonzero(pair)  # the new edges fall inside token `at`: inserted in place, the edges stay sorted
+        starts, ends = np.insert(starts, at + 1, starts[at] + 1), np.insert(ends, at, ends[at] - 1)
     powers, inverse = _powers(len(data) + 1, _BYTE_BASE)
     with np.errstate(over="ignore"):
         prefix = np.zeros(len(data) + 1, dtype=np.uint64)
