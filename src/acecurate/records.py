@@ -244,18 +244,9 @@ def _meta_json(record: dict, used: set[str]) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
-def to_canonical(
-    records: list[dict],
-    source: str,
-    *,
-    path: str | Path | None = None,
-    mapping: dict[str, str] | None = None,
-    first_row: int = 1,
-    fields: RawFields | None = None,
-    offset: int = 0,
-) -> list[dict]:
-    """Adapt raw records to canonical rows (`canonical_columns`, row by row)."""
-    columns = canonical_columns(records, source, path=path, mapping=mapping, first_row=first_row, fields=fields, offset=offset)
+def to_canonical(records: list[dict], source: str, **options) -> list[dict]:
+    """Adapt raw records to canonical rows: `canonical_columns` (same options), row by row."""
+    columns = canonical_columns(records, source, **options)
     return [dict(zip(CANONICAL_COLUMNS, row)) for row in zip(*(columns[c] for c in CANONICAL_COLUMNS))]
 
 
