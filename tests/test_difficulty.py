@@ -69,7 +69,9 @@ def test_math_and_code_difficulty_end_to_end(tiny_model, tmp_path):
 
 
 def test_killed_run_resumes_without_regenerating(tiny_model, tmp_path):
-    rows = [{"id": f"m{i}", "problem": f"Problem number {i}: compute two plus two.", "answer": "4"} for i in range(80)]
+    # 30 prompts x 8 samples, killed once 48 are stored (3 graded batches of 16): the run is far from done by then
+    # (each batch takes seconds on the tiny model, the store is polled every 50 ms).
+    rows = [{"id": f"m{i}", "problem": f"Problem number {i}: compute two plus two.", "answer": "4"} for i in range(30)]
     src = write_jsonl(tmp_path / "math.jsonl", rows)
     pipeline = tmp_path / "p.yaml"
     pipeline.write_text(yaml.safe_dump(difficulty_pipeline("math", tiny_model, n=8, keep=(0, 8))))
@@ -78,8 +80,8 @@ def test_killed_run_resumes_without_regenerating(tiny_model, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db_path = run / "cache/samples.sqlite"
-    stored = kill_when_stored(process, db_path, 80)
-    assert 0 < stored < 8 * 80, f"kill came at {stored} samples"
+    stored = kill_when_stored(process, db_path, 48)
+    assert 0 < stored < 8 * 30, f"kill came at {stored} samples"
     with sqlite3.connect(db_path) as db:
         before = {(p, i): t for p, i, t in db.execute("SELECT prompt_id, sample_index, text FROM samples")}
     assert not (run / "data/train.parquet").exists()
@@ -88,11 +90,11 @@ def test_killed_run_resumes_without_regenerating(tiny_model, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     stats = json.loads((run / "01-difficulty/stats.json").read_text())
     assert stats["samples_reused"] == len(before)
-    assert stats["samples_generated"] == 8 * 80 - len(before)
+    assert stats["samples_generated"] == 8 * 30 - len(before)
     with sqlite3.connect(db_path) as db:
         after = {(p, i): t for p, i, t in db.execute("SELECT prompt_id, sample_index, text FROM samples")}
     assert all(after[key] == text for key, text in before.items())  # nothing stored was regenerated
-    assert len(after) == 8 * 80
+    assert len(after) == 8 * 30
 
 
 def test_majority_check_and_response_length_read_the_same_samples(tiny_model, tmp_path):

@@ -483,7 +483,7 @@ def test_compare_on_hand_made_runs(tmp_path):
 
 @pytest_slow
 def test_killed_eval_resumes_without_resampling(tiny_model, tmp_path):
-    math_file = write_jsonl(tmp_path / "many.jsonl", math_rows(60))
+    math_file = write_jsonl(tmp_path / "many.jsonl", math_rows(24))
     run = tmp_path / "run"
     command = [
         sys.executable,
@@ -510,17 +510,17 @@ def test_killed_eval_resumes_without_resampling(tiny_model, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db_path = run / "cache/samples.sqlite"
-    stored = kill_when_stored(process, db_path, 80)
-    assert 0 < stored < 8 * 60, f"kill came at {stored} samples"
+    stored = kill_when_stored(process, db_path, 40)
+    assert 0 < stored < 8 * 24, f"kill came at {stored} samples"
     before = {(p, i): t for p, i, t in store_frame(run)[["prompt_id", "sample_index", "text"]].itertuples(index=False)}
     assert not (run / "results.json").exists()
 
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((run / "results.json").read_text())
-    assert results["samples_reused"] == len(before) and results["samples_generated"] == 8 * 60 - len(before)
+    assert results["samples_reused"] == len(before) and results["samples_generated"] == 8 * 24 - len(before)
     after = store_frame(run)
-    assert len(after) == 8 * 60
+    assert len(after) == 8 * 24
     texts = {(p, i): t for p, i, t in after[["prompt_id", "sample_index", "text"]].itertuples(index=False)}
     assert all(texts[key] == text for key, text in before.items())  # nothing stored was sampled again
 
