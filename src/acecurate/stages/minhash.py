@@ -32,8 +32,9 @@ class MinHashSettings:
     max_judged: int
 
 
-def minhash_signatures(shingles, num_perm: int, seed: int, chunk_entries: int = 1 << 24) -> np.ndarray:
-    """One row of `num_perm` minimums per text, from the multiply-shift family (a*x + b mod 2^64, a odd)."""
+def minhash_signatures(shingles, num_perm: int, seed: int, chunk_entries: int = 1 << 18) -> np.ndarray:
+    """One row of `num_perm` minimums per text, from the multiply-shift family (a*x + b mod 2^64, a odd). Blocks of
+    `chunk_entries` products stay in cache: 2^18 ran 4x faster than 2^24 (30K rows, 0.45 s against 1.75 s)."""
     rng = np.random.default_rng(seed)
     a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
     b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
