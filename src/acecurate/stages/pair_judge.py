@@ -373,7 +373,7 @@ class PairJudge:
         called: quoting the texts costs more than judging, and only the rows removed in the end show it."""
         a, b = self.tokens(j), self.tokens(i)
         if self.domain == "math" and ends_in_other_numbers(a, b):
-            self.counts["variant: statement"] += 1  # the verdict the diff gives, at a tenth of its cost
+            self.counts["variant: statement"] += 1  # the verdict the diff gives, at a third of its cost
             return "variant", lambda: self._statement_change(j, i), False
         change, ops, glued = statement_difference(a, b, self.domain, self.named(i) | self.named(j))
         if change:
