@@ -200,8 +200,8 @@ def near_duplicates(
                     removed_for.setdefault(int(j), []).append(int(i))
                     keep_i = False
                     break
-                if variant_of[i] < 0:
-                    variant_of[i], variant_similarity[i], why[int(i)] = j, sim, reason
+                if variant_of[i] < 0:  # a variant's why is never shown (a row removed later gets the why of that): not kept
+                    variant_of[i], variant_similarity[i] = j, sim
         if keep_i:
             for b in row_buckets:
                 if buckets[b] is None:

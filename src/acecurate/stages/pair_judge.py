@@ -328,15 +328,18 @@ class PairJudge:
             return fractions_as_slashes(ASY_BLOCK.sub(" asy ", self.texts[i]))
         return _BULLET.sub("", self.texts[i])  # "* Each element ..." and "Each element ...": one list, two layouts
 
-    def prepare(self, rows) -> None:
-        """Tokenise the rows that may be judged, in one vectorised pass (one text at a time costs 40 µs of overhead).
-        Code is read in the matching view, as decontamination reads it: `10^9` and a scrape's `109`, `i^th` and `ith`
-        are one text. Tokens are interned: each distinct token is one string object, so a row's tokens cost a pointer
-        each and comparing two tokens is comparing two pointers."""
+    def prepare(self, rows, chunk_rows: int = 10_000) -> None:
+        """Tokenise the rows that may be judged, in vectorised passes of `chunk_rows` rows (one text at a time costs
+        40 µs of overhead; a pass over every row at once holds each token of every row as a fresh string before it is
+        interned). Code is read in the matching view, as decontamination reads it: `10^9` and a scrape's `109`, `i^th`
+        and `ith` are one text. Tokens are interned: each distinct token is one string object, so a row's tokens cost a
+        pointer each and comparing two tokens is comparing two pointers."""
         rows = [i for i in rows if i not in self._tokens]
         vocabulary = self._vocabulary
-        for i, tokens in zip(rows, tokenize_many([self.view(i) for i in rows], match_view=self.domain == "code")):
-            self._tokens[i] = list(map(vocabulary.setdefault, tokens, tokens))
+        for start in range(0, len(rows), chunk_rows):
+            chunk = rows[start : start + chunk_rows]
+            for i, tokens in zip(chunk, tokenize_many([self.view(i) for i in chunk], match_view=self.domain == "code")):
+                self._tokens[i] = list(map(vocabulary.setdefault, tokens, tokens))
 
     def tokens(self, i: int) -> list[str]:
         if i not in self._tokens:
