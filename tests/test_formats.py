@@ -163,6 +163,9 @@ def test_code_rule_catches(reason, problem):
         # "choose any of them" describes the process, not the output
         "If there are several identical minima, Yelisey can choose any of them. Print the maximum possible minimum.",
         "You can output YES and NO in any case (for example, yEs is accepted).",
+        # a negated verb (HumanEval's get_closest_vowel): one answer, the empty string when there is none
+        "Return empty string if you didn't\n    find any vowel met the above condition.",
+        "Print the numbers on one line. Do not print any trailing spaces.",
         # images that only illustrate, with the rules in the text
         "Timur drives from 0 to n.\n\n![](CDN_BASE_URL/bacc58f5d5013f5922e96a1311487b97)\n\nBetween adjacent signs the car moves at constant speed.",
         "A knight has 8 possible moves it can make, as illustrated below. Each move is two squares in a cardinal direction, then one square orthogonally.",

@@ -435,6 +435,58 @@ def test_evidence_quotes_the_original_text_not_split_tokens(tmp_path):
     assert "taken by f(x)" in result.removed["matched_ngrams"].iat[0]
 
 
+def test_layouts_that_copies_of_one_statement_write_differently_are_one_duplicate(tmp_path):
+    # Cross-source copies in the corpus (AMC in a Gaokao set, Omni-MATH beside HARP and s1K, a Chinese exam in two
+    # scrapes) differ only in how they are typeset: each pair is one problem.
+    pairs = [
+        # curly vs straight apostrophe
+        (
+            "Jackson\u2019s paintbrush makes a strip 6.5 millimeters wide and 25 meters long. How many square centimeters can he cover?",
+            "Jackson's paintbrush makes a strip $6.5$ millimeters wide and $25$ meters long. How many square centimeters can he cover?",
+        ),
+        # single letters apart in math ("a x", "A B") vs joined: the same product and the same segment
+        (
+            "The line $y=a x+b$ meets $y=x^2$ at $A$ and $B$. If the midpoint of $A B$ is $(5,101)$, compute $a+b$.",
+            "The line $y=ax+b$ meets $y=x^2$ at A and B. If the midpoint of AB is $(5,101)$, compute $a+b$.",
+        ),
+        # AoPS list markup vs the same conditions as plain sentences
+        (
+            "Find all $c > 0$ such that a labeling of the lattice points exists for which:\n[list]\n[*] only finitely many labels occur, and\n"
+            "[*] points labeled $i$ are at least $c^i$ apart.\n[/list]",
+            "Find all $c > 0$ such that a labeling of the lattice points exists for which: only finitely many labels occur, and "
+            "points labeled $i$ are at least $c^i$ apart.",
+        ),
+        # Chinese spaced by one scrape and not by the other, and `\neq` whose backslash a JSON writer lost (a line break)
+        (
+            "一次函数 y=kx-1(k≠0)，若y随x的增大而减小，则它的图象不经过哪个象限？",
+            "一次函数 y=k x-1(k \neq 0), 若 y 随 x 的增大而减小, 则它的图象不经过哪个象限？",
+        ),
+        # `\mid` vs `|`
+        (
+            "Let $f$ satisfy $\\sum_{d|n} d f(n/d) = 1$ for all positive integers $n$. What is $f(2023)$?",
+            "Let $f$ satisfy $\\sum_{d\\mid n} d f(n/d) = 1$ for all positive integers $n$. What is $f(2023)$?",
+        ),
+    ]
+    for first, second in pairs:
+        result = run_stage("near-dedup", [{"problem": first}, {"problem": second}], tmp_path, threshold=0.2)
+        assert removed(result) == {1: "near_duplicate"}, (first, result.kept.get("variant_evidence"))
+    # The Chinese pair is a candidate at the shipped threshold too: candidates are drawn from the same per-character
+    # tokens (one run of Han characters per phrase would share few bigrams across the two spacings).
+    chinese = [{"problem": pairs[3][0]}, {"problem": pairs[3][1]}]
+    assert removed(run_stage("near-dedup", chinese, tmp_path, threshold=0.5)) == {1: "near_duplicate"}
+    # Letters apart by a comma are not joined: "a, b" and "ab" (the values a and b, their product) stay apart.
+    result = run_stage(
+        "near-dedup",
+        [
+            {"problem": "Find the values of $a, b$ for which the sum of the roots of $x^2 - 5x + 6 = 0$ is largest."},
+            {"problem": "Find the values of $ab$ for which the sum of the roots of $x^2 - 5x + 6 = 0$ is largest."},
+        ],
+        tmp_path,
+        threshold=0.2,
+    )
+    assert removed(result) == {}
+
+
 # 13. Prompts free of hints -----------------------------------------------------------------------------------------
 
 
@@ -472,6 +524,19 @@ def test_an_instruction_after_the_question_on_its_line_leaves_the_question():
     assert clean_prompt(f"{question} {ask}", None, "math").problem == question
     assert clean_prompt(f"{ask} {question}", None, "math").problem == question
     assert clean_prompt(ask, None, "math").problem == ""
+
+
+def test_latex_commands_whose_backslash_an_escape_took_get_it_back():
+    # Omni-MATH stores `\\frac` as a form feed and `rac`, `\\times` as a tab and `imes`; a Chinese exam stores `\\neq` as
+    # a line break and `eq`. The policy would read control characters: the backslash comes back, recorded as an edit.
+    cleaned = clean_prompt("If $\x0crac{1}{2n} + \x0crac{1}{4n} = 1$ and $3 \times 3 = k$, $k \neq 0$, find $n$.", None, "math")
+    assert cleaned.problem == "If $\\frac{1}{2n} + \\frac{1}{4n} = 1$ and $3 \\times 3 = k$, $k \\neq 0$, find $n$."
+    assert cleaned.edits == [{"rule": "broken_escapes", "text": "\\frac x2, \\times, \\neq"}]
+    # A real tab, and line breaks that start a matrix row `e^{t}` or a line `u + n`, are kept as they are.
+    for text in ("Name\tAge\nAnn\t30", "$$A=\\begin{bmatrix}1\\\\\ne^{t} & 1\\end{bmatrix}$$", "Solve:\nu + n = t"):
+        assert clean_prompt(text, None, "math").edits == []
+    # Code keeps its control characters (a tab in a statement's sample is data).
+    assert clean_prompt("Read a\times b.", None, "code").edits == []
 
 
 # 14. Dated rows per source ------------------------------------------------------------------------------------------

@@ -102,6 +102,51 @@ def test_bad_tests_name_row_and_column(tmp_path):
     assert "line 2" not in str(err.value) and "row 2," in str(err.value) and "column 'tests'" in str(err.value)  # 1-based, like lines
 
 
+@pytest.mark.parametrize(
+    "rows, expected",
+    [
+        # a row whose problem is no text, before a row with unreadable tests: the problem's row is named
+        (
+            [{"problem": "a", "tests": "[]"}, {"problem": 3, "tests": "[]"}, {"problem": "b", "tests": "not json {"}],
+            "row 2, column 'problem'",
+        ),
+        # unreadable tests before a row whose problem is no text: the tests' row is named
+        ([{"problem": "a", "tests": "not json {"}, {"problem": None, "tests": "[]"}], "row 1, column 'tests'"),
+        # one row, both wrong: its problem is checked first
+        ([{"problem": "a", "tests": "[]"}, {"problem": ["x"], "tests": "not json {"}], "row 2, column 'problem'"),
+        # a bad time limit after good tests, before a later row's bad problem
+        ([{"problem": "a", "tests": "[]", "time_limit_s": -1}, {"problem": 2, "tests": "[]"}], "row 1, column 'time_limit_s'"),
+    ],
+)
+def test_the_first_bad_row_is_named_whichever_column_is_wrong(tmp_path, rows, expected):
+    # Rows are adapted a column at a time; the error must still be the one a row-by-row reading meets first.
+    path = write_jsonl(tmp_path / "mixed.jsonl", rows)
+    with pytest.raises(InputError) as err:
+        load_inputs([str(path)])
+    assert str(err.value).startswith(f"{path}, {expected}:")
+
+
+def test_meta_is_the_json_of_the_unmapped_fields(tmp_path):
+    # meta is joined from per-value encodings: it must equal json.dumps of the fields (floats, specials, escapes,
+    # nesting, field order) exactly, for every row, rows with other fields among them.
+    fields = {
+        "difficulty": 5.0,
+        "nan": float("nan"),
+        "inf": float("-inf"),
+        "flag": True,
+        "none": None,
+        "big": 10**30,
+        "text": 'é "quoted"\n\u0001\u2028',
+        "nested": [1, {"a": 2.5, "b": [None, False]}],
+        "empty": {},
+    }
+    rows = [{"problem": "p", "answer": "1", **fields}, {"zeta": "z", "problem": "q", "answer": "2", "alpha": 1}]
+    path = tmp_path / "meta.jsonl"
+    path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+    metas = load_inputs([str(path)]).frame["meta"].tolist()
+    assert metas == [json.dumps(fields, ensure_ascii=False), json.dumps({"zeta": "z", "alpha": 1}, ensure_ascii=False)]
+
+
 def test_shared_raw_dumps_all_load(shared_data):
     expected = {
         "rllm_math_train": 7474,

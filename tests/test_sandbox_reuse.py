@@ -366,3 +366,32 @@ def test_cpu_of_processes_a_test_starts_counts_for_that_test(sandbox_mode):
     )
     result = run_solution(code, CALLS, Limits(time_s=3, cpu_s=1, memory_mb=256))
     assert [t.verdict for t in result.tests] == ["passed", "time_limit", "passed"], result
+
+
+@pytest.mark.parametrize("fmt", ["functional", "stdin"])
+def test_a_first_test_slower_than_the_compile_deadline_still_gets_its_verdict(fmt, sandbox_mode, monkeypatch):
+    # The runner sends `ready` with the first result (runner.emit, held), but never later than HOLD_S: with the
+    # parent's deadline for `ready` cut to 0.5 s, a first test of 1.2 s must still pass (held until its result, the
+    # parent would give up on `ready` and call the solution a compile_error).
+    monkeypatch.setattr(executor, "COMPILE_S", 0.5)
+    if fmt == "stdin":
+        code, tests = "import time\ntime.sleep(1.2)\nprint(input())", {"format": "stdin", "cases": [{"input": "7\n", "output": "7\n"}] * 2}
+    else:
+        code, tests = "import time\ndef f(x):\n    if x == 1:\n        time.sleep(1.2)\n    return x\n", CALLS
+    result = run_solution(code, tests, Limits(time_s=3, cpu_s=1, memory_mb=256))
+    assert result.verdict == "passed", result
+
+
+def test_a_batch_of_solutions_of_one_assert_suite_parses_it_once(sandbox_mode):
+    # Rollouts of one problem share its suite: the parent turns the check into data once (executor._assert_job,
+    # cached by the check's text), and each solution still gets its own verdicts from it.
+    check = "def check(candidate):\n    assert candidate(1) == 2\n    assert candidate(2) == 4\n\ncheck(Solution().double)\n"
+    tests = {"format": "assert", "check": check}
+    executor._assert_job.cache_clear()
+    codes = [
+        "class Solution:\n    def double(self, x):\n        return 2 * x\n",
+        "class Solution:\n    def double(self, x):\n        return x + 1\n",
+    ]
+    verdicts = [[t.verdict for t in run_solution(code, tests, CALL_LIMITS).tests] for code in codes * 2]
+    assert verdicts == [["passed", "passed"], ["passed", "wrong_answer"]] * 2
+    assert executor._assert_job.cache_info().misses == 1

@@ -45,7 +45,6 @@ CANONICAL_TYPES = {
     "meta": "string",
 }
 CANONICAL_COLUMNS = list(CANONICAL_TYPES)
-_EMPTY_ROW = dict.fromkeys(CANONICAL_COLUMNS)
 
 # Field names seen in public dumps, in order of preference, for each canonical field.
 ALIASES = {
@@ -215,7 +214,43 @@ def raw_fields(columns: dict, where, mapping: dict[str, str]) -> RawFields:
 _META_JSON = json.JSONEncoder(default=str, ensure_ascii=False).encode
 
 
-def to_canonical(
+def _float_json(value: float) -> str:
+    return float.__repr__(value) if math.isfinite(value) else _META_JSON(value)
+
+
+# How the encoder writes a value of each plain type, one C call each (others go through the encoder itself); a row's
+# meta is then joined from its key and value texts, as the encoder would join them.
+_PLAIN_JSON = {
+    str: json.encoder.encode_basestring,
+    int: int.__repr__,
+    float: _float_json,
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda value: "null",
+}
+_KEY_JSON: dict[str, str] = {}
+
+
+def _meta_json(record: dict, used: set[str]) -> str:
+    """`_META_JSON` of the record's fields that are not in `used`, in the record's order (field names are text: every
+    reader gives them so, and `raw_fields` sorts them)."""
+    parts = []
+    for key, value in record.items():
+        if key in used:
+            continue
+        head = _KEY_JSON.get(key)
+        if head is None:
+            head = _KEY_JSON[key] = json.encoder.encode_basestring(key) + ": "
+        parts.append(head + _PLAIN_JSON.get(type(value), _META_JSON)(value))
+    return "{" + ", ".join(parts) + "}"
+
+
+def to_canonical(records: list[dict], source: str, **options) -> list[dict]:
+    """Adapt raw records to canonical rows: `canonical_columns` (same options), row by row."""
+    columns = canonical_columns(records, source, **options)
+    return [dict(zip(CANONICAL_COLUMNS, row)) for row in zip(*(columns[c] for c in CANONICAL_COLUMNS))]
+
+
+def canonical_columns(
     records: list[dict],
     source: str,
     *,
@@ -224,63 +259,72 @@ def to_canonical(
     first_row: int = 1,
     fields: RawFields | None = None,
     offset: int = 0,
-) -> list[dict]:
-    """Adapt raw records to canonical rows. A row with tests is a code row, any other a math row. Errors name the
-    file, the 1-based row and the column. `first_row` is the `source_row` of the first record (the shards of one
-    source are numbered on from the shard before). A file read in chunks gives the `fields` picked from all its
-    columns and each chunk's `offset` (rows of the file before it)."""
+) -> dict[str, list]:
+    """Adapt raw records to canonical rows, as one list per canonical column, built a column at a time (a pass per
+    field, not a dict per row). A row with tests is a code row, any other a math row. Errors name the file, the
+    1-based row and the column: the first bad row's, as checking row by row would. `first_row` is the `source_row`
+    of the first record (the shards of one source are numbered on from the shard before). A file read in chunks
+    gives the `fields` picked from all its columns and each chunk's `offset` (rows of the file before it)."""
     mapping = mapping or {}
     where = path or source
     if fields is None:
         fields = raw_fields(dict.fromkeys(itertools.chain.from_iterable(records)), where, mapping)
-    problem_key, tests_key, answer_key, solution_key = fields.problem, fields.tests, fields.answer, fields.solution
     keys = dict(fields.keys)
     used = fields.used
+    count = len(records)
 
-    rows = []
-    for index, record in enumerate(records, start=offset):
-        problem = record.get(problem_key)
-        if not isinstance(problem, str):
-            raise InputError(where, f"problem must be text, got {type(problem).__name__}", row=index + 1, column=problem_key)
-        own_id = record.get(keys["id"]) if keys["id"] else None
-        position = first_row - 1 + index
-        row_id = str(own_id) if own_id is not None else f"{source}/" + hashlib.sha1(f"{source}:{position}".encode()).hexdigest()[:16]
-        domain = "code" if tests_key and record.get(tests_key) not in (None, "") else "math"
-        row = {
-            **_EMPTY_ROW,
-            "id": row_id,
-            "source": source,
-            "source_row": position + 1,
-            "domain": domain,
-            "problem": problem,
-            "solutions": [],
-        }
-        if domain == "math":
-            answer = _answer_text(record.get(answer_key)) if answer_key else None
-            if not answer and solution_key and isinstance(record.get(solution_key), str):
-                answer = last_boxed(record[solution_key])
-            row["answer"] = answer
-        else:
-            starter = record.get(keys["starter_code"]) if keys["starter_code"] else None
-            try:
-                tests = canonical_tests(
-                    record.get(tests_key), fn_name=record.get(keys["fn_name"]) if keys["fn_name"] else None, starter_code=starter
-                )
-            except ValueError as exc:
-                raise InputError(where, f"cannot read tests: {exc}", row=index + 1, column=tests_key) from None
-            row["tests"] = dump_tests(tests)
-            row["starter_code"] = starter or None
-            row["time_limit_s"] = _time_limit(
-                record.get(keys["time_limit_s"]) if keys["time_limit_s"] else None, where, index, keys["time_limit_s"]
-            )
-            row["solutions"] = _solutions(record.get(keys["solutions"])) if keys["solutions"] else []
-        for field in ("contest_date", "url"):
-            if keys[field] and record.get(keys[field]) is not None:
-                row[field] = str(record[keys[field]])
-        meta_keys = [k for k in record if k not in used]
-        row["meta"] = _META_JSON({k: record[k] for k in meta_keys})
-        rows.append(row)
-    return rows
+    def column(key: str | None) -> list:
+        return [record.get(key) for record in records] if key else [None] * count
+
+    problems = column(fields.problem)
+    bad_problem = next((i for i, problem in enumerate(problems) if not isinstance(problem, str)), count)
+    tests_raw = column(fields.tests)
+    is_code = [value not in (None, "") for value in tests_raw] if fields.tests else [False] * count
+    columns = {name: [None] * count for name in ("answer", "tests", "time_limit_s", "starter_code")}
+    columns["solutions"] = [[] for _ in range(count)]
+    # Code rows one at a time, in order, up to the first row whose problem is no text: a row's tests are checked after
+    # its problem, and an earlier row's error comes first.
+    starters, fn_names, limits, solutions = (column(keys[f]) for f in ("starter_code", "fn_name", "time_limit_s", "solutions"))
+    for i in itertools.compress(range(bad_problem), is_code):
+        try:
+            tests = canonical_tests(tests_raw[i], fn_name=fn_names[i], starter_code=starters[i])
+        except ValueError as exc:
+            raise InputError(where, f"cannot read tests: {exc}", row=offset + i + 1, column=fields.tests) from None
+        columns["tests"][i] = dump_tests(tests)
+        columns["starter_code"][i] = starters[i] or None
+        columns["time_limit_s"][i] = _time_limit(limits[i], where, offset + i, keys["time_limit_s"])
+        columns["solutions"][i] = _solutions(solutions[i]) if keys["solutions"] else []
+    if bad_problem < count:
+        problem = problems[bad_problem]
+        raise InputError(where, f"problem must be text, got {type(problem).__name__}", row=offset + bad_problem + 1, column=fields.problem)
+    position = first_row - 1 + offset  # of the first record, 0-based
+    own_ids = column(keys["id"])
+    ids = [
+        own
+        if type(own) is str
+        else str(own)
+        if own is not None
+        else f"{source}/" + hashlib.sha1(f"{source}:{position + i}".encode()).hexdigest()[:16]
+        for i, own in enumerate(own_ids)
+    ]
+    if fields.answer or fields.solution:
+        answers, solution_texts = column(fields.answer), column(fields.solution)
+        for i in itertools.compress(range(count), (not code for code in is_code)):
+            answer = _answer_text(answers[i]) if fields.answer else None
+            if not answer and fields.solution and isinstance(solution_texts[i], str):
+                answer = last_boxed(solution_texts[i])
+            columns["answer"][i] = answer
+    columns.update(
+        id=ids,
+        source=[source] * count,
+        source_row=list(range(position + 1, position + count + 1)),
+        domain=["code" if code else "math" for code in is_code],
+        problem=problems,
+        meta=[_meta_json(record, used) for record in records],
+    )
+    for field in ("contest_date", "url"):
+        columns[field] = [str(value) if value is not None else None for value in column(keys[field])]
+    return columns
 
 
 def parse_mapping(spec: str | None) -> dict[str, str]:
@@ -320,7 +364,7 @@ class _ColumnsGrew(Exception):
 
 
 def _file_rows(file: str, source: str, mapping: dict, first_row: int, known: list[str]):
-    """(canonical rows, raw rows read) of one file, a chunk at a time, with the raw column of each field picked from
+    """(canonical columns, raw rows read) of one file, a chunk at a time, with the raw column of each field picked from
     every column the file's rows have (as reading it whole would): `known` are those a first reading found."""
     columns = dict.fromkeys(known)
     fields, error, done = None, None, 0
@@ -336,7 +380,7 @@ def _file_rows(file: str, source: str, mapping: dict, first_row: int, known: lis
             if error is not None or (fields is not None and picked != fields):
                 raise _ColumnsGrew(file, list(columns))
             fields = picked
-        yield to_canonical(records, source, path=file, mapping=mapping, first_row=first_row, fields=fields, offset=done), len(records)
+        yield canonical_columns(records, source, path=file, mapping=mapping, first_row=first_row, fields=fields, offset=done), len(records)
         done += len(records)
     if fields is None:
         raise error
@@ -367,9 +411,10 @@ def _write_inputs(paths: list[str], target: Path, mapping: dict, known: dict[str
             source, files = input_files(argument)
             first_row = 1
             for file in files:
-                for rows, read in _file_rows(file, source, mapping, first_row, known.get(file, [])):
-                    writer.write_table(pa.Table.from_pylist(rows, schema=schema))
-                    sources[source] += len(rows)
+                for columns, read in _file_rows(file, source, mapping, first_row, known.get(file, [])):
+                    table = pa.Table.from_arrays([pa.array(columns[f.name], f.type) for f in schema], schema=schema)
+                    writer.write_table(table)
+                    sources[source] += table.num_rows
                     first_row += read
     ids = pq.read_table(target, columns=["id"]).column("id")
     if pc.count_distinct(ids).as_py() == len(ids):

@@ -124,12 +124,17 @@ def _token_text_many(texts, match_view: bool = False):
 
     array = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(list(texts), type=pa.large_string())
     array = array.fill_null("")
-    ascii_only = pc.all(pc.string_is_ascii(array)).as_py() is not False
-    if not ascii_only:  # NFKC changes nothing in ASCII text, and costs most
-        array = pc.utf8_normalize(array, form="NFKC")
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    # NFKC and the Unicode passes change nothing in ASCII text, and cost most: only the other texts take them.
+    other = pc.invert(pc.string_is_ascii(array))
+    lowered = pc.ascii_lower(array)
+    if pc.any(other).as_py():
+        rest = pc.utf8_normalize(array.filter(other), form="NFKC")
         for pattern, replacement in UNICODE_PASSES:
-            array = pc.replace_substring_regex(array, pattern=pattern, replacement=replacement)
-    array = pc.ascii_lower(array) if ascii_only and array.type in (pa.string(), pa.large_string()) else pc.utf8_lower(array)
+            rest = pc.replace_substring_regex(rest, pattern=pattern, replacement=replacement)
+        lowered = pc.replace_with_mask(lowered, other, pc.utf8_lower(rest))
+    array = lowered
     if match_view:
         array = pc.replace_substring_regex(array, pattern=MATCH_VIEW_DROP, replacement=" ")
     for pattern, replacement in TEXT_PASSES + (MATCH_VIEW_PASSES if match_view else ()):
@@ -249,7 +254,7 @@ def _powers(n: int, base: np.uint64 = _BYTE_BASE) -> tuple[np.ndarray, np.ndarra
     """base^i and base^-i (mod 2^64; base is odd, so it has an inverse) for i < n, computed once and reused."""
     cached = _power_cache.get(int(base))
     if cached is None or len(cached[0]) < n:
-        size = max(n, 1 << 22)
+        size = max(2 * n, 1 << 22)  # doubling: chunks a little longer than the last do not recompute it each time
         inverse_base = np.uint64(pow(int(base), -1, 1 << 64))
         with np.errstate(over="ignore"):
             powers = np.ones(size, dtype=np.uint64)
@@ -273,16 +278,16 @@ def _tokenize_chunk(array, split_pairs: bool = False) -> tuple[np.ndarray, np.nd
     row_start = np.zeros(len(data) + 1, dtype=bool)
     row_start[offsets] = True
     inside = kind != _SEPARATOR
-    same_as_previous = np.r_[False, kind[1:] == kind[:-1]] & ~row_start[:-1] & (kind != _SYMBOL)
-    same_as_next = np.r_[kind[1:] == kind[:-1], False] & ~row_start[1:] & (kind != _SYMBOL)
-    starts = np.flatnonzero(inside & ~same_as_previous)
-    ends = np.flatnonzero(inside & ~same_as_next) + 1
+    # joined[i]: byte i+1 goes on the token of byte i (same class, no symbol, same text)
+    joined = (kind[1:] == kind[:-1]) & (kind[1:] != _SYMBOL) & ~row_start[1:-1]
+    starts = np.flatnonzero(inside & ~np.r_[False, joined])
+    ends = np.flatnonzero(inside & ~np.r_[joined, False]) + 1
     if split_pairs:  # two ASCII letters become two tokens
         pair = (
             (ends - starts == 2) & (kind[starts] == _LETTER) & (data[starts] < 0x80) & (data[np.minimum(starts + 1, len(data) - 1)] < 0x80)
         )
-        starts = np.sort(np.concatenate([starts, starts[pair] + 1]))
-        ends = np.sort(np.concatenate([ends, ends[pair] - 1]))
+        at = np.flatnonzero(pair)  # the new edges fall inside token `at`: inserted in place, the edges stay sorted
+        starts, ends = np.insert(starts, at + 1, starts[at] + 1), np.insert(ends, at, ends[at] - 1)
     powers, inverse = _powers(len(data) + 1, _BYTE_BASE)
     with np.errstate(over="ignore"):
         prefix = np.zeros(len(data) + 1, dtype=np.uint64)

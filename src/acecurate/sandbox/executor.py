@@ -33,7 +33,7 @@ from pathlib import Path
 
 from ..config import setting
 from ..errors import AcecurateError
-from ..suites import MalformedTests, Suite, parse_tests, untrusted_reason
+from ..suites import MalformedTests, Suite, assert_cases, parse_tests, untrusted_reason
 from .cgroups import MemoryBudget, SandboxCgroup, cgroup_support
 from .compare import as_json_data, compare_stdout, compare_values, loads
 from .judge_env import MOUNT_POINT, environment_id, find_judge_env, sandbox_python
@@ -252,14 +252,9 @@ def _job(code: str, suite: Suite, limits: Limits, allow_inline_asserts: bool, pe
         expected = [as_json_data(value) for value in suite.expected_values]
         calls = [{"args": args, "kwargs": {}} for args in suite.calls]
         return {**base, "format": "functional", "fn_name": suite.fn_name, "tests": calls}, expected
-    converted = suite.assert_cases
+    converted = _assert_job(suite.check)
     if converted is not None:
-        cases, fn_name = converted
-        calls = [{"args": c.args, "kwargs": c.kwargs, "builds": c.builds, "returns": c.returns} for c in cases]
-        try:
-            expected = [level_order(c.expected) if c.returns == "tree" else as_json_data(c.expected) for c in cases]
-        except (TypeError, ValueError, RecursionError) as exc:  # values tree_node() cannot build
-            raise MalformedTests(f"an expected tree cannot be built ({type(exc).__name__})") from None
+        fn_name, calls, expected = converted
         return {**base, "format": "assert_cases", "fn_name": fn_name, "tests": calls}, expected
     if not allow_inline_asserts:
         raise _Refused(
@@ -271,6 +266,23 @@ def _job(code: str, suite: Suite, limits: Limits, allow_inline_asserts: bool, pe
     # Run in place, its completion proven by a per-job marker: gameable, which is why it must be asked for.
     marker = secrets.token_hex(16)
     return {**base, "format": "assert_inline", "check": suite.check, "marker": marker, "tests": [None]}, [marker]
+
+
+@functools.lru_cache(maxsize=256)  # a batch of rollouts covers at most a few hundred problems
+def _assert_job(check: str) -> tuple[str, list, list] | None:
+    """An assert suite turned into data: (function name, the calls sent into the sandbox, the expected values kept
+    here), or None when it cannot be data. Cached by the check's text, as many solutions of one problem (a batch of
+    rollouts) share a suite: the jobs share these lists, which nothing changes. Raises MalformedTests (not cached)."""
+    converted = assert_cases(check)
+    if converted is None:
+        return None
+    cases, fn_name = converted
+    calls = [{"args": c.args, "kwargs": c.kwargs, "builds": c.builds, "returns": c.returns} for c in cases]
+    try:
+        expected = [level_order(c.expected) if c.returns == "tree" else as_json_data(c.expected) for c in cases]
+    except (TypeError, ValueError, RecursionError) as exc:  # values tree_node() cannot build
+        raise MalformedTests(f"an expected tree cannot be built ({type(exc).__name__})") from None
+    return fn_name, calls, expected
 
 
 class _SlotPool:

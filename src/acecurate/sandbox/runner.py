@@ -27,7 +27,10 @@ Events go to stdout as one JSON header line each, a result header followed by th
   {"event": "ready"} | {"event": "compile_error", "message": ...}
   {"event": "result", "index": i, "limit", "exit_code", "signal", "time_s", "cpu_s", "max_rss_kb", "oom_kills",
    "stdout": n1, "stderr": n2, "result": n3} then n1 + n2 + n3 bytes
-The parent validates every field and compares outputs; nothing here knows what a correct answer is.
+The parent validates every field and compares outputs; nothing here knows what a correct answer is. `ready` and the
+results are held and written together with the next event, none for longer than HOLD_S (nor beyond HOLD_BYTES), and a
+warm runner's last result goes with its `done`: fewer writes here and fewer wakeups of the parent, the same events
+in the same order, each test still timed here.
 
 Warm mode (the executor's `reuse`): stdin carries frames instead of one job, b"J" + 8-byte length + marshal, the first
 the setup and each next one a job; one byte b"S" at any time stops the job that runs (its test is killed, no more
@@ -207,8 +210,28 @@ def is_same_tree(a, b):
 """
 
 
-def emit(event, payload=b""):
-    write_all(1, (encode(event) + "\n").encode() + payload)
+def emit(event, payload=b"", hold=False):
+    """Write an event, after any held ones. A held event waits for the next one (one write, and one wakeup of the
+    parent, for both), or for HOLD_S at most (see run_test)."""
+    data = (encode(event) + "\n").encode() + payload
+    if hold:
+        if not HELD:
+            HELD_AT[0] = time.monotonic()
+            HELD_BYTES[0] = 0
+        HELD.append(data)
+        HELD_BYTES[0] += len(data)
+        if HELD_BYTES[0] < HOLD_BYTES:
+            return
+        data = b""
+    write_all(1, b"".join(HELD) + data if HELD else data)
+    HELD.clear()
+
+
+def flush():
+    """Write the held events."""
+    if HELD:
+        write_all(1, b"".join(HELD))
+        HELD.clear()
 
 
 def to_jsonable(value, depth=0):
@@ -282,9 +305,7 @@ def child(job, code, result_fd, command_fd):
             resource.setrlimit(resource.RLIMIT_AS, (limits["memory_bytes"], limits["memory_bytes"]))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_bytes"], limits["file_bytes"]))
         resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
-        sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)))
-        sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)))
-        sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)), line_buffering=True)
+        sys.stdin, sys.stdout, sys.stderr = STREAMS or std_streams()
         numpy = sys.modules.get("numpy")
         if numpy is not None:  # imported once by a warm runner: each child draws fresh seeds, as after its own import
             numpy.random.seed()
@@ -326,6 +347,15 @@ def child(job, code, result_fd, command_fd):
         except Exception:
             pass
         _exit(1)
+
+
+def std_streams():
+    """Text streams on descriptors 0, 1 and 2, as `python3` makes them for a program."""
+    return (
+        io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False))),
+        io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False))),
+        io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)), line_buffering=True),
+    )
 
 
 def answer(job, namespace, test):
@@ -395,21 +425,21 @@ def kill_strays(test_pid):
 def clear_scratch():
     """Empty /tmp, /dev/shm and the POSIX message queues, and remove every System V shared memory segment, message
     queue and semaphore set, between tests, so no test starts with another's work (a judge runs each test afresh).
-    Only in the sandbox, where all of these are its own (its tmpfs mounts and its IPC namespace)."""
+    Only in the sandbox, where all of these are its own (its tmpfs mounts and its IPC namespace). Notes in
+    FOUND_EMPTY whether there was nothing to remove."""
     if not PID1:
         return
-    for root in SCRATCH:
-        remove_tree(root)
-    remove_sysv_ipc()
+    empty = [remove_tree(root) for root in SCRATCH]
+    FOUND_EMPTY[0] = remove_sysv_ipc() and all(empty)
 
 
 def remove_tree(root):
     """Remove everything under `root` (keeping `root`), however deep: one directory descriptor at a time and names
     relative to it (a path deeper than PATH_MAX cannot be named whole), an explicit stack (no recursion), and each
-    directory listed once."""
+    directory listed once. True when there was nothing to remove."""
     try:
         if not os.listdir(root):
-            return  # the common case, in one call
+            return True  # the common case, in one call
     except OSError:
         pass  # not even readable: taken away by the test, given back below
     try:
@@ -468,7 +498,9 @@ def listing(fd):
 
 def remove_sysv_ipc():
     """IPC_RMID on every System V object of the sandbox's IPC namespace that /proc/sysvipc lists (read through
-    descriptors opened once: a fresh open of each listing costs more than the rest of the clean-up)."""
+    descriptors opened once: a fresh open of each listing costs more than the rest of the clean-up). True when there
+    was none."""
+    none = True
     for remove, fd in SYSV_FDS:
         listing, chunk = b"", b"-"
         while chunk:
@@ -477,7 +509,9 @@ def remove_sysv_ipc():
         for row in listing.splitlines()[1:]:
             fields = row.split()
             if len(fields) > 1:
+                none = False
                 libc_call(remove, int(fields[1]), 0, 0)  # IPC_RMID; semctl's semnum is ignored
+    return none
 
 
 def libc_call(name, *args):
@@ -659,10 +693,16 @@ def run_test(job, code, child_, index, test):
                 break
         if not readers:
             break
-        remaining = deadline - time.monotonic()
+        now = time.monotonic()
+        remaining = deadline - now
         if remaining <= 0:
             verdict = "time_limit"
             break
+        if HELD:  # held events wait for this test's result, but never longer than HOLD_S
+            if now >= HELD_AT[0] + HOLD_S:
+                flush()
+            else:
+                remaining = min(remaining, HELD_AT[0] + HOLD_S - now)
         r, w, _ = select.select(readers + [child_.exited] + control, writers, [], remaining)
         if control and 0 in r:
             verdict = "stopped"
@@ -761,6 +801,13 @@ def drain(child_, outputs, caps):
 
 
 COMPILED_HELPERS = []  # HELPERS compiled once per sandbox
+FOUND_EMPTY = [False]  # whether the last clear_scratch found nothing to remove
+HELD = []  # events written with the next one (emit)
+HELD_AT = [0.0]  # when the first of them was held
+HELD_BYTES = [0]  # and their size
+HOLD_S = 0.05  # the longest an event is held: far within the parent's deadline for any event
+HOLD_BYTES = 1 << 20  # the most held at once
+STREAMS = []  # a warm runner's stdin, stdout and stderr for its children (see serve)
 SERVING = False  # warm mode: many jobs, read as frames (see the module docstring)
 ROOT_MODES = {}  # each scratch root's mode when the sandbox started, given back before each job
 PID1 = False  # True when we are the sandbox's init (bubblewrap --as-pid-1): only then may kill_strays use kill(-1)
@@ -819,13 +866,13 @@ def run_job(job, builtins_names):
     except Exception as exc:  # SyntaxError, ValueError (null bytes), RecursionError, MemoryError, OverflowError, ...
         emit({"event": "compile_error", "message": f"{type(exc).__name__}: {exc}"[:2000]})
         return
-    emit({"event": "ready"})
+    emit({"event": "ready"}, hold=True)  # sent with the first result
     child_ = None  # a function-call suite's child, between two of its tests
     for index, test in enumerate(job["tests"]):
         header, payload, child_ = run_test(job, code, child_, index, test)
         if header is None:  # stopped by the parent
             return
-        emit(header, payload)
+        emit(header, payload, hold=SERVING or index + 1 < len(job["tests"]))  # a warm runner's last goes with `done`
 
 
 def read_exactly(size):
@@ -888,6 +935,8 @@ def is_clean():
         return False  # a child of ours still exists
     except ChildProcessError:
         pass
+    if FOUND_EMPTY[0]:  # the last clean-up, after every process was gone, found nothing: nothing can be there since
+        return True
     for root in SCRATCH:
         try:
             if os.listdir(root):
@@ -909,6 +958,9 @@ def serve(builtins_names):
     """Warm mode: jobs one after another until stdin ends, each ended by a `done` event."""
     global SERVING
     SERVING = True
+    # Built once and never used here (we write with os.write): each child takes its own copy, unread and unwritten,
+    # instead of building them after the fork, where every object they touch is a page copied.
+    STREAMS.extend(std_streams())
     for root in SCRATCH:
         try:
             ROOT_MODES[root] = os.stat(root).st_mode & 0o7777
@@ -920,6 +972,7 @@ def serve(builtins_names):
             return
         preload(job["code"])
         reset_roots()
+        FOUND_EMPTY[0] = False  # until a clean-up of this job says so (a job that never forks is checked in full)
         run_job(job, builtins_names)
         emit({"event": "done", "clean": is_clean(), "rss_kb": resident_kb()})
 
@@ -937,6 +990,7 @@ def main():
     job = marshal.loads(kind + sys.stdin.buffer.read())
     setup(job)
     run_job(job, names)
+    flush()  # a job without tests leaves its `ready` held
 
 
 if __name__ == "__main__":  # run as `python -c SOURCE` inside the sandbox; importing it runs nothing

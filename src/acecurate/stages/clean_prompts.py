@@ -12,6 +12,8 @@ other stage compares statements. Every rule edits (none removes a row), and each
   quotes) are removed: the trainer adds its own instruction (`sampling.build_prompt`).
 - `starter_code`: a code stub ending the statement (`class Solution: def f(self, ...)` with no body, fenced or not)
   moves to `starter_code` when that column is empty, and leaves the statement when it repeats that column.
+- `broken_escapes` (math): a LaTeX command whose backslash a JSON or Python writer read as an escape gets it back
+  (`\frac` stored as a form feed and `rac`, `\times` as a tab and `imes`, `\neq` as a line break and `eq`).
 
 A prompt with no statement left (nothing but instructions) is removed as `empty_statement`.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 from ..config import setting
@@ -27,7 +30,7 @@ from ..stage import StageResult, map_rows, split_by_reason, stage
 from ..text import snippet
 from ..words import phrases
 
-RULES = ("hint_tags", "judge_limits", "duplicated_instruction", "starter_code")
+RULES = ("hint_tags", "judge_limits", "duplicated_instruction", "starter_code", "broken_escapes")
 
 _TAGS = re.compile(
     r"^[ \t]*(?:tags|problem tags|topics)[ \t]*:[ \t]*(?:\[[^\]\n]*\][ \t]*|[^\n\[]+|\n[ \t]*\[[^\]\n]*\][ \t]*)?$",
@@ -66,6 +69,18 @@ _FENCE = re.compile(r"^[ \t]*```")
 _STUB_START = re.compile(r"^(?:class[ \t]+\w+|def[ \t]+\w+[ \t]*\()")
 _STUB_LINE = re.compile(r"^(?:[ \t]*(?:class[ \t]+\w+.*:|def[ \t]+\w+.*|@\w+.*|pass|\.\.\.|#.*)?[ \t]*)$")
 _SENTENCE_END = re.compile(r"[.?!:](?=\s)")
+# The control characters that escapes make of a backslash and the letter after it: form feed (\f), backspace (\b), bell
+# (\a) and vertical tab (\v) never belong in a statement, so one before a letter is always a lost backslash. A tab,
+# carriage return or line break does belong there: it is a lost backslash only before the rest of a command that no
+# word or line starts with ("imes" of \times, "ight" of \right, "eq" of \neq).
+_ESCAPED = {"\x0c": "f", "\x08": "b", "\x07": "a", "\x0b": "v", "\t": "t", "\r": "r", "\n": "n"}
+_BROKEN_ESCAPE = re.compile(
+    r"[\x0c\x08\x07\x0b](?=[A-Za-z])"
+    r"|\t(?=(?:imes|ext|extbf|extit|heta|riangle|au|ilde|frac|herefore|op|o)(?![A-Za-z]))"
+    r"|\r(?=(?:ight|ho|angle|floor|ceil|vert|brace)(?![A-Za-z]))"
+    r"|\n(?=(?:eq|eqq|abla|otin|ewline|leq|geq)(?![A-Za-z]))"
+)
+_LETTERS = re.compile(r"[A-Za-z]*")
 _BARE_HEADER = re.compile(r"^[ \t]*(?:#+[ \t]*)?(?:\w+[ \t]*){0,2}:?[ \t]*$")  # "### Answer:", "Format:"
 
 
@@ -134,6 +149,11 @@ def clean_prompt(problem: str, starter_code: str | None, domain: str, rules: tup
         out.edits.append({"rule": rule, "text": snippet(text, 300)})
 
     text = problem
+    if domain == "math" and "broken_escapes" in rules and _BROKEN_ESCAPE.search(text):
+        found = list(_BROKEN_ESCAPE.finditer(text))
+        repaired = Counter("\\" + _ESCAPED[m.group()] + _LETTERS.match(text, m.end()).group() for m in found)
+        text = _BROKEN_ESCAPE.sub(lambda m: "\\" + _ESCAPED[m.group()], text)
+        edit("broken_escapes", ", ".join(f"{command} x{n}" if n > 1 else command for command, n in repaired.items()))
     if domain == "code" and "hint_tags" in rules:
         for pattern in (_TAGS, _RATING):
             for found in pattern.finditer(text):

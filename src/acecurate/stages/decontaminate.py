@@ -204,13 +204,23 @@ def _distinct(*columns: np.ndarray, carry: tuple[np.ndarray, ...] = ()) -> list[
     wherever the keys are) come along."""
     if not len(columns[0]):
         return list(columns) + list(carry)
-    order = np.lexsort(columns[::-1])
-    sorted_columns = [c[order] for c in columns]
-    new = np.zeros(len(order), dtype=bool)
-    new[0] = True
-    for c in sorted_columns:
-        new[1:] |= c[1:] != c[:-1]
-    return [c[new] for c in sorted_columns] + [c[order][new] for c in carry]
+    widths = [int(c.max()).bit_length() for c in columns]
+    if sum(widths) <= 64 and all(c.min() >= 0 for c in columns):
+        # Non-negative ids that fit one 64-bit key together: one sort of the packed key orders them as lexsort would.
+        key = np.zeros(len(columns[0]), dtype=np.uint64)
+        for c, width in zip(columns, widths):
+            key = (key << np.uint64(width)) | c.astype(np.uint64)
+        order = np.argsort(key)  # rows with equal keys are equal (carry too), so any order of ties will do
+        key = key[order]
+        new = np.r_[True, key[1:] != key[:-1]]
+    else:
+        order = np.lexsort(columns[::-1])
+        new = np.zeros(len(order), dtype=bool)
+        new[0] = True
+        for c in columns:
+            ordered = c[order]
+            new[1:] |= ordered[1:] != ordered[:-1]
+    return [c[order][new] for c in columns] + [c[order][new] for c in carry]
 
 
 def _chunk_hits(corpus: TokenizedCorpus, first_text: int, index: NgramIndex, weigh_rows: bool = True) -> _Hits:
@@ -226,10 +236,12 @@ def _chunk_hits(corpus: TokenizedCorpus, first_text: int, index: NgramIndex, wei
     hits, lo, counts = candidates[found], lo[found], (hi - lo)[found]
     other_weight = np.zeros(len(corpus))
     if weigh_rows and len(hashes):
-        _, inverse, occurrences = np.unique(hashes, return_inverse=True, return_counts=True)
+        import pandas as pd
+
+        codes, _ = pd.factorize(hashes)  # a hash table: the counts np.unique gives, without sorting every n-gram
         other = np.ones(len(hashes), dtype=bool)
         other[hits] = False
-        other_weight = np.bincount(owner[other], weights=1.0 / occurrences[inverse.reshape(-1)[other]], minlength=len(corpus))
+        other_weight = np.bincount(owner[other], weights=1.0 / np.bincount(codes)[codes[other]], minlength=len(corpus))
     # Expand each hit to every benchmark item holding that n-gram (at most max_item_frequency each).
     which = np.repeat(np.arange(len(hits)), counts)
     within = np.arange(len(which)) - np.repeat(np.cumsum(counts) - counts, counts)
@@ -456,7 +468,8 @@ def _agreement(texts: list[str], index: NgramIndex, coverage: Coverage, domain: 
     item_found, text_found, setup_found, question_found, names_found = (np.ones(shape) for _ in range(5))
     limits_agree, meanings_agree, aligned = np.ones(shape, dtype=bool), np.ones(shape, dtype=bool), np.zeros(shape)
     same_call = np.zeros(shape, dtype=bool)
-    rows = np.flatnonzero(((coverage.item >= 0) & (coverage.score >= floor)).any(axis=1))
+    score = coverage.score  # computed once: the property builds the whole (texts, CANDIDATES) array
+    rows = np.flatnonzero(((coverage.item >= 0) & (score >= floor)).any(axis=1))
     if called:  # a call on the item's example decides even where the reworded prose leaves little coverage
         rows = np.union1d(rows, np.fromiter(called, dtype=np.int64, count=len(called)))
     if not len(rows):
@@ -470,7 +483,7 @@ def _agreement(texts: list[str], index: NgramIndex, coverage: Coverage, domain: 
         bounds = limit_values(texts[r]) if domain == "code" else None
         names = names_of(texts[r], domain)
         calls = called.get(int(r))  # None: the row makes none of the items' calls
-        for j in np.flatnonzero((coverage.item[r] >= 0) & ((coverage.score[r] >= floor) | (calls is not None))):
+        for j in np.flatnonzero((coverage.item[r] >= 0) & ((score[r] >= floor) | (calls is not None))):
             item = coverage.item[r, j]
             theirs, setup = index.item_numbers[item], index.item_setup_numbers[item]
             if len(theirs):
@@ -651,9 +664,8 @@ def decide(match: Match, config: DecontamConfig, index: NgramIndex | None = None
     named = match.names_found > 0
     other_names = match.names_found < 0
     if index is not None:
-        named &= np.array([[len(index.item_names[i]) > 0 if i >= 0 else False for i in row] for row in exact.item], dtype=bool).reshape(
-            exact.item.shape
-        )
+        has_names = np.array([len(names) > 0 for names in index.item_names] + [False], dtype=bool)  # [-1]: no item
+        named &= has_names[exact.item]
     threshold = np.where(named, min(config.min_coverage, config.min_coverage_named), config.min_coverage)
     by_item = present & (exact.item_coverage >= threshold) & ~other_names
     by_row = present & (exact.text_coverage >= config.min_row_coverage)

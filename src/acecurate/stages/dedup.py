@@ -21,7 +21,7 @@ from ..config import setting
 from ..stage import StageResult, map_rows, stage
 from ..text import hash_strings, normalize_many, plural, snippet
 from .minhash import MinHashSettings, near_duplicates
-from .pair_judge import PairJudge, statement_text
+from .pair_judge import PairJudge, spaced_characters, statement_text
 
 
 def priority_order(frame, source_priority: list[str]) -> np.ndarray:
@@ -198,7 +198,8 @@ def near_dedup(frame, config: NearDedupConfig, ctx) -> StageResult:
     order = priority_order(frame, config.source_priority)
     texts = list(map_rows(statement_text, [list(frame["problem"])], (ctx.domain,), ctx.workers))
     judge = PairJudge(frame, texts, ctx.domain, config.check_answers)
-    found = near_duplicates(texts, config.minhash(), order, ctx.track, judge)
+    # Candidates come from the judge's tokens: Han and kana characters one by one, so spacing does not split a run.
+    found = near_duplicates([spaced_characters(t) for t in texts], config.minhash(), order, ctx.track, judge)
     dup_of, variant_of, similarity = found.dup_of, found.variant_of, found.similarity
     ids, problems = frame["id"].to_numpy(), frame["problem"].to_numpy()
     mask = dup_of >= 0

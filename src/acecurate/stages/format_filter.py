@@ -332,13 +332,17 @@ def truth_question(problem: str, answer: str) -> str | None:
 
 
 _BOOLEAN_OUTPUT = re.compile(r"\breturn (?:true|false)\b|\bprint (?:yes|no)\b", re.IGNORECASE)
+_NEGATED = re.compile(r"(?:n't|\bnot|\bnever|\bcannot)\s+$", re.IGNORECASE)
 
 
 def special_judge(problem: str) -> str | None:
     """Evidence that several outputs are accepted. "Find any substring ... Return true if one exists" asks whether one
-    exists: the output is a yes/no, so "find any" alone does not count there."""
+    exists: the output is a yes/no, so "find any" alone does not count there; nor does a negated verb ("if you didn't
+    find any vowel, return an empty string", "do not print any spaces")."""
     for found in _SPECIAL_JUDGE.finditer(problem):
         if found.group(0).lower().startswith("find") and _BOOLEAN_OUTPUT.search(problem):
+            continue
+        if _NEGATED.search(problem, max(0, found.start() - 20), found.start()):
             continue
         return f"matched {snippet(found.group(0), 80)!r}"
     return None

@@ -32,6 +32,30 @@ _COMMAND = re.compile(r"\\([A-Za-z]+)")
 _INDEXED = re.compile(r"[01] - indexed")
 _GROUPING = frozenset("()[]{}")
 _BULLET = re.compile(r"(?m)^[ \t]*[*\-•][ \t]+")  # a markdown list item's bullet
+# Markup and spellings that differ between copies of one statement: curly quotes, AoPS forum tags ("[list]", "[*]",
+# "[i]beam[/i]", a math list's other layout), `\mid` for `|`.
+_QUOTE_MARKS = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201b": "'", "\u201c": '"', "\u201d": '"'})
+_FORUM_TAG = re.compile(r"\[/?(?:list(?:=[^\]\n]*)?|[ibus])\]|\[\*\]")
+_DIVIDES = re.compile(r"\\(?:mid|vert|lvert|rvert)(?![A-Za-z])")
+# Token views only. Inside math, single letters apart ("$a x+b$", "$A B$") are the product or the segment their joined
+# spelling writes (in prose, "set B C) ..." is a name and an option label). Chinese and Japanese put no spaces between
+# words, so each Han or kana character is a token ("若关于x的" and "若关于 x 的" are one text); as a word of prose.
+_MATH_SPAN = re.compile(r"\$\$.*?\$\$|\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]", re.DOTALL)
+_SPACED_LETTERS = re.compile(r"(?<![A-Za-z\\])[A-Za-z](?:[ \t]+[A-Za-z](?![A-Za-z]))+")
+_CJK_CHARACTERS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK = re.compile(f"([{_CJK_CHARACTERS}])")
+_CJK_TOKEN = re.compile(f"[{_CJK_CHARACTERS}]")
+
+
+def spaced_characters(text: str) -> str:
+    """The text with each Han or kana character a word of its own: how near-dedup tokenises Chinese and Japanese."""
+    return _CJK.sub(r" \1 ", text) if not text.isascii() else text
+
+
+def _joined_letters(math: re.Match) -> str:
+    return _SPACED_LETTERS.sub(lambda letters: "".join(letters.group().split()), math.group())
+
+
 # The functions a code statement's starter code or examples define (`def furthestDistanceFromOrigin(self, moves)`).
 _DEFINED = re.compile(r"\bdef[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]*\(")
 _ASKS = re.compile(r"\?|\b(?:find|compute|determine|calculate|evaluate|what|how many|prove|show that)\b", re.IGNORECASE)
@@ -132,7 +156,7 @@ def _edge_stretch_diff(a: list[str], b: list[str]) -> list[tuple[str, int, int, 
 
 
 def _is_content(token: str, domain: str, capitals: frozenset[str]) -> bool:
-    if token[0].isdigit() or token in _SYMBOL_TOKENS or len(token) == 1 or token in capitals:
+    if token[0].isdigit() or token in _SYMBOL_TOKENS or (len(token) == 1 and not _CJK_TOKEN.match(token)) or token in capitals:
         return True
     return token in words("math_meaning_words") if domain == "math" else token not in words("code_stopwords")
 
@@ -324,9 +348,17 @@ class PairJudge:
         self.counts: Counter = Counter()
 
     def view(self, i: int) -> str:
+        """The statement as compared and quoted: without layout that copies of one problem write differently."""
+        text = _BULLET.sub("", self.texts[i]).translate(_QUOTE_MARKS)  # "* Each element ..." and "Each element ..."
         if self.domain == "math":
-            return fractions_as_slashes(ASY_BLOCK.sub(" asy ", self.texts[i]))
-        return _BULLET.sub("", self.texts[i])  # "* Each element ..." and "Each element ...": one list, two layouts
+            return _DIVIDES.sub("|", _FORUM_TAG.sub(" ", fractions_as_slashes(ASY_BLOCK.sub(" asy ", text))))
+        return text
+
+    def _token_view(self, i: int) -> str:
+        text = self.view(i)
+        if self.domain == "math":
+            text = _MATH_SPAN.sub(_joined_letters, text)
+        return spaced_characters(text)
 
     def prepare(self, rows, chunk_rows: int = 10_000) -> None:
         """Tokenise the rows that may be judged, in vectorised passes of `chunk_rows` rows (one text at a time costs
@@ -338,7 +370,7 @@ class PairJudge:
         vocabulary = self._vocabulary
         for start in range(0, len(rows), chunk_rows):
             chunk = rows[start : start + chunk_rows]
-            for i, tokens in zip(chunk, tokenize_many([self.view(i) for i in chunk], match_view=self.domain == "code")):
+            for i, tokens in zip(chunk, tokenize_many([self._token_view(i) for i in chunk], match_view=self.domain == "code")):
                 self._tokens[i] = list(map(vocabulary.setdefault, tokens, tokens))
 
     def tokens(self, i: int) -> list[str]:
