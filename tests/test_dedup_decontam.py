@@ -1,7 +1,9 @@
 """Tokens, exact and near dedup (duplicates vs variants), and benchmark decontamination (copies, templates, stock
 phrasing, evaluation windows, any-match), on hand-written rows and real data."""
 
+import itertools
 import json
+import random
 import re
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from acecurate.stage import RunContext
 from acecurate.stages.decontaminate import DecontamConfig, build_index, contaminated_mask, decontaminate, match_texts
 from acecurate.stages.dedup import DedupConfig, NearDedupConfig, exact_dedup, near_dedup
 from acecurate.stages.minhash import near_duplicates
+from acecurate.stages.pair_judge import PairJudge, ends_in_other_numbers, statement_difference
 from acecurate.text import normalize, shingle_corpus, tokenize, tokenize_corpus
 
 from .conftest import stdin_tests, write_jsonl
@@ -213,6 +216,36 @@ def test_code_pairs_differ_by_version_constraints_or_tests():
 def test_near_dedup_without_answers_judges_statements_only():
     verdicts, _ = near([{"problem": "Compute $3 + 4 \\cdot 5$ exactly."}, {"problem": "Compute $3 + 4 \\cdot 5$ exactly, please."}])
     assert verdicts["r1"] == ("duplicate", "r0")
+
+
+def test_number_shortcut_never_claims_a_variant_the_diff_would_not_find(shared_data):
+    # The pair judge calls two statements variants without the diff when each ends in a number the other lacks; on
+    # real problems copied with a word dropped and a number appended (the adversarial benchmark), and with a credit
+    # line or a respaced number at the end, the diff must find a change wherever the shortcut says so, and the
+    # shortcut must fire on most copy pairs (or it saves nothing).
+    rng = random.Random(0)
+    base = [r["problem"] for r in json.loads((shared_data / "raw/rllm_math_train.json").read_text()) if len(r["problem"].split()) > 4][:150]
+    texts = []
+    for problem in base:
+        words = problem.split()
+        copies = [" ".join(words[:k] + words[k + 1 :] + [str(rng.randrange(1000))]) for k in rng.sample(range(len(words)), 3)]
+        texts += [problem, *copies, problem + " from the round 17", problem + " 1 23", problem + " 12 3"]
+    judge = PairJudge(pd.DataFrame({"problem": texts}), texts, "math", check_answers=False)
+    judge.prepare(range(len(texts)))
+    fired = pairs = 0
+    for start in range(0, len(texts), 7):
+        group = range(start, start + 7)
+        for j, i in itertools.permutations(group, 2):
+            a, b = judge.tokens(j), judge.tokens(i)
+            if ends_in_other_numbers(a, b):
+                fired += 1
+                assert statement_difference(a, b, "math")[0] is not None, (texts[j], texts[i])
+            pairs += 1
+    copy_pairs = 150 * 3 * 2  # ordered pairs of two copies of one problem
+    assert fired >= 0.6 * copy_pairs, (fired, pairs)
+    # A credit line ending in a number is an added note: a duplicate, which the shortcut leaves to the diff.
+    a, b = judge.tokens(0), judge.tokens(4)
+    assert not ends_in_other_numbers(a, b) and statement_difference(a, b, "math")[0] is None
 
 
 def test_vectorised_shingles_match_python():

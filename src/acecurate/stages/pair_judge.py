@@ -92,6 +92,8 @@ def bounded_diff(
 def _snake(a: list, b: list, x: int, y: int, n: int, m: int) -> tuple[int, int]:
     """The end of the run of equal tokens from (x, y): compared by list slices (in C), the step doubling while they
     agree and halving after, so a long common run costs a few comparisons, not one Python step per token."""
+    if x >= n or y >= m or a[x] != b[y]:
+        return x, y  # most runs the diff tries end at once: no slices to halve down to one token
     step = 8
     while x < n and y < m:
         width = min(step, n - x, m - y)
@@ -217,6 +219,66 @@ def statement_difference(a: list[str], b: list[str], domain: str, capitals: froz
     return change, ops, glued
 
 
+def _greedy_edits(a: list[str], b: list[str], budget: int) -> int | None:
+    """The cost of some edit script from `a` to `b` (one token deleted, inserted or replaced at a time, each step taking
+    the edit after which the equal run reaches furthest), or None past `budget`: an upper bound on the shortest."""
+    n, m = len(a), len(b)
+    x, y = _snake(a, b, 0, 0, n, m)
+    cost = 0
+    while x < n or y < m:
+        best, step = -1, 0
+        if x < n:
+            dx, dy = _snake(a, b, x + 1, y, n, m)
+            best, step, nx, ny = dx + dy - 1, 1, dx, dy
+        if y < m:
+            dx, dy = _snake(a, b, x, y + 1, n, m)
+            if dx + dy - 1 > best:
+                best, step, nx, ny = dx + dy - 1, 1, dx, dy
+        if x < n and y < m:
+            dx, dy = _snake(a, b, x + 1, y + 1, n, m)
+            if dx + dy - 2 > best:
+                step, nx, ny = 2, dx, dy
+        x, y, cost = nx, ny, cost + step
+        if cost > budget:
+            return None
+    return cost
+
+
+def _trailing_numbers(tokens: list[str]) -> set[str]:
+    """The digit strings a text's joined words (symbols left out) can end in: its last numbers, with or without the
+    numbers before them up to its last word ("x = 1 2" ends in "2" or "12")."""
+    ends, joined = set(), ""
+    for t in reversed(tokens):
+        if t in _SYMBOL_TOKENS:
+            continue
+        if not (t.isascii() and t.isdigit()):
+            break
+        joined = t + joined
+        ends.add(joined)
+    return ends
+
+
+def ends_in_other_numbers(a: list[str], b: list[str]) -> bool:
+    """Whether `statement_difference(a, b, "math")` surely finds a change, told without the diff. One text ends in a
+    number the other never writes, so the diff's last opcode holds it; that opcode would be excused only as an added
+    note (an insert of 3 or more tokens: the shortest script is too close to allow one, by its length), as the other
+    text joined differently (no common trailing digit string), or as a rewording (its number is missing from the
+    other text). Adversarial copies (a word dropped, a number appended) are mostly this."""
+    if not a or not b:
+        return False
+    n, m, x, y = len(a), len(b), a[-1], b[-1]
+    # An opcode at the end that only inserts (deletes) k tokens leaves them unmatched: k <= m - LCS = (m - n + D) / 2,
+    # under 3 while the shortest script D is under 6 - (m - n).
+    budgets = []
+    if y.isascii() and y.isdigit() and y not in a:
+        budgets.append(5 - (m - n))
+    if x.isascii() and x.isdigit() and x not in b:
+        budgets.append(5 - (n - m))
+    if not budgets or max(budgets) < 0 or _trailing_numbers(a) & _trailing_numbers(b):
+        return False
+    return _greedy_edits(a, b, min(MAX_EDITS, max(budgets))) is not None
+
+
 def _names(names: set[str]) -> str:
     return ", ".join(sorted(names)[:3])
 
@@ -298,15 +360,18 @@ class PairJudge:
             text = _MATH_SPAN.sub(_joined_letters, text)
         return spaced_characters(text)
 
-    def prepare(self, rows) -> None:
-        """Tokenise the rows that may be judged, in one vectorised pass (one text at a time costs 40 µs of overhead).
-        Code is read in the matching view, as decontamination reads it: `10^9` and a scrape's `109`, `i^th` and `ith`
-        are one text. Tokens are interned: each distinct token is one string object, so a row's tokens cost a pointer
-        each and comparing two tokens is comparing two pointers."""
+    def prepare(self, rows, chunk_rows: int = 10_000) -> None:
+        """Tokenise the rows that may be judged, in vectorised passes of `chunk_rows` rows (one text at a time costs
+        40 µs of overhead; a pass over every row at once holds each token of every row as a fresh string before it is
+        interned). Code is read in the matching view, as decontamination reads it: `10^9` and a scrape's `109`, `i^th`
+        and `ith` are one text. Tokens are interned: each distinct token is one string object, so a row's tokens cost a
+        pointer each and comparing two tokens is comparing two pointers."""
         rows = [i for i in rows if i not in self._tokens]
         vocabulary = self._vocabulary
-        for i, tokens in zip(rows, tokenize_many([self._token_view(i) for i in rows], match_view=self.domain == "code")):
-            self._tokens[i] = list(map(vocabulary.setdefault, tokens, tokens))
+        for start in range(0, len(rows), chunk_rows):
+            chunk = rows[start : start + chunk_rows]
+            for i, tokens in zip(chunk, tokenize_many([self._token_view(i) for i in chunk], match_view=self.domain == "code")):
+                self._tokens[i] = list(map(vocabulary.setdefault, tokens, tokens))
 
     def tokens(self, i: int) -> list[str]:
         if i not in self._tokens:
@@ -341,12 +406,14 @@ class PairJudge:
     def __call__(self, i: int, j: int) -> tuple[str, Callable[[], str], bool]:
         """(verdict, why, later_is_better) for the later row i against the kept row j. `why` writes the evidence when
         called: quoting the texts costs more than judging, and only the rows removed in the end show it."""
-        change, ops, glued = statement_difference(self.tokens(j), self.tokens(i), self.domain, self.named(i) | self.named(j))
+        a, b = self.tokens(j), self.tokens(i)
+        if self.domain == "math" and ends_in_other_numbers(a, b):
+            self.counts["variant: statement"] += 1  # the verdict the diff gives, at a third of its cost
+            return "variant", lambda: self._statement_change(j, i), False
+        change, ops, glued = statement_difference(a, b, self.domain, self.named(i) | self.named(j))
         if change:
-            i1, i2, j1, j2 = change
             self.counts["variant: statement"] += 1
-            a, b = self.tokens(j), self.tokens(i)
-            return "variant", lambda: f"the statements differ in {self._quote(j, a[i1:i2])!r} vs {self._quote(i, b[j1:j2])!r}", False
+            return "variant", lambda: self._statement_change(j, i, change), False
         # Bounds compare when both statements state their constraints the same way (one without its "Constraints:"
         # section only holds bounds of its prose, "0 <= i < j < n").
         if self.problems is not None and bool(_HAS_CONSTRAINTS.search(self.problems[j])) == bool(_HAS_CONSTRAINTS.search(self.problems[i])):
@@ -381,6 +448,12 @@ class PairJudge:
         later_is_better = glued == "a" and self._asks_more(j, self.tokens(j), ops)
         self.counts["duplicate" + (", later row kept" if later_is_better else "")] += 1
         return "duplicate", lambda: self.differences(j, i, ops, later_is_better) + answers, later_is_better
+
+    def _statement_change(self, j: int, i: int, change=None) -> str:
+        """Why the statements of kept row j and row i are two problems: their first difference that changes one."""
+        a, b = self.tokens(j), self.tokens(i)
+        i1, i2, j1, j2 = change or statement_difference(a, b, self.domain, self.named(i) | self.named(j))[0]
+        return f"the statements differ in {self._quote(j, a[i1:i2])!r} vs {self._quote(i, b[j1:j2])!r}"
 
     def _defined(self, k: int) -> set[str]:
         starter = self.starter[k] if self.starter is not None and isinstance(self.starter[k], str) else ""
