@@ -4,10 +4,12 @@ Two statements are the same problem when they differ in wording alone (prose wor
 added note or credit line at either end of a math statement), math gold answers are equivalent under the grader, and
 code tests expect the same output for any input both hold. The statements are compared without what sources put
 around them (`clean_prompts.clean_prompt`: instruction wrappers, judge metadata, starter code), so one task wrapped in
-two prompt templates is one task. The diff is Myers' shortest edit script with a bounded number of edits (linear in
-the text); statements further apart than that are different, except (math) where what exceeds the bound is one
-stretch only one statement has at its start or end (a restatement paragraph), judged as any added note is. Of two
-copies, the one without a second problem glued to its start or end is kept. Evidence quotes both texts as they are written, and says which side was kept.
+two prompt templates is one task; nor in layout that copies write differently (curly quotes, forum list tags, bullets,
+`\\mid` for `|`, letters spaced inside math, Chinese with or without spaces). The diff is Myers' shortest edit script
+with a bounded number of edits (linear in the text); statements further apart than that are different, except (math)
+where what exceeds the bound is one stretch only one statement has at its start or end (a restatement paragraph),
+judged as any added note is. Of two copies, the one without a second problem glued to its start or end is kept.
+Evidence quotes both texts as they are written, and says which side was kept.
 """
 
 from __future__ import annotations
