@@ -149,8 +149,8 @@ def clean_prompt(problem: str, starter_code: str | None, domain: str, rules: tup
         out.edits.append({"rule": rule, "text": snippet(text, 300)})
 
     text = problem
-    if domain == "math" and "broken_escapes" in rules and _BROKEN_ESCAPE.search(text):
-        found = list(_BROKEN_ESCAPE.finditer(text))
+    found = list(_BROKEN_ESCAPE.finditer(text)) if domain == "math" and "broken_escapes" in rules else []
+    if found:
         repaired = Counter("\\" + _ESCAPED[m.group()] + _LETTERS.match(text, m.end()).group() for m in found)
         text = _BROKEN_ESCAPE.sub(lambda m: "\\" + _ESCAPED[m.group()], text)
         edit("broken_escapes", ", ".join(f"{command} x{n}" if n > 1 else command for command, n in repaired.items()))

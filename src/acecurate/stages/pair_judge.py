@@ -44,9 +44,7 @@ _DIVIDES = re.compile(r"\\(?:mid|vert|lvert|rvert)(?![A-Za-z])")
 # words, so each Han or kana character is a token ("若关于x的" and "若关于 x 的" are one text); as a word of prose.
 _MATH_SPAN = re.compile(r"\$\$.*?\$\$|\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]", re.DOTALL)
 _SPACED_LETTERS = re.compile(r"(?<![A-Za-z\\])[A-Za-z](?:[ \t]+[A-Za-z](?![A-Za-z]))+")
-_CJK_CHARACTERS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_CJK = re.compile(f"([{_CJK_CHARACTERS}])")
-_CJK_TOKEN = re.compile(f"[{_CJK_CHARACTERS}]")
+_CJK = re.compile("([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])")
 
 
 def spaced_characters(text: str) -> str:
@@ -158,7 +156,7 @@ def _edge_stretch_diff(a: list[str], b: list[str]) -> list[tuple[str, int, int, 
 
 
 def _is_content(token: str, domain: str, capitals: frozenset[str]) -> bool:
-    if token[0].isdigit() or token in _SYMBOL_TOKENS or (len(token) == 1 and not _CJK_TOKEN.match(token)) or token in capitals:
+    if token[0].isdigit() or token in _SYMBOL_TOKENS or (len(token) == 1 and not _CJK.match(token)) or token in capitals:
         return True
     return token in words("math_meaning_words") if domain == "math" else token not in words("code_stopwords")
 
