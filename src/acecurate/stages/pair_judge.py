@@ -14,6 +14,7 @@ Evidence quotes both texts as they are written, and says which side was kept.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from collections import Counter
@@ -42,7 +43,7 @@ _DIVIDES = re.compile(r"\\(?:mid|vert|lvert|rvert)(?![A-Za-z])")
 # Token views only. Inside math, single letters apart ("$a x+b$", "$A B$") are the product or the segment their joined
 # spelling writes (in prose, "set B C) ..." is a name and an option label). Chinese and Japanese put no spaces between
 # words, so each Han or kana character is a token ("若关于x的" and "若关于 x 的" are one text); as a word of prose.
-_MATH_SPAN = re.compile(r"\$\$.*?\$\$|\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]", re.DOTALL)
+_MATH_OPENER = re.compile(r"\$|\\[(\[]")
 _SPACED_LETTERS = re.compile(r"(?<![A-Za-z\\])[A-Za-z](?:[ \t]+[A-Za-z](?![A-Za-z]))+")
 _CJK = re.compile("([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])")
 
@@ -52,8 +53,37 @@ def spaced_characters(text: str) -> str:
     return _CJK.sub(r" \1 ", text) if not text.isascii() else text
 
 
-def _joined_letters(math: re.Match) -> str:
-    return _SPACED_LETTERS.sub(lambda letters: "".join(letters.group().split()), math.group())
+def _math_spans(text: str) -> list[tuple[int, int]]:
+    """The math of a text, left to right: `$$...$$`, `$...$`, `\\(...\\)`, `\\[...\\]`, each opener closed by the next
+    closer after it (as the lazy regex would), found by bisecting the closers' positions: linear however many openers
+    never close (a lazy regex scans to the end for each, seconds on one long broken row)."""
+    closers = {c: [m.start() for m in re.finditer(f"(?={re.escape(c)})", text)] for c in ("$$", "$", "\\)", "\\]")}
+    spans, position = [], 0
+    for opener in _MATH_OPENER.finditer(text):
+        start = opener.start()
+        if start < position:
+            continue
+        if opener.group() == "$":
+            kinds = ["$$", "$"] if text.startswith("$$", start) else ["$"]  # `$$` closed by `$$`, else a `$` pair
+        else:
+            kinds = ["\\)" if opener.group() == "\\(" else "\\]"]
+        for closer in kinds:
+            after = closers[closer]
+            k = bisect.bisect_left(after, start + (1 if closer == "$" else 2))  # the closer starts after the opener
+            if k < len(after):
+                spans.append((start, after[k] + len(closer)))
+                position = after[k] + len(closer)
+                break
+    return spans
+
+
+def _joined_math_letters(text: str) -> str:
+    """The text with single letters spaced inside its math joined (`$a x+b$` is `$ax+b$`)."""
+    pieces, position = [], 0
+    for start, end in _math_spans(text):
+        pieces += [text[position:start], _SPACED_LETTERS.sub(lambda letters: "".join(letters.group().split()), text[start:end])]
+        position = end
+    return "".join(pieces) + text[position:]
 
 
 # The functions a code statement's starter code or examples define (`def furthestDistanceFromOrigin(self, moves)`).
@@ -357,7 +387,7 @@ class PairJudge:
     def _token_view(self, i: int) -> str:
         text = self.view(i)
         if self.domain == "math":
-            text = _MATH_SPAN.sub(_joined_letters, text)
+            text = _joined_math_letters(text)
         return spaced_characters(text)
 
     def prepare(self, rows, chunk_rows: int = 10_000) -> None:
