@@ -187,6 +187,7 @@ def test_same_verdict_from_the_training_reward_eval_and_the_difficulty_stage(tin
             columns = {key: [r[key] for r in rows] for key in ("domain", "answer", "tests", "prompt_id", "time_limit_s")}
             completions = [[{"role": "assistant", "content": t}] for t in texts]
             rewards = asyncio.run(reward(prompts=[r["prompt"] for r in rows], completions=completions, completion_ids=ids, **columns))
+            reward.flush()  # the log is written on a background thread, as while a step's update runs
             logged = [json.loads(line) for line in (tmp_path / "rollouts.jsonl").read_text().splitlines()][-len(rows) :]
             for k, (row, value, line) in enumerate(zip(rows, rewards, logged)):
                 assert line["policy"] == policy.to_dict() and value == line["reward"]
